@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The lock-directory backend.  A held lock is the file
+ * <dir>/<name>.resource.lock; every change is atomic, exclusive across
+ * threads and processes, and synced before it is reported.
+ *
+ * Protocol shared by every process that uses a directory:
+ * - lock writes the complete file under a temporary name, syncs it, and
+ *   link()s it to the lock name.  link() fails with EEXIST when the lock is
+ *   held, so exactly one creator wins and nobody ever sees a partial file.
+ *   The creator keeps an flock() on the new inode until the directory is
+ *   synced, so nobody can remove a lock that is not yet durable.
+ * - unlock opens the lock file, takes flock(LOCK_EX) on it, checks that the
+ *   name still refers to that very inode, checks the holder, and only then
+ *   unlinks.  Every unlink of a lock file happens under that flock and after
+ *   that check, so a compare-and-delete can never remove a lock that another
+ *   client took in between.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lockdir.h"
+#include "lockfile.h"
+#include "name.h"
+#include "store_impl.h"
+
+/* How often a lock or unlock retries after losing a race. */
+#define RACE_RETRIES	1000
+
+/* Internal result of looking at one lock file: it is not there. */
+#define ABSENT		(-1)
+
+struct lockdir {
+	int		 dirfd;
+	unsigned int	 flags;
+	unsigned long	 instance;	/* distinguishes stores in a process */
+	unsigned long	 seq;		/* temporary file counter (atomic) */
+	char		*path;
+};
+
+static unsigned long instances;	/* atomic */
+
+static int
+durable(const struct lockdir *ld)
+{
+	return (ld->flags & LOCKSTORE_NOSYNC) == 0;
+}
+
+static enum lockstore_status
+storage(struct lockstore_error *err, int e, const char *what,
+    const char *resource)
+{
+	return store_error(err, LOCKSTORE_STORAGE, e,
+	    "Storage error: %s for '%s': %s", what, resource, strerror(e));
+}
+
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+flock_ex(int fd)
+{
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/*
+ * Reads and parses the lock file open at FD.  For the canonical file name
+ * the recorded resource, when there is one, must be RESOURCE: anything else
+ * is a name-hash collision or a foreign file, never a lock to act on.
+ */
+static enum lockstore_status
+read_open(int fd, const char *resource, enum name_form form,
+    struct lockfile *lf, struct lockstore_error *err)
+{
+	char		buf[LOCKFILE_MAX];
+	struct stat	st;
+	ssize_t		n;
+	size_t		len = 0;
+
+	if (fstat(fd, &st) == -1)
+		return storage(err, errno, "cannot inspect the lock file",
+		    resource);
+	if (!S_ISREG(st.st_mode))
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
+		    "Invalid lock state: the lock file for '%s' is not a "
+		    "regular file", resource);
+	while (len < sizeof(buf)) {
+		n = pread(fd, buf + len, sizeof(buf) - len, (off_t)len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return storage(err, errno, "cannot read the lock file",
+			    resource);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (lockfile_parse(buf, len, lf) == -1)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
+		    "Invalid lock state: the lock file for '%s' cannot be "
+		    "parsed", resource);
+	if (lf->has_resource ? strcmp(lf->resource, resource) != 0 :
+	    form == NAME_HASHED)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
+		    "Invalid lock state: the lock file for '%s' records "
+		    "another resource (name collision)", resource);
+	return LOCKSTORE_OK;
+}
+
+/* Opens lock file FNAME for reading; ABSENT if it does not exist. */
+static int
+open_lock(const struct lockdir *ld, const char *fname, const char *resource,
+    int *fdp, struct lockstore_error *err)
+{
+	int	fd;
+
+	/* O_NONBLOCK: a FIFO planted in the directory must not hang us. */
+	fd = openat(ld->dirfd, fname,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd != -1) {
+		*fdp = fd;
+		return LOCKSTORE_OK;
+	}
+	if (errno == ENOENT)
+		return ABSENT;
+	if (errno == ELOOP)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
+		    "Invalid lock state: the lock file for '%s' is a "
+		    "symbolic link", resource);
+	return storage(err, errno, "cannot open the lock file", resource);
+}
+
+/* Reads lock file FNAME into LF; ABSENT if it does not exist. */
+static int
+read_lock(const struct lockdir *ld, const char *fname, const char *resource,
+    enum name_form form, struct lockfile *lf, struct lockstore_error *err)
+{
+	int	fd = -1, st;
+
+	if ((st = open_lock(ld, fname, resource, &fd, err)) != LOCKSTORE_OK)
+		return st;
+	st = read_open(fd, resource, form, lf, err);
+	close(fd);
+	return st;
+}
+
+/*
+ * The name gocept.lockd used for RESOURCE when lockd encodes it (a '%' or
+ * a leading '.'), if that was a valid file name.  Such a file without a
+ * "resource" line is a lock the old daemon took, and it is honoured.
+ */
+static int
+legacy_name(const char *resource, enum name_form form, char *buf, size_t size)
+{
+	int	n;
+
+	if (form != NAME_ESCAPED || strchr(resource, '/') != NULL)
+		return 0;
+	n = snprintf(buf, size, "%s%s", resource, NAME_SUFFIX);
+	return n > 0 && (size_t)n < size;
+}
+
+/* Writes, syncs and flocks the temporary file; returns its fd or -1. */
+static int
+write_tmp(struct lockdir *ld, const char *resource, const char *client,
+    char *tmp, size_t tmpsize, struct lockstore_error *err)
+{
+	char		buf[LOCKFILE_MAX];
+	unsigned long	seq;
+	int		fd, len, e;
+
+	len = lockfile_format(buf, sizeof(buf), resource, client,
+	    (long long)time(NULL));
+	if (len < 0) {
+		store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
+		    "Invalid resource name: too long to record");
+		return -1;
+	}
+	seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
+	snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
+	    (long)getpid(), ld->instance, seq);
+	fd = openat(ld->dirfd, tmp,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		storage(err, errno, "cannot create a lock file", resource);
+		return -1;
+	}
+	if (write_all(fd, buf, (size_t)len) == -1 || flock_ex(fd) == -1 ||
+	    (durable(ld) && fdatasync(fd) == -1)) {
+		e = errno;
+		close(fd);
+		unlinkat(ld->dirfd, tmp, 0);
+		storage(err, e, "cannot write a lock file", resource);
+		return -1;
+	}
+	return fd;
+}
+
+static enum lockstore_status
+lockdir_lock(void *impl, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	struct lockfile	 lf;
+	enum name_form	 form;
+	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
+	char		 tmp[64];
+	int		 fd, st, tries, e;
+
+	form = name_encode(resource, fname);
+	if (legacy_name(resource, form, legacy, sizeof(legacy))) {
+		st = read_lock(ld, legacy, resource, NAME_PLAIN, &lf, err);
+		if (st == LOCKSTORE_OK && !lf.has_resource)
+			return store_error_held(err, lf.holder);
+		if (st != LOCKSTORE_OK && st != ABSENT &&
+		    st != LOCKSTORE_INVALID_STATE)
+			return st;
+	}
+	if ((fd = write_tmp(ld, resource, client, tmp, sizeof(tmp), err)) == -1)
+		return err->status;
+	for (tries = 0;; tries++) {
+		if (linkat(ld->dirfd, tmp, ld->dirfd, fname, 0) == 0)
+			break;
+		e = errno;
+		if (e != EEXIST) {
+			st = storage(err, e, "cannot create the lock file",
+			    resource);
+			goto fail;
+		}
+		st = read_lock(ld, fname, resource, form, &lf, err);
+		if (st == ABSENT && tries < RACE_RETRIES)
+			continue;	/* released meanwhile: try again */
+		if (st == ABSENT)
+			st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+			    "Storage error: the lock for '%s' changes too "
+			    "fast to be taken", resource);
+		else if (st == LOCKSTORE_OK)
+			st = store_error_held(err, lf.holder);
+		goto fail;
+	}
+	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
+	if (durable(ld) && fsync(ld->dirfd) == -1) {
+		/*
+		 * The grant is not durable, so it must not stand: we still
+		 * hold the flock on the new inode, so nobody else can have
+		 * removed or replaced it.
+		 */
+		e = errno;
+		unlinkat(ld->dirfd, fname, 0);
+		close(fd);
+		return storage(err, e, "cannot sync the lock directory",
+		    resource);
+	}
+	close(fd);
+	return LOCKSTORE_OK;
+fail:
+	unlinkat(ld->dirfd, tmp, 0);
+	close(fd);
+	return st;
+}
+
+/*
+ * Compare-and-delete of lock file FNAME.  LEGACY_ONLY: act only on a file
+ * without a "resource" line (one gocept.lockd wrote).
+ */
+static int
+unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
+    int legacy_only, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	struct lockfile	lf;
+	struct stat	st, now;
+	int		fd = -1, rc, tries;
+
+	for (tries = 0; tries < RACE_RETRIES; tries++) {
+		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
+		    LOCKSTORE_OK)
+			return rc;
+		if (fstat(fd, &st) == -1 || flock_ex(fd) == -1) {
+			rc = storage(err, errno, "cannot lock the lock file",
+			    resource);
+			goto out;
+		}
+		if (fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
+			rc = errno == ENOENT ? ABSENT : (int)storage(err,
+			    errno, "cannot inspect the lock file", resource);
+			goto out;
+		}
+		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+			break;
+		close(fd);	/* replaced after we opened it: again */
+	}
+	if (tries == RACE_RETRIES)
+		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+		    "Storage error: the lock for '%s' changes too fast to be "
+		    "released", resource);
+	if ((rc = read_open(fd, resource, form, &lf, err)) != LOCKSTORE_OK)
+		goto out;
+	if (legacy_only && lf.has_resource) {
+		rc = ABSENT;
+		goto out;
+	}
+	if (strcmp(lf.holder, client) != 0) {
+		rc = store_error_not_owner(err, lf.holder, client);
+		goto out;
+	}
+	if (unlinkat(ld->dirfd, fname, 0) == -1) {
+		rc = storage(err, errno, "cannot remove the lock file",
+		    resource);
+		goto out;
+	}
+	if (durable(ld) && fsync(ld->dirfd) == -1) {
+		rc = store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: removed the lock file for '%s' but cannot "
+		    "sync the lock directory (%s): the release may not survive "
+		    "a crash", resource, strerror(errno));
+		goto out;
+	}
+	rc = LOCKSTORE_OK;
+out:
+	close(fd);
+	return rc;
+}
+
+static enum lockstore_status
+lockdir_unlock(void *impl, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	enum name_form	 form;
+	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
+	int		 rc;
+
+	form = name_encode(resource, fname);
+	rc = unlock_at(ld, fname, form, 0, resource, client, err);
+	if (rc == ABSENT && legacy_name(resource, form, legacy, sizeof(legacy)))
+		rc = unlock_at(ld, legacy, NAME_PLAIN, 1, resource, client,
+		    err);
+	if (rc == ABSENT)
+		return store_error_not_locked(err);
+	return rc;
+}
+
+static void
+lockdir_close(void *impl)
+{
+	struct lockdir	*ld = impl;
+
+	close(ld->dirfd);
+	free(ld->path);
+	free(ld);
+}
+
+/*
+ * Removes temporary files whose writer is gone (its pid no longer runs) or
+ * that are older than any lock call can take.  A crash between write and
+ * link leaves them; they are never read as locks.
+ */
+static void
+remove_stale_tmp(struct lockdir *ld)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		*end;
+	long		 pid;
+	int		 fd;
+
+	if ((fd = dup(ld->dirfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
+		    sizeof(LOCKDIR_TMP_PREFIX) - 1) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + sizeof(LOCKDIR_TMP_PREFIX) - 1,
+		    &end, 10);
+		if (errno == 0 && *end == '.' && pid > 0 &&
+		    pid != (long)getpid() &&
+		    kill((pid_t)pid, 0) == -1 && errno == ESRCH) {
+			unlinkat(ld->dirfd, de->d_name, 0);
+			continue;
+		}
+		if (fstatat(ld->dirfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + LOCKDIR_TMP_STALE < time(NULL))
+			unlinkat(ld->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+static const struct lockstore_ops lockdir_ops = {
+	lockdir_lock,
+	lockdir_unlock,
+	lockdir_close
+};
+
+/* Opens the lock directory DIR as a store. */
+enum lockstore_status
+lockstore_open_dir(struct lockstore **storep, const char *dir,
+    unsigned int flags, struct lockstore_error *err)
+{
+	struct lockdir	*ld;
+
+	*storep = NULL;
+	if ((ld = calloc(1, sizeof(*ld))) == NULL ||
+	    (ld->path = strdup(dir)) == NULL) {
+		free(ld);
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	}
+	ld->flags = flags;
+	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
+	ld->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ld->dirfd == -1) {
+		store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: cannot open lock directory '%s': %s", dir,
+		    strerror(errno));
+		free(ld->path);
+		free(ld);
+		return LOCKSTORE_STORAGE;
+	}
+	remove_stale_tmp(ld);
+	if ((*storep = store_new(&lockdir_ops, ld)) == NULL) {
+		lockdir_close(ld);
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	}
+	return LOCKSTORE_OK;
+}

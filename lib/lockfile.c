@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lock file content.  Line one is the holder (gocept.lockd wrote only that,
+ * often without a newline); lockd adds "resource <percent-encoded name>"
+ * and "since <epoch seconds>" lines, and ignores keys it does not know.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lockfile.h"
+
+static const char hex[] = "0123456789ABCDEF";
+
+/* Appends S percent-encoded (controls, DEL, '%') to BUF; -1 if no room. */
+static int
+put_escaped(char *buf, size_t size, size_t *pos, const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*pos + 4 > size)
+			return -1;
+		if (*p < 0x20 || *p == 0x7f || *p == '%') {
+			buf[(*pos)++] = '%';
+			buf[(*pos)++] = hex[*p >> 4];
+			buf[(*pos)++] = hex[*p & 0xf];
+		} else
+			buf[(*pos)++] = (char)*p;
+	}
+	return 0;
+}
+
+/* Renders the lock file of CLIENT holding RESOURCE since SINCE. */
+int
+lockfile_format(char *buf, size_t size, const char *resource,
+    const char *client, long long since)
+{
+	size_t	pos;
+	int	n;
+
+	n = snprintf(buf, size, "%s\nresource ", client);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	pos = (size_t)n;
+	if (put_escaped(buf, size, &pos, resource) == -1)
+		return -1;
+	n = snprintf(buf + pos, size - pos, "\nsince %lld\n", since);
+	if (n < 0 || (size_t)n >= size - pos)
+		return -1;
+	return (int)(pos + (size_t)n);
+}
+
+static int
+unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes LEN bytes of percent-encoding into OUT (SIZE bytes with NUL). */
+static int
+get_escaped(const char *s, size_t len, char *out, size_t size)
+{
+	size_t	i, o = 0;
+	int	hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= size)
+			return -1;
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= len)
+			return -1;
+		hi = unhex(s[i + 1]);
+		lo = unhex(s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Parses one "key value" line after the holder; unknown keys are kept
+ * for later versions and ignored here. */
+static int
+parse_field(const char *line, size_t len, struct lockfile *lf)
+{
+	static const char	res[] = "resource ", since[] = "since ";
+	char			num[32], *end;
+	long long		v;
+
+	if (len >= sizeof(res) - 1 && memcmp(line, res, sizeof(res) - 1) == 0) {
+		if (get_escaped(line + sizeof(res) - 1, len - (sizeof(res) - 1),
+		    lf->resource, sizeof(lf->resource)) == -1)
+			return -1;
+		lf->has_resource = 1;
+	} else if (len >= sizeof(since) - 1 &&
+	    memcmp(line, since, sizeof(since) - 1) == 0) {
+		len -= sizeof(since) - 1;
+		if (len == 0 || len >= sizeof(num))
+			return -1;
+		memcpy(num, line + sizeof(since) - 1, len);
+		num[len] = '\0';
+		errno = 0;
+		v = strtoll(num, &end, 10);
+		if (errno != 0 || *end != '\0' || v < 0)
+			return -1;
+		lf->since = v;
+	}
+	return 0;
+}
+
+/* Parses LEN bytes of a lock file into LF. */
+int
+lockfile_parse(const char *buf, size_t len, struct lockfile *lf)
+{
+	const char	*nl, *line, *end = buf + len;
+	size_t		 hlen;
+
+	memset(lf, 0, sizeof(*lf));
+	nl = memchr(buf, '\n', len);
+	hlen = (nl != NULL ? (size_t)(nl - buf) : len);
+	if (hlen > 0 && buf[hlen - 1] == '\r')
+		hlen--;
+	if (hlen > LOCKSTORE_NAME_MAX || memchr(buf, '\0', hlen) != NULL)
+		return -1;
+	memcpy(lf->holder, buf, hlen);
+	lf->holder[hlen] = '\0';
+	if (nl == NULL)
+		return 0;
+	for (line = nl + 1; line < end; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			nl = end;
+		if (parse_field(line, (size_t)(nl - line), lf) == -1)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Error reporting of the lock store: status names and the documented
+ * messages, kept in one place so daemon, client and tests cannot drift.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+/* Fills ERR; the message is truncated, never overflowed. */
+enum lockstore_status
+store_error(struct lockstore_error *err, enum lockstore_status status,
+    int sys_errno, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL)
+		return status;
+	err->status = status;
+	err->sys_errno = sys_errno;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/* "Resource already locked by '<holder>'" */
+enum lockstore_status
+store_error_held(struct lockstore_error *err, const char *holder)
+{
+	return store_error(err, LOCKSTORE_HELD, 0,
+	    "Resource already locked by '%s'", holder);
+}
+
+/* "Resource locked by '<holder>' cannot be unlocked by '<client>'" */
+enum lockstore_status
+store_error_not_owner(struct lockstore_error *err, const char *holder,
+    const char *client)
+{
+	return store_error(err, LOCKSTORE_NOT_OWNER, 0,
+	    "Resource locked by '%s' cannot be unlocked by '%s'",
+	    holder, client);
+}
+
+/* "Resource not locked" */
+enum lockstore_status
+store_error_not_locked(struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_NOT_LOCKED, 0,
+	    "Resource not locked");
+}
+
+/* A stable lowercase identifier for STATUS. */
+const char *
+lockstore_status_name(enum lockstore_status status)
+{
+	switch (status) {
+	case LOCKSTORE_OK:
+		return "ok";
+	case LOCKSTORE_HELD:
+		return "held";
+	case LOCKSTORE_NOT_OWNER:
+		return "not-owner";
+	case LOCKSTORE_NOT_LOCKED:
+		return "not-locked";
+	case LOCKSTORE_BAD_RESOURCE:
+		return "bad-resource";
+	case LOCKSTORE_BAD_CLIENT:
+		return "bad-client";
+	case LOCKSTORE_STORAGE:
+		return "storage";
+	case LOCKSTORE_INVALID_STATE:
+		return "invalid-state";
+	}
+	return "unknown";
+}

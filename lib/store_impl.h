@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a storage backend provides behind lockstore.h, and the one place
+ * where error messages are formatted.
+ */
+#ifndef STORE_IMPL_H
+#define STORE_IMPL_H
+
+#include "lockstore.h"
+
+/* A backend: names are already checked when these are called. */
+struct lockstore_ops {
+	enum lockstore_status	(*lock)(void *impl, const char *resource,
+				    const char *client,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*unlock)(void *impl, const char *resource,
+				    const char *client,
+				    struct lockstore_error *err);
+	void			(*close)(void *impl);
+};
+
+/* Wraps a backend IMPL into a store; NULL when out of memory. */
+struct lockstore	*store_new(const struct lockstore_ops *ops, void *impl);
+
+/* Fills ERR with STATUS, SYS_ERRNO and a printf-formatted message. */
+enum lockstore_status	store_error(struct lockstore_error *err,
+			    enum lockstore_status status, int sys_errno,
+			    const char *fmt, ...)
+			    __attribute__((format(printf, 4, 5)));
+
+/* The documented messages of gocept.lockd, produced only here. */
+enum lockstore_status	store_error_held(struct lockstore_error *err,
+			    const char *holder);
+enum lockstore_status	store_error_not_owner(struct lockstore_error *err,
+			    const char *holder, const char *client);
+enum lockstore_status	store_error_not_locked(struct lockstore_error *err);
+
+#endif /* STORE_IMPL_H */
