@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lockd's configuration: "keyword value" lines, '#' comments, a sorted
+ * keyword table, bounded numbers, every error reported as FILE:LINE.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+
+enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL };
+
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 offset;
+	long long	 min, max;
+};
+
+#define OFF(f)	offsetof(struct lockd_conf, f)
+
+/* Sorted by name for bsearch. */
+static const struct conf_key keys[] = {
+	{ "keepalive-requests", CONF_INT, OFF(keepalive_requests), 1, 1000000 },
+	{ "keepalive-timeout", CONF_INT, OFF(keepalive_timeout), 1, 3600 },
+	{ "listen", CONF_STRING, OFF(listen), 0, 0 },
+	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
+	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
+	{ "max-request-size", CONF_INT, OFF(max_request_size), 1024, 16777216 },
+	{ "port", CONF_INT, OFF(port), 0, 65535 },
+	{ "sync", CONF_BOOL, OFF(sync), 0, 1 },
+	{ "timeout", CONF_INT, OFF(timeout), 1, 3600 },
+	{ "verbose", CONF_BOOL, OFF(verbose), 0, 1 },
+};
+
+/* Sets every default; the one place defaults live. */
+void
+conf_defaults(struct lockd_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->listen = strdup("127.0.0.1");
+	conf->port = LOCKD_DEFAULT_PORT;
+	conf->lockdir = strdup(CONF_DEFAULT_LOCKDIR);
+	conf->sync = 1;
+	/* Enough slots that idle keep-alive clients cannot starve others:
+	 * Abyss sleeps 2 s in its accept loop when every slot is taken. */
+	conf->max_connections = 256;
+	conf->keepalive_timeout = 5;
+	conf->keepalive_requests = 1000;
+	conf->timeout = 10;
+	conf->max_request_size = 65536;
+	conf->verbose = 0;
+	if (conf->listen == NULL || conf->lockdir == NULL) {
+		fputs("lockd: out of memory\n", stderr);
+		exit(1);
+	}
+}
+
+static int
+compare_key(const void *a, const void *b)
+{
+	return strcmp(a, ((const struct conf_key *)b)->name);
+}
+
+static int
+parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (*s == '\0' || *s == ' ' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Applies directive KEY with VALUE; see conf.h. */
+int
+conf_set(struct lockd_conf *conf, const char *key, const char *value,
+    char *err, size_t size)
+{
+	const struct conf_key	*k;
+	char			*s, **sp;
+	long long		 v;
+
+	k = bsearch(key, keys, sizeof(keys) / sizeof(keys[0]), sizeof(keys[0]),
+	    compare_key);
+	if (k == NULL) {
+		snprintf(err, size, "unknown keyword '%s'", key);
+		return -1;
+	}
+	switch (k->type) {
+	case CONF_STRING:
+		if (*value == '\0') {
+			snprintf(err, size, "%s needs a value", key);
+			return -1;
+		}
+		if ((s = strdup(value)) == NULL) {
+			snprintf(err, size, "out of memory");
+			return -1;
+		}
+		sp = (char **)((char *)conf + k->offset);
+		free(*sp);
+		*sp = s;
+		return 0;
+	case CONF_INT:
+		if (parse_int(value, k->min, k->max, &v) == -1) {
+			snprintf(err, size, "%s must be a whole number from "
+			    "%lld to %lld, not '%s'", key, k->min, k->max,
+			    value);
+			return -1;
+		}
+		*(int *)((char *)conf + k->offset) = (int)v;
+		return 0;
+	case CONF_BOOL:
+		if (strcmp(value, "yes") == 0)
+			v = 1;
+		else if (strcmp(value, "no") == 0)
+			v = 0;
+		else {
+			snprintf(err, size, "%s must be yes or no, not '%s'",
+			    key, value);
+			return -1;
+		}
+		*(int *)((char *)conf + k->offset) = (int)v;
+		return 0;
+	}
+	snprintf(err, size, "internal error: keyword type");
+	return -1;
+}
+
+/* Splits LINE in place into keyword and value; 0 for a blank line. */
+static int
+split_line(char *line, char **key, char **value)
+{
+	char	*p, *end;
+
+	for (p = line; *p != '\0'; p++)
+		if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	end = line + strlen(line);
+	while (end > line && strchr(" \t\r\n", end[-1]) != NULL)
+		*--end = '\0';
+	p = line + strspn(line, " \t");
+	if (*p == '\0')
+		return 0;
+	*key = p;
+	p += strcspn(p, " \t");
+	if (*p != '\0') {
+		*p++ = '\0';
+		p += strspn(p, " \t");
+	}
+	*value = p;
+	return 1;
+}
+
+/* Reads PATH; see conf.h. */
+int
+conf_parse_file(struct lockd_conf *conf, const char *path)
+{
+	FILE	*fp;
+	char	 line[4096], err[512], *key, *value;
+	int	 lineno = 0, errors = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			fprintf(stderr, "%s:%d: line too long\n", path, lineno);
+			errors++;
+			while (fgets(line, sizeof(line), fp) != NULL &&
+			    strchr(line, '\n') == NULL)
+				;
+			continue;
+		}
+		if (!split_line(line, &key, &value))
+			continue;
+		if (conf_set(conf, key, value, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s:%d: %s\n", path, lineno, err);
+			errors++;
+		}
+	}
+	if (ferror(fp)) {
+		fprintf(stderr, "%s: read error\n", path);
+		errors++;
+	}
+	fclose(fp);
+	return errors;
+}
+
+/* Prints the effective configuration in config-file syntax. */
+void
+conf_print(FILE *fp, const struct lockd_conf *conf)
+{
+	fprintf(fp, "listen %s\n", conf->listen);
+	fprintf(fp, "port %d\n", conf->port);
+	fprintf(fp, "lockdir %s\n", conf->lockdir);
+	fprintf(fp, "sync %s\n", conf->sync ? "yes" : "no");
+	fprintf(fp, "max-connections %d\n", conf->max_connections);
+	fprintf(fp, "keepalive-timeout %d\n", conf->keepalive_timeout);
+	fprintf(fp, "keepalive-requests %d\n", conf->keepalive_requests);
+	fprintf(fp, "timeout %d\n", conf->timeout);
+	fprintf(fp, "max-request-size %d\n", conf->max_request_size);
+	fprintf(fp, "verbose %s\n", conf->verbose ? "yes" : "no");
+}
+
+/* Frees what conf_defaults/conf_set allocated. */
+void
+conf_free(struct lockd_conf *conf)
+{
+	free(conf->listen);
+	free(conf->lockdir);
+	conf->listen = conf->lockdir = NULL;
+}

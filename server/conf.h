@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* lockd's configuration: defaults, the config file, command-line overrides. */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stdio.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+
+#define CONF_DEFAULT_FILE	SYSCONFDIR "/lockd.conf"
+#define CONF_DEFAULT_LOCKDIR	LOCALSTATEDIR "/lib/lockd"
+
+struct lockd_conf {
+	char	*listen;		/* numeric address or host name */
+	int	 port;			/* 0: the kernel picks one */
+	char	*lockdir;
+	int	 sync;			/* fsync before answering */
+	int	 max_connections;
+	int	 keepalive_timeout;	/* seconds idle between requests */
+	int	 keepalive_requests;	/* requests per connection */
+	int	 timeout;		/* seconds for reading a request */
+	int	 max_request_size;	/* bytes */
+	int	 verbose;		/* log debug messages */
+};
+
+/* Sets every default; the one place defaults live. */
+void	conf_defaults(struct lockd_conf *conf);
+
+/*
+ * Applies directive KEY with VALUE.  Returns 0, or -1 with a message for a
+ * person in ERR (SIZE bytes).  Shared by the file parser and the options.
+ */
+int	conf_set(struct lockd_conf *conf, const char *key, const char *value,
+	    char *err, size_t size);
+
+/*
+ * Reads PATH, reporting each error as "PATH:LINE: message" on stderr.
+ * Returns the number of errors (0 on success), or -1 if PATH cannot be
+ * read (errno set).
+ */
+int	conf_parse_file(struct lockd_conf *conf, const char *path);
+
+/* Prints the effective configuration in config-file syntax. */
+void	conf_print(FILE *fp, const struct lockd_conf *conf);
+
+/* Frees what conf_defaults/conf_set allocated. */
+void	conf_free(struct lockd_conf *conf);
+
+#endif /* CONF_H */

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Process life of the daemon: detaching from the terminal, signals. */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+/* Detaches: fork, setsid, chdir /, stdio to /dev/null.  Returns in the
+ * child only; -1 with errno on failure. */
+int	daemon_detach(void);
+
+/* Ignores SIGPIPE and makes SIGTERM/SIGINT call ON_TERM; SIGHUP is
+ * ignored until reloading exists. */
+int	daemon_signals(void (*on_term)(void));
+
+#endif /* DAEMON_H */

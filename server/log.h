@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Logging of the daemon: stderr in the foreground, syslog otherwise. */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stddef.h>
+
+#define LOG_ATTR(f, a)	__attribute__((format(printf, f, a)))
+
+/* Starts logging to stderr (FOREGROUND) or syslog(LOG_DAEMON); VERBOSE
+ * also logs debug messages. */
+void	log_init(int foreground, int verbose);
+
+/* Warnings: log_warn appends ": strerror(errno)". errno is preserved. */
+void	log_warn(const char *, ...) LOG_ATTR(1, 2);
+void	log_warnx(const char *, ...) LOG_ATTR(1, 2);
+void	log_info(const char *, ...) LOG_ATTR(1, 2);
+void	log_debug(const char *, ...) LOG_ATTR(1, 2);
+
+/* Logs and exits 1; only during startup or on a broken invariant. */
+void	fatal(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
+void	fatalx(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));
+
+/*
+ * Copies untrusted S into OUT (SIZE bytes) with every byte that is not
+ * printable ASCII or UTF-8 written as \xNN and '\\' and '\'' escaped;
+ * a long string is cut with "...".  Returns OUT.
+ */
+char	*log_escape(char *out, size_t size, const char *s);
+
+#endif /* LOG_H */

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lockd: the network lock daemon.  main() reads as the startup order:
+ * options, configuration, listener, lock directory, detach, signals, run.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "http.h"
+#include "listen.h"
+#include "lockstore.h"
+#include "log.h"
+#include "rpc.h"
+
+#define MAX_OVERRIDES	32
+
+struct options {
+	const char	*config;	/* NULL: the default file, if any */
+	int		 foreground;
+	int		 check;
+	int		 noverrides;
+	const char	*keys[MAX_OVERRIDES];
+	const char	*values[MAX_OVERRIDES];
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: lockd [-fnvV] [-c FILE] [-d DIR] [-l ADDR] [-p PORT] "
+	    "[--no-sync]\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "  -d, --lockdir DIR   lock directory (default %s)\n"
+	    "  -f, --foreground    stay in the foreground, log to stderr\n"
+	    "  -l, --listen ADDR   listen address (default 127.0.0.1)\n"
+	    "  -p, --port PORT     TCP port, 0 for any free one (default %d)\n"
+	    "      --no-sync       do not fsync before answering: UNSAFE, "
+	    "for tests only\n"
+	    "  -n, --check         check the configuration, print it, exit\n"
+	    "  -v, --verbose       log debug messages\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n",
+	    CONF_DEFAULT_FILE, CONF_DEFAULT_LOCKDIR, LOCKD_DEFAULT_PORT);
+}
+
+static void
+add_override(struct options *o, const char *key, const char *value)
+{
+	if (o->noverrides == MAX_OVERRIDES) {
+		fprintf(stderr, "lockd: too many options\n");
+		exit(2);
+	}
+	o->keys[o->noverrides] = key;
+	o->values[o->noverrides++] = value;
+}
+
+static void
+parse_options(int argc, char *argv[], struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "lockdir", required_argument, NULL, 'd' },
+		{ "no-sync", no_argument, NULL, 'S' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	ch;
+
+	memset(o, 0, sizeof(*o));
+	while ((ch = getopt_long(argc, argv, "c:d:fhl:np:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'd':
+			add_override(o, "lockdir", optarg);
+			break;
+		case 'f':
+			o->foreground = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'l':
+			add_override(o, "listen", optarg);
+			break;
+		case 'n':
+			o->check = 1;
+			break;
+		case 'p':
+			add_override(o, "port", optarg);
+			break;
+		case 'S':
+			add_override(o, "sync", "no");
+			break;
+		case 'v':
+			add_override(o, "verbose", "yes");
+			break;
+		case 'V':
+			printf("lockd %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "lockd: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		exit(2);
+	}
+}
+
+/* Defaults, then the file, then the command line; exits on any error. */
+static void
+load_conf(const struct options *o, struct lockd_conf *conf)
+{
+	const char	*path = o->config != NULL ? o->config :
+			    CONF_DEFAULT_FILE;
+	char		 err[512];
+	int		 i, errors;
+
+	conf_defaults(conf);
+	errors = conf_parse_file(conf, path);
+	if (errors == -1 && (o->config != NULL || errno != ENOENT)) {
+		fprintf(stderr, "lockd: cannot read %s: %s\n", path,
+		    strerror(errno));
+		exit(1);
+	}
+	if (errors < 0)
+		errors = 0;
+	for (i = 0; i < o->noverrides; i++)
+		if (conf_set(conf, o->keys[i], o->values[i], err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "lockd: %s\n", err);
+			errors++;
+		}
+	if (errors > 0) {
+		fprintf(stderr, "lockd: %d error%s in the configuration\n",
+		    errors, errors == 1 ? "" : "s");
+		exit(1);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options		 opts;
+	struct lockd_conf	 conf;
+	struct lockstore	*store;
+	struct lockstore_error	 serr;
+	struct rpc		*rpc;
+	char			 url[128], err[512];
+	int			 fd;
+
+	parse_options(argc, argv, &opts);
+	load_conf(&opts, &conf);
+	if (opts.check) {
+		conf_print(stdout, &conf);
+		conf_free(&conf);
+		return 0;
+	}
+	log_init(1, conf.verbose);
+
+	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
+	    sizeof(err))) == -1)
+		fatalx("%s", err);
+	if (lockstore_open_dir(&store, conf.lockdir,
+	    conf.sync ? 0 : LOCKSTORE_NOSYNC, &serr) != LOCKSTORE_OK)
+		fatalx("%s", serr.msg);
+	if (!conf.sync)
+		log_warnx("sync is off: acknowledged locks may be lost in a "
+		    "crash (tests and benchmarks only)");
+	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL ||
+	    http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	fprintf(stderr, "lockd: listening on %s\n", url);
+	fflush(stderr);
+
+	if (!opts.foreground) {
+		if (daemon_detach() == -1)
+			fatal("cannot detach");
+		log_init(0, conf.verbose);
+	}
+	if (daemon_signals(http_terminate) == -1)
+		fatal("cannot install signal handlers");
+	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
+	    url, conf.lockdir);
+
+	http_run();
+
+	log_info("stopped");
+	http_free();
+	rpc_free(rpc);
+	lockstore_close(store);
+	close(fd);
+	conf_free(&conf);
+	return 0;
+}

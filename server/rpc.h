@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* The XML-RPC methods of lockd and the request checks in front of them. */
+#ifndef RPC_H
+#define RPC_H
+
+#include <stddef.h>
+
+#include <xmlrpc-c/abyss.h>
+
+#include "lockstore.h"
+
+/* Fault codes; PROTOCOL lists them with their messages. */
+#define RPC_FAULT_HELD		1
+#define RPC_FAULT_NOT_OWNER	2
+#define RPC_FAULT_NOT_LOCKED	3
+#define RPC_FAULT_PARAMS	10
+#define RPC_FAULT_RESOURCE	11
+#define RPC_FAULT_CLIENT	12
+#define RPC_FAULT_STORAGE	20
+#define RPC_FAULT_STATE		21
+#define RPC_FAULT_REFUSED	30
+
+/* Stack for a request thread: parsing the most deeply nested request the
+ * size limit allows must not overflow it (XMLRPC-C.md, section 5). */
+#define RPC_STACK_SIZE		(4u << 20)
+
+struct rpc;
+
+/* Builds the method registry over STORE; NULL with ERR filled on failure. */
+struct rpc	*rpc_new(struct lockstore *store, char *err, size_t errsize);
+
+/* Serves XML-RPC on SERVER at "/" and "/RPC2"; 0, or -1 with ERR. */
+int		 rpc_attach(struct rpc *rpc, TServer *server, char *err,
+		    size_t errsize);
+
+/* Frees the registry; accepts NULL.  Only after the server stopped. */
+void		 rpc_free(struct rpc *rpc);
+
+#endif /* RPC_H */
