@@ -1,0 +1,63 @@
+#!/bin/sh
+# The two newcomer commands (see README):
+#   ./dev.sh start   install what is missing, build, run lockd in the foreground
+#                    on 127.0.0.1:8044 with the lock directory ./var/lockd
+#   ./dev.sh test    install what is missing, build with ASan/UBSan and -Werror,
+#                    run every test suite; the last line is "N passed, N failed"
+set -eu
+
+top=$(cd "$(dirname "$0")" && pwd)
+packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcunit1-dev"
+
+install_missing() {
+	missing=
+	for p in $packages; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q 'install ok installed' || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "dev.sh: installing$missing" >&2
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -q >&2
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -q $missing >&2
+}
+
+# build DIR CONFIGURE-ARGS...: a VPATH build, so start and test builds coexist.
+build() {
+	dir=$1
+	shift
+	[ -x "$top/configure" ] || "$top/autogen.sh" >&2
+	mkdir -p "$dir"
+	cd "$dir"
+	if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
+		"$top/configure" "$@" >&2
+	fi
+	make -j"$(nproc)" >&2
+}
+
+cmd=${1:-start}
+case $cmd in
+start)
+	install_missing
+	build "$top/_build/run"
+	mkdir -p "$top/var/lockd"
+	chmod 0700 "$top/var/lockd"
+	exec "$top/_build/run/server/lockd" --foreground \
+	    --lockdir "$top/var/lockd" --listen 127.0.0.1
+	;;
+test)
+	install_missing
+	build "$top/_build/test" --enable-asan --enable-werror
+	status=0
+	make -j"$(nproc)" check >&2 || status=$?
+	sh "$top/tests/summary.sh" "$top/_build/test" || status=1
+	exit $status
+	;;
+*)
+	echo "usage: ./dev.sh [start|test]" >&2
+	exit 64
+	;;
+esac
