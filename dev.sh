@@ -45,8 +45,10 @@ start)
 	build "$top/_build/run"
 	mkdir -p "$top/var/lockd"
 	chmod 0700 "$top/var/lockd"
+	# Run as whoever started it: as root that means "user root", since a
+	# development checkout has no service user.
 	exec "$top/_build/run/server/lockd" --foreground \
-	    --lockdir "$top/var/lockd" --listen 127.0.0.1
+	    --lockdir "$top/var/lockd" --listen 127.0.0.1 --user "$(id -un)"
 	;;
 test)
 	install_missing

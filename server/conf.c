@@ -33,9 +33,11 @@ static const struct conf_key keys[] = {
 	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
 	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
 	{ "max-request-size", CONF_INT, OFF(max_request_size), 1024, 16777216 },
+	{ "pidfile", CONF_STRING, OFF(pidfile), 0, 0 },
 	{ "port", CONF_INT, OFF(port), 0, 65535 },
 	{ "sync", CONF_BOOL, OFF(sync), 0, 1 },
 	{ "timeout", CONF_INT, OFF(timeout), 1, 3600 },
+	{ "user", CONF_STRING, OFF(user), 0, 0 },
 	{ "verbose", CONF_BOOL, OFF(verbose), 0, 1 },
 };
 
@@ -56,7 +58,11 @@ conf_defaults(struct lockd_conf *conf)
 	conf->timeout = 10;
 	conf->max_request_size = 65536;
 	conf->verbose = 0;
-	if (conf->listen == NULL || conf->lockdir == NULL) {
+	conf->user = strdup(LOCKD_USER);
+	conf->pidfile = strdup(CONF_DEFAULT_PIDFILE);
+	conf->pidfile_set = 0;
+	if (conf->listen == NULL || conf->lockdir == NULL ||
+	    conf->user == NULL || conf->pidfile == NULL) {
 		fputs("lockd: out of memory\n", stderr);
 		exit(1);
 	}
@@ -112,6 +118,8 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 		sp = (char **)((char *)conf + k->offset);
 		free(*sp);
 		*sp = s;
+		if (k->offset == OFF(pidfile))
+			conf->pidfile_set = 1;
 		return 0;
 	case CONF_INT:
 		if (parse_int(value, k->min, k->max, &v) == -1) {
@@ -168,10 +176,11 @@ split_line(char *line, char **key, char **value)
 
 /* Reads PATH; see conf.h. */
 int
-conf_parse_file(struct lockd_conf *conf, const char *path)
+conf_parse_file(struct lockd_conf *conf, const char *path,
+    conf_reporter report)
 {
 	FILE	*fp;
-	char	 line[4096], err[512], *key, *value;
+	char	 line[4096], err[512], msg[1024], *key, *value;
 	int	 lineno = 0, errors = 0;
 
 	if ((fp = fopen(path, "r")) == NULL)
@@ -179,7 +188,9 @@ conf_parse_file(struct lockd_conf *conf, const char *path)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			fprintf(stderr, "%s:%d: line too long\n", path, lineno);
+			snprintf(msg, sizeof(msg), "%s:%d: line too long", path,
+			    lineno);
+			report(msg);
 			errors++;
 			while (fgets(line, sizeof(line), fp) != NULL &&
 			    strchr(line, '\n') == NULL)
@@ -189,12 +200,15 @@ conf_parse_file(struct lockd_conf *conf, const char *path)
 		if (!split_line(line, &key, &value))
 			continue;
 		if (conf_set(conf, key, value, err, sizeof(err)) == -1) {
-			fprintf(stderr, "%s:%d: %s\n", path, lineno, err);
+			snprintf(msg, sizeof(msg), "%s:%d: %s", path, lineno,
+			    err);
+			report(msg);
 			errors++;
 		}
 	}
 	if (ferror(fp)) {
-		fprintf(stderr, "%s: read error\n", path);
+		snprintf(msg, sizeof(msg), "%s: read error", path);
+		report(msg);
 		errors++;
 	}
 	fclose(fp);
@@ -215,6 +229,8 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "timeout %d\n", conf->timeout);
 	fprintf(fp, "max-request-size %d\n", conf->max_request_size);
 	fprintf(fp, "verbose %s\n", conf->verbose ? "yes" : "no");
+	fprintf(fp, "user %s\n", conf->user);
+	fprintf(fp, "pidfile %s\n", conf->pidfile);
 }
 
 /* Frees what conf_defaults/conf_set allocated. */
@@ -223,5 +239,7 @@ conf_free(struct lockd_conf *conf)
 {
 	free(conf->listen);
 	free(conf->lockdir);
-	conf->listen = conf->lockdir = NULL;
+	free(conf->user);
+	free(conf->pidfile);
+	conf->listen = conf->lockdir = conf->user = conf->pidfile = NULL;
 }

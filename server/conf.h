@@ -12,8 +12,16 @@
 #define LOCALSTATEDIR	"/var"
 #endif
 
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR	"/run"
+#endif
+#ifndef LOCKD_USER
+#define LOCKD_USER	"lockd"
+#endif
+
 #define CONF_DEFAULT_FILE	SYSCONFDIR "/lockd.conf"
 #define CONF_DEFAULT_LOCKDIR	LOCALSTATEDIR "/lib/lockd"
+#define CONF_DEFAULT_PIDFILE	RUNSTATEDIR "/lockd/lockd.pid"
 
 struct lockd_conf {
 	char	*listen;		/* numeric address or host name */
@@ -26,7 +34,15 @@ struct lockd_conf {
 	int	 timeout;		/* seconds for reading a request */
 	int	 max_request_size;	/* bytes */
 	int	 verbose;		/* log debug messages */
+	char	*user;			/* run as this user when started
+					   as root */
+	char	*pidfile;
+	int	 pidfile_set;		/* given explicitly: also written
+					   in the foreground */
 };
+
+/* Receives one error of a configuration file, as "FILE:LINE: message". */
+typedef void	(*conf_reporter)(const char *msg);
 
 /* Sets every default; the one place defaults live. */
 void	conf_defaults(struct lockd_conf *conf);
@@ -39,11 +55,12 @@ int	conf_set(struct lockd_conf *conf, const char *key, const char *value,
 	    char *err, size_t size);
 
 /*
- * Reads PATH, reporting each error as "PATH:LINE: message" on stderr.
+ * Reads PATH, handing each error as "PATH:LINE: message" to REPORT.
  * Returns the number of errors (0 on success), or -1 if PATH cannot be
  * read (errno set).
  */
-int	conf_parse_file(struct lockd_conf *conf, const char *path);
+int	conf_parse_file(struct lockd_conf *conf, const char *path,
+	    conf_reporter report);
 
 /* Prints the effective configuration in config-file syntax. */
 void	conf_print(FILE *fp, const struct lockd_conf *conf);

@@ -12,6 +12,7 @@
 #include "daemon.h"
 
 static void	(*term_cb)(void);
+static void	(*hup_cb)(void);
 
 /* Detaches from the terminal; returns in the child only. */
 int
@@ -48,30 +49,33 @@ on_signal(int sig)
 {
 	int	saved = errno;
 
-	(void)sig;
-	if (term_cb != NULL)
+	if (sig == SIGHUP) {
+		if (hup_cb != NULL)
+			hup_cb();
+	} else if (term_cb != NULL)
 		term_cb();
 	errno = saved;
 }
 
 /* Installs the daemon's signal dispositions. */
 int
-daemon_signals(void (*on_term)(void))
+daemon_signals(void (*on_term)(void), void (*on_hup)(void))
 {
 	struct sigaction	sa;
 
 	term_cb = on_term;
+	hup_cb = on_hup;
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	/* Abyss writes with send(..., 0): a client that goes away early
 	 * would otherwise kill the daemon. */
 	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1)
+	if (sigaction(SIGPIPE, &sa, NULL) == -1)
 		return -1;
 	sa.sa_handler = on_signal;
 	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGINT, &sa, NULL) == -1)
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1)
 		return -1;
 	return 0;
 }

@@ -7,8 +7,8 @@
  * child only; -1 with errno on failure. */
 int	daemon_detach(void);
 
-/* Ignores SIGPIPE and makes SIGTERM/SIGINT call ON_TERM; SIGHUP is
- * ignored until reloading exists. */
-int	daemon_signals(void (*on_term)(void));
+/* Ignores SIGPIPE, makes SIGTERM/SIGINT call ON_TERM and SIGHUP call
+ * ON_HUP; both callbacks must be async-signal-safe. */
+int	daemon_signals(void (*on_term)(void), void (*on_hup)(void));
 
 #endif /* DAEMON_H */

@@ -12,7 +12,7 @@
 #include "log.h"
 
 static int	log_stderr = 1;
-static int	log_verbose;
+static volatile int	log_verbose;
 
 /* Starts logging; may be called again after daemonizing. */
 void
@@ -22,6 +22,13 @@ log_init(int foreground, int verbose)
 	log_verbose = verbose;
 	if (!foreground)
 		openlog("lockd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* Turns debug messages on or off. */
+void
+log_set_verbose(int verbose)
+{
+	log_verbose = verbose;
 }
 
 static void

@@ -11,6 +11,9 @@
  * also logs debug messages. */
 void	log_init(int foreground, int verbose);
 
+/* Turns debug messages on or off (SIGHUP may change it). */
+void	log_set_verbose(int verbose);
+
 /* Warnings: log_warn appends ": strerror(errno)". errno is preserved. */
 void	log_warn(const char *, ...) LOG_ATTR(1, 2);
 void	log_warnx(const char *, ...) LOG_ATTR(1, 2);

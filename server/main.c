@@ -18,6 +18,9 @@
 #include "listen.h"
 #include "lockstore.h"
 #include "log.h"
+#include "pidfile.h"
+#include "priv.h"
+#include "reload.h"
 #include "rpc.h"
 
 #define MAX_OVERRIDES	32
@@ -36,19 +39,25 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: lockd [-fnvV] [-c FILE] [-d DIR] [-l ADDR] [-p PORT] "
-	    "[--no-sync]\n"
+	    "[-P FILE] [-u USER]\n"
+	    "             [--no-sync]\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -d, --lockdir DIR   lock directory (default %s)\n"
 	    "  -f, --foreground    stay in the foreground, log to stderr\n"
 	    "  -l, --listen ADDR   listen address (default 127.0.0.1)\n"
 	    "  -p, --port PORT     TCP port, 0 for any free one (default %d)\n"
+	    "  -P, --pidfile FILE  pidfile (default %s; in the foreground\n"
+	    "                      only when given)\n"
+	    "  -u, --user USER     user to run as when started as root "
+	    "(default %s)\n"
 	    "      --no-sync       do not fsync before answering: UNSAFE, "
 	    "for tests only\n"
 	    "  -n, --check         check the configuration, print it, exit\n"
 	    "  -v, --verbose       log debug messages\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
-	    CONF_DEFAULT_FILE, CONF_DEFAULT_LOCKDIR, LOCKD_DEFAULT_PORT);
+	    CONF_DEFAULT_FILE, CONF_DEFAULT_LOCKDIR, LOCKD_DEFAULT_PORT,
+	    CONF_DEFAULT_PIDFILE, LOCKD_USER);
 }
 
 static void
@@ -73,7 +82,9 @@ parse_options(int argc, char *argv[], struct options *o)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "lockdir", required_argument, NULL, 'd' },
 		{ "no-sync", no_argument, NULL, 'S' },
+		{ "pidfile", required_argument, NULL, 'P' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -81,7 +92,7 @@ parse_options(int argc, char *argv[], struct options *o)
 	int	ch;
 
 	memset(o, 0, sizeof(*o));
-	while ((ch = getopt_long(argc, argv, "c:d:fhl:np:vV", longopts,
+	while ((ch = getopt_long(argc, argv, "c:d:fhl:np:P:u:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -105,8 +116,14 @@ parse_options(int argc, char *argv[], struct options *o)
 		case 'p':
 			add_override(o, "port", optarg);
 			break;
+		case 'P':
+			add_override(o, "pidfile", optarg);
+			break;
 		case 'S':
 			add_override(o, "sync", "no");
+			break;
+		case 'u':
+			add_override(o, "user", optarg);
 			break;
 		case 'v':
 			add_override(o, "verbose", "yes");
@@ -127,57 +144,93 @@ parse_options(int argc, char *argv[], struct options *o)
 	}
 }
 
-/* Defaults, then the file, then the command line; exits on any error. */
+static const struct options	*opts;	/* for reloading */
+
 static void
-load_conf(const struct options *o, struct lockd_conf *conf)
+report_stderr(const char *msg)
 {
-	const char	*path = o->config != NULL ? o->config :
+	fprintf(stderr, "lockd: %s\n", msg);
+}
+
+static void
+report_log(const char *msg)
+{
+	log_warnx("%s", msg);
+}
+
+/* Defaults, then the file, then the command line; the number of errors. */
+static int
+build_conf(struct lockd_conf *conf, conf_reporter report)
+{
+	const char	*path = opts->config != NULL ? opts->config :
 			    CONF_DEFAULT_FILE;
-	char		 err[512];
+	char		 err[512], msg[600];
 	int		 i, errors;
 
 	conf_defaults(conf);
-	errors = conf_parse_file(conf, path);
-	if (errors == -1 && (o->config != NULL || errno != ENOENT)) {
-		fprintf(stderr, "lockd: cannot read %s: %s\n", path,
+	errors = conf_parse_file(conf, path, report);
+	if (errors == -1 && (opts->config != NULL || errno != ENOENT)) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", path,
 		    strerror(errno));
-		exit(1);
+		report(msg);
+		return 1;
 	}
 	if (errors < 0)
 		errors = 0;
-	for (i = 0; i < o->noverrides; i++)
-		if (conf_set(conf, o->keys[i], o->values[i], err,
+	for (i = 0; i < opts->noverrides; i++)
+		if (conf_set(conf, opts->keys[i], opts->values[i], err,
 		    sizeof(err)) == -1) {
-			fprintf(stderr, "lockd: %s\n", err);
+			report(err);
 			errors++;
 		}
-	if (errors > 0) {
-		fprintf(stderr, "lockd: %d error%s in the configuration\n",
-		    errors, errors == 1 ? "" : "s");
-		exit(1);
-	}
+	return errors;
+}
+
+static int
+reload_conf(struct lockd_conf *conf)
+{
+	return build_conf(conf, report_log);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct options		 opts;
+	static struct options	 o;
 	struct lockd_conf	 conf;
 	struct lockstore	*store;
 	struct lockstore_error	 serr;
 	struct rpc		*rpc;
 	char			 url[128], err[512];
-	int			 fd;
+	uid_t			 uid;
+	gid_t			 gid;
+	int			 fd, errors, drop, pidfile;
 
-	parse_options(argc, argv, &opts);
-	load_conf(&opts, &conf);
-	if (opts.check) {
+	parse_options(argc, argv, &o);
+	opts = &o;
+	if ((errors = build_conf(&conf, report_stderr)) > 0) {
+		fprintf(stderr, "lockd: %d error%s in the configuration\n",
+		    errors, errors == 1 ? "" : "s");
+		return 1;
+	}
+	if (o.check) {
 		conf_print(stdout, &conf);
 		conf_free(&conf);
 		return 0;
 	}
 	log_init(1, conf.verbose);
 
+	/* Root hands the lock directory to the service user; anyone else
+	 * runs as themselves. */
+	drop = geteuid() == 0 && strcmp(conf.user, "root") != 0;
+	uid = geteuid();
+	gid = getegid();
+	if (drop && priv_lookup(conf.user, &uid, &gid, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (priv_check_lockdir(conf.lockdir, uid, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	pidfile = !o.foreground || conf.pidfile_set;
+	if (pidfile && pidfile_check(conf.pidfile, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
@@ -193,19 +246,33 @@ main(int argc, char *argv[])
 	fprintf(stderr, "lockd: listening on %s\n", url);
 	fflush(stderr);
 
-	if (!opts.foreground) {
+	if (!o.foreground) {
 		if (daemon_detach() == -1)
 			fatal("cannot detach");
 		log_init(0, conf.verbose);
 	}
-	if (daemon_signals(http_terminate) == -1)
-		fatal("cannot install signal handlers");
+	if (pidfile && pidfile_write(conf.pidfile, drop ? uid : (uid_t)-1,
+	    gid, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (drop && priv_drop(conf.user, uid, gid, err, sizeof(err)) == -1) {
+		if (pidfile)
+			pidfile_remove(conf.pidfile);
+		fatalx("cannot become %s: %s", conf.user, err);
+	}
+	if (geteuid() == 0)
+		log_warnx("running as root (user root is configured)");
+	if (daemon_signals(http_terminate, reload_request) == -1 ||
+	    reload_start(&conf, reload_conf) == -1)
+		fatal("cannot set up signal handling");
 	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
 	    url, conf.lockdir);
 
 	http_run();
 
 	log_info("stopped");
+	reload_stop();
+	if (pidfile)
+		pidfile_remove(conf.pidfile);
 	http_free();
 	rpc_free(rpc);
 	lockstore_close(store);
