@@ -31,6 +31,7 @@ static const struct conf_key keys[] = {
 	{ "keepalive-timeout", CONF_INT, OFF(keepalive_timeout), 1, 3600 },
 	{ "listen", CONF_STRING, OFF(listen), 0, 0 },
 	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
+	{ "log", CONF_STRING, OFF(log), 0, 0 },
 	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
 	{ "max-request-size", CONF_INT, OFF(max_request_size), 1024, 16777216 },
 	{ "pidfile", CONF_STRING, OFF(pidfile), 0, 0 },
@@ -61,8 +62,9 @@ conf_defaults(struct lockd_conf *conf)
 	conf->user = strdup(LOCKD_USER);
 	conf->pidfile = strdup(CONF_DEFAULT_PIDFILE);
 	conf->pidfile_set = 0;
+	conf->log = strdup("syslog");
 	if (conf->listen == NULL || conf->lockdir == NULL ||
-	    conf->user == NULL || conf->pidfile == NULL) {
+	    conf->user == NULL || conf->pidfile == NULL || conf->log == NULL) {
 		fputs("lockd: out of memory\n", stderr);
 		exit(1);
 	}
@@ -120,6 +122,12 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 		*sp = s;
 		if (k->offset == OFF(pidfile))
 			conf->pidfile_set = 1;
+		if (k->offset == OFF(log) && strcmp(s, "syslog") != 0 &&
+		    s[0] != '/') {
+			snprintf(err, size, "log must be syslog or an absolute "
+			    "file path, not '%s'", s);
+			return -1;
+		}
 		return 0;
 	case CONF_INT:
 		if (parse_int(value, k->min, k->max, &v) == -1) {
@@ -231,6 +239,7 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "verbose %s\n", conf->verbose ? "yes" : "no");
 	fprintf(fp, "user %s\n", conf->user);
 	fprintf(fp, "pidfile %s\n", conf->pidfile);
+	fprintf(fp, "log %s\n", conf->log);
 }
 
 /* Frees what conf_defaults/conf_set allocated. */
@@ -241,5 +250,7 @@ conf_free(struct lockd_conf *conf)
 	free(conf->lockdir);
 	free(conf->user);
 	free(conf->pidfile);
+	free(conf->log);
+	conf->log = NULL;
 	conf->listen = conf->lockdir = conf->user = conf->pidfile = NULL;
 }

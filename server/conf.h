@@ -37,6 +37,7 @@ struct lockd_conf {
 	char	*user;			/* run as this user when started
 					   as root */
 	char	*pidfile;
+	char	*log;			/* "syslog" or a file, once detached */
 	int	 pidfile_set;		/* given explicitly: also written
 					   in the foreground */
 };

@@ -3,25 +3,102 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
-static int	log_stderr = 1;
-static volatile int	log_verbose;
+enum log_dest { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
-/* Starts logging; may be called again after daemonizing. */
+static enum log_dest	 log_dest = LOG_TO_STDERR;
+static volatile int	 log_verbose;
+static int		 log_fd = -1;		/* LOG_TO_FILE */
+static char		 log_path[4096];
+
+/* Starts logging to stderr. */
 void
-log_init(int foreground, int verbose)
+log_init(int verbose)
 {
-	log_stderr = foreground;
+	log_dest = LOG_TO_STDERR;
 	log_verbose = verbose;
-	if (!foreground)
+}
+
+/* Switches to syslog or a file once detached. */
+int
+log_open(const char *target, uid_t owner, gid_t group)
+{
+	if (strcmp(target, "syslog") == 0) {
 		openlog("lockd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_dest = LOG_TO_SYSLOG;
+		return 0;
+	}
+	if (snprintf(log_path, sizeof(log_path), "%s", target) >=
+	    (int)sizeof(log_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640);
+	if (log_fd == -1)
+		return -1;
+	if (owner != (uid_t)-1 && fchown(log_fd, owner, group) == -1) {
+		close(log_fd);
+		log_fd = -1;
+		return -1;
+	}
+	log_dest = LOG_TO_FILE;
+	return 0;
+}
+
+/*
+ * Reopens the log file after rotation.  dup2() swaps the new file in under
+ * the same descriptor in one step, so threads logging meanwhile write to
+ * the old file or the new one, never to a closed descriptor.
+ */
+int
+log_reopen(void)
+{
+	int	fd;
+
+	if (log_dest != LOG_TO_FILE)
+		return 0;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	if (dup2(fd, log_fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* One line per write(): O_APPEND keeps concurrent lines whole. */
+static void
+log_to_file(const char *msg)
+{
+	char		line[8400], stamp[32];
+	struct tm	tm;
+	time_t		now = time(NULL);
+	int		n;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s lockd[%ld]: %s\n", stamp,
+	    (long)getpid(), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (write(log_fd, line, (size_t)n) == -1) {
+		/* Nowhere left to report it. */
+	}
 }
 
 /* Turns debug messages on or off. */
@@ -44,10 +121,17 @@ vlog(int pri, const char *fmt, va_list ap, int with_errno)
 		snprintf(msg + len, sizeof(msg) - len, ": %s",
 		    strerror(saved));
 	}
-	if (log_stderr)
+	switch (log_dest) {
+	case LOG_TO_STDERR:
 		fprintf(stderr, "lockd: %s\n", msg);
-	else
+		break;
+	case LOG_TO_SYSLOG:
 		syslog(pri, "%s", msg);
+		break;
+	case LOG_TO_FILE:
+		log_to_file(msg);
+		break;
+	}
 	errno = saved;
 }
 

@@ -3,13 +3,25 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #define LOG_ATTR(f, a)	__attribute__((format(printf, f, a)))
 
-/* Starts logging to stderr (FOREGROUND) or syslog(LOG_DAEMON); VERBOSE
- * also logs debug messages. */
-void	log_init(int foreground, int verbose);
+/* Starts logging to stderr; VERBOSE also logs debug messages. */
+void	log_init(int verbose);
+
+/*
+ * Switches to TARGET once detached: "syslog" (LOG_DAEMON) or the absolute
+ * path of a file, opened for appending and given to OWNER (unless it is
+ * (uid_t)-1) so that it can be reopened after root is dropped.  0, or -1
+ * with errno.
+ */
+int	log_open(const char *target, uid_t owner, gid_t group);
+
+/* Reopens the log file after rotation (SIGHUP); 0, or -1 with errno. */
+int	log_reopen(void);
 
 /* Turns debug messages on or off (SIGHUP may change it). */
 void	log_set_verbose(int verbose);

@@ -217,7 +217,7 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return 0;
 	}
-	log_init(1, conf.verbose);
+	log_init(conf.verbose);
 
 	/* Root hands the lock directory to the service user; anyone else
 	 * runs as themselves. */
@@ -249,7 +249,8 @@ main(int argc, char *argv[])
 	if (!o.foreground) {
 		if (daemon_detach() == -1)
 			fatal("cannot detach");
-		log_init(0, conf.verbose);
+		if (log_open(conf.log, drop ? uid : (uid_t)-1, gid) == -1)
+			fatal("cannot open log %s", conf.log);
 	}
 	if (pidfile && pidfile_write(conf.pidfile, drop ? uid : (uid_t)-1,
 	    gid, err, sizeof(err)) == -1)

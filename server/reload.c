@@ -33,6 +33,8 @@ reload(void)
 	struct lockd_conf	next;
 	int			errors;
 
+	if (log_reopen() == -1)
+		log_warn("reload: cannot reopen the log file");
 	if ((errors = loader(&next)) > 0) {
 		log_warnx("reload: %d error%s in the configuration; keeping "
 		    "the running one", errors, errors == 1 ? "" : "s");
@@ -45,6 +47,7 @@ reload(void)
 	note_change("sync", next.sync != live->sync);
 	note_change("user", strcmp(next.user, live->user) != 0);
 	note_change("pidfile", strcmp(next.pidfile, live->pidfile) != 0);
+	note_change("log", strcmp(next.log, live->log) != 0);
 	note_change("max-connections",
 	    next.max_connections != live->max_connections);
 	note_change("keepalive-timeout",
