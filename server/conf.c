@@ -122,10 +122,16 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 		*sp = s;
 		if (k->offset == OFF(pidfile))
 			conf->pidfile_set = 1;
+		/* The daemon works in "/", so relative paths would move. */
 		if (k->offset == OFF(log) && strcmp(s, "syslog") != 0 &&
 		    s[0] != '/') {
 			snprintf(err, size, "log must be syslog or an absolute "
 			    "file path, not '%s'", s);
+			return -1;
+		}
+		if (k->offset == OFF(pidfile) && s[0] != '/') {
+			snprintf(err, size, "pidfile must be an absolute path, "
+			    "not '%s'", s);
 			return -1;
 		}
 		return 0;

@@ -38,16 +38,17 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: lockd [-fnvV] [-c FILE] [-d DIR] [-l ADDR] [-p PORT] "
-	    "[-P FILE] [-u USER]\n"
-	    "             [--no-sync]\n"
+	    "usage: lockd [-fhnvV] [-c FILE] [-d DIR] [-l ADDR] [-p PORT] "
+	    "[-P FILE]\n"
+	    "             [-u USER] [--no-sync]\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -d, --lockdir DIR   lock directory (default %s)\n"
 	    "  -f, --foreground    stay in the foreground, log to stderr\n"
 	    "  -l, --listen ADDR   listen address (default 127.0.0.1)\n"
 	    "  -p, --port PORT     TCP port, 0 for any free one (default %d)\n"
-	    "  -P, --pidfile FILE  pidfile (default %s; in the foreground\n"
-	    "                      only when given)\n"
+	    "  -P, --pidfile FILE  pidfile, written in the foreground only "
+	    "when given\n"
+	    "                      (default %s)\n"
 	    "  -u, --user USER     user to run as when started as root "
 	    "(default %s)\n"
 	    "      --no-sync       do not fsync before answering: UNSAFE, "
@@ -203,9 +204,19 @@ main(int argc, char *argv[])
 	char			 url[128], err[512];
 	uid_t			 uid;
 	gid_t			 gid;
+	const char		*given = NULL;
 	int			 fd, errors, drop, pidfile;
 
 	parse_options(argc, argv, &o);
+	/* The daemon works in "/": SIGHUP must find a relative path again. */
+	if (o.config != NULL && o.config[0] != '/') {
+		given = o.config;
+		if ((o.config = realpath(given, NULL)) == NULL) {
+			fprintf(stderr, "lockd: cannot read %s: %s\n", given,
+			    strerror(errno));
+			return 1;
+		}
+	}
 	opts = &o;
 	if ((errors = build_conf(&conf, report_stderr)) > 0) {
 		fprintf(stderr, "lockd: %d error%s in the configuration\n",
@@ -247,10 +258,11 @@ main(int argc, char *argv[])
 	fflush(stderr);
 
 	if (!o.foreground) {
-		if (daemon_detach() == -1)
-			fatal("cannot detach");
+		/* Opened first, so that a bad log path is still reported. */
 		if (log_open(conf.log, drop ? uid : (uid_t)-1, gid) == -1)
 			fatal("cannot open log %s", conf.log);
+		if (daemon_detach() == -1)
+			fatal("cannot detach");
 	}
 	if (pidfile && pidfile_write(conf.pidfile, drop ? uid : (uid_t)-1,
 	    gid, err, sizeof(err)) == -1)
@@ -279,5 +291,7 @@ main(int argc, char *argv[])
 	lockstore_close(store);
 	close(fd);
 	conf_free(&conf);
+	if (o.config != given)
+		free((char *)o.config);
 	return 0;
 }
