@@ -93,14 +93,10 @@ flock_ex(int fd)
 	return 0;
 }
 
-/*
- * Reads and parses the lock file open at FD.  For the canonical file name
- * the recorded resource, when there is one, must be RESOURCE: anything else
- * is a name-hash collision or a foreign file, never a lock to act on.
- */
+/* Reads and parses the lock file open at FD. */
 static enum lockstore_status
-read_open(int fd, const char *resource, enum name_form form,
-    struct lockfile *lf, struct lockstore_error *err)
+read_open(int fd, const char *resource, struct lockfile *lf,
+    struct lockstore_error *err)
 {
 	char		buf[LOCKFILE_MAX];
 	struct stat	st;
@@ -129,12 +125,26 @@ read_open(int fd, const char *resource, enum name_form form,
 		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
 		    "Invalid lock state: the lock file for '%s' cannot be "
 		    "parsed", resource);
-	if (lf->has_resource ? strcmp(lf->resource, resource) != 0 :
-	    form == NAME_HASHED)
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
-		    "Invalid lock state: the lock file for '%s' records "
-		    "another resource (name collision)", resource);
 	return LOCKSTORE_OK;
+}
+
+/*
+ * Whether LF, found under RESOURCE's own file name, is RESOURCE's lock.  A
+ * recorded name must match.  A file without one is a gocept.lockd lock,
+ * which can only be trusted under a plain name: under an escaped name it
+ * is the old daemon's lock of the resource literally called so ("a%2Fb"),
+ * and a hashed name was never written by the old daemon.
+ */
+static enum lockstore_status
+check_owner_name(const struct lockfile *lf, const char *resource,
+    enum name_form form, struct lockstore_error *err)
+{
+	if (lf->has_resource ? strcmp(lf->resource, resource) == 0 :
+	    form == NAME_PLAIN)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_INVALID_STATE, 0,
+	    "Invalid lock state: the lock file for '%s' belongs to another "
+	    "resource (name collision)", resource);
 }
 
 /* Opens lock file FNAME for reading; ABSENT if it does not exist. */
@@ -163,13 +173,13 @@ open_lock(const struct lockdir *ld, const char *fname, const char *resource,
 /* Reads lock file FNAME into LF; ABSENT if it does not exist. */
 static int
 read_lock(const struct lockdir *ld, const char *fname, const char *resource,
-    enum name_form form, struct lockfile *lf, struct lockstore_error *err)
+    struct lockfile *lf, struct lockstore_error *err)
 {
 	int	fd = -1, st;
 
 	if ((st = open_lock(ld, fname, resource, &fd, err)) != LOCKSTORE_OK)
 		return st;
-	st = read_open(fd, resource, form, lf, err);
+	st = read_open(fd, resource, lf, err);
 	close(fd);
 	return st;
 }
@@ -197,7 +207,7 @@ write_tmp(struct lockdir *ld, const char *resource, const char *client,
 {
 	char		buf[LOCKFILE_MAX];
 	unsigned long	seq;
-	int		fd, len, e;
+	int		fd = -1, len, e, tries;
 
 	len = lockfile_format(buf, sizeof(buf), resource, client,
 	    (long long)time(NULL));
@@ -206,11 +216,16 @@ write_tmp(struct lockdir *ld, const char *resource, const char *client,
 		    "Invalid resource name: too long to record");
 		return -1;
 	}
-	seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
-	snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
-	    (long)getpid(), ld->instance, seq);
-	fd = openat(ld->dirfd, tmp,
-	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* A crashed process with our pid may have left this very name. */
+	for (tries = 0; tries < 64; tries++) {
+		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
+		snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
+		    (long)getpid(), ld->instance, seq);
+		fd = openat(ld->dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
 	if (fd == -1) {
 		storage(err, errno, "cannot create a lock file", resource);
 		return -1;
@@ -239,11 +254,12 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 
 	form = name_encode(resource, fname);
 	if (legacy_name(resource, form, legacy, sizeof(legacy))) {
-		st = read_lock(ld, legacy, resource, NAME_PLAIN, &lf, err);
+		/* Only a file without a recorded name is the old lock;
+		 * anything else there is some other resource's business. */
+		st = read_lock(ld, legacy, resource, &lf, err);
 		if (st == LOCKSTORE_OK && !lf.has_resource)
 			return store_error_held(err, lf.holder);
-		if (st != LOCKSTORE_OK && st != ABSENT &&
-		    st != LOCKSTORE_INVALID_STATE)
+		if (st == LOCKSTORE_STORAGE)
 			return st;
 	}
 	if ((fd = write_tmp(ld, resource, client, tmp, sizeof(tmp), err)) == -1)
@@ -257,7 +273,9 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 			    resource);
 			goto fail;
 		}
-		st = read_lock(ld, fname, resource, form, &lf, err);
+		st = read_lock(ld, fname, resource, &lf, err);
+		if (st == LOCKSTORE_OK)
+			st = check_owner_name(&lf, resource, form, err);
 		if (st == ABSENT && tries < RACE_RETRIES)
 			continue;	/* released meanwhile: try again */
 		if (st == ABSENT)
@@ -324,12 +342,15 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "released", resource);
-	if ((rc = read_open(fd, resource, form, &lf, err)) != LOCKSTORE_OK)
+	if ((rc = read_open(fd, resource, &lf, err)) != LOCKSTORE_OK)
 		goto out;
 	if (legacy_only && lf.has_resource) {
-		rc = ABSENT;
+		rc = ABSENT;	/* lockd's file of the resource named so */
 		goto out;
 	}
+	if (!legacy_only &&
+	    (rc = check_owner_name(&lf, resource, form, err)) != LOCKSTORE_OK)
+		goto out;
 	if (strcmp(lf.holder, client) != 0) {
 		rc = store_error_not_owner(err, lf.holder, client);
 		goto out;

@@ -141,6 +141,8 @@ lockfile_parse(const char *buf, size_t len, struct lockfile *lf)
 	lf->holder[hlen] = '\0';
 	if (nl == NULL)
 		return 0;
+	if (hlen == 0 && nl + 1 < end)
+		return -1;	/* lockd's lines without a holder */
 	for (line = nl + 1; line < end; line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;

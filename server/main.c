@@ -291,7 +291,7 @@ main(int argc, char *argv[])
 	lockstore_close(store);
 	close(fd);
 	conf_free(&conf);
-	if (o.config != given)
+	if (given != NULL)
 		free((char *)o.config);
 	return 0;
 }
