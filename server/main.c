@@ -254,6 +254,9 @@ main(int argc, char *argv[])
 	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL ||
 	    http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* Before the ready line: a supervisor may signal us right after. */
+	if (daemon_signals(http_terminate, reload_request) == -1)
+		fatal("cannot install signal handlers");
 	fprintf(stderr, "lockd: listening on %s\n", url);
 	fflush(stderr);
 
@@ -274,9 +277,8 @@ main(int argc, char *argv[])
 	}
 	if (geteuid() == 0)
 		log_warnx("running as root (user root is configured)");
-	if (daemon_signals(http_terminate, reload_request) == -1 ||
-	    reload_start(&conf, reload_conf) == -1)
-		fatal("cannot set up signal handling");
+	if (reload_start(&conf, reload_conf) == -1)
+		fatal("cannot start the reload thread");
 	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
 	    url, conf.lockdir);
 

@@ -213,6 +213,15 @@ static const char unlock_help[] =
     "locked\", 10 bad parameters, 11 bad resource name, 12 bad client name, "
     "20 storage error, 21 invalid lock state. See PROTOCOL.";
 
+/* system.shutdown: lockd stops on SIGTERM only, never on a request. */
+static void
+refuse_shutdown(xmlrpc_env *env, void *context, const char *comment,
+    void *call_info)
+{
+	xmlrpc_env_set_fault(env, XMLRPC_REQUEST_REFUSED_ERROR,
+	    "Shutdown by client is disabled on this server.");
+}
+
 /* Builds the method registry over STORE. */
 struct rpc *
 rpc_new(struct lockstore *store, char *err, size_t errsize)
@@ -232,6 +241,9 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 	rpc->store = store;
 	xmlrpc_env_init(&env);
 	rpc->registry = xmlrpc_registry_new(&env);
+	if (!env.fault_occurred)
+		xmlrpc_registry_set_shutdown(rpc->registry, refuse_shutdown,
+		    NULL);
 	for (i = 0; !env.fault_occurred &&
 	    i < sizeof(methods) / sizeof(methods[0]); i++) {
 		methods[i].serverInfo = rpc;
