@@ -188,17 +188,14 @@ split_line(char *line, char **key, char **value)
 	return 1;
 }
 
-/* Reads PATH; see conf.h. */
+/* Reads configuration lines from FP, named PATH in messages. */
 int
-conf_parse_file(struct lockd_conf *conf, const char *path,
+conf_parse_stream(struct lockd_conf *conf, FILE *fp, const char *path,
     conf_reporter report)
 {
-	FILE	*fp;
 	char	 line[4096], err[512], msg[1024], *key, *value;
 	int	 lineno = 0, errors = 0;
 
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
@@ -225,6 +222,20 @@ conf_parse_file(struct lockd_conf *conf, const char *path,
 		report(msg);
 		errors++;
 	}
+	return errors;
+}
+
+/* Reads PATH; see conf.h. */
+int
+conf_parse_file(struct lockd_conf *conf, const char *path,
+    conf_reporter report)
+{
+	FILE	*fp;
+	int	 errors;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	errors = conf_parse_stream(conf, fp, path, report);
 	fclose(fp);
 	return errors;
 }

@@ -63,6 +63,10 @@ int	conf_set(struct lockd_conf *conf, const char *key, const char *value,
 int	conf_parse_file(struct lockd_conf *conf, const char *path,
 	    conf_reporter report);
 
+/* Like conf_parse_file, from the open stream FP; never -1. */
+int	conf_parse_stream(struct lockd_conf *conf, FILE *fp, const char *path,
+	    conf_reporter report);
+
 /* Prints the effective configuration in config-file syntax. */
 void	conf_print(FILE *fp, const struct lockd_conf *conf);
 

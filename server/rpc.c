@@ -280,17 +280,16 @@ refuse(xmlrpc_env *env, xmlrpc_mem_block **out, int code, const char *msg)
 }
 
 /*
+ * Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE).
  * Every request passes here before the XML parser sees it.  The bundled
  * 2001-era expat expands internal entities without limit, so any DTD is
  * refused; a NUL byte means UTF-16 or UTF-32, in which "<!DOCTYPE" would
  * slip past a byte search, and no valid UTF-8 XML contains one.
  */
-static void
-process(xmlrpc_env *env, void *arg, const char *xml, size_t len,
+void
+rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
     TSession *session, xmlrpc_mem_block **out)
 {
-	struct rpc	*rpc = arg;
-
 	if (memchr(xml, '\0', len) != NULL) {
 		refuse(env, out, RPC_FAULT_REFUSED, "Request refused: only "
 		    "UTF-8 requests are accepted");
@@ -303,6 +302,13 @@ process(xmlrpc_env *env, void *arg, const char *xml, size_t len,
 	}
 	xmlrpc_registry_process_call2(env, rpc->registry, xml, len, session,
 	    out);
+}
+
+static void
+process(xmlrpc_env *env, void *arg, const char *xml, size_t len,
+    TSession *session, xmlrpc_mem_block **out)
+{
+	rpc_process(env, arg, xml, len, session, out);
 }
 
 /* Serves XML-RPC on SERVER at "/" and "/RPC2". */

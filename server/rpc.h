@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include <xmlrpc-c/base.h>
 #include <xmlrpc-c/abyss.h>
 
 #include "lockstore.h"
@@ -32,6 +33,15 @@ struct rpc	*rpc_new(struct lockstore *store, char *err, size_t errsize);
 /* Serves XML-RPC on SERVER at "/" and "/RPC2"; 0, or -1 with ERR. */
 int		 rpc_attach(struct rpc *rpc, TServer *server, char *err,
 		    size_t errsize);
+
+/*
+ * Answers the request body XML (LEN bytes) from SESSION (may be NULL) with
+ * a response or fault document in *OUT, which the caller frees with
+ * XMLRPC_MEMBLOCK_FREE; sets ENV only when no response could be made.
+ * The HTTP layer calls it for every request; so do the fuzz targets.
+ */
+void		 rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml,
+		    size_t len, TSession *session, xmlrpc_mem_block **out);
 
 /* Frees the registry; accepts NULL.  Only after the server stopped. */
 void		 rpc_free(struct rpc *rpc);
