@@ -53,7 +53,7 @@ conf_defaults(struct lockd_conf *conf)
 	conf->sync = 1;
 	/* Enough slots that idle keep-alive clients cannot starve others:
 	 * Abyss sleeps 2 s in its accept loop when every slot is taken. */
-	conf->max_connections = 256;
+	conf->max_connections = 1024;
 	conf->keepalive_timeout = 5;
 	conf->keepalive_requests = 1000;
 	conf->timeout = 10;

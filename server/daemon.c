@@ -2,6 +2,8 @@
 /* Process life of the daemon: detaching from the terminal, signals. */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,6 +43,23 @@ daemon_detach(void)
 	if (fd > STDERR_FILENO)
 		close(fd);
 	return 0;
+}
+
+/* Raises the soft RLIMIT_NOFILE towards WANT. */
+long
+daemon_raise_nofile(long want)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want) {
+		rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > (rlim_t)want) ? (rlim_t)want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return -1;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? want : (long)rl.rlim_cur;
 }
 
 /* Only the async-signal-safe terminate call: no stdio, malloc or logging. */

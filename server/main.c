@@ -205,6 +205,7 @@ main(int argc, char *argv[])
 	uid_t			 uid;
 	gid_t			 gid;
 	const char		*given = NULL;
+	long			 nofile;
 	int			 fd, errors, drop, pidfile;
 
 	parse_options(argc, argv, &o);
@@ -242,6 +243,11 @@ main(int argc, char *argv[])
 	pidfile = !o.foreground || conf.pidfile_set;
 	if (pidfile && pidfile_check(conf.pidfile, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* Abyss uses a socket and a pipe per connection. */
+	nofile = daemon_raise_nofile(4L * conf.max_connections + 64);
+	if (nofile != -1 && nofile < 2L * conf.max_connections + 32)
+		log_warnx("only %ld open files allowed: max-connections %d "
+		    "may not be reachable", nofile, conf.max_connections);
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
