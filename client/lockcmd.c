@@ -34,6 +34,7 @@
 #define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3 */
 #define LOCKCMD_EXIT_REFUSED		4	/* 10, 11, 12, 30, negative */
 #define LOCKCMD_EXIT_FAILED		5	/* 20, 21, any other fault */
+#define LOCKCMD_EXIT_NOPERM		77	/* EX_NOPERM: 40, 41, 42 */
 #define LOCKCMD_EXIT_USAGE		64	/* EX_USAGE */
 #define LOCKCMD_EXIT_UNREACHABLE	69	/* EX_UNAVAILABLE */
 #define LOCKCMD_EXIT_SOFTWARE		70	/* EX_SOFTWARE */
@@ -46,6 +47,9 @@
 #define LOCKD_FAULT_RESOURCE		11
 #define LOCKD_FAULT_CLIENT		12
 #define LOCKD_FAULT_REFUSED		30
+#define LOCKD_FAULT_DENIED		40
+#define LOCKD_FAULT_AUTH		41
+#define LOCKD_FAULT_FORBIDDEN		42
 
 #define LOCKCMD_TIMEOUT_DEFAULT		10	/* seconds */
 #define LOCKCMD_TIMEOUT_MIN		1
@@ -84,7 +88,8 @@ static const char usage_text[] =
 "\n"
 "Options:\n"
 "  -s, --server URL       lockd to ask (default: $LOCKD_URL, else\n"
-"                         " LOCKCMD_URL_DEFAULT ")\n"
+"                         " LOCKCMD_URL_DEFAULT ");\n"
+"                         http://USER:PASSWORD@HOST:PORT/ authenticates\n"
 "  -t, --timeout SECONDS  give up after SECONDS, 1 to 3600 (default 10)\n"
 "  -h, --help             print this help and exit\n"
 "  -V, --version          print the version and exit\n"
@@ -98,7 +103,9 @@ static const char usage_text[] =
 "   5  lockd could not do it (storage error, invalid lock state)\n"
 "  64  usage error\n"
 "  69  lockd unreachable (no connection, timeout, HTTP error)\n"
-"  70  unexpected response from lockd, or an internal error\n";
+"  70  unexpected response from lockd, or an internal error\n"
+"  77  access denied (address not allowed, authentication failed,\n"
+"      or the user may not act as CLIENT)\n";
 
 static void	cmd_vwarnx(const char *, va_list)
 		    __attribute__((format(printf, 1, 0)));
@@ -372,6 +379,10 @@ exit_for_fault(int code)
 	case LOCKD_FAULT_CLIENT:
 	case LOCKD_FAULT_REFUSED:
 		return LOCKCMD_EXIT_REFUSED;
+	case LOCKD_FAULT_DENIED:
+	case LOCKD_FAULT_AUTH:
+	case LOCKD_FAULT_FORBIDDEN:
+		return LOCKCMD_EXIT_NOPERM;
 	default:
 		/* Negative codes are xmlrpc-c's: the request was not valid. */
 		return code < 0 ? LOCKCMD_EXIT_REFUSED : LOCKCMD_EXIT_FAILED;
@@ -560,6 +571,79 @@ fail:
 	return status;
 }
 
+static int
+unhex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copies LEN bytes of IN percent-decoded into OUT (SIZE); -1 if invalid. */
+static int
+pct_decode(const char *in, size_t len, char *out, size_t size)
+{
+	size_t	i, o = 0;
+	int	hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= size)
+			return -1;
+		if (in[i] == '%') {
+			if (i + 2 >= len)
+				return -1;
+			hi = unhex_digit(in[i + 1]);
+			lo = unhex_digit(in[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[o++] = in[i];
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/*
+ * Splits "scheme://USER:PASSWORD@host..." into the URL without the
+ * credentials (CLEAN, which is also what messages show, so a password
+ * never reaches the terminal or a log) and the decoded USER and PASSWORD.
+ * Returns 1 if there were credentials, 0 if not, -1 if malformed.
+ */
+static int
+split_credentials(const char *url, char *clean, size_t cleansize, char *user,
+    size_t usersize, char *pass, size_t passsize)
+{
+	const char	*host, *at, *colon, *end;
+
+	if ((host = strstr(url, "://")) == NULL)
+		return -1;
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	if (at == NULL) {
+		if (snprintf(clean, cleansize, "%s", url) >= (int)cleansize)
+			return -1;
+		return 0;
+	}
+	while (memchr(at + 1, '@', (size_t)(end - at - 1)) != NULL)
+		at = memchr(at + 1, '@', (size_t)(end - at - 1));
+	colon = memchr(host, ':', (size_t)(at - host));
+	if (colon == NULL || pct_decode(host, (size_t)(colon - host), user,
+	    usersize) == -1 || pct_decode(colon + 1, (size_t)(at - colon - 1),
+	    pass, passsize) == -1)
+		return -1;
+	if (snprintf(clean, cleansize, "%.*s%s", (int)(host - url), url,
+	    at + 1) >= (int)cleansize)
+		return -1;
+	return 1;
+}
+
 /*
  * Sends REQ to the daemon and returns the exit status for its answer.
  * The call is built, sent and parsed in separate steps rather than with
@@ -576,9 +660,17 @@ call_lockd(const struct request *req)
 	xmlrpc_client			*client = NULL;
 	xmlrpc_server_info		*server = NULL;
 	xmlrpc_mem_block		*call = NULL, *response = NULL;
-	char				 why[64];
-	int				 status;
+	char				 why[64], url[4096], user[512];
+	char				 pass[512];
+	int				 status, creds;
 
+	creds = split_credentials(req->url, url, sizeof(url), user,
+	    sizeof(user), pass, sizeof(pass));
+	if (creds == -1) {
+		cmd_warnx("malformed credentials in the server URL (use "
+		    "http://USER:PASSWORD@HOST:PORT/, percent-encoded)");
+		return LOCKCMD_EXIT_USAGE;
+	}
 	if ((status = make_call(req, &call)) != 0)
 		return status;
 	status = LOCKCMD_EXIT_SOFTWARE;
@@ -598,9 +690,17 @@ call_lockd(const struct request *req)
 	    XMLRPC_CPSIZE(transportparm_size), &client);
 	if (env.fault_occurred)
 		goto fail;
-	server = xmlrpc_server_info_new(&env, req->url);
+	server = xmlrpc_server_info_new(&env, url);
 	if (env.fault_occurred)
 		goto fail;
+	if (creds) {
+		xmlrpc_server_info_set_user(&env, server, user, pass);
+		if (!env.fault_occurred)
+			xmlrpc_server_info_allow_auth_basic(&env, server);
+		explicit_bzero(pass, sizeof(pass));
+		if (env.fault_occurred)
+			goto fail;
+	}
 
 	if (arm_timeout(client, req->timeout) == -1) {
 		cmd_warnx("cannot set the timeout: %s", strerror(errno));
@@ -616,9 +716,9 @@ call_lockd(const struct request *req)
 			(void)snprintf(why, sizeof(why), "no answer within %u "
 			    "second%s", req->timeout,
 			    req->timeout == 1 ? "" : "s");
-			report_unreachable(req->url, why);
+			report_unreachable(url, why);
 		} else
-			report_unreachable(req->url, env.fault_string);
+			report_unreachable(url, env.fault_string);
 		status = LOCKCMD_EXIT_UNREACHABLE;
 		goto done;
 	}

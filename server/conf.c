@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "conf.h"
 
 enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL };
@@ -27,6 +28,8 @@ struct conf_key {
 
 /* Sorted by name for bsearch. */
 static const struct conf_key keys[] = {
+	{ "allow", CONF_STRING, OFF(allow), 0, 0 },
+	{ "auth-file", CONF_STRING, OFF(auth_file), 0, 0 },
 	{ "keepalive-requests", CONF_INT, OFF(keepalive_requests), 1, 1000000 },
 	{ "keepalive-timeout", CONF_INT, OFF(keepalive_timeout), 1, 3600 },
 	{ "listen", CONF_STRING, OFF(listen), 0, 0 },
@@ -92,6 +95,47 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/*
+ * "allow NET[,NET...]": each line adds to the list, and every network is
+ * checked here so that --check reports it with its line number.
+ */
+static int
+add_allow(struct lockd_conf *conf, const char *value, char *err, size_t size)
+{
+	struct cidr	 c;
+	char		*copy, *p, *tok, *joined, e[256];
+	size_t		 len;
+
+	if ((copy = strdup(value)) == NULL) {
+		snprintf(err, size, "out of memory");
+		return -1;
+	}
+	for (p = copy; (tok = strsep(&p, ", \t")) != NULL;) {
+		if (*tok == '\0')
+			continue;
+		if (cidr_parse(tok, &c, e, sizeof(e)) == -1) {
+			snprintf(err, size, "allow: %s", e);
+			free(copy);
+			return -1;
+		}
+	}
+	free(copy);
+	len = (conf->allow != NULL ? strlen(conf->allow) + 1 : 0) +
+	    strlen(value) + 1;
+	if ((joined = malloc(len)) == NULL) {
+		snprintf(err, size, "out of memory");
+		return -1;
+	}
+	snprintf(joined, len, "%s%s%s", conf->allow != NULL ? conf->allow : "",
+	    conf->allow != NULL ? "," : "", value);
+	for (p = joined; *p != '\0'; p++)
+		if (*p == ' ' || *p == '\t')
+			*p = ',';
+	free(conf->allow);
+	conf->allow = joined;
+	return 0;
+}
+
 /* Applies directive KEY with VALUE; see conf.h. */
 int
 conf_set(struct lockd_conf *conf, const char *key, const char *value,
@@ -113,6 +157,8 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 			snprintf(err, size, "%s needs a value", key);
 			return -1;
 		}
+		if (k->offset == OFF(allow))
+			return add_allow(conf, value, err, size);
 		if ((s = strdup(value)) == NULL) {
 			snprintf(err, size, "out of memory");
 			return -1;
@@ -129,9 +175,10 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 			    "file path, not '%s'", s);
 			return -1;
 		}
-		if (k->offset == OFF(pidfile) && s[0] != '/') {
-			snprintf(err, size, "pidfile must be an absolute path, "
-			    "not '%s'", s);
+		if ((k->offset == OFF(pidfile) ||
+		    k->offset == OFF(auth_file)) && s[0] != '/') {
+			snprintf(err, size, "%s must be an absolute path, "
+			    "not '%s'", key, s);
 			return -1;
 		}
 		return 0;
@@ -257,6 +304,10 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "user %s\n", conf->user);
 	fprintf(fp, "pidfile %s\n", conf->pidfile);
 	fprintf(fp, "log %s\n", conf->log);
+	if (conf->allow != NULL)
+		fprintf(fp, "allow %s\n", conf->allow);
+	if (conf->auth_file != NULL)
+		fprintf(fp, "auth-file %s\n", conf->auth_file);
 }
 
 /* Frees what conf_defaults/conf_set allocated. */
@@ -268,6 +319,8 @@ conf_free(struct lockd_conf *conf)
 	free(conf->user);
 	free(conf->pidfile);
 	free(conf->log);
-	conf->log = NULL;
+	free(conf->allow);
+	free(conf->auth_file);
+	conf->log = conf->allow = conf->auth_file = NULL;
 	conf->listen = conf->lockdir = conf->user = conf->pidfile = NULL;
 }

@@ -38,6 +38,10 @@ struct lockd_conf {
 					   as root */
 	char	*pidfile;
 	char	*log;			/* "syslog" or a file, once detached */
+	char	*allow;			/* comma-separated networks, or NULL:
+					   any peer */
+	char	*auth_file;		/* users file, or NULL: no
+					   authentication */
 	int	 pidfile_set;		/* given explicitly: also written
 					   in the foreground */
 };

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "conf.h"
 #include "daemon.h"
 #include "http.h"
@@ -187,10 +188,27 @@ build_conf(struct lockd_conf *conf, conf_reporter report)
 	return errors;
 }
 
+static struct rpc	*rpc;	/* for reloading the access rules */
+
 static int
 reload_conf(struct lockd_conf *conf)
 {
 	return build_conf(conf, report_log);
+}
+
+/* SIGHUP: new access rules replace the old ones only if they are valid. */
+static int
+reload_access(const struct lockd_conf *conf)
+{
+	struct access	*acc;
+	char		 err[512];
+
+	if ((acc = access_new(conf, report_log, err, sizeof(err))) == NULL) {
+		log_warnx("reload: %s; keeping the running access rules", err);
+		return -1;
+	}
+	access_free(rpc_set_access(rpc, acc));
+	return 0;
 }
 
 int
@@ -200,7 +218,7 @@ main(int argc, char *argv[])
 	struct lockd_conf	 conf;
 	struct lockstore	*store;
 	struct lockstore_error	 serr;
-	struct rpc		*rpc;
+	struct access		*acc;
 	char			 url[128], err[512];
 	uid_t			 uid;
 	gid_t			 gid;
@@ -225,6 +243,14 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (o.check) {
+		/* The users file and networks are part of the configuration. */
+		if ((acc = access_new(&conf, report_stderr, err,
+		    sizeof(err))) == NULL) {
+			fprintf(stderr, "lockd: %s\n", err);
+			conf_free(&conf);
+			return 1;
+		}
+		access_free(acc);
 		conf_print(stdout, &conf);
 		conf_free(&conf);
 		return 0;
@@ -257,8 +283,12 @@ main(int argc, char *argv[])
 	if (!conf.sync)
 		log_warnx("sync is off: acknowledged locks may be lost in a "
 		    "crash (tests and benchmarks only)");
-	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL ||
-	    http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
+	if ((acc = access_new(&conf, report_stderr, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	rpc_set_access(rpc, acc);
+	if (http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	/* Before the ready line: a supervisor may signal us right after. */
 	if (daemon_signals(http_terminate, reload_request) == -1)
@@ -283,7 +313,7 @@ main(int argc, char *argv[])
 	}
 	if (geteuid() == 0)
 		log_warnx("running as root (user root is configured)");
-	if (reload_start(&conf, reload_conf) == -1)
+	if (reload_start(&conf, reload_conf, reload_access) == -1)
 		fatal("cannot start the reload thread");
 	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
 	    url, conf.lockdir);

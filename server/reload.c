@@ -19,6 +19,7 @@ static int			 pipefd[2] = { -1, -1 };
 static pthread_t		 thread;
 static struct lockd_conf	*live;
 static reload_loader		 loader;
+static reload_applier		 applier;
 
 static void
 note_change(const char *what, int changed)
@@ -57,6 +58,8 @@ reload(void)
 	note_change("timeout", next.timeout != live->timeout);
 	note_change("max-request-size",
 	    next.max_request_size != live->max_request_size);
+	if (applier != NULL && applier(&next) == 0)
+		log_info("reload: access rules (allow, auth-file) applied");
 	live->verbose = next.verbose;
 	log_set_verbose(live->verbose);
 	log_info("reload: configuration re-read (verbose %s)",
@@ -84,10 +87,12 @@ run(void *arg)
 
 /* Starts the reload thread; see reload.h. */
 int
-reload_start(struct lockd_conf *running, reload_loader load)
+reload_start(struct lockd_conf *running, reload_loader load,
+    reload_applier apply)
 {
 	live = running;
 	loader = load;
+	applier = apply;
 	if (pipe2(pipefd, O_CLOEXEC) == -1)
 		return -1;
 	if ((errno = pthread_create(&thread, NULL, run, NULL)) != 0) {

@@ -11,13 +11,18 @@
  */
 typedef int	(*reload_loader)(struct lockd_conf *conf);
 
+/* Applies a valid new configuration beyond the settings reload.c knows
+ * (access rules); 0, or -1 after logging why it kept the old ones. */
+typedef int	(*reload_applier)(const struct lockd_conf *conf);
+
 /*
  * Starts the reload thread for the running configuration RUNNING, which
  * it updates in place where a setting can change live (verbose); other
  * changes are logged as needing a restart, and an invalid file is logged
  * and ignored.  0, or -1 with errno.
  */
-int	reload_start(struct lockd_conf *running, reload_loader load);
+int	reload_start(struct lockd_conf *running, reload_loader load,
+	    reload_applier apply);
 
 /* Asks for a reload; async-signal-safe (writes one byte to a pipe). */
 void	reload_request(void);

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,21 @@
 #include <xmlrpc-c/server.h>
 #include <xmlrpc-c/server_abyss.h>
 
+#include "access.h"
 #include "log.h"
 #include "rpc.h"
 
 struct rpc {
 	xmlrpc_registry		*registry;
 	struct lockstore	*store;
+	struct access		*access;	/* NULL: open to all */
+	pthread_rwlock_t	 access_lock;	/* SIGHUP swaps access */
+};
+
+/* What a method learns about its caller (the registry's callInfo). */
+struct call_ctx {
+	TSession			*session;	/* NULL in fuzzing */
+	const struct access_user	*user;		/* NULL: no auth */
 };
 
 typedef enum lockstore_status (*store_op)(struct lockstore *, const char *,
@@ -136,36 +146,70 @@ get_params(xmlrpc_env *env, xmlrpc_value *params, const char *method,
 
 /* Logs one audit line: who asked what from where, and the outcome. */
 static void
-audit(void *session, const char *method, const char *resource,
-    const char *client, enum lockstore_status st, const char *msg)
+audit(const struct call_ctx *ctx, const char *method, const char *resource,
+    const char *client, const char *outcome, const char *msg)
 {
-	char	peer[64], r[512], c[512], m[1200];
+	char	peer[64], r[512], c[512], u[256], m[1200];
 
-	peer_name(session, peer, sizeof(peer));
+	peer_name(ctx->session, peer, sizeof(peer));
 	log_escape(r, sizeof(r), resource);
 	log_escape(c, sizeof(c), client);
-	if (st == LOCKSTORE_OK)
-		log_info("%s '%s' client '%s' from %s: %s", method, r, c, peer,
-		    method[0] == 'l' ? "granted" : "released");
-	else
-		log_info("%s '%s' client '%s' from %s: %s (%s): %s", method, r,
-		    c, peer, st == LOCKSTORE_STORAGE ||
-		    st == LOCKSTORE_INVALID_STATE ? "error" : "refused",
-		    lockstore_status_name(st), log_escape(m, sizeof(m), msg));
+	if (ctx->user != NULL)
+		log_escape(u, sizeof(u), access_user_name(ctx->user));
+	log_info("%s '%s' client '%s' from %s%s%s%s: %s%s%s", method, r, c,
+	    peer, ctx->user != NULL ? " user '" : "",
+	    ctx->user != NULL ? u : "", ctx->user != NULL ? "'" : "", outcome,
+	    msg != NULL ? ": " : "",
+	    msg != NULL ? log_escape(m, sizeof(m), msg) : "");
+}
+
+static const char *
+outcome_of(const char *method, enum lockstore_status st)
+{
+	switch (st) {
+	case LOCKSTORE_OK:
+		return method[0] == 'l' ? "granted" : "released";
+	case LOCKSTORE_STORAGE:
+		return "error (storage)";
+	case LOCKSTORE_INVALID_STATE:
+		return "error (invalid-state)";
+	case LOCKSTORE_HELD:
+		return "refused (held)";
+	case LOCKSTORE_NOT_OWNER:
+		return "refused (not-owner)";
+	case LOCKSTORE_NOT_LOCKED:
+		return "refused (not-locked)";
+	case LOCKSTORE_BAD_RESOURCE:
+		return "refused (bad-resource)";
+	case LOCKSTORE_BAD_CLIENT:
+		return "refused (bad-client)";
+	}
+	return "refused";
 }
 
 /* lock() and unlock(): parameters in, store call, nil or a fault out. */
 static xmlrpc_value *
 call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
-    void *session, const char *method, store_op op)
+    const struct call_ctx *ctx, const char *method, store_op op)
 {
 	struct lockstore_error	*err;
 	enum lockstore_status	 st;
 	const char		*resource = NULL, *client = NULL;
+	char			 msg[512], c[300];
 
 	if (get_params(env, params, method, &resource, &client) == -1) {
 		free((char *)resource);
 		return NULL;
+	}
+	/* Identity binding: one host cannot release another's lock by
+	 * claiming its client name. */
+	if (!access_may_act_as(ctx->user, client)) {
+		snprintf(msg, sizeof(msg), "Not permitted: user '%s' may not "
+		    "act as client '%s'", access_user_name(ctx->user),
+		    log_escape(c, sizeof(c), client));
+		audit(ctx, method, resource, client, "denied", msg);
+		xmlrpc_env_set_fault(env, ACCESS_FAULT_FORBIDDEN, msg);
+		goto out;
 	}
 	if ((err = malloc(sizeof(*err))) == NULL) {
 		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
@@ -173,7 +217,8 @@ call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
 		goto out;
 	}
 	st = op(rpc->store, resource, client, err);
-	audit(session, method, resource, client, st, err->msg);
+	audit(ctx, method, resource, client, outcome_of(method, st),
+	    st == LOCKSTORE_OK ? NULL : err->msg);
 	if (st != LOCKSTORE_OK)
 		xmlrpc_env_set_fault(env, fault_code(st), err->msg);
 	free(err);
@@ -239,6 +284,7 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 		return NULL;
 	}
 	rpc->store = store;
+	pthread_rwlock_init(&rpc->access_lock, NULL);
 	xmlrpc_env_init(&env);
 	rpc->registry = xmlrpc_registry_new(&env);
 	if (!env.fault_occurred)
@@ -279,16 +325,67 @@ refuse(xmlrpc_env *env, xmlrpc_mem_block **out, int code, const char *msg)
 	}
 }
 
+static void	process_checked(xmlrpc_env *, struct rpc *, const char *,
+		    size_t, struct call_ctx *, xmlrpc_mem_block **);
+
 /*
- * Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE).
- * Every request passes here before the XML parser sees it.  The bundled
- * 2001-era expat expands internal entities without limit, so any DTD is
- * refused; a NUL byte means UTF-16 or UTF-32, in which "<!DOCTYPE" would
- * slip past a byte search, and no valid UTF-8 XML contains one.
+ * Access control, before the XML parser sees anything: the peer must be
+ * allowed and, with an auth-file, authenticated.  Returns 1 to go on, or 0
+ * with a fault answer in *OUT.
  */
+static int
+admit(struct rpc *rpc, struct call_ctx *ctx, xmlrpc_env *env,
+    xmlrpc_mem_block **out)
+{
+	struct abyss_unix_chaninfo	*ci = NULL;
+	const struct sockaddr		*peer = NULL;
+	const char			*authorization = NULL;
+	char				 msg[256], who[64];
+	size_t				 salen = 0;
+	int				 code;
+
+	if (ctx->session != NULL) {
+		SessionGetChannelInfo(ctx->session, (void **)&ci);
+		if (ci != NULL) {
+			peer = &ci->peerAddr;
+			salen = ci->peerAddrLen < sizeof(ci->peerAddr) ?
+			    ci->peerAddrLen : sizeof(ci->peerAddr);
+		}
+		authorization = RequestHeaderValue(ctx->session,
+		    "authorization");
+	}
+	code = access_check(rpc->access, peer, salen, authorization,
+	    &ctx->user, msg, sizeof(msg));
+	if (code == 0)
+		return 1;
+	peer_name(ctx->session, who, sizeof(who));
+	log_info("request from %s: denied: %s", who, msg);
+	refuse(env, out, code, msg);
+	return 0;
+}
+
+/* Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE). */
 void
 rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
     TSession *session, xmlrpc_mem_block **out)
+{
+	struct call_ctx	ctx = { session, NULL };
+
+	pthread_rwlock_rdlock(&rpc->access_lock);
+	if (rpc->access == NULL || admit(rpc, &ctx, env, out))
+		process_checked(env, rpc, xml, len, &ctx, out);
+	pthread_rwlock_unlock(&rpc->access_lock);
+}
+
+/*
+ * The checks before parsing, then the registry.  The bundled 2001-era
+ * expat expands internal entities without limit, so any DTD is refused; a
+ * NUL byte means UTF-16 or UTF-32, in which "<!DOCTYPE" would slip past a
+ * byte search, and no valid UTF-8 XML contains one.
+ */
+static void
+process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
+    size_t len, struct call_ctx *ctx, xmlrpc_mem_block **out)
 {
 	if (memchr(xml, '\0', len) != NULL) {
 		refuse(env, out, RPC_FAULT_REFUSED, "Request refused: only "
@@ -300,8 +397,7 @@ rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
 		    "document type declarations (<!DOCTYPE>) are not accepted");
 		return;
 	}
-	xmlrpc_registry_process_call2(env, rpc->registry, xml, len, session,
-	    out);
+	xmlrpc_registry_process_call2(env, rpc->registry, xml, len, ctx, out);
 }
 
 static void
@@ -341,7 +437,20 @@ rpc_attach(struct rpc *rpc, TServer *server, char *err, size_t errsize)
 	return 0;
 }
 
-/* Frees the registry; accepts NULL. */
+/* Installs ACCESS (NULL: none); returns the previous rules to free. */
+struct access *
+rpc_set_access(struct rpc *rpc, struct access *access)
+{
+	struct access	*old;
+
+	pthread_rwlock_wrlock(&rpc->access_lock);
+	old = rpc->access;
+	rpc->access = access;
+	pthread_rwlock_unlock(&rpc->access_lock);
+	return old;
+}
+
+/* Frees the registry and the access rules; accepts NULL. */
 void
 rpc_free(struct rpc *rpc)
 {
@@ -349,5 +458,7 @@ rpc_free(struct rpc *rpc)
 		return;
 	if (rpc->registry != NULL)
 		xmlrpc_registry_free(rpc->registry);
+	access_free(rpc->access);
+	pthread_rwlock_destroy(&rpc->access_lock);
 	free(rpc);
 }

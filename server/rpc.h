@@ -43,7 +43,17 @@ int		 rpc_attach(struct rpc *rpc, TServer *server, char *err,
 void		 rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 		    size_t len, TSession *session, xmlrpc_mem_block **out);
 
-/* Frees the registry; accepts NULL.  Only after the server stopped. */
+struct access;
+
+/*
+ * Installs the access rules ACCESS (NULL: every peer, no authentication),
+ * waiting for requests under the old rules to finish.  Returns the old
+ * rules for the caller to free.
+ */
+struct access	*rpc_set_access(struct rpc *rpc, struct access *access);
+
+/* Frees the registry and the access rules; accepts NULL.  Only after the
+ * server stopped. */
 void		 rpc_free(struct rpc *rpc);
 
 #endif /* RPC_H */

@@ -25,7 +25,7 @@ HOST = '127.0.0.1'
 EXIT_OK, EXIT_HELD, EXIT_NOT_OWNER, EXIT_NOT_LOCKED = 0, 1, 2, 3
 EXIT_REFUSED, EXIT_FAILED = 4, 5
 EXIT_USAGE, EXIT_UNREACHABLE, EXIT_SOFTWARE = 64, 69, 70
-ALL_CODES = {0, 1, 2, 3, 4, 5, 64, 69, 70}
+ALL_CODES = {0, 1, 2, 3, 4, 5, 64, 69, 70, 77}
 
 # Environment variables that would change where lockcmd connects.
 _NET_ENV = ('LOCKD_URL', 'http_proxy', 'HTTP_PROXY', 'https_proxy',

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Access control: which peers may talk to lockd (allow-list of networks),
+ * who they are (HTTP Basic authentication against crypt(3) hashes), and
+ * which client names each user may act as.  Off unless configured.
+ */
+#ifndef ACCESS_H
+#define ACCESS_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+
+#include "conf.h"
+
+/* Fault codes of access control; PROTOCOL lists them. */
+#define ACCESS_FAULT_DENIED	40	/* peer not in the allow-list */
+#define ACCESS_FAULT_AUTH	41	/* no or wrong credentials */
+#define ACCESS_FAULT_FORBIDDEN	42	/* user may not act as that client */
+
+enum access_role { ACCESS_ROLE_CLIENT, ACCESS_ROLE_ADMIN };
+
+struct access;
+struct access_user;
+
+/*
+ * Builds the rules of CONF: its "allow" networks and its "auth-file".
+ * Each error of the users file is handed to REPORT as "FILE:LINE: msg".
+ * Returns NULL (ERR filled) if anything is wrong.
+ */
+struct access	*access_new(const struct lockd_conf *conf,
+		    conf_reporter report, char *err, size_t errsize);
+
+/* Frees the rules; accepts NULL. */
+void		 access_free(struct access *acc);
+
+/*
+ * Decides whether a request from PEER (SALEN bytes; may be NULL) carrying
+ * the Authorization header AUTHORIZATION (may be NULL) may proceed.
+ * Returns 0 with *USERP set (NULL when no authentication is configured),
+ * or a fault code with a message for the caller in MSG.
+ */
+int		 access_check(struct access *acc, const struct sockaddr *peer,
+		    size_t salen, const char *authorization,
+		    const struct access_user **userp, char *msg,
+		    size_t msgsize);
+
+/* Whether USER (NULL: no authentication) may act as CLIENT. */
+int		 access_may_act_as(const struct access_user *user,
+		    const char *client);
+
+/* The name of USER, or "-" for NULL. */
+const char	*access_user_name(const struct access_user *user);
+
+#endif /* ACCESS_H */
