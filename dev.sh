@@ -7,7 +7,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")" && pwd)
-packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev libcunit1-dev"
+packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev libcunit1-dev openssl stunnel4"
 
 install_missing() {
 	missing=

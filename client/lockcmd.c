@@ -66,10 +66,12 @@ struct request {
 	const char	*method;	/* "lock" or "unlock" */
 	const char	*resource;
 	const char	*client;
+	const char	*cacert;	/* CA file for https, or NULL */
 	unsigned int	 timeout;	/* seconds */
 };
 
 static const struct option long_options[] = {
+	{ "cacert",	required_argument,	NULL,	'C' },
 	{ "help",	no_argument,		NULL,	'h' },
 	{ "server",	required_argument,	NULL,	's' },
 	{ "timeout",	required_argument,	NULL,	't' },
@@ -79,7 +81,7 @@ static const struct option long_options[] = {
 
 static const char usage_text[] =
 "usage: lockcmd [-s URL | --server URL] [-t SECONDS | --timeout SECONDS]\n"
-"               lock|unlock RESOURCE CLIENT\n"
+"               [-C FILE | --cacert FILE] lock|unlock RESOURCE CLIENT\n"
 "       lockcmd -h | --help\n"
 "       lockcmd -V | --version\n"
 "\n"
@@ -91,6 +93,8 @@ static const char usage_text[] =
 "                         " LOCKCMD_URL_DEFAULT ");\n"
 "                         http://USER:PASSWORD@HOST:PORT/ authenticates\n"
 "  -t, --timeout SECONDS  give up after SECONDS, 1 to 3600 (default 10)\n"
+"  -C, --cacert FILE      trust the CA certificates in FILE for https://\n"
+"                         (default: the system's CA store)\n"
 "  -h, --help             print this help and exit\n"
 "  -V, --version          print the version and exit\n"
 "\n"
@@ -304,9 +308,12 @@ parse_args(int argc, char *argv[], struct request *req)
 
 	/* '+': options end at the command, so a RESOURCE may start with '-'. */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:hs:t:V", long_options,
+	while ((ch = getopt_long(argc, argv, "+:C:hs:t:V", long_options,
 	    NULL)) != -1) {
 		switch (ch) {
+		case 'C':
+			req->cacert = optarg;
+			break;
 		case 'h':
 			if (fputs(usage_text, stdout) == EOF)
 				return LOCKCMD_EXIT_SOFTWARE;
@@ -681,6 +688,7 @@ call_lockd(const struct request *req)
 		goto fail;
 	memset(&curl_parms, 0, sizeof(curl_parms));
 	curl_parms.timeout = req->timeout * 1000;	/* milliseconds */
+	curl_parms.cainfo = req->cacert;		/* NULL: system CAs */
 	memset(&client_parms, 0, sizeof(client_parms));
 	client_parms.transport = "curl";
 	client_parms.transportparmsP = &curl_parms;
