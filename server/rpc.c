@@ -244,6 +244,22 @@ method_unlock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	    lockstore_unlock);
 }
 
+/* ping(): nil.  A health check that touches no lock: it measures what
+ * HTTP and XML-RPC cost alone. */
+static xmlrpc_value *
+method_ping(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	if (xmlrpc_array_size(env, params) != 0 && !env->fault_occurred)
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "ping takes no parameters");
+	return env->fault_occurred ? NULL : xmlrpc_nil_new(env);
+}
+
+static const char ping_help[] =
+    "ping(): nil. Answers as soon as the request is parsed; touches no "
+    "lock. For health checks. Faults: 10 when given parameters.";
+
 static const char lock_help[] =
     "lock(resource, client): take the lock on RESOURCE for CLIENT. "
     "Returns nil once the lock is on disk. Faults: 1 \"Resource already "
@@ -274,6 +290,7 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 	struct xmlrpc_method_info3	 methods[] = {
 		{ "lock", method_lock, NULL, 0, "n:ss", lock_help },
 		{ "unlock", method_unlock, NULL, 0, "n:ss", unlock_help },
+		{ "ping", method_ping, NULL, 0, "n:", ping_help },
 	};
 	struct rpc			*rpc;
 	xmlrpc_env			 env;

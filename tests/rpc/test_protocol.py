@@ -394,6 +394,12 @@ class Contract(LockdTestCase):
         self.assertFault(-506, None, self.p.nosuchmethod, 'a', 'b')
         self.assertFault(-506, None, self.p.Lock, 'a', 'b')
 
+    def test_ping_answers_nil_and_takes_no_parameters(self):
+        self.assertIsNone(self.p.ping())
+        self.assertEqual(self.p.system.methodSignature('ping'), [['nil']])
+        self.assertTrue(self.p.system.methodHelp('ping'))
+        self.assertFault(10, 'ping takes no parameters', self.p.ping, 'x')
+
     def test_shutdown_disabled(self):
         self.assertFault(-507, None, self.p.system.shutdown, 'x')
         self.take('after-shutdown', 'c')
