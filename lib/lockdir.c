@@ -15,6 +15,21 @@
  *   unlinks.  Every unlink of a lock file happens under that flock and after
  *   that check, so a compare-and-delete can never remove a lock that another
  *   client took in between.
+ *
+ * Durability, argued for a power loss at any instant:
+ * - The lock file's data is fdatasync()ed under its temporary name before
+ *   link() gives it the lock name, so no lock name can ever survive a crash
+ *   pointing at unwritten data: a holder is always read whole.
+ * - The grant is acknowledged only after an fsync() of the directory that
+ *   began after the link (gsync.c shares one among concurrent requests).
+ *   A crash before that: the client got no success, and the lock either
+ *   vanished or exists complete -- both are states the client must expect
+ *   of an unanswered request.  If that fsync fails, the new lock is removed
+ *   again (we still hold its flock) and the client gets a storage fault.
+ * - A release is acknowledged only after the directory fsync that follows
+ *   the unlink; a crash before it may bring the lock back, which is the
+ *   state of an unanswered unlock.
+ * The temporary name of a crashed writer is removed at the next open.
  */
 #include "config.h"
 
@@ -32,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gsync.h"
 #include "lockdir.h"
 #include "lockfile.h"
 #include "name.h"
@@ -49,6 +65,7 @@ struct lockdir {
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	char		*path;
+	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
 };
 
 static unsigned long instances;	/* atomic */
@@ -287,7 +304,7 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 		goto fail;
 	}
 	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
-	if (durable(ld) && fsync(ld->dirfd) == -1) {
+	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
 		/*
 		 * The grant is not durable, so it must not stand: we still
 		 * hold the flock on the new inode, so nobody else can have
@@ -360,7 +377,7 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 		    resource);
 		goto out;
 	}
-	if (durable(ld) && fsync(ld->dirfd) == -1) {
+	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
 		rc = store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "
 		    "sync the lock directory (%s): the release may not survive "
@@ -397,6 +414,7 @@ lockdir_close(void *impl)
 {
 	struct lockdir	*ld = impl;
 
+	gsync_destroy(&ld->dirsync);
 	close(ld->dirfd);
 	free(ld->path);
 	free(ld);
@@ -475,6 +493,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 		free(ld);
 		return LOCKSTORE_STORAGE;
 	}
+	gsync_init(&ld->dirsync, ld->dirfd);
 	remove_stale_tmp(ld);
 	if ((*storep = store_new(&lockdir_ops, ld)) == NULL) {
 		lockdir_close(ld);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Group sync.  A caller needs an fsync that *starts* after its change.  If
+ * one is running, it may have started too early, so the caller waits for
+ * the next; that next one is started by whichever waiter sees the device
+ * idle first, and covers every change made before it started.  Under load
+ * one fsync thus answers a whole batch of requests (group commit).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "gsync.h"
+
+/* Prepares G for syncing FD. */
+void
+gsync_init(struct gsync *g, int fd)
+{
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->done_cv, NULL);
+	g->started = g->done = g->failed = 0;
+	g->failed_errno = 0;
+	g->running = 0;
+	g->fd = fd;
+}
+
+/* Releases G's synchronisation objects. */
+void
+gsync_destroy(struct gsync *g)
+{
+	pthread_cond_destroy(&g->done_cv);
+	pthread_mutex_destroy(&g->lock);
+}
+
+/* Waits for an fsync that began after this call; see gsync.h. */
+int
+gsync_wait(struct gsync *g)
+{
+	uint64_t	target, mine;
+	int		rc, e = 0;
+
+	pthread_mutex_lock(&g->lock);
+	/* The first sync to start from now on. */
+	target = g->started + 1;
+	while (g->done < target) {
+		if (!g->running) {
+			g->running = 1;
+			mine = ++g->started;
+			pthread_mutex_unlock(&g->lock);
+			rc = fsync(g->fd);
+			e = errno;
+			pthread_mutex_lock(&g->lock);
+			g->running = 0;
+			g->done = mine;
+			if (rc == -1) {
+				g->failed = mine;
+				g->failed_errno = e;
+			}
+			pthread_cond_broadcast(&g->done_cv);
+		} else
+			pthread_cond_wait(&g->done_cv, &g->lock);
+	}
+	rc = 0;
+	if (g->failed >= target) {
+		e = g->failed_errno;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (rc == -1)
+		errno = e;
+	return rc;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Group sync: one fsync() of a file descriptor shared by concurrent callers. */
+#ifndef GSYNC_H
+#define GSYNC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct gsync {
+	pthread_mutex_t	lock;
+	pthread_cond_t	done_cv;
+	uint64_t	started;	/* syncs begun */
+	uint64_t	done;		/* syncs finished */
+	uint64_t	failed;		/* last sync that failed, 0: none */
+	int		failed_errno;
+	int		running;
+	int		fd;
+};
+
+/* Prepares G for syncing FD (which G does not own). */
+void	gsync_init(struct gsync *g, int fd);
+
+/* Releases G's mutex and condition variable. */
+void	gsync_destroy(struct gsync *g);
+
+/*
+ * Returns once an fsync() of the descriptor that began after this call
+ * began has finished: everything the caller wrote to it before calling is
+ * durable.  Concurrent callers share one fsync.  0, or -1 with errno when
+ * such an fsync failed (conservatively, also when any later one failed:
+ * after a failed fsync nothing earlier can be trusted to be on disk).
+ */
+int	gsync_wait(struct gsync *g);
+
+#endif /* GSYNC_H */
