@@ -3,11 +3,15 @@
 #   ./dev.sh start   install what is missing, build, run lockd in the foreground
 #                    on 127.0.0.1:8044 with the lock directory ./var/lockd
 #   ./dev.sh test    install what is missing, build with ASan/UBSan and -Werror,
-#                    run every test suite; the last line is "N passed, N failed"
+#                    run every test suite (make check), the libFuzzer targets
+#                    (60 s each under CI=true, else 10 s; FUZZ_SECONDS sets
+#                    it), the black-box suites with the daemon under
+#                    valgrind, and under CI=true make distcheck; the last
+#                    line is "N passed, N failed"
 set -eu
 
 top=$(cd "$(dirname "$0")" && pwd)
-packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev libcunit1-dev openssl stunnel4"
+packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev libcunit1-dev openssl stunnel4 clang libclang-rt-14-dev valgrind"
 
 install_missing() {
 	missing=
@@ -54,7 +58,32 @@ test)
 	install_missing
 	build "$top/_build/test" --enable-asan --enable-werror
 	status=0
+	# More suites, each logged where summary.sh finds it.
+	logs=$top/_build/test/tests
+	rm -f "$logs/fuzz.log" "$logs/valgrind.log" "$logs/distcheck.log"
 	make -j"$(nproc)" check >&2 || status=$?
+	if [ "${CI:-}" = true ]; then
+		fuzz_seconds=${FUZZ_SECONDS:-60}
+	else
+		fuzz_seconds=${FUZZ_SECONDS:-10}
+	fi
+	echo "dev.sh: fuzzing each target for ${fuzz_seconds}s" >&2
+	sh "$top/tests/fuzz/run.sh" "$fuzz_seconds" > "$logs/fuzz.log" 2>&1 ||
+	    status=1
+	build "$top/_build/run"
+	echo "dev.sh: black-box suites under valgrind" >&2
+	sh "$top/tests/valgrind.sh" "$top/_build/run/server/lockd" \
+	    > "$logs/valgrind.log" 2>&1 || status=1
+	if [ "${CI:-}" = true ]; then
+		echo "dev.sh: make distcheck" >&2
+		if (cd "$top/_build/run" && make -j"$(nproc)" distcheck) \
+		    > "$logs/distcheck.log" 2>&1; then
+			echo "suite-result: 1 passed, 0 failed" >> "$logs/distcheck.log"
+		else
+			echo "suite-result: 0 passed, 1 failed" >> "$logs/distcheck.log"
+			status=1
+		fi
+	fi
 	sh "$top/tests/summary.sh" "$top/_build/test" || status=1
 	exit $status
 	;;

@@ -64,7 +64,9 @@ struct lockdir {
 	unsigned int	 flags;
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
-	char		*path;
+	char		*path;		/* absolute */
+	dev_t		 dev;		/* identity of the directory opened */
+	ino_t		 ino;
 	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
 };
 
@@ -202,6 +204,43 @@ read_lock(const struct lockdir *ld, const char *fname, const char *resource,
 }
 
 /*
+ * Whether the lock directory is still the one we opened.  Were it renamed
+ * or replaced, locks granted into our open descriptor would be invisible
+ * to every daemon that opens the path later: two holders.  So refuse.
+ */
+static enum lockstore_status
+check_dir(const struct lockdir *ld, const char *resource,
+    struct lockstore_error *err)
+{
+	struct stat	now;
+
+	if (stat(ld->path, &now) == 0 && now.st_dev == ld->dev &&
+	    now.st_ino == ld->ino)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_STORAGE, ESTALE, "Storage error: "
+	    "the lock directory %s was removed or replaced since lockd "
+	    "opened it (restart lockd) while handling '%s'", ld->path,
+	    resource);
+}
+
+/* HELD with the holder's name if FNAME is RESOURCE's lock; ABSENT if no
+ * file is there; an error otherwise. */
+static int
+find_holder(const struct lockdir *ld, const char *fname, const char *resource,
+    enum name_form form, struct lockstore_error *err)
+{
+	struct lockfile	lf;
+	int		st;
+
+	st = read_lock(ld, fname, resource, &lf, err);
+	if (st == LOCKSTORE_OK)
+		st = check_owner_name(&lf, resource, form, err);
+	if (st == LOCKSTORE_OK)
+		st = store_error_held(err, lf.holder);
+	return st;
+}
+
+/*
  * The name gocept.lockd used for RESOURCE when lockd encodes it (a '%' or
  * a leading '.'), if that was a valid file name.  Such a file without a
  * "resource" line is a lock the old daemon took, and it is honoured.
@@ -269,6 +308,8 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 	char		 tmp[64];
 	int		 fd, st, tries, e;
 
+	if ((st = check_dir(ld, resource, err)) != LOCKSTORE_OK)
+		return st;
 	form = name_encode(resource, fname);
 	if (legacy_name(resource, form, legacy, sizeof(legacy))) {
 		/* Only a file without a recorded name is the old lock;
@@ -279,6 +320,10 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 		if (st == LOCKSTORE_STORAGE)
 			return st;
 	}
+	/* A held lock is answered without writing anything: cheaper, and
+	 * "held" stays the answer even on a full disk. */
+	if ((st = find_holder(ld, fname, resource, form, err)) != ABSENT)
+		return st;
 	if ((fd = write_tmp(ld, resource, client, tmp, sizeof(tmp), err)) == -1)
 		return err->status;
 	for (tries = 0;; tries++) {
@@ -290,17 +335,13 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 			    resource);
 			goto fail;
 		}
-		st = read_lock(ld, fname, resource, &lf, err);
-		if (st == LOCKSTORE_OK)
-			st = check_owner_name(&lf, resource, form, err);
+		st = find_holder(ld, fname, resource, form, err);
 		if (st == ABSENT && tries < RACE_RETRIES)
 			continue;	/* released meanwhile: try again */
 		if (st == ABSENT)
 			st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 			    "Storage error: the lock for '%s' changes too "
 			    "fast to be taken", resource);
-		else if (st == LOCKSTORE_OK)
-			st = store_error_held(err, lf.holder);
 		goto fail;
 	}
 	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
@@ -399,6 +440,8 @@ lockdir_unlock(void *impl, const char *resource, const char *client,
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
 	int		 rc;
 
+	if ((rc = check_dir(ld, resource, err)) != LOCKSTORE_OK)
+		return rc;
 	form = name_encode(resource, fname);
 	rc = unlock_at(ld, fname, form, 0, resource, client, err);
 	if (rc == ABSENT && legacy_name(resource, form, legacy, sizeof(legacy)))
@@ -474,25 +517,35 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
     unsigned int flags, struct lockstore_error *err)
 {
 	struct lockdir	*ld;
+	struct stat	 st;
 
 	*storep = NULL;
-	if ((ld = calloc(1, sizeof(*ld))) == NULL ||
-	    (ld->path = strdup(dir)) == NULL) {
-		free(ld);
+	if ((ld = calloc(1, sizeof(*ld))) == NULL)
 		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
 		    "Storage error: out of memory");
-	}
-	ld->flags = flags;
-	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
-	ld->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ld->dirfd == -1) {
+	/* Absolute, so the identity check works after a chdir("/"). */
+	if ((ld->path = realpath(dir, NULL)) == NULL) {
 		store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: cannot open lock directory '%s': %s", dir,
 		    strerror(errno));
+		free(ld);
+		return LOCKSTORE_STORAGE;
+	}
+	ld->flags = flags;
+	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
+	ld->dirfd = open(ld->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ld->dirfd == -1 || fstat(ld->dirfd, &st) == -1) {
+		store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: cannot open lock directory '%s': %s", dir,
+		    strerror(errno));
+		if (ld->dirfd != -1)
+			close(ld->dirfd);
 		free(ld->path);
 		free(ld);
 		return LOCKSTORE_STORAGE;
 	}
+	ld->dev = st.st_dev;
+	ld->ino = st.st_ino;
 	gsync_init(&ld->dirsync, ld->dirfd);
 	remove_stale_tmp(ld);
 	if ((*storep = store_new(&lockdir_ops, ld)) == NULL) {

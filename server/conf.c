@@ -287,6 +287,24 @@ conf_parse_file(struct lockd_conf *conf, const char *path,
 	return errors;
 }
 
+/* One "allow" line per network, so that no printed line is too long to
+ * be read back. */
+static void
+print_allow(FILE *fp, const char *list)
+{
+	const char	*p = list;
+	size_t		 n;
+
+	while (*p != '\0') {
+		n = strcspn(p, ",");
+		if (n > 0)
+			fprintf(fp, "allow %.*s\n", (int)n, p);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+}
+
 /* Prints the effective configuration in config-file syntax. */
 void
 conf_print(FILE *fp, const struct lockd_conf *conf)
@@ -305,7 +323,7 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "pidfile %s\n", conf->pidfile);
 	fprintf(fp, "log %s\n", conf->log);
 	if (conf->allow != NULL)
-		fprintf(fp, "allow %s\n", conf->allow);
+		print_allow(fp, conf->allow);
 	if (conf->auth_file != NULL)
 		fprintf(fp, "auth-file %s\n", conf->auth_file);
 }

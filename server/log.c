@@ -108,6 +108,9 @@ log_set_verbose(int verbose)
 	log_verbose = verbose;
 }
 
+static void vlog(int, const char *, va_list, int)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(int pri, const char *fmt, va_list ap, int with_errno)
 {
