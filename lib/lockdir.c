@@ -53,23 +53,6 @@
 #include "name.h"
 #include "store_impl.h"
 
-/* How often a lock or unlock retries after losing a race. */
-#define RACE_RETRIES	1000
-
-/* Internal result of looking at one lock file: it is not there. */
-#define ABSENT		(-1)
-
-struct lockdir {
-	int		 dirfd;
-	unsigned int	 flags;
-	unsigned long	 instance;	/* distinguishes stores in a process */
-	unsigned long	 seq;		/* temporary file counter (atomic) */
-	char		*path;		/* absolute */
-	dev_t		 dev;		/* identity of the directory opened */
-	ino_t		 ino;
-	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
-};
-
 static unsigned long instances;	/* atomic */
 
 static int
@@ -154,8 +137,8 @@ read_open(int fd, const char *resource, struct lockfile *lf,
  * is the old daemon's lock of the resource literally called so ("a%2Fb"),
  * and a hashed name was never written by the old daemon.
  */
-static enum lockstore_status
-check_owner_name(const struct lockfile *lf, const char *resource,
+enum lockstore_status
+lockdir_check_owner(const struct lockfile *lf, const char *resource,
     enum name_form form, struct lockstore_error *err)
 {
 	if (lf->has_resource ? strcmp(lf->resource, resource) == 0 :
@@ -166,7 +149,7 @@ check_owner_name(const struct lockfile *lf, const char *resource,
 	    "resource (name collision)", resource);
 }
 
-/* Opens lock file FNAME for reading; ABSENT if it does not exist. */
+/* Opens lock file FNAME for reading; LOCKDIR_ABSENT if it does not exist. */
 static int
 open_lock(const struct lockdir *ld, const char *fname, const char *resource,
     int *fdp, struct lockstore_error *err)
@@ -181,7 +164,7 @@ open_lock(const struct lockdir *ld, const char *fname, const char *resource,
 		return LOCKSTORE_OK;
 	}
 	if (errno == ENOENT)
-		return ABSENT;
+		return LOCKDIR_ABSENT;
 	if (errno == ELOOP)
 		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
 		    "Invalid lock state: the lock file for '%s' is a "
@@ -189,9 +172,9 @@ open_lock(const struct lockdir *ld, const char *fname, const char *resource,
 	return storage(err, errno, "cannot open the lock file", resource);
 }
 
-/* Reads lock file FNAME into LF; ABSENT if it does not exist. */
-static int
-read_lock(const struct lockdir *ld, const char *fname, const char *resource,
+/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */
+int
+lockdir_read_lock(const struct lockdir *ld, const char *fname, const char *resource,
     struct lockfile *lf, struct lockstore_error *err)
 {
 	int	fd = -1, st;
@@ -208,8 +191,8 @@ read_lock(const struct lockdir *ld, const char *fname, const char *resource,
  * or replaced, locks granted into our open descriptor would be invisible
  * to every daemon that opens the path later: two holders.  So refuse.
  */
-static enum lockstore_status
-check_dir(const struct lockdir *ld, const char *resource,
+enum lockstore_status
+lockdir_check_dir(const struct lockdir *ld, const char *resource,
     struct lockstore_error *err)
 {
 	struct stat	now;
@@ -223,7 +206,7 @@ check_dir(const struct lockdir *ld, const char *resource,
 	    resource);
 }
 
-/* HELD with the holder's name if FNAME is RESOURCE's lock; ABSENT if no
+/* HELD with the holder's name if FNAME is RESOURCE's lock; LOCKDIR_ABSENT if no
  * file is there; an error otherwise. */
 static int
 find_holder(const struct lockdir *ld, const char *fname, const char *resource,
@@ -232,9 +215,9 @@ find_holder(const struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile	lf;
 	int		st;
 
-	st = read_lock(ld, fname, resource, &lf, err);
+	st = lockdir_read_lock(ld, fname, resource, &lf, err);
 	if (st == LOCKSTORE_OK)
-		st = check_owner_name(&lf, resource, form, err);
+		st = lockdir_check_owner(&lf, resource, form, err);
 	if (st == LOCKSTORE_OK)
 		st = store_error_held(err, lf.holder);
 	return st;
@@ -245,8 +228,8 @@ find_holder(const struct lockdir *ld, const char *fname, const char *resource,
  * a leading '.'), if that was a valid file name.  Such a file without a
  * "resource" line is a lock the old daemon took, and it is honoured.
  */
-static int
-legacy_name(const char *resource, enum name_form form, char *buf, size_t size)
+int
+lockdir_legacy_name(const char *resource, enum name_form form, char *buf, size_t size)
 {
 	int	n;
 
@@ -308,13 +291,13 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 	char		 tmp[64];
 	int		 fd, st, tries, e;
 
-	if ((st = check_dir(ld, resource, err)) != LOCKSTORE_OK)
+	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
 	form = name_encode(resource, fname);
-	if (legacy_name(resource, form, legacy, sizeof(legacy))) {
+	if (lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
 		/* Only a file without a recorded name is the old lock;
 		 * anything else there is some other resource's business. */
-		st = read_lock(ld, legacy, resource, &lf, err);
+		st = lockdir_read_lock(ld, legacy, resource, &lf, err);
 		if (st == LOCKSTORE_OK && !lf.has_resource)
 			return store_error_held(err, lf.holder);
 		if (st == LOCKSTORE_STORAGE)
@@ -322,7 +305,7 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 	}
 	/* A held lock is answered without writing anything: cheaper, and
 	 * "held" stays the answer even on a full disk. */
-	if ((st = find_holder(ld, fname, resource, form, err)) != ABSENT)
+	if ((st = find_holder(ld, fname, resource, form, err)) != LOCKDIR_ABSENT)
 		return st;
 	if ((fd = write_tmp(ld, resource, client, tmp, sizeof(tmp), err)) == -1)
 		return err->status;
@@ -336,9 +319,9 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 			goto fail;
 		}
 		st = find_holder(ld, fname, resource, form, err);
-		if (st == ABSENT && tries < RACE_RETRIES)
+		if (st == LOCKDIR_ABSENT && tries < LOCKDIR_RACE_RETRIES)
 			continue;	/* released meanwhile: try again */
-		if (st == ABSENT)
+		if (st == LOCKDIR_ABSENT)
 			st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 			    "Storage error: the lock for '%s' changes too "
 			    "fast to be taken", resource);
@@ -378,7 +361,7 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 	struct stat	st, now;
 	int		fd = -1, rc, tries;
 
-	for (tries = 0; tries < RACE_RETRIES; tries++) {
+	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
 			return rc;
@@ -388,7 +371,7 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 			goto out;
 		}
 		if (fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
-			rc = errno == ENOENT ? ABSENT : (int)storage(err,
+			rc = errno == ENOENT ? LOCKDIR_ABSENT : (int)storage(err,
 			    errno, "cannot inspect the lock file", resource);
 			goto out;
 		}
@@ -396,18 +379,18 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 			break;
 		close(fd);	/* replaced after we opened it: again */
 	}
-	if (tries == RACE_RETRIES)
+	if (tries == LOCKDIR_RACE_RETRIES)
 		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "released", resource);
 	if ((rc = read_open(fd, resource, &lf, err)) != LOCKSTORE_OK)
 		goto out;
 	if (legacy_only && lf.has_resource) {
-		rc = ABSENT;	/* lockd's file of the resource named so */
+		rc = LOCKDIR_ABSENT;	/* lockd's file of the resource named so */
 		goto out;
 	}
 	if (!legacy_only &&
-	    (rc = check_owner_name(&lf, resource, form, err)) != LOCKSTORE_OK)
+	    (rc = lockdir_check_owner(&lf, resource, form, err)) != LOCKSTORE_OK)
 		goto out;
 	if (strcmp(lf.holder, client) != 0) {
 		rc = store_error_not_owner(err, lf.holder, client);
@@ -440,14 +423,14 @@ lockdir_unlock(void *impl, const char *resource, const char *client,
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
 	int		 rc;
 
-	if ((rc = check_dir(ld, resource, err)) != LOCKSTORE_OK)
+	if ((rc = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return rc;
 	form = name_encode(resource, fname);
 	rc = unlock_at(ld, fname, form, 0, resource, client, err);
-	if (rc == ABSENT && legacy_name(resource, form, legacy, sizeof(legacy)))
+	if (rc == LOCKDIR_ABSENT && lockdir_legacy_name(resource, form, legacy, sizeof(legacy)))
 		rc = unlock_at(ld, legacy, NAME_PLAIN, 1, resource, client,
 		    err);
-	if (rc == ABSENT)
+	if (rc == LOCKDIR_ABSENT)
 		return store_error_not_locked(err);
 	return rc;
 }
@@ -508,6 +491,8 @@ remove_stale_tmp(struct lockdir *ld)
 static const struct lockstore_ops lockdir_ops = {
 	lockdir_lock,
 	lockdir_unlock,
+	lockdir_inspect,
+	lockdir_list,
 	lockdir_close
 };
 

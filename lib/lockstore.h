@@ -74,6 +74,54 @@ enum lockstore_status	lockstore_unlock(struct lockstore *store,
 			    const char *resource, const char *client,
 			    struct lockstore_error *err);
 
+/* One held lock, as inspect and list report it. */
+struct lockstore_lock_info {
+	char		resource[LOCKSTORE_NAME_MAX + 1];
+	char		holder[LOCKSTORE_NAME_MAX + 1];
+	long long	since;		/* seconds since the epoch, 0: unknown */
+};
+
+/*
+ * Whether RESOURCE is held: sets *HELD, and fills INFO when it is.
+ * Errors: BAD_RESOURCE, STORAGE, INVALID_STATE.
+ */
+enum lockstore_status	lockstore_inspect(struct lockstore *store,
+			    const char *resource, int *held,
+			    struct lockstore_lock_info *info,
+			    struct lockstore_error *err);
+
+/* Size of a list cursor, NUL included. */
+#define LOCKSTORE_CURSOR_SIZE	512
+
+/* Largest page lockstore_list() returns. */
+#define LOCKSTORE_LIST_MAX	10000
+
+/* What lockstore_list() selects. */
+struct lockstore_list_query {
+	const char	*prefix;	/* NULL or "": any resource */
+	const char	*holder;	/* NULL: any holder */
+	const char	*after;		/* a previous NEXT; NULL or "": start */
+	size_t		 limit;		/* 1 to LOCKSTORE_LIST_MAX */
+};
+
+/* Receives one lock of a listing; returns 0 to go on, -1 to abort it. */
+typedef int	(*lockstore_list_fn)(const struct lockstore_lock_info *info,
+		    void *arg);
+
+/*
+ * Calls FN for at most Q->limit held locks matching Q, in a stable order,
+ * starting after the cursor Q->after, and writes the cursor of the next
+ * page to NEXT ("" when there is none).  Locks held throughout a listing
+ * are each reported exactly once across its pages.
+ * Errors: BAD_RESOURCE (a bad cursor or limit), STORAGE, and STORAGE when
+ * FN aborts.
+ */
+enum lockstore_status	lockstore_list(struct lockstore *store,
+			    const struct lockstore_list_query *q,
+			    lockstore_list_fn fn, void *arg,
+			    char next[LOCKSTORE_CURSOR_SIZE],
+			    struct lockstore_error *err);
+
 /* Closes the store; accepts NULL. */
 void			lockstore_close(struct lockstore *store);
 

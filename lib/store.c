@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "name.h"
 #include "store_impl.h"
@@ -61,6 +62,37 @@ lockstore_unlock(struct lockstore *s, const char *resource,
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return st;
 	return s->ops->unlock(s->impl, resource, client, err);
+}
+
+/* Whether RESOURCE is held, and by whom. */
+enum lockstore_status
+lockstore_inspect(struct lockstore *s, const char *resource, int *held,
+    struct lockstore_lock_info *info, struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	*held = 0;
+	if ((st = name_check_resource(resource, err)) != LOCKSTORE_OK)
+		return st;
+	return s->ops->inspect(s->impl, resource, held, info, err);
+}
+
+/* Lists held locks one page at a time. */
+enum lockstore_status
+lockstore_list(struct lockstore *s, const struct lockstore_list_query *q,
+    lockstore_list_fn fn, void *arg, char next[LOCKSTORE_CURSOR_SIZE],
+    struct lockstore_error *err)
+{
+	next[0] = '\0';
+	if (q->limit < 1 || q->limit > LOCKSTORE_LIST_MAX)
+		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
+		    "Invalid listing: limit must be from 1 to %d",
+		    LOCKSTORE_LIST_MAX);
+	if (q->prefix != NULL && strlen(q->prefix) > LOCKSTORE_NAME_MAX)
+		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
+		    "Invalid listing: prefix longer than %d bytes",
+		    LOCKSTORE_NAME_MAX);
+	return s->ops->list(s->impl, q, fn, arg, next, err);
 }
 
 /* Closes the store and its backend; accepts NULL. */

@@ -16,6 +16,14 @@ struct lockstore_ops {
 	enum lockstore_status	(*unlock)(void *impl, const char *resource,
 				    const char *client,
 				    struct lockstore_error *err);
+	enum lockstore_status	(*inspect)(void *impl, const char *resource,
+				    int *held, struct lockstore_lock_info *info,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*list)(void *impl,
+				    const struct lockstore_list_query *q,
+				    lockstore_list_fn fn, void *arg,
+				    char next[LOCKSTORE_CURSOR_SIZE],
+				    struct lockstore_error *err);
 	void			(*close)(void *impl);
 };
 

@@ -58,8 +58,9 @@ type_name(xmlrpc_type t)
 	}
 }
 
-static int
-fault_code(enum lockstore_status st)
+/* The fault code for a store status. */
+int
+rpc_fault_code(enum lockstore_status st)
 {
 	switch (st) {
 	case LOCKSTORE_HELD:		return RPC_FAULT_HELD;
@@ -220,7 +221,7 @@ call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
 	audit(ctx, method, resource, client, outcome_of(method, st),
 	    st == LOCKSTORE_OK ? NULL : err->msg);
 	if (st != LOCKSTORE_OK)
-		xmlrpc_env_set_fault(env, fault_code(st), err->msg);
+		xmlrpc_env_set_fault(env, rpc_fault_code(st), err->msg);
 	free(err);
 out:
 	free((char *)resource);
@@ -312,6 +313,8 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 		methods[i].serverInfo = rpc;
 		xmlrpc_registry_add_method3(&env, rpc->registry, &methods[i]);
 	}
+	if (!env.fault_occurred)
+		rpc_inspect_register(&env, rpc->registry, store);
 	if (env.fault_occurred) {
 		snprintf(err, errsize, "cannot build the method registry: %s",
 		    env.fault_string);

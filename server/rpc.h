@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
 #include <xmlrpc-c/abyss.h>
 
 #include "lockstore.h"
@@ -26,6 +27,13 @@
 #define RPC_STACK_SIZE		(4u << 20)
 
 struct rpc;
+
+/* The fault code for a store status (PROTOCOL's table). */
+int		 rpc_fault_code(enum lockstore_status st);
+
+/* Adds status() and list() over STORE to REGISTRY (rpc_inspect.c). */
+void		 rpc_inspect_register(xmlrpc_env *env,
+		    xmlrpc_registry *registry, struct lockstore *store);
 
 /* Builds the method registry over STORE; NULL with ERR filled on failure. */
 struct rpc	*rpc_new(struct lockstore *store, char *err, size_t errsize);

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Questions to the lock directory: who holds one resource (inspect), and
+ * which locks are held (list, paged in lock file name order).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lockdir.h"
+#include "store_impl.h"
+
+#define SUFFIX_LEN	(sizeof(NAME_SUFFIX) - 1)
+
+/* Names kept per directory scan: bounds memory with a million locks. */
+#define SCAN_BATCH	4096
+
+static void
+fill_info(struct lockstore_lock_info *info, const char *resource,
+    const struct lockfile *lf)
+{
+	/* Names were checked or parsed to at most LOCKSTORE_NAME_MAX. */
+	snprintf(info->resource, sizeof(info->resource), "%s", resource);
+	snprintf(info->holder, sizeof(info->holder), "%s", lf->holder);
+	info->since = lf->since;
+}
+
+/* Whether RESOURCE is held, and by whom. */
+enum lockstore_status
+lockdir_inspect(void *impl, const char *resource, int *held,
+    struct lockstore_lock_info *info, struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	struct lockfile	*lf;
+	enum name_form	 form;
+	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
+	int		 st;
+
+	*held = 0;
+	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
+		return st;
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	form = name_encode(resource, fname);
+	st = lockdir_read_lock(ld, fname, resource, lf, err);
+	if (st == LOCKSTORE_OK)
+		st = lockdir_check_owner(lf, resource, form, err);
+	if (st == LOCKDIR_ABSENT &&
+	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
+		st = lockdir_read_lock(ld, legacy, resource, lf, err);
+		if (st == LOCKSTORE_OK && lf->has_resource)
+			st = LOCKDIR_ABSENT;	/* another resource's file */
+		else if (st == LOCKSTORE_INVALID_STATE)
+			st = LOCKDIR_ABSENT;
+	}
+	if (st == LOCKSTORE_OK) {
+		fill_info(info, resource, lf);
+		*held = 1;
+	} else if (st == LOCKDIR_ABSENT)
+		st = LOCKSTORE_OK;
+	free(lf);
+	return st;
+}
+
+/* The cursor is the hex of the last lock file name of a page. */
+static void
+cursor_of(const char *fname, char next[LOCKSTORE_CURSOR_SIZE])
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			i, o = 0;
+
+	for (i = 0; fname[i] != '\0' && o + 3 <= LOCKSTORE_CURSOR_SIZE; i++) {
+		next[o++] = hex[(unsigned char)fname[i] >> 4];
+		next[o++] = hex[(unsigned char)fname[i] & 0xf];
+	}
+	next[o] = '\0';
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes cursor AFTER into a file name; -1 if it is not one of ours. */
+static int
+cursor_parse(const char *after, char fname[NAME_FILE_SIZE])
+{
+	size_t	i, len = strlen(after);
+	int	hi, lo;
+
+	if (len % 2 != 0 || len / 2 >= NAME_FILE_SIZE)
+		return -1;
+	for (i = 0; i < len / 2; i++) {
+		hi = hexval(after[2 * i]);
+		lo = hexval(after[2 * i + 1]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		fname[i] = (char)(hi << 4 | lo);
+	}
+	fname[len / 2] = '\0';
+	return 0;
+}
+
+static int
+is_lock_name(const char *name)
+{
+	size_t	len = strlen(name);
+
+	return name[0] != '.' && len > SUFFIX_LEN &&
+	    strcmp(name + len - SUFFIX_LEN, NAME_SUFFIX) == 0;
+}
+
+/* A plain lock file name that cannot match PREFIX (cheap pre-filter:
+ * names with '%' are encoded and must be read to be judged). */
+static int
+plainly_excluded(const char *name, const char *prefix, size_t plen)
+{
+	size_t	rlen = strlen(name) - SUFFIX_LEN;
+
+	if (plen == 0 || strchr(name, '%') != NULL)
+		return 0;
+	return rlen < plen || strncmp(name, prefix, plen) != 0;
+}
+
+/* Max-heap of file names, to keep the SCAN_BATCH smallest. */
+struct batch {
+	char	*names[SCAN_BATCH];
+	size_t	 n;
+	int	 more;		/* names beyond those kept exist */
+};
+
+static void
+sift_down(struct batch *b, size_t i)
+{
+	size_t	l, big;
+	char	*t;
+
+	for (;;) {
+		l = 2 * i + 1;
+		big = i;
+		if (l < b->n && strcmp(b->names[l], b->names[big]) > 0)
+			big = l;
+		if (l + 1 < b->n && strcmp(b->names[l + 1], b->names[big]) > 0)
+			big = l + 1;
+		if (big == i)
+			return;
+		t = b->names[i];
+		b->names[i] = b->names[big];
+		b->names[big] = t;
+		i = big;
+	}
+}
+
+static int
+batch_add(struct batch *b, const char *name)
+{
+	size_t	i;
+	char	*copy, *t;
+
+	if (b->n == SCAN_BATCH) {
+		b->more = 1;
+		if (strcmp(name, b->names[0]) >= 0)
+			return 0;
+		if ((copy = strdup(name)) == NULL)
+			return -1;
+		free(b->names[0]);
+		b->names[0] = copy;
+		sift_down(b, 0);
+		return 0;
+	}
+	if ((copy = strdup(name)) == NULL)
+		return -1;
+	i = b->n++;
+	b->names[i] = copy;
+	while (i > 0 && strcmp(b->names[(i - 1) / 2], b->names[i]) < 0) {
+		t = b->names[i];
+		b->names[i] = b->names[(i - 1) / 2];
+		b->names[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static int
+compare_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+batch_free(struct batch *b)
+{
+	while (b->n > 0)
+		free(b->names[--b->n]);
+}
+
+/* The smallest lock file names after CURSOR that may match PREFIX, sorted. */
+static enum lockstore_status
+scan(struct lockdir *ld, const char *cursor, const char *prefix,
+    struct batch *b, struct lockstore_error *err)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 plen = prefix != NULL ? strlen(prefix) : 0;
+	int		 fd, e;
+
+	b->n = 0;
+	b->more = 0;
+	if ((fd = openat(ld->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		e = errno;
+		if (fd != -1)
+			close(fd);
+		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
+		    "cannot read the lock directory: %s", strerror(e));
+	}
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		if (!is_lock_name(de->d_name) ||
+		    strcmp(de->d_name, cursor) <= 0 ||
+		    plainly_excluded(de->d_name, prefix, plen))
+			continue;
+		if (batch_add(b, de->d_name) == -1)
+			break;
+	}
+	e = errno;
+	closedir(d);
+	if (e != 0) {
+		batch_free(b);
+		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
+		    "cannot read the lock directory: %s", strerror(e));
+	}
+	qsort(b->names, b->n, sizeof(b->names[0]), compare_names);
+	return LOCKSTORE_OK;
+}
+
+/*
+ * The lock of file FNAME, if it is a valid lock matching Q.  Returns 1 and
+ * fills INFO, 0 to skip it (gone, not a lock to trust, filtered out), or
+ * -1 on a storage error.
+ */
+static int
+judge(struct lockdir *ld, const char *fname,
+    const struct lockstore_list_query *q, struct lockfile *lf,
+    struct lockstore_lock_info *info, struct lockstore_error *err)
+{
+	char	resource[LOCKSTORE_NAME_MAX + 1], check[NAME_FILE_SIZE];
+	size_t	rlen = strlen(fname) - SUFFIX_LEN;
+	int	st;
+
+	st = lockdir_read_lock(ld, fname, fname, lf, err);
+	if (st == LOCKSTORE_STORAGE)
+		return -1;
+	if (st != LOCKSTORE_OK)
+		return 0;	/* released meanwhile, or not a lock file */
+	if (lf->has_resource) {
+		/* It must sit under its resource's own name. */
+		name_encode(lf->resource, check);
+		if (strcmp(check, fname) != 0)
+			return 0;
+		snprintf(resource, sizeof(resource), "%s", lf->resource);
+	} else {
+		/* gocept.lockd's: the file name is the resource name. */
+		if (strncmp(fname, "%Z", 2) == 0)
+			return 0;
+		memcpy(resource, fname, rlen);
+		resource[rlen] = '\0';
+	}
+	if (q->prefix != NULL &&
+	    strncmp(resource, q->prefix, strlen(q->prefix)) != 0)
+		return 0;
+	if (q->holder != NULL && strcmp(lf->holder, q->holder) != 0)
+		return 0;
+	fill_info(info, resource, lf);
+	return 1;
+}
+
+/* Lists held locks one page at a time; see lockstore.h. */
+enum lockstore_status
+lockdir_list(void *impl, const struct lockstore_list_query *q,
+    lockstore_list_fn fn, void *arg, char next[LOCKSTORE_CURSOR_SIZE],
+    struct lockstore_error *err)
+{
+	struct lockdir			*ld = impl;
+	struct batch			*b;
+	struct lockfile			*lf;
+	struct lockstore_lock_info	*info;
+	char				 cursor[NAME_FILE_SIZE];
+	size_t				 count = 0, i;
+	int				 st = LOCKSTORE_OK, r;
+
+	next[0] = '\0';
+	cursor[0] = '\0';
+	if (q->after != NULL && *q->after != '\0' &&
+	    cursor_parse(q->after, cursor) == -1)
+		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
+		    "Invalid listing: 'after' is not a cursor this lockd "
+		    "returned");
+	if ((st = lockdir_check_dir(ld, "(listing)", err)) != LOCKSTORE_OK)
+		return st;
+	b = calloc(1, sizeof(*b));
+	lf = malloc(sizeof(*lf));
+	info = malloc(sizeof(*info));
+	if (b == NULL || lf == NULL || info == NULL) {
+		st = store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+		goto out;
+	}
+	for (;;) {
+		if ((st = scan(ld, cursor, q->prefix, b, err)) != LOCKSTORE_OK)
+			goto out;
+		for (i = 0; i < b->n; i++) {
+			r = judge(ld, b->names[i], q, lf, info, err);
+			if (r == -1) {
+				st = LOCKSTORE_STORAGE;
+				goto out;
+			}
+			if (r == 0)
+				continue;
+			if (fn(info, arg) == -1) {
+				st = store_error(err, LOCKSTORE_STORAGE,
+				    ENOMEM, "Storage error: cannot build the "
+				    "listing");
+				goto out;
+			}
+			if (++count == q->limit) {
+				if (i + 1 < b->n || b->more)
+					cursor_of(b->names[i], next);
+				goto out;
+			}
+		}
+		if (!b->more)
+			goto out;
+		/* Continue after the last name of this batch. */
+		snprintf(cursor, sizeof(cursor), "%s", b->names[b->n - 1]);
+		batch_free(b);
+	}
+out:
+	if (b != NULL)
+		batch_free(b);
+	free(b);
+	free(lf);
+	free(info);
+	return st;
+}

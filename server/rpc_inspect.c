@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The inspection methods: status(resource) and list(options), which say
+ * who holds what without changing anything.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/server.h>
+
+#include "rpc.h"
+
+#define LIST_DEFAULT_LIMIT	1000
+
+/*
+ * Whether S can travel as an XML-RPC string unchanged: no control
+ * characters but tab and line feed (XML forbids most; a carriage return
+ * would arrive as a line feed).  UTF-8 validity is left to xmlrpc-c.
+ */
+static int
+xml_safe(const char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* A name as a string, or as base64 when a string cannot carry it. */
+static xmlrpc_value *
+name_value(xmlrpc_env *env, const char *s)
+{
+	xmlrpc_value	*v;
+
+	if (xml_safe(s)) {
+		v = xmlrpc_string_new(env, s);
+		if (!env->fault_occurred)
+			return v;
+		/* Not UTF-8 (a legacy file written in Latin-1, say). */
+		xmlrpc_env_clean(env);
+		xmlrpc_env_init(env);
+	}
+	return xmlrpc_base64_new(env, strlen(s), (const unsigned char *)s);
+}
+
+/* Sets KEY of STRUCT to V and drops our reference to V. */
+static void
+put(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
+{
+	if (env->fault_occurred) {
+		if (v != NULL)
+			xmlrpc_DECREF(v);
+		return;
+	}
+	xmlrpc_struct_set_value(env, st, key, v);
+	xmlrpc_DECREF(v);
+}
+
+/* The status struct of one resource. */
+static xmlrpc_value *
+status_value(xmlrpc_env *env, const char *resource, int held,
+    const struct lockstore_lock_info *info)
+{
+	xmlrpc_value	*st;
+
+	st = xmlrpc_struct_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	put(env, st, "resource", name_value(env, resource));
+	put(env, st, "held", xmlrpc_bool_new(env, held));
+	if (held)
+		put(env, st, "holder", name_value(env, info->holder));
+	if (held && info->since > 0)
+		put(env, st, "since", xmlrpc_datetime_new_sec(env,
+		    (time_t)info->since));
+	if (env->fault_occurred) {
+		xmlrpc_DECREF(st);
+		return NULL;
+	}
+	return st;
+}
+
+static xmlrpc_value *
+method_status(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	struct lockstore		*store = server_info;
+	struct lockstore_lock_info	*info;
+	struct lockstore_error		*err;
+	enum lockstore_status		 st;
+	xmlrpc_value			*v, *result = NULL;
+	const char			*resource = NULL;
+	int				 held;
+
+	if (xmlrpc_array_size(env, params) != 1 && !env->fault_occurred) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "status takes 1 string parameter (resource)");
+		return NULL;
+	}
+	xmlrpc_array_read_item(env, params, 0, &v);
+	if (env->fault_occurred)
+		return NULL;
+	if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING) {
+		xmlrpc_DECREF(v);
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "status: parameter 1 (resource) must be a string");
+		return NULL;
+	}
+	xmlrpc_read_string(env, v, &resource);
+	xmlrpc_DECREF(v);
+	if (env->fault_occurred)
+		return NULL;
+	info = malloc(sizeof(*info));
+	err = malloc(sizeof(*err));
+	if (info == NULL || err == NULL)
+		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
+		    "Storage error: out of memory");
+	else if ((st = lockstore_inspect(store, resource, &held, info,
+	    err)) != LOCKSTORE_OK)
+		xmlrpc_env_set_fault(env, rpc_fault_code(st), err->msg);
+	else
+		result = status_value(env, resource, held, info);
+	free(info);
+	free(err);
+	free((char *)resource);
+	return result;
+}
+
+/* Reads optional member NAME of struct OPTS as a string (NULL if absent). */
+static int
+opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *name,
+    const char **out)
+{
+	xmlrpc_value	*v = NULL;
+
+	*out = NULL;
+	xmlrpc_struct_find_value(env, opts, name, &v);
+	if (env->fault_occurred || v == NULL)
+		return env->fault_occurred ? -1 : 0;
+	if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRING) {
+		xmlrpc_DECREF(v);
+		xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
+		    "list: option '%s' must be a string", name);
+		return -1;
+	}
+	xmlrpc_read_string(env, v, out);
+	xmlrpc_DECREF(v);
+	return env->fault_occurred ? -1 : 0;
+}
+
+static int
+opt_limit(xmlrpc_env *env, xmlrpc_value *opts, size_t *limit)
+{
+	xmlrpc_value	*v = NULL;
+	int		 n;
+
+	*limit = LIST_DEFAULT_LIMIT;
+	xmlrpc_struct_find_value(env, opts, "limit", &v);
+	if (env->fault_occurred || v == NULL)
+		return env->fault_occurred ? -1 : 0;
+	if (xmlrpc_value_type(v) != XMLRPC_TYPE_INT) {
+		xmlrpc_DECREF(v);
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "list: option 'limit' must be an int");
+		return -1;
+	}
+	xmlrpc_read_int(env, v, &n);
+	xmlrpc_DECREF(v);
+	if (env->fault_occurred)
+		return -1;
+	if (n < 1 || n > LOCKSTORE_LIST_MAX) {
+		xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
+		    "list: option 'limit' must be from 1 to %d",
+		    LOCKSTORE_LIST_MAX);
+		return -1;
+	}
+	*limit = (size_t)n;
+	return 0;
+}
+
+struct list_ctx {
+	xmlrpc_env	*env;
+	xmlrpc_value	*locks;
+};
+
+static int
+add_lock(const struct lockstore_lock_info *info, void *arg)
+{
+	struct list_ctx	*c = arg;
+	xmlrpc_value	*v;
+
+	v = status_value(c->env, info->resource, 1, info);
+	if (c->env->fault_occurred)
+		return -1;
+	xmlrpc_array_append_item(c->env, c->locks, v);
+	xmlrpc_DECREF(v);
+	return c->env->fault_occurred ? -1 : 0;
+}
+
+static xmlrpc_value *
+method_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	struct lockstore		*store = server_info;
+	struct lockstore_list_query	 q;
+	struct lockstore_error		*err = NULL;
+	struct list_ctx			 c = { env, NULL };
+	enum lockstore_status		 st;
+	xmlrpc_value			*opts = NULL, *result = NULL;
+	char				 next[LOCKSTORE_CURSOR_SIZE];
+
+	memset(&q, 0, sizeof(q));
+	if (xmlrpc_array_size(env, params) != 1 && !env->fault_occurred) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "list takes 1 struct parameter (options; {} for none)");
+		return NULL;
+	}
+	xmlrpc_array_read_item(env, params, 0, &opts);
+	if (env->fault_occurred)
+		return NULL;
+	if (xmlrpc_value_type(opts) != XMLRPC_TYPE_STRUCT) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "list: parameter 1 (options) must be a struct");
+		goto out;
+	}
+	if (opt_string(env, opts, "prefix", &q.prefix) == -1 ||
+	    opt_string(env, opts, "holder", &q.holder) == -1 ||
+	    opt_string(env, opts, "after", &q.after) == -1 ||
+	    opt_limit(env, opts, &q.limit) == -1)
+		goto out;
+	c.locks = xmlrpc_array_new(env);
+	if (env->fault_occurred)
+		goto out;
+	if ((err = malloc(sizeof(*err))) == NULL) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
+		    "Storage error: out of memory");
+		goto out;
+	}
+	st = lockstore_list(store, &q, add_lock, &c, next, err);
+	if (env->fault_occurred)
+		goto out;
+	if (st != LOCKSTORE_OK) {
+		/* A bad cursor or limit is a bad parameter here. */
+		xmlrpc_env_set_fault(env, st == LOCKSTORE_BAD_RESOURCE ?
+		    RPC_FAULT_PARAMS : rpc_fault_code(st), err->msg);
+		goto out;
+	}
+	result = xmlrpc_struct_new(env);
+	if (env->fault_occurred)
+		goto out;
+	xmlrpc_struct_set_value(env, result, "locks", c.locks);
+	put(env, result, "next", xmlrpc_string_new(env, next));
+	if (env->fault_occurred) {
+		xmlrpc_DECREF(result);
+		result = NULL;
+	}
+out:
+	if (c.locks != NULL)
+		xmlrpc_DECREF(c.locks);
+	if (opts != NULL)
+		xmlrpc_DECREF(opts);
+	free((char *)q.prefix);
+	free((char *)q.holder);
+	free((char *)q.after);
+	free(err);
+	return result;
+}
+
+static const char status_help[] =
+    "status(resource): {resource, held, holder, since}: who holds "
+    "RESOURCE and since when (holder and since only when held; since is "
+    "absent for gocept.lockd's lock files). Names that XML cannot carry "
+    "come back as base64. Faults: 10, 11, 20, 21. See PROTOCOL.";
+
+static const char list_help[] =
+    "list(options): {locks: [status structs], next}: the held locks, a "
+    "page at a time in a stable order. Options (all optional): prefix, "
+    "holder, after (the previous page's next), limit (1-10000, default "
+    "1000). next is \"\" on the last page. Faults: 10, 20. See PROTOCOL.";
+
+/* Adds status() and list() over STORE to REGISTRY. */
+void
+rpc_inspect_register(xmlrpc_env *env, xmlrpc_registry *registry,
+    struct lockstore *store)
+{
+	struct xmlrpc_method_info3	methods[] = {
+		{ "status", method_status, NULL, 0, "S:s", status_help },
+		{ "list", method_list, NULL, 0, "S:S", list_help },
+	};
+	size_t				i;
+
+	for (i = 0; !env->fault_occurred &&
+	    i < sizeof(methods) / sizeof(methods[0]); i++) {
+		methods[i].serverInfo = store;
+		xmlrpc_registry_add_method3(env, registry, &methods[i]);
+	}
+}
