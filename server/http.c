@@ -20,6 +20,7 @@
 static TServer			 server;
 static TChanSwitch		*chan_switch;
 static volatile sig_atomic_t	 initialized;
+static volatile sig_atomic_t	 terminating;
 
 /* Sets up the server on FD; see http.h. */
 int
@@ -75,17 +76,19 @@ fail:
 	return -1;
 }
 
-/* Serves until http_terminate(). */
-void
+/* Serves until http_terminate(); see http.h. */
+int
 http_run(void)
 {
 	ServerRun(&server);
+	return terminating;
 }
 
 /* Asks the server to stop; async-signal-safe in practice. */
 void
 http_terminate(void)
 {
+	terminating = 1;
 	if (initialized)
 		ServerTerminate(&server);
 }

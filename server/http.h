@@ -15,8 +15,12 @@
 int	http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc,
 	    char *err, size_t errsize);
 
-/* Serves until http_terminate(); in-flight requests finish first. */
-void	http_run(void);
+/*
+ * Serves until http_terminate(); in-flight requests finish first.
+ * Returns 1 after http_terminate(), 0 if Abyss gave up by itself (it does
+ * when it cannot accept, e.g. out of file descriptors).
+ */
+int	http_run(void);
 
 /* Asks the server to stop; safe in a signal handler (sets a flag and
  * writes a byte to Abyss's interrupt pipe). */

@@ -224,7 +224,7 @@ main(int argc, char *argv[])
 	gid_t			 gid;
 	const char		*given = NULL;
 	long			 nofile;
-	int			 fd, errors, drop, pidfile;
+	int			 fd, errors, drop, pidfile, status = 0;
 
 	parse_options(argc, argv, &o);
 	/* The daemon works in "/": SIGHUP must find a relative path again. */
@@ -269,11 +269,21 @@ main(int argc, char *argv[])
 	pidfile = !o.foreground || conf.pidfile_set;
 	if (pidfile && pidfile_check(conf.pidfile, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	/* Abyss uses a socket and a pipe per connection. */
+	/*
+	 * Abyss needs a socket and a pipe per connection (3 descriptors),
+	 * and each request opens lock files: were descriptors to run out,
+	 * Abyss's accept loop would give up and the daemon stop.  So the
+	 * slots are capped to what the open-file limit can serve.
+	 */
 	nofile = daemon_raise_nofile(4L * conf.max_connections + 64);
-	if (nofile != -1 && nofile < 2L * conf.max_connections + 32)
-		log_warnx("only %ld open files allowed: max-connections %d "
-		    "may not be reachable", nofile, conf.max_connections);
+	if (nofile != -1 && (nofile - 64) / 4 < conf.max_connections) {
+		log_warnx("only %ld open files allowed: serving %ld "
+		    "connections at a time instead of max-connections %d",
+		    nofile, nofile > 68 ? (nofile - 64) / 4 : 1L,
+		    conf.max_connections);
+		conf.max_connections = nofile > 68 ? (int)((nofile - 64) / 4) :
+		    1;
+	}
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
@@ -318,9 +328,14 @@ main(int argc, char *argv[])
 	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
 	    url, conf.lockdir);
 
-	http_run();
-
-	log_info("stopped");
+	/* Only a signal may end the loop: anything else is a failure that
+	 * a supervisor must see (Restart=on-failure). */
+	if (!http_run()) {
+		log_warnx("the HTTP server stopped by itself (out of file "
+		    "descriptors?); exiting with status 1");
+		status = 1;
+	} else
+		log_info("stopped");
 	reload_stop();
 	if (pidfile)
 		pidfile_remove(conf.pidfile);
@@ -331,5 +346,5 @@ main(int argc, char *argv[])
 	conf_free(&conf);
 	if (given != NULL)
 		free((char *)o.config);
-	return 0;
+	return status;
 }

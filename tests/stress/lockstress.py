@@ -17,14 +17,16 @@ refusals, daemon disagreements, stray files and daemon failures are all 0.
 
 What is recorded
 ----------------
-Every operation: client, resource, lock or unlock, the CLOCK_MONOTONIC time
-just before the request was sent (invocation) and just after the response
-was read (response), and the outcome:
+Every operation: client, resource, lock, unlock or status, the
+CLOCK_MONOTONIC time just before the request was sent (invocation) and just
+after the response was read (response), and the outcome:
     granted       lock returned nil
     held          lock refused, fault 1 "Resource already locked by 'X'"
     released      unlock returned nil
     not_owner     unlock refused, fault 2 "... locked by 'X' cannot be ..."
     not_locked    unlock refused, fault 3 "Resource not locked"
+    s_held        status answered held by X
+    s_free        status answered not held
     error         anything else: another fault, an HTTP error, a timeout, a
                   broken connection.  Its effect is unknown: it may or may
                   not have happened (and may still happen after the client
@@ -36,8 +38,11 @@ re-sends once on a stale keep-alive connection, which could apply a lock
 twice); it reopens a keep-alive connection that has been idle for 2 s,
 well below lockd's keepalive-timeout (5 s).
 
-lockd has no status call yet, so the final state is read from the lock
-directory and by probe lock attempts, not by asking the daemons.
+About 15% of the operations are status(resource) calls when the daemon
+has one (system.listMethods tells); with a lockd without status() the mix
+is lock and unlock only, and the output says so.  Status never changes a
+lock; it is checked like a refusal.
+
 
 How the history is checked
 --------------------------
@@ -78,6 +83,9 @@ is exact wherever it is not UNKNOWN.
     certainly held the resource during all of [inv, resp].  A client
     being refused because it holds the lock itself, or being told that it
     holds the lock it cannot unlock, is judged by its own knowledge above.
+    A status answer "held by X" is checked like a "held by X" refusal, a
+    status answer "not held" like "not locked"; a status about the asking
+    client's own lock must match what it knows exactly.
 
 (c) Nothing acknowledged is lost.  During the run: an answer that
     contradicts what the client knows exactly (it HELD the lock and is
@@ -91,6 +99,8 @@ is exact wherever it is not UNKNOWN.
     checks with a lock attempt (fault 1 naming the expected holder, or a
     grant where the resource should be free, released again at once).
     A resource whose state is UNKNOWN for some client accepts either.
+    With status() and list(), every daemon's status of every resource, and
+    its list() of held locks, must match the lock directory too.
     The lock directory must contain nothing else (no temporary files).
 
 --self-test feeds the checker synthetic histories (a clean one, one with an
@@ -107,9 +117,9 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -135,6 +145,9 @@ INF = 1 << 62               # "end of the run" in nanoseconds
 # outcomes
 GRANTED, HELD, RELEASED = 'granted', 'held', 'released'
 NOT_OWNER, NOT_LOCKED, ERROR = 'not_owner', 'not_locked', 'error'
+S_HELD, S_FREE = 's_held', 's_free'
+STATUS_SHARE = 0.15         # of the operations, when lockd has status()
+METHOD = {'L': 'lock', 'U': 'unlock', 'S': 'status'}
 
 # Processes this module started, by PID, killed at exit whatever happens.
 _children = {}
@@ -178,7 +191,7 @@ def client_name(i):
     return 'stress-client-%02d' % i
 
 
-# --- daemons ------------------------------------------------------------------
+# --- daemons -----------------------------------------------------------------
 class LockdProcess:
     """One lockd on 127.0.0.1, a free port, lock directory LOCKDIR."""
 
@@ -243,7 +256,7 @@ class LockdProcess:
         return self.status
 
 
-# --- the client ------------------------------------------------------------------
+# --- the client --------------------------------------------------------------
 class RpcConnection:
     """A keep-alive HTTP connection to one daemon; one XML-RPC call at a
     time, never re-sent."""
@@ -283,12 +296,30 @@ class RpcConnection:
         return resp.status, data
 
 
-def classify(kind, client, status, data):
+def _name(v):
+    """A name from an answer: a string, or base64 of its UTF-8 bytes."""
+    if isinstance(v, xmlrpc.client.Binary):
+        return v.data.decode('utf-8', 'replace')
+    return v
+
+
+def classify(kind, client, status, data, resource=None):
     """(outcome, holder, detail) of a response."""
     if status != 200:
         return ERROR, None, 'HTTP %d' % status
     try:
         params, _ = xmlrpc.client.loads(data)
+        if kind == 'S':
+            v = params[0] if len(params) == 1 else None
+            if not isinstance(v, dict) or \
+                    _name(v.get('resource')) != resource or \
+                    v.get('held') not in (True, False) or \
+                    (v['held'] and not isinstance(_name(v.get('holder')),
+                                                  str)):
+                return ERROR, None, 'bad status answer %r' % (params,)
+            if v['held']:
+                return S_HELD, _name(v['holder']), None
+            return S_FREE, None, None
     except xmlrpc.client.Fault as f:
         code, msg = f.faultCode, f.faultString
         if kind == 'L' and code == 1:
@@ -309,7 +340,8 @@ def classify(kind, client, status, data):
     return (GRANTED if kind == 'L' else RELEASED), None, None
 
 
-def client_loop(cidx, ports, nres, start_ns, deadline_ns, seed, timeout):
+def client_loop(cidx, ports, nres, start_ns, deadline_ns, seed, timeout,
+                use_status=False):
     """Runs one client until DEADLINE_NS; returns its operation records
     [cidx, seq, res, kind, inv_ns, resp_ns, outcome, holder, daemon,
     detail]."""
@@ -332,28 +364,33 @@ def client_loop(cidx, ports, nres, start_ns, deadline_ns, seed, timeout):
             else:
                 res = rng.randrange(nres)
             holds = state.get(res, False)
-            if holds is None:
+            if use_status and rng.random() < STATUS_SHARE:
+                kind = 'S'
+            elif holds is None:
                 kind = rng.choice('LU')
             elif holds:
                 kind = 'U' if rng.random() < 0.9 else 'L'
             else:
                 kind = 'L' if rng.random() < 0.85 else 'U'
             d = rng.randrange(len(ports))
-            body = xmlrpc.client.dumps(
-                (resource_name(res), name),
-                'lock' if kind == 'L' else 'unlock').encode()
+            params = (resource_name(res),) if kind == 'S' else \
+                (resource_name(res), name)
+            body = xmlrpc.client.dumps(params, METHOD[kind]).encode()
             inv = time.monotonic_ns()
             try:
                 status, data = conns[d].call(body)
                 resp = time.monotonic_ns()
-                outcome, holder, detail = classify(kind, name, status, data)
+                outcome, holder, detail = classify(kind, name, status, data,
+                                                   resource_name(res))
             except Exception as e:
                 resp = time.monotonic_ns()
                 outcome, holder = ERROR, None
                 detail = '%s: %s' % (type(e).__name__, e)
             out.append([cidx, seq, res, kind, inv, resp, outcome, holder, d,
                         detail])
-            if outcome in (GRANTED,) or (outcome == HELD and holder == name):
+            if kind == 'S':
+                pass                    # changes nothing
+            elif outcome == GRANTED or (outcome == HELD and holder == name):
                 state[res] = True
             elif outcome == ERROR:
                 if state.get(res, False) or kind == 'L':
@@ -372,7 +409,7 @@ def _worker_main(cfg_path):
         cfg = json.load(f)
     recs = client_loop(cfg['cidx'], cfg['ports'], cfg['resources'],
                        cfg['start_ns'], cfg['deadline_ns'], cfg['seed'],
-                       cfg['timeout'])
+                       cfg['timeout'], cfg['status'])
     tmp = cfg['out'] + '.tmp'
     with open(tmp, 'w') as f:
         json.dump(recs, f)
@@ -380,7 +417,8 @@ def _worker_main(cfg_path):
     return 0
 
 
-def run_clients(mode, nclients, ports, nres, seconds, seed, timeout, workdir):
+def run_clients(mode, nclients, ports, nres, seconds, seed, timeout, workdir,
+                use_status=False):
     """Runs the load; returns (records, load start ns, load end ns)."""
     lead = 0.3 if mode == 'thread' else 1.0 + 0.05 * nclients
     start_ns = time.monotonic_ns() + int(lead * 1e9)
@@ -397,7 +435,7 @@ def run_clients(mode, nclients, ports, nres, seconds, seed, timeout, workdir):
             try:
                 results[i] = client_loop(i, ports, nres, start_ns,
                                          deadline_ns, seed * 1000 + i,
-                                         timeout)
+                                         timeout, use_status)
             except BaseException as e:     # reported, never silent
                 errors.append('client %d: %r' % (i, e))
         threads = [threading.Thread(target=body, args=(i,), daemon=True)
@@ -418,6 +456,7 @@ def run_clients(mode, nclients, ports, nres, seconds, seed, timeout, workdir):
                 cfg = {'cidx': i, 'ports': ports, 'resources': nres,
                        'start_ns': start_ns, 'deadline_ns': deadline_ns,
                        'seed': seed * 1000 + i, 'timeout': timeout,
+                       'status': use_status,
                        'out': os.path.join(workdir, 'client%d.json' % i)}
                 cfg_path = os.path.join(workdir, 'client%d.cfg' % i)
                 with open(cfg_path, 'w') as f:
@@ -448,14 +487,14 @@ def run_clients(mode, nclients, ports, nres, seconds, seed, timeout, workdir):
     return records, start_ns, deadline_ns
 
 
-# --- the checker -------------------------------------------------------------------
+# --- the checker -------------------------------------------------------------
 Op = collections.namedtuple(
     'Op', 'client seq resource kind inv resp outcome holder daemon detail')
 
 
 def _fmt_op(op):
     return ('%s %s(%s) [%.6f, %.6f] -> %s%s%s'
-            % (op.client, 'lock' if op.kind == 'L' else 'unlock',
+            % (op.client, METHOD[op.kind],
                op.resource, op.inv / 1e9, op.resp / 1e9, op.outcome,
                ' %r' % op.holder if op.holder is not None else '',
                ' (%s)' % op.detail if op.detail else ''))
@@ -511,6 +550,17 @@ def check(history, clients, resources, final_dir=None, probes=None,
 
         for op in ops:
             o = op.outcome
+            if op.kind == 'S':
+                # changes nothing; must match what the client knows
+                if o == S_HELD and op.holder == c and state == 'FREE':
+                    lost_mid += 1
+                    note('lost', 'status says the client holds it, which '
+                         'it does not: ' + _fmt_op(op))
+                elif state == 'HELD' and (o == S_FREE or (
+                        o == S_HELD and op.holder != c)):
+                    lost_mid += 1
+                    note('lost', 'the client held it, but: ' + _fmt_op(op))
+                continue
             if op.kind == 'L' and o == GRANTED:
                 if state == 'HELD':
                     lost_mid += 1
@@ -614,7 +664,8 @@ def check(history, clients, resources, final_dir=None, probes=None,
 
     # (b) refusals
     for op in history:
-        if op.outcome in (HELD, NOT_OWNER) and op.holder != op.client:
+        if op.outcome in (HELD, NOT_OWNER, S_HELD) and \
+                op.holder != op.client:
             x = op.holder
             why = None
             if x not in clientset:
@@ -628,7 +679,7 @@ def check(history, clients, resources, final_dir=None, probes=None,
             if why:
                 inconsistent += 1
                 note('inconsistent', '%s: %s' % (why, _fmt_op(op)))
-        elif op.outcome == NOT_LOCKED:
+        elif op.outcome in (NOT_LOCKED, S_FREE):
             y = certain_holder(op.resource, op.inv, op.resp)
             if y is not None and y != op.client:
                 inconsistent += 1
@@ -673,6 +724,8 @@ def check(history, clients, resources, final_dir=None, probes=None,
     lost += lost_final
     for name in stray or []:
         note('stray', name)
+    # list() may name resources that are not in RESOURCES: compared to
+    # final_dir, which has no entry for them, they are disagreements
     for op in history:
         if op.outcome == ERROR:
             note('error', _fmt_op(op))
@@ -685,6 +738,9 @@ def check(history, clients, resources, final_dir=None, probes=None,
         'refused_held': counts[HELD],
         'refused_not_owner': counts[NOT_OWNER],
         'refused_not_locked': counts[NOT_LOCKED],
+        'status_calls': sum(1 for op in history if op.kind == 'S'),
+        'status_held': counts[S_HELD],
+        'status_free': counts[S_FREE],
         'errors': counts[ERROR],
         'hold_intervals': sum(len(v) for v in cert.values()),
         'overlaps': overlaps,
@@ -699,7 +755,7 @@ def check(history, clients, resources, final_dir=None, probes=None,
     }
 
 
-# --- the final state ---------------------------------------------------------------
+# --- the final state ---------------------------------------------------------
 def read_lockdir(lockdir, resources):
     """({resource: holder or None}, [stray file names])."""
     state, stray = {}, []
@@ -717,38 +773,71 @@ def read_lockdir(lockdir, resources):
     return state, stray
 
 
-def probe(daemons, resources, timeout):
-    """[(daemon, resource, holder or None, error or None)] from a lock
-    attempt by PROBE on every daemon; a probe lock that is granted is
-    released at once."""
+def probe(daemons, resources, timeout, use_status=False):
+    """[(daemon and how, resource, holder or None, error or None)] of every
+    daemon's view: a lock attempt by PROBE (a probe lock that is granted
+    is released at once) and, with use_status, status() of every resource
+    and the pages of list()."""
     out = []
     for d in daemons:
         conn = RpcConnection(d.port, timeout, '/')
+
+        def call(method, *params):
+            return conn.call(xmlrpc.client.dumps(params, method).encode())
         try:
             for r in resources:
                 try:
-                    st, data = conn.call(xmlrpc.client.dumps(
-                        (r, PROBE), 'lock').encode())
-                    o, holder, detail = classify('L', PROBE, st, data)
+                    o, holder, detail = classify('L', PROBE,
+                                                 *call('lock', r, PROBE))
                     if o == GRANTED:
-                        st, data = conn.call(xmlrpc.client.dumps(
-                            (r, PROBE), 'unlock').encode())
-                        o2, _, detail2 = classify('U', PROBE, st, data)
-                        out.append((d.index, r, None, None if o2 == RELEASED
-                                    else 'probe unlock: %s' % (detail2 or o2)))
+                        o2, _, detail2 = classify('U', PROBE,
+                                                  *call('unlock', r, PROBE))
+                        out.append(('%d lock' % d.index, r, None,
+                                    None if o2 == RELEASED else
+                                    'probe unlock: %s' % (detail2 or o2)))
                     elif o == HELD:
-                        out.append((d.index, r, holder, None))
+                        out.append(('%d lock' % d.index, r, holder, None))
                     else:
-                        out.append((d.index, r, None, 'probe lock: %s'
-                                    % detail))
+                        out.append(('%d lock' % d.index, r, None,
+                                    'probe lock: %s' % detail))
                 except Exception as e:
-                    out.append((d.index, r, None, 'probe: %r' % e))
+                    out.append(('%d lock' % d.index, r, None,
+                                'probe: %r' % e))
+            if not use_status:
+                continue
+            for r in resources:
+                try:
+                    o, holder, detail = classify('S', PROBE,
+                                                 *call('status', r), r)
+                    out.append(('%d status' % d.index, r, holder,
+                                detail if o == ERROR else None))
+                except Exception as e:
+                    out.append(('%d status' % d.index, r, None,
+                                'status: %r' % e))
+            listed, after, err = {}, '', None
+            try:
+                for _ in range(1000):
+                    st, data = call('list', {'after': after, 'limit': 1000})
+                    if st != 200:
+                        raise RuntimeError('HTTP %d' % st)
+                    v = xmlrpc.client.loads(data)[0][0]
+                    for lk in v['locks']:
+                        listed[_name(lk['resource'])] = _name(lk['holder'])
+                    after = v['next']
+                    if not after:
+                        break
+                else:
+                    err = 'list: more than 1000 pages'
+            except Exception as e:
+                err = 'list: %r' % e
+            for r in list(resources) + sorted(set(listed) - set(resources)):
+                out.append(('%d list' % d.index, r, listed.get(r), err))
         finally:
             conn.close()
     return out
 
 
-# --- a whole run ------------------------------------------------------------------
+# --- a whole run -------------------------------------------------------------
 def _percentile(sorted_vals, q):
     if not sorted_vals:
         return 0.0
@@ -756,10 +845,55 @@ def _percentile(sorted_vals, q):
     return sorted_vals[i]
 
 
+def has_status(port, timeout):
+    """Whether the daemon on PORT offers status() and list()."""
+    conn = RpcConnection(port, timeout, '/')
+    try:
+        st, data = conn.call(xmlrpc.client.dumps((), 'system.listMethods')
+                             .encode())
+        methods = xmlrpc.client.loads(data)[0][0] if st == 200 else []
+    finally:
+        conn.close()
+    return 'status' in methods and 'list' in methods
+
+
+def auto_mode():
+    """Threads or processes for the clients.  Measured on a 2-CPU VM
+    against the ASan build (2 daemons, 8 clients, sync: threads 850-935
+    ops/s, processes 600-745; 3 daemons, 16 clients, no sync: threads
+    1240-1330, processes 615-850): with few CPUs the daemons and the
+    clients share them and one Python process costs the least; the GIL
+    only limits the client side once there are cores to spare."""
+    return 'process' if (os.cpu_count() or 1) > 4 else 'thread'
+
+
+def _cpu_self_and_children():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _cpu_of(pid):
+    """CPU seconds used so far by process PID (0 if unknown)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / \
+            os.sysconf('SC_CLK_TCK')
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run(daemons=2, clients=8, seconds=10.0, resources=4, lockd=None,
-        no_sync=False, seed=None, mode='process', timeout=10.0, log=None):
+        no_sync=False, seed=None, mode='auto', timeout=10.0, log=None,
+        split_brain=False):
     """Starts the daemons, runs the load, stops it, checks.  Returns the
-    figures (a dict; 'ok' is the verdict)."""
+    figures (a dict; 'ok' is the verdict).  split_brain: give each daemon
+    a lock directory of its own, a deliberately broken setup in which the
+    checker must find overlaps (the final state is read from daemon 0's
+    directory)."""
+    if mode == 'auto':
+        mode = auto_mode()
     lockd = lockd or os.environ.get('LOCKD')
     if not lockd or not os.access(lockd, os.X_OK):
         raise RuntimeError('no lockd: set $LOCKD or pass --lockd '
@@ -775,23 +909,38 @@ def run(daemons=2, clients=8, seconds=10.0, resources=4, lockd=None,
     procs = []
     result = {'daemons': daemons, 'clients': clients, 'resources': resources,
               'seconds': seconds, 'sync': not no_sync, 'seed': seed,
-              'mode': mode, 'lockd': lockd,
-              'status_call': 'none in this lockd: final state read from '
-                             'the lock directory and by probe locks'}
+              'mode': mode, 'lockd': lockd, 'split_brain': split_brain}
     try:
         for i in range(daemons):
-            procs.append(LockdProcess(lockd, lockdir, workdir, i, no_sync))
+            d = lockdir
+            if split_brain and i > 0:
+                d = os.path.join(workdir, 'locks%d' % i)
+                os.mkdir(d, 0o700)
+            procs.append(LockdProcess(lockd, d, workdir, i, no_sync))
         ports = [p.wait_ready() for p in procs]
+        use_status = has_status(ports[0], timeout)
+        result['status_call'] = (
+            'status() in the mix (%d%% of the operations); status() and '
+            'list() of every daemon checked at the end' %
+            (STATUS_SHARE * 100) if use_status else
+            'none in this lockd: final state read from the lock directory '
+            'and by probe locks only')
         log('lockstress: %d daemon(s) on ports %s, lock directory %s, '
             'seed %d, %s clients' % (daemons, ports, lockdir, seed, mode))
+        cpu0 = _cpu_self_and_children()
+        dcpu0 = [_cpu_of(p.pid) for p in procs]
         recs, t0, t1 = run_clients(mode, clients, ports, resources, seconds,
-                                   seed, timeout, workdir)
+                                   seed, timeout, workdir, use_status)
+        result['client_cpu_s'] = round(_cpu_self_and_children() - cpu0, 2)
+        result['daemon_cpu_s'] = round(sum(_cpu_of(p.pid) for p in procs) -
+                                       sum(dcpu0), 2)
         history = [Op(client_name(c), seq, resource_name(r), k, inv, resp,
                       o, h, d, det)
                    for c, seq, r, k, inv, resp, o, h, d, det in recs]
         dead = [p.index for p in procs if not p.alive()]
         final_dir, stray = read_lockdir(lockdir, res_names)
-        probes = probe([p for p in procs if p.alive()], res_names, timeout)
+        probes = probe([p for p in procs if p.alive()], res_names, timeout,
+                       use_status)
         result.update(check(history, cli_names, res_names, final_dir,
                             probes, stray))
         result['final_dir'] = final_dir
@@ -828,15 +977,20 @@ def run(daemons=2, clients=8, seconds=10.0, resources=4, lockd=None,
 def format_result(r):
     lines = [
         'lockstress: %d daemon(s), %d clients (%s), %d resources, %gs, %s, '
-        'seed %s' % (r['daemons'], r['clients'], r['mode'], r['resources'],
-                     r['seconds'], 'sync' if r['sync'] else 'NO SYNC',
-                     r['seed']),
-        '  status call:          %s' % r['status_call'],
-        '  operations:           %d (%d lock, %d unlock) in %.2f s: '
-        '%.1f ops/s' % (r.get('operations', 0), r.get('locks', 0),
-                        r.get('unlocks', 0), r.get('elapsed', 0),
-                        r.get('ops_per_s', 0)),
+        'seed %s%s' % (r['daemons'], r['clients'], r['mode'],
+                       r['resources'], r['seconds'],
+                       'sync' if r['sync'] else 'NO SYNC', r['seed'],
+                       ', SPLIT BRAIN (must fail)' if r['split_brain']
+                       else ''),
+        '  status call:          %s' % r.get('status_call', '?'),
+        '  operations:           %d (%d lock, %d unlock, %d status) in '
+        '%.2f s: %.1f ops/s' % (r.get('operations', 0), r.get('locks', 0),
+                                r.get('unlocks', 0),
+                                r.get('status_calls', 0),
+                                r.get('elapsed', 0), r.get('ops_per_s', 0)),
         '  per daemon:           %s' % r.get('per_daemon_ops'),
+        '  CPU seconds:          clients %s, daemons %s'
+        % (r.get('client_cpu_s'), r.get('daemon_cpu_s')),
         '  latency ms:           p50 %(p50)s  p99 %(p99)s  max %(max)s'
         % r.get('latency_ms', {'p50': '-', 'p99': '-', 'max': '-'}),
         '  grants:               %d' % r.get('grants', 0),
@@ -844,13 +998,17 @@ def format_result(r):
         '  refusals:             %d held, %d not owner, %d not locked'
         % (r.get('refused_held', 0), r.get('refused_not_owner', 0),
            r.get('refused_not_locked', 0)),
+        '  status calls:         %d (%d held, %d free)'
+        % (r.get('status_calls', 0), r.get('status_held', 0),
+           r.get('status_free', 0)),
         '  errors:               %s' % r.get('errors', '?'),
         '  hold intervals:       %s' % r.get('hold_intervals', '?'),
         '  overlaps:             %s' % r.get('overlaps', '?'),
         '  lost:                 %s (%s during the run, %s at the end)'
         % (r.get('lost', '?'), r.get('lost_midrun', '?'),
            r.get('lost_final', '?')),
-        '  inconsistent refusals: %s' % r.get('inconsistent_refusals', '?'),
+        '  inconsistent answers: %s (refusals and status)'
+        % r.get('inconsistent_refusals', '?'),
         '  daemon disagreements: %s' % r.get('disagreements', '?'),
         '  stray files:          %s' % r.get('stray_files', '?'),
         '  daemon exit statuses: %s' % r.get('daemon_exit'),
@@ -864,7 +1022,7 @@ def format_result(r):
     return '\n'.join(lines)
 
 
-# --- self-test -------------------------------------------------------------------
+# --- self-test ---------------------------------------------------------------
 def self_test(verbose=False):
     """Feeds the checker synthetic histories; returns a list of failures
     (empty: the checker detects what it must and nothing else)."""
@@ -898,9 +1056,13 @@ def self_test(verbose=False):
         op(C, 'U', 4.5, 4.6, NOT_OWNER, B),
         op(C, 'L', 4.7, 4.8, HELD, B),
         op(B, 'U', 6, 7, RELEASED),
+        op(B, 'S', 7.1, 7.4, S_FREE),
         op(C, 'U', 7.5, 8, NOT_LOCKED),
         op(C, 'L', 8, 9, GRANTED),
         op(A, 'L', 9.5, 10, HELD, C),
+        op(A, 'S', 10.5, 11, S_HELD, C),
+        op(C, 'S', 11, 11.5, S_HELD, C),
+        op(B, 'S', 12, 13, S_HELD, C),
     ]
     zero = {'overlaps': 0, 'lost': 0, 'inconsistent_refusals': 0,
             'disagreements': 0, 'errors': 0}
@@ -959,6 +1121,19 @@ def self_test(verbose=False):
     ]
     expect('inconsistent refusal', bad_refusal,
            dict(zero, inconsistent_refusals=2), {R: None, 'q': None})
+    # status answers that contradict what is certain
+    seqs.clear()
+    bad_status = [
+        op(B, 'L', 0, 1, GRANTED),
+        op(C, 'S', 2, 3, S_FREE),           # B held it all along
+        op(C, 'S', 2, 3, S_HELD, A),        # A never asked for it
+        op(B, 'S', 3.5, 3.6, S_FREE),       # B knows it holds it
+        op(B, 'U', 4, 5, RELEASED),
+        op(B, 'S', 6, 7, S_HELD, B),        # B knows it released it
+    ]
+    expect('inconsistent status', bad_status,
+           dict(zero, inconsistent_refusals=2, lost=2),
+           {R: None, 'q': None})
     # "not locked" while B certainly held it
     seqs.clear()
     bad_not_locked = [
@@ -989,7 +1164,7 @@ def self_test(verbose=False):
     return failures
 
 
-# --- command line --------------------------------------------------------------
+# --- command line ------------------------------------------------------------
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description='Stress M lockd daemons on one lock directory with N '
@@ -1003,12 +1178,18 @@ def main(argv=None):
     ap.add_argument('--no-sync', action='store_true',
                     help='run the daemons with --no-sync')
     ap.add_argument('--seed', type=int)
-    ap.add_argument('--mode', choices=('thread', 'process'),
-                    default='process',
-                    help='clients as threads or processes (default '
-                    'process: threads are limited by the GIL)')
+    ap.add_argument('--mode', choices=('auto', 'thread', 'process'),
+                    default='auto',
+                    help='clients as threads or processes (default auto: '
+                    'threads on up to 4 CPUs, where the daemons need the '
+                    'CPUs too; processes on more, where the GIL would '
+                    'limit the clients)')
     ap.add_argument('--timeout', type=float, default=10.0,
                     help='seconds per call (default 10)')
+    ap.add_argument('--split-brain', action='store_true',
+                    help='give each daemon its own lock directory: a '
+                    'broken setup the checker must FAIL (checks the '
+                    'checker on real traffic)')
     ap.add_argument('--json', action='store_true',
                     help='print the figures as one JSON object')
     ap.add_argument('--self-test', action='store_true',
@@ -1039,7 +1220,8 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_term)
     r = run(a.daemons, a.clients, a.seconds, a.resources, a.lockd,
             a.no_sync, a.seed, a.mode, a.timeout,
-            log=None if a.json else lambda m: print(m, flush=True))
+            log=None if a.json else lambda m: print(m, flush=True),
+            split_brain=a.split_brain)
     if a.json:
         print(json.dumps(r, sort_keys=True))
     else:
