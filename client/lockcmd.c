@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lockcmd: takes or releases one lock at a lockd daemon from the shell.  A
- * thin xmlrpc-c client: one call per run, the outcome as the exit status.
+ * lockcmd: takes or releases one lock at a lockd daemon from the shell, or
+ * shows who holds what.  A thin xmlrpc-c client: one call per run (list:
+ * one per page), the outcome as the exit status.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,10 +30,10 @@
 #endif
 
 /* Exit status, documented in usage_text and in lockcmd.1 (EXIT STATUS). */
-#define LOCKCMD_EXIT_OK			0
+#define LOCKCMD_EXIT_OK			0	/* also: status, held */
 #define LOCKCMD_EXIT_HELD		1	/* fault 1 */
 #define LOCKCMD_EXIT_NOT_OWNER		2	/* fault 2 */
-#define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3 */
+#define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3; status, not held */
 #define LOCKCMD_EXIT_REFUSED		4	/* 10, 11, 12, 30, negative */
 #define LOCKCMD_EXIT_FAILED		5	/* 20, 21, any other fault */
 #define LOCKCMD_EXIT_NOPERM		77	/* EX_NOPERM: 40, 41, 42 */
@@ -51,6 +53,21 @@
 #define LOCKD_FAULT_AUTH		41
 #define LOCKD_FAULT_FORBIDDEN		42
 
+/*
+ * list asks for pages of LIST_PAGE locks and gives up after LIST_PAGES_MAX
+ * pages (a hundred million locks), so a daemon that never says "last page"
+ * cannot keep it going forever.
+ */
+#define LIST_PAGE			1000
+#define LIST_PAGES_MAX			100000
+
+/*
+ * Largest response lockcmd parses (xmlrpc-c's default is 512 KiB).  A page
+ * of LIST_PAGE locks with 4096-byte names full of characters XML must
+ * escape ("<" is "&lt;") comes to about 37 MB.
+ */
+#define LOCKCMD_RESPONSE_MAX		(64 * 1024 * 1024)
+
 #define LOCKCMD_TIMEOUT_DEFAULT		10	/* seconds */
 #define LOCKCMD_TIMEOUT_MIN		1
 #define LOCKCMD_TIMEOUT_MAX		3600
@@ -63,11 +80,13 @@
 /* What one run asks of the daemon. */
 struct request {
 	const char	*url;
-	const char	*method;	/* "lock" or "unlock" */
-	const char	*resource;
-	const char	*client;
+	const char	*method;	/* "lock", "unlock", "status", "list" */
+	const char	*resource;	/* lock, unlock, status */
+	const char	*client;	/* lock, unlock */
+	const char	*prefix;	/* list --prefix, or NULL */
+	const char	*holder;	/* list --holder, or NULL */
 	const char	*cacert;	/* CA file for https, or NULL */
-	unsigned int	 timeout;	/* seconds */
+	unsigned int	 timeout;	/* seconds (list: for each page) */
 };
 
 static const struct option long_options[] = {
@@ -82,32 +101,47 @@ static const struct option long_options[] = {
 static const char usage_text[] =
 "usage: lockcmd [-s URL | --server URL] [-t SECONDS | --timeout SECONDS]\n"
 "               [-C FILE | --cacert FILE] lock|unlock RESOURCE CLIENT\n"
+"       lockcmd [options] status RESOURCE\n"
+"       lockcmd [options] list [--prefix PREFIX] [--holder CLIENT]\n"
 "       lockcmd -h | --help\n"
 "       lockcmd -V | --version\n"
 "\n"
-"Takes (lock) or releases (unlock) the lock on RESOURCE for CLIENT at a\n"
-"lockd daemon.  Success is silent.\n"
+"Commands:\n"
+"  lock, unlock  take or release the lock on RESOURCE for CLIENT; success\n"
+"                is silent\n"
+"  status        print \"RESOURCE is locked by 'HOLDER' since TIME\" (no\n"
+"                \"since TIME\" if lockd does not know it) or \"RESOURCE is\n"
+"                not locked\"\n"
+"  list          print every held lock (--prefix: only resources whose\n"
+"                name starts with PREFIX; --holder: only locks of CLIENT),\n"
+"                one per line: RESOURCE, HOLDER and SINCE separated by\n"
+"                tabs, SINCE '-' if unknown\n"
+"TIME and SINCE are UTC, as in 2026-11-27T07:30:00Z.  In the names printed\n"
+"a backslash shows as \\\\, a tab as \\t, a newline as \\n, and other\n"
+"control characters and bytes that are not UTF-8 as \\xNN.\n"
 "\n"
 "Options:\n"
 "  -s, --server URL       lockd to ask (default: $LOCKD_URL, else\n"
 "                         " LOCKCMD_URL_DEFAULT ");\n"
 "                         http://USER:PASSWORD@HOST:PORT/ authenticates\n"
-"  -t, --timeout SECONDS  give up after SECONDS, 1 to 3600 (default 10)\n"
+"  -t, --timeout SECONDS  give up after SECONDS, 1 to 3600 (default 10;\n"
+"                         list: for each page)\n"
 "  -C, --cacert FILE      trust the CA certificates in FILE for https://\n"
 "                         (default: the system's CA store)\n"
 "  -h, --help             print this help and exit\n"
 "  -V, --version          print the version and exit\n"
 "\n"
 "Exit status:\n"
-"   0  success\n"
+"   0  success (status: RESOURCE is locked)\n"
 "   1  RESOURCE is already locked (by another client, or by CLIENT itself)\n"
 "   2  RESOURCE is locked by another client: CLIENT cannot unlock it\n"
-"   3  RESOURCE is not locked\n"
+"   3  RESOURCE is not locked (unlock, status)\n"
 "   4  lockd refused the request as invalid (bad name, malformed request)\n"
 "   5  lockd could not do it (storage error, invalid lock state)\n"
 "  64  usage error\n"
 "  69  lockd unreachable (no connection, timeout, HTTP error)\n"
-"  70  unexpected response from lockd, or an internal error\n"
+"  70  unexpected response from lockd, an internal error, or the output\n"
+"      could not be written\n"
 "  77  access denied (address not allowed, authentication failed,\n"
 "      or the user may not act as CLIENT)\n";
 
@@ -290,6 +324,61 @@ valid_url(const char *url)
 }
 
 /*
+ * Matches ARGV[*IP] against the long option NAME, as "NAME VALUE" or
+ * "NAME=VALUE".  Returns 1 and sets *VALUEP (advancing *IP past a separate
+ * value), 0 if it is another word, or the usage error status when the
+ * value is missing.
+ */
+static int
+list_option(const char *name, int argc, char *argv[], int *ip,
+    const char **valuep)
+{
+	const char	*arg = argv[*ip];
+	size_t		 len = strlen(name);
+
+	if (strncmp(arg, name, len) != 0)
+		return 0;
+	if (arg[len] == '=') {
+		*valuep = arg + len + 1;
+		return 1;
+	}
+	if (arg[len] != '\0')
+		return 0;
+	if (*ip + 1 >= argc)
+		return usage_error_arg("missing argument to option", arg, "");
+	*valuep = argv[++*ip];
+	return 1;
+}
+
+/*
+ * Parses the words after "list" (ARGV[0]): --prefix PREFIX and --holder
+ * CLIENT, each also as --name=VALUE; the last one given counts.  Returns -1
+ * when REQ is ready, else 64 after reporting.
+ */
+static int
+parse_list_args(int argc, char *argv[], struct request *req)
+{
+	int	i, r;
+
+	for (i = 1; i < argc; i++) {
+		if ((r = list_option("--prefix", argc, argv, &i,
+		    &req->prefix)) == 0)
+			r = list_option("--holder", argc, argv, &i,
+			    &req->holder);
+		if (r == LOCKCMD_EXIT_USAGE)
+			return r;
+		if (r == 1)
+			continue;
+		if (argv[i][0] == '-' && argv[i][1] != '\0')
+			return usage_error_arg("unknown option", argv[i],
+			    " (list takes --prefix and --holder)");
+		return usage_error_arg("too many arguments, from", argv[i],
+		    "");
+	}
+	return -1;
+}
+
+/*
  * Fills REQ from the command line.  Returns -1 when REQ is ready, else the
  * exit status to end with (0 after --help or --version, 64 on misuse).
  */
@@ -353,10 +442,23 @@ parse_args(int argc, char *argv[], struct request *req)
 		return usage_error_arg("invalid server URL", req->url,
 		    ": it must start with http:// or https://");
 	if (argc == 0)
-		return usage_error("missing command (lock or unlock)");
+		return usage_error("missing command (lock, unlock, status or "
+		    "list)");
+	req->method = argv[0];
+	if (strcmp(argv[0], "status") == 0) {
+		if (argc < 2)
+			return usage_error("missing RESOURCE");
+		if (argc > 2)
+			return usage_error_arg("too many arguments, from",
+			    argv[2], "");
+		req->resource = argv[1];
+		return -1;
+	}
+	if (strcmp(argv[0], "list") == 0)
+		return parse_list_args(argc, argv, req);
 	if (strcmp(argv[0], "lock") != 0 && strcmp(argv[0], "unlock") != 0)
 		return usage_error_arg("unknown command", argv[0],
-		    " (lock or unlock)");
+		    " (lock, unlock, status or list)");
 	if (argc < 2)
 		return usage_error("missing RESOURCE and CLIENT");
 	if (argc < 3)
@@ -364,7 +466,6 @@ parse_args(int argc, char *argv[], struct request *req)
 	if (argc > 3)
 		return usage_error_arg("too many arguments, from", argv[3],
 		    "");
-	req->method = argv[0];
 	req->resource = argv[1];
 	req->client = argv[2];
 	return -1;
@@ -443,11 +544,12 @@ report_unreachable(const char *url, const char *fault_string)
 }
 
 /*
- * Interprets the daemon's response XML.  A <fault> prints its faultString
- * exactly (sanitized); anything but nil or a fault is unexpected.
+ * Parses the daemon's response XML.  Returns -1 with the result in
+ * *resultp (the caller releases it); else the exit status, after printing
+ * a <fault>'s faultString exactly (sanitized) or why the XML is unusable.
  */
 static int
-interpret_response(const char *xml, size_t len)
+parse_response(const char *xml, size_t len, xmlrpc_value **resultp)
 {
 	xmlrpc_env	 env;
 	xmlrpc_value	*result = NULL;
@@ -466,16 +568,320 @@ interpret_response(const char *xml, size_t len)
 		status = exit_for_fault(fault_code);
 		free((void *)fault_string);	/* malloc()ed by xmlrpc-c */
 	} else {
-		if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
-			status = LOCKCMD_EXIT_OK;
-		else {
-			cmd_warnx("unexpected response from lockd: a result of "
-			    "type %s instead of nil",
-			    xmlrpc_type_name(xmlrpc_value_type(result)));
-			status = LOCKCMD_EXIT_SOFTWARE;
-		}
-		xmlrpc_DECREF(result);
+		*resultp = result;
+		status = -1;
 	}
+	xmlrpc_env_clean(&env);
+	return status;
+}
+
+/* Reports an answer of lockd that is not what PROTOCOL promises. */
+static int
+unexpected(const char *what)
+{
+	cmd_warnx("unexpected response from lockd: %s", what);
+	return LOCKCMD_EXIT_SOFTWARE;
+}
+
+/* Reports a result of the wrong type: WANTED is what it should be. */
+static int
+unexpected_type(xmlrpc_value *v, const char *wanted)
+{
+	cmd_warnx("unexpected response from lockd: a result of type %s "
+	    "instead of %s", xmlrpc_type_name(xmlrpc_value_type(v)), wanted);
+	return LOCKCMD_EXIT_SOFTWARE;
+}
+
+/*
+ * Writes LEN bytes of the untrusted name S to F on one line and without
+ * tabs, reversibly: '\' as "\\", tab as "\t", newline as "\n", and every
+ * other character that is not text (is_text()) and every byte that is not
+ * UTF-8 as "\xNN" (lower-case hex), one for each byte.
+ */
+static void
+put_name(FILE *f, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	const unsigned char	*end = p + len;
+	unsigned int		 cp;
+	size_t			 n, i;
+
+	for (; p < end; p += n) {
+		n = utf8_decode(p, (size_t)(end - p), &cp);
+		if (n == 0) {
+			(void)fprintf(f, "\\x%02x", *p);
+			n = 1;
+		} else if (cp == '\\')
+			(void)fputs("\\\\", f);
+		else if (cp == '\t')
+			(void)fputs("\\t", f);
+		else if (cp == '\n')
+			(void)fputs("\\n", f);
+		else if (!is_text(cp))
+			for (i = 0; i < n; i++)
+				(void)fprintf(f, "\\x%02x", p[i]);
+		else
+			(void)fwrite(p, 1, n, f);
+	}
+}
+
+/* A name from an answer: a string, or base64 if XML could not carry it. */
+struct name {
+	const char	*bytes;		/* malloc()ed by xmlrpc-c; NULL: none */
+	size_t		 len;
+};
+
+/*
+ * Reads member KEY of the struct S into *NAME.  Returns 0, or -1 when it is
+ * missing or neither a string nor base64.
+ */
+static int
+read_name(xmlrpc_value *s, const char *key, struct name *name)
+{
+	xmlrpc_env		 env;
+	xmlrpc_value		*v = NULL;
+	const unsigned char	*bytes;
+
+	name->bytes = NULL;
+	name->len = 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (!env.fault_occurred && v != NULL) {
+		if (xmlrpc_value_type(v) == XMLRPC_TYPE_STRING)
+			xmlrpc_read_string_lp(&env, v, &name->len,
+			    &name->bytes);
+		else if (xmlrpc_value_type(v) == XMLRPC_TYPE_BASE64) {
+			xmlrpc_read_base64(&env, v, &name->len, &bytes);
+			if (!env.fault_occurred)
+				name->bytes = (const char *)bytes;
+		}
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	if (env.fault_occurred)
+		name->bytes = NULL;
+	xmlrpc_env_clean(&env);
+	return name->bytes != NULL ? 0 : -1;
+}
+
+static void
+free_name(struct name *name)
+{
+	free((void *)name->bytes);
+	name->bytes = NULL;
+}
+
+/*
+ * Reads the optional member "since" of the struct S into BUF as UTC ISO
+ * 8601 ("2026-11-27T07:30:00Z"), or "" when it is absent.  Returns 0, or -1
+ * when it is not a plausible dateTime.iso8601.
+ */
+static int
+read_since(xmlrpc_value *s, char buf[32])
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	xmlrpc_datetime	 dt;
+	int		 ok = 0;
+
+	buf[0] = '\0';
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, "since", &v);
+	if (!env.fault_occurred && v == NULL)
+		ok = 1;
+	else if (!env.fault_occurred &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_DATETIME) {
+		xmlrpc_read_datetime(&env, v, &dt);
+		if (!env.fault_occurred && dt.Y >= 1 && dt.Y <= 9999 &&
+		    dt.M >= 1 && dt.M <= 12 && dt.D >= 1 && dt.D <= 31 &&
+		    dt.h <= 23 && dt.m <= 59 && dt.s <= 60) {
+			(void)snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+			    dt.Y, dt.M, dt.D, dt.h, dt.m, dt.s);
+			ok = 1;
+		}
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Reads the boolean member KEY of the struct S into *valuep.  Returns 0, or
+ * -1 when it is missing or not a boolean.
+ */
+static int
+read_bool(xmlrpc_value *s, const char *key, int *valuep)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	xmlrpc_bool	 b = 0;
+	int		 ok = 0;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (!env.fault_occurred && v != NULL &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+		xmlrpc_read_bool(&env, v, &b);
+		ok = !env.fault_occurred;
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	*valuep = b ? 1 : 0;
+	return ok ? 0 : -1;
+}
+
+/* Flushes standard output; 0, or 70 after saying why it failed. */
+static int
+flush_output(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		cmd_warnx("cannot write to standard output: %s",
+		    strerror(errno));
+		return LOCKCMD_EXIT_SOFTWARE;
+	}
+	return 0;
+}
+
+/*
+ * Prints the answer RESULT of status(ASKED) and returns the exit status:
+ * 0 if the resource is held, 3 if not.  The name printed is the one lockd
+ * answers about (it differs from ASKED when XML turned a CR into a LF).
+ */
+static int
+show_status(xmlrpc_value *result, const char *asked)
+{
+	struct name	resource, holder;
+	char		since[32] = "";
+	int		held, status;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	if (read_bool(result, "held", &held) == -1)
+		return unexpected("no boolean 'held' in the status");
+	if (read_name(result, "resource", &resource) == -1) {
+		resource.bytes = NULL;
+		resource.len = 0;
+	}
+	holder.bytes = NULL;
+	if (held && read_name(result, "holder", &holder) == -1) {
+		free_name(&resource);
+		return unexpected("a held lock without a 'holder' name");
+	}
+	if (held && read_since(result, since) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return unexpected("a 'since' that is not a dateTime.iso8601");
+	}
+	if (resource.bytes != NULL)
+		put_name(stdout, resource.bytes, resource.len);
+	else
+		put_name(stdout, asked, strlen(asked));
+	if (held) {
+		(void)fputs(" is locked by '", stdout);
+		put_name(stdout, holder.bytes, holder.len);
+		(void)putchar('\'');
+		if (since[0] != '\0')
+			(void)printf(" since %s", since);
+		(void)putchar('\n');
+	} else
+		(void)fputs(" is not locked\n", stdout);
+	free_name(&resource);
+	free_name(&holder);
+	if ((status = flush_output()) != 0)
+		return status;
+	return held ? LOCKCMD_EXIT_OK : LOCKCMD_EXIT_NOT_LOCKED;
+}
+
+/* Prints one lock of a listing, LOCK, as RESOURCE<tab>HOLDER<tab>SINCE. */
+static int
+show_lock(xmlrpc_value *lock)
+{
+	struct name	resource, holder;
+	char		since[32];
+
+	if (xmlrpc_value_type(lock) != XMLRPC_TYPE_STRUCT)
+		return unexpected("a lock in the list that is not a struct");
+	if (read_name(lock, "resource", &resource) == -1)
+		return unexpected("a lock in the list without a 'resource' "
+		    "name");
+	if (read_name(lock, "holder", &holder) == -1) {
+		free_name(&resource);
+		return unexpected("a lock in the list without a 'holder' "
+		    "name");
+	}
+	if (read_since(lock, since) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return unexpected("a 'since' that is not a dateTime.iso8601");
+	}
+	put_name(stdout, resource.bytes, resource.len);
+	(void)putchar('\t');
+	put_name(stdout, holder.bytes, holder.len);
+	(void)printf("\t%s\n", since[0] != '\0' ? since : "-");
+	free_name(&resource);
+	free_name(&holder);
+	return 0;
+}
+
+/*
+ * Prints the locks of one page RESULT of list() and sets *nextp to its
+ * "next" (malloc()ed).  Returns -1, or the exit status after reporting.
+ */
+static int
+show_page(xmlrpc_value *result, char **nextp)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*locks = NULL, *next = NULL, *lock;
+	const char	*s;
+	int		 i, n, status = -1;
+
+	*nextp = NULL;
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, result, "locks", &locks);
+	if (env.fault_occurred || locks == NULL ||
+	    xmlrpc_value_type(locks) != XMLRPC_TYPE_ARRAY) {
+		status = unexpected("no array 'locks' in the list");
+		goto done;
+	}
+	xmlrpc_struct_find_value(&env, result, "next", &next);
+	if (env.fault_occurred || next == NULL ||
+	    xmlrpc_value_type(next) != XMLRPC_TYPE_STRING) {
+		status = unexpected("no string 'next' in the list");
+		goto done;
+	}
+	xmlrpc_read_string(&env, next, &s);
+	if (env.fault_occurred) {
+		status = unexpected("no string 'next' in the list");
+		goto done;
+	}
+	*nextp = (char *)s;
+	n = xmlrpc_array_size(&env, locks);
+	for (i = 0; i < n && !env.fault_occurred; i++) {
+		xmlrpc_array_read_item(&env, locks, (unsigned int)i, &lock);
+		if (env.fault_occurred)
+			break;
+		status = show_lock(lock);
+		xmlrpc_DECREF(lock);
+		if (status != 0)
+			goto done;
+	}
+	if (env.fault_occurred)
+		status = unexpected("an unreadable 'locks' array");
+	else if ((status = flush_output()) == 0)
+		status = -1;
+done:
+	if (status != -1) {
+		free(*nextp);
+		*nextp = NULL;
+	}
+	if (locks != NULL)
+		xmlrpc_DECREF(locks);
+	if (next != NULL)
+		xmlrpc_DECREF(next);
 	xmlrpc_env_clean(&env);
 	return status;
 }
@@ -526,13 +932,73 @@ append_string(xmlrpc_env *env, xmlrpc_value *array, const char *s)
 	xmlrpc_DECREF(v);
 }
 
+/* Sets member KEY of the struct S to the string VALUE. */
+static void
+set_string(xmlrpc_env *env, xmlrpc_value *s, const char *key,
+    const char *value)
+{
+	xmlrpc_value	*v;
+
+	v = xmlrpc_string_new(env, value);
+	if (env->fault_occurred)
+		return;
+	xmlrpc_struct_set_value(env, s, key, v);
+	xmlrpc_DECREF(v);
+}
+
 /*
- * Serializes REQ's call into *callp.  Returns 0, or after reporting why an
- * exit status: 64 when a name is not UTF-8 or leaves the Basic Multilingual
- * Plane, which xmlrpc-c 1.33 cannot encode (nor lockd's parser decode).
+ * Builds the parameters of REQ's call; for list, of the page after the
+ * cursor AFTER (NULL: the first page).
+ */
+static xmlrpc_value *
+make_params(xmlrpc_env *env, const struct request *req, const char *after)
+{
+	xmlrpc_value	*params, *options = NULL, *limit;
+
+	params = xmlrpc_array_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	if (strcmp(req->method, "list") != 0) {
+		append_string(env, params, req->resource);
+		if (!env->fault_occurred && req->client != NULL)
+			append_string(env, params, req->client);
+		goto done;
+	}
+	options = xmlrpc_struct_new(env);
+	if (!env->fault_occurred && req->prefix != NULL)
+		set_string(env, options, "prefix", req->prefix);
+	if (!env->fault_occurred && req->holder != NULL)
+		set_string(env, options, "holder", req->holder);
+	if (!env->fault_occurred && after != NULL)
+		set_string(env, options, "after", after);
+	if (!env->fault_occurred) {
+		limit = xmlrpc_int_new(env, LIST_PAGE);
+		if (!env->fault_occurred) {
+			xmlrpc_struct_set_value(env, options, "limit", limit);
+			xmlrpc_DECREF(limit);
+		}
+	}
+	if (!env->fault_occurred)
+		xmlrpc_array_append_item(env, params, options);
+done:
+	if (options != NULL)
+		xmlrpc_DECREF(options);
+	if (env->fault_occurred) {
+		xmlrpc_DECREF(params);
+		return NULL;
+	}
+	return params;
+}
+
+/*
+ * Serializes REQ's call (for list, of the page after AFTER) into *callp.
+ * Returns 0, or after reporting why an exit status: 64 when a name is not
+ * UTF-8 or leaves the Basic Multilingual Plane, which xmlrpc-c 1.33 cannot
+ * encode (nor lockd's parser decode).
  */
 static int
-make_call(const struct request *req, xmlrpc_mem_block **callp)
+make_call(const struct request *req, const char *after,
+    xmlrpc_mem_block **callp)
 {
 	xmlrpc_env		 env;
 	xmlrpc_value		*params = NULL;
@@ -540,13 +1006,7 @@ make_call(const struct request *req, xmlrpc_mem_block **callp)
 	int			 status;
 
 	xmlrpc_env_init(&env);
-	params = xmlrpc_array_new(&env);
-	if (env.fault_occurred)
-		goto fail;
-	append_string(&env, params, req->resource);
-	if (env.fault_occurred)
-		goto fail;
-	append_string(&env, params, req->client);
+	params = make_params(&env, req, after);
 	if (env.fault_occurred)
 		goto fail;
 	call = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
@@ -561,9 +1021,19 @@ make_call(const struct request *req, xmlrpc_mem_block **callp)
 	return 0;
 
 fail:
-	if (env.fault_code == XMLRPC_INVALID_UTF8_ERROR) {
-		cmd_warnx("RESOURCE and CLIENT must be UTF-8 without "
-		    "characters above U+FFFF");
+	if (env.fault_code == XMLRPC_INVALID_UTF8_ERROR && after != NULL) {
+		(void)unexpected("a 'next' that cannot be sent back");
+		status = LOCKCMD_EXIT_SOFTWARE;
+	} else if (env.fault_code == XMLRPC_INVALID_UTF8_ERROR) {
+		if (strcmp(req->method, "list") == 0)
+			cmd_warnx("PREFIX and CLIENT must be UTF-8 without "
+			    "characters above U+FFFF");
+		else if (strcmp(req->method, "status") == 0)
+			cmd_warnx("RESOURCE must be UTF-8 without characters "
+			    "above U+FFFF");
+		else
+			cmd_warnx("RESOURCE and CLIENT must be UTF-8 without "
+			    "characters above U+FFFF");
 		status = LOCKCMD_EXIT_USAGE;
 	} else {
 		warnx_untrusted("cannot build the request: ",
@@ -651,24 +1121,136 @@ split_credentials(const char *url, char *clean, size_t cleansize, char *user,
 	return 1;
 }
 
+/* A connection to the daemon, for one call or the pages of a listing. */
+struct session {
+	xmlrpc_client		*client;
+	xmlrpc_server_info	*server;
+	const char		*url;		/* without credentials */
+	unsigned int		 timeout;	/* seconds, for each call */
+};
+
 /*
- * Sends REQ to the daemon and returns the exit status for its answer.
+ * Sends CALL and parses the answer.  Returns -1 with the result in
+ * *resultp (the caller releases it), else the exit status after reporting.
  * The call is built, sent and parsed in separate steps rather than with
  * xmlrpc_client_call2(), which reports a transport failure, a malformed
  * response and a real <fault> alike as an env fault (a daemon could even
  * send code -504 itself): here each step has its own exit status.
  */
 static int
+exchange(struct session *s, xmlrpc_mem_block *call, xmlrpc_value **resultp)
+{
+	xmlrpc_env		 env;
+	xmlrpc_mem_block	*response = NULL;
+	char			 why[64];
+	int			 status;
+
+	xmlrpc_env_init(&env);
+	timed_out = 0;
+	(void)alarm(s->timeout);
+	/* A fault here means no complete HTTP 200 response arrived. */
+	xmlrpc_client_transport_call2(&env, s->client, s->server, call,
+	    &response);
+	(void)alarm(0);
+	if (env.fault_occurred) {
+		/* The transport leaves *response undefined after a failure. */
+		if (timed_out) {
+			(void)snprintf(why, sizeof(why), "no answer within %u "
+			    "second%s", s->timeout,
+			    s->timeout == 1 ? "" : "s");
+			report_unreachable(s->url, why);
+		} else
+			report_unreachable(s->url, env.fault_string);
+		xmlrpc_env_clean(&env);
+		return LOCKCMD_EXIT_UNREACHABLE;
+	}
+	status = parse_response(XMLRPC_MEMBLOCK_CONTENTS(char, response),
+	    XMLRPC_MEMBLOCK_SIZE(char, response), resultp);
+	XMLRPC_MEMBLOCK_FREE(char, response);
+	xmlrpc_env_clean(&env);
+	return status;
+}
+
+/* Runs lock, unlock or status, whose call is CALL. */
+static int
+run_single(struct session *s, const struct request *req,
+    xmlrpc_mem_block *call)
+{
+	xmlrpc_value	*result = NULL;
+	int		 status;
+
+	if ((status = exchange(s, call, &result)) != -1)
+		return status;
+	if (strcmp(req->method, "status") == 0)
+		status = show_status(result, req->resource);
+	else if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
+		status = LOCKCMD_EXIT_OK;
+	else
+		status = unexpected_type(result, "nil");
+	xmlrpc_DECREF(result);
+	return status;
+}
+
+/*
+ * Runs list: CALL asks for the first page, and every page's "next" for the
+ * following one, until it is "".  Lines are printed page by page, so after
+ * a failure the output is incomplete (and the exit status not 0).
+ */
+static int
+run_list(struct session *s, const struct request *req,
+    xmlrpc_mem_block *call)
+{
+	xmlrpc_value	*result;
+	char		*after = NULL, *next = NULL;
+	long		 page;
+	int		 status;
+
+	for (page = 0; page < LIST_PAGES_MAX; page++) {
+		if (page > 0 && (status = make_call(req, after, &call)) != 0)
+			break;
+		result = NULL;
+		status = exchange(s, call, &result);
+		if (page > 0)
+			XMLRPC_MEMBLOCK_FREE(char, call);
+		if (status != -1)
+			break;
+		status = show_page(result, &next);
+		xmlrpc_DECREF(result);
+		if (status != -1)
+			break;
+		if (next[0] == '\0') {
+			status = LOCKCMD_EXIT_OK;
+			break;
+		}
+		/* The same cursor again would repeat the page forever. */
+		if (after != NULL && strcmp(next, after) == 0) {
+			status = unexpected("the same 'next' twice");
+			break;
+		}
+		free(after);
+		after = next;
+		next = NULL;
+	}
+	if (page == LIST_PAGES_MAX) {
+		cmd_warnx("unexpected response from lockd: more than %d pages "
+		    "of %d locks", LIST_PAGES_MAX, LIST_PAGE);
+		status = LOCKCMD_EXIT_SOFTWARE;
+	}
+	free(after);
+	free(next);
+	return status;
+}
+
+/* Sends REQ to the daemon and returns the exit status for its answer. */
+static int
 call_lockd(const struct request *req)
 {
 	struct xmlrpc_curl_xportparms	 curl_parms;
 	struct xmlrpc_clientparms	 client_parms;
+	struct session			 s;
 	xmlrpc_env			 env;
-	xmlrpc_client			*client = NULL;
-	xmlrpc_server_info		*server = NULL;
-	xmlrpc_mem_block		*call = NULL, *response = NULL;
-	char				 why[64], url[4096], user[512];
-	char				 pass[512];
+	xmlrpc_mem_block		*call = NULL;
+	char				 url[4096], user[512], pass[512];
 	int				 status, creds;
 
 	creds = split_credentials(req->url, url, sizeof(url), user,
@@ -678,9 +1260,15 @@ call_lockd(const struct request *req)
 		    "http://USER:PASSWORD@HOST:PORT/, percent-encoded)");
 		return LOCKCMD_EXIT_USAGE;
 	}
-	if ((status = make_call(req, &call)) != 0)
+	if ((status = make_call(req, NULL, &call)) != 0) {
+		explicit_bzero(pass, sizeof(pass));
 		return status;
+	}
 	status = LOCKCMD_EXIT_SOFTWARE;
+	memset(&s, 0, sizeof(s));
+	s.url = url;
+	s.timeout = req->timeout;
+	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, LOCKCMD_RESPONSE_MAX);
 
 	xmlrpc_env_init(&env);
 	xmlrpc_client_setup_global_const(&env);
@@ -695,59 +1283,68 @@ call_lockd(const struct request *req)
 	client_parms.transportparm_size = XMLRPC_CXPSIZE(timeout);
 	xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "lockcmd",
 	    PACKAGE_VERSION, &client_parms,
-	    XMLRPC_CPSIZE(transportparm_size), &client);
+	    XMLRPC_CPSIZE(transportparm_size), &s.client);
 	if (env.fault_occurred)
 		goto fail;
-	server = xmlrpc_server_info_new(&env, url);
+	s.server = xmlrpc_server_info_new(&env, url);
 	if (env.fault_occurred)
 		goto fail;
 	if (creds) {
-		xmlrpc_server_info_set_user(&env, server, user, pass);
+		xmlrpc_server_info_set_user(&env, s.server, user, pass);
 		if (!env.fault_occurred)
-			xmlrpc_server_info_allow_auth_basic(&env, server);
+			xmlrpc_server_info_allow_auth_basic(&env, s.server);
 		explicit_bzero(pass, sizeof(pass));
 		if (env.fault_occurred)
 			goto fail;
 	}
 
-	if (arm_timeout(client, req->timeout) == -1) {
+	if (arm_timeout(s.client, req->timeout) == -1) {
 		cmd_warnx("cannot set the timeout: %s", strerror(errno));
 		goto done;
 	}
-	/* A fault here means no complete HTTP 200 response arrived. */
-	xmlrpc_client_transport_call2(&env, client, server, call, &response);
-	(void)alarm(0);
-	if (env.fault_occurred) {
-		/* The transport leaves *response undefined after a failure. */
-		response = NULL;
-		if (timed_out) {
-			(void)snprintf(why, sizeof(why), "no answer within %u "
-			    "second%s", req->timeout,
-			    req->timeout == 1 ? "" : "s");
-			report_unreachable(url, why);
-		} else
-			report_unreachable(url, env.fault_string);
-		status = LOCKCMD_EXIT_UNREACHABLE;
-		goto done;
-	}
-	status = interpret_response(XMLRPC_MEMBLOCK_CONTENTS(char, response),
-	    XMLRPC_MEMBLOCK_SIZE(char, response));
+	if (strcmp(req->method, "list") == 0)
+		status = run_list(&s, req, call);
+	else
+		status = run_single(&s, req, call);
 	goto done;
 
 fail:
 	warnx_untrusted("xmlrpc-c: ", env.fault_string);
 done:
-	if (response != NULL)
-		XMLRPC_MEMBLOCK_FREE(char, response);
-	if (server != NULL)
-		xmlrpc_server_info_free(server);
-	if (client != NULL)
-		xmlrpc_client_destroy(client);
+	explicit_bzero(pass, sizeof(pass));
+	if (s.server != NULL)
+		xmlrpc_server_info_free(s.server);
+	if (s.client != NULL)
+		xmlrpc_client_destroy(s.client);
 	/* Paired even after a failed setup, which xmlrpc-c counts too. */
 	xmlrpc_client_teardown_global_const();
 	XMLRPC_MEMBLOCK_FREE(char, call);
 	xmlrpc_env_clean(&env);
 	return status;
+}
+
+/*
+ * Occupies file descriptors 0 to 2 if they are closed, so that no socket
+ * becomes standard output or error (and receives the listing or messages):
+ * /dev/null opened read-only, on which writes fail with EBADF, so a closed
+ * standard output is still reported.  Returns 0 or -1.
+ */
+static int
+reserve_std_fds(void)
+{
+	int	fd, got;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free descriptor: FD, as those below are open. */
+		if ((got = open("/dev/null", O_RDONLY)) != fd) {
+			if (got != -1)
+				(void)close(got);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int
@@ -756,7 +1353,9 @@ main(int argc, char *argv[])
 	struct request	req;
 	int		status;
 
-	/* A closed stderr or socket must end in EPIPE, not in death. */
+	if (reserve_std_fds() == -1)
+		return LOCKCMD_EXIT_SOFTWARE;
+	/* A closed stdout, stderr or socket must end in EPIPE, not death. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		return LOCKCMD_EXIT_SOFTWARE;
 	if ((status = parse_args(argc, argv, &req)) != -1)

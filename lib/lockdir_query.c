@@ -113,13 +113,17 @@ cursor_parse(const char *after, char fname[NAME_FILE_SIZE])
 	return 0;
 }
 
+/* A lock file name: ours never start with '.', but gocept.lockd's may
+ * (".hidden.resource.lock"); temporary files have no suffix. */
 static int
 is_lock_name(const char *name)
 {
 	size_t	len = strlen(name);
 
-	return name[0] != '.' && len > SUFFIX_LEN &&
-	    strcmp(name + len - SUFFIX_LEN, NAME_SUFFIX) == 0;
+	return len > SUFFIX_LEN &&
+	    strcmp(name + len - SUFFIX_LEN, NAME_SUFFIX) == 0 &&
+	    strncmp(name, LOCKDIR_TMP_PREFIX,
+	    sizeof(LOCKDIR_TMP_PREFIX) - 1) != 0;
 }
 
 /* A plain lock file name that cannot match PREFIX (cheap pre-filter:

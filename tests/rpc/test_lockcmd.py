@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -277,12 +278,15 @@ class UsageTest(LockcmdTestCase):
             self.assertEqual(lines[0], 'lockcmd: ' + message)
 
     def test_no_arguments(self):
-        self.assertUsageError([], 'missing command (lock or unlock)')
+        self.assertUsageError([], 'missing command (lock, unlock, status '
+                              'or list)')
 
     def test_unknown_command(self):
         self.assertUsageError(['grab', 'r', 'c'],
-                              "unknown command 'grab' (lock or unlock)")
+                              "unknown command 'grab' (lock, unlock, "
+                              "status or list)")
         self.assertUsageError(['LOCK', 'r', 'c'])
+        self.assertUsageError(['STATUS', 'r'])
 
     def test_missing_arguments(self):
         self.assertUsageError(['lock'], 'missing RESOURCE and CLIENT')
@@ -292,6 +296,31 @@ class UsageTest(LockcmdTestCase):
     def test_too_many_arguments(self):
         self.assertUsageError(['lock', 'r', 'c', 'extra'],
                               "too many arguments, from 'extra'")
+
+    def test_status_and_list_arguments(self):
+        self.assertUsageError(['status'], 'missing RESOURCE')
+        self.assertUsageError(['status', 'r', 'c'],
+                              "too many arguments, from 'c'")
+        self.assertUsageError(['list', 'x'], "too many arguments, from 'x'")
+        self.assertUsageError(['list', '--prefix'],
+                              "missing argument to option '--prefix'")
+        self.assertUsageError(['list', '--prefix', 'p', '--holder'],
+                              "missing argument to option '--holder'")
+        self.assertUsageError(['list', '--bogus'], "unknown option "
+                              "'--bogus' (list takes --prefix and --holder)")
+        self.assertUsageError(['list', '-p', 'x'])
+        self.assertUsageError(['list', '--prefixes', 'x'])
+        self.assertUsageError(['list', '--prefix', 'p', 'extra'],
+                              "too many arguments, from 'extra'")
+        # Options of lockcmd itself come before the command.
+        self.assertUsageError(['list', '-t', '5'])
+        # Names xmlrpc-c cannot send: one line, no hint (as for lock).
+        self.assertRun(run(['status', b'bad \xff utf-8'], url=self.dead),
+                       EXIT_USAGE, 'RESOURCE must be UTF-8 without '
+                       'characters above U+FFFF')
+        self.assertRun(run(['list', '--holder', 'smile \U0001F600'],
+                           url=self.dead), EXIT_USAGE, 'PREFIX and CLIENT '
+                       'must be UTF-8 without characters above U+FFFF')
 
     def test_bad_timeout(self):
         for value in ('0', '3601', '-5', '+5', ' 5', '5 ', '1.5', '5s', 'x',
@@ -339,9 +368,10 @@ class UsageTest(LockcmdTestCase):
             code, out, err = run([opt], url=self.dead)
             self.assertEqual((code, err), (0, ''))
             self.assertTrue(out.startswith('usage: lockcmd '), out)
-            for word in ('lock|unlock RESOURCE CLIENT', '--server URL',
-                         '--timeout SECONDS', '--help', '--version',
-                         'LOCKD_URL'):
+            for word in ('lock|unlock RESOURCE CLIENT', 'status RESOURCE',
+                         'list [--prefix PREFIX] [--holder CLIENT]',
+                         '--server URL', '--timeout SECONDS', '--help',
+                         '--version', 'LOCKD_URL'):
                 self.assertIn(word, out)
             self.assertRegex(out, r'http://127\.0\.0\.1:\d+/')
             self.assertEqual(help_exit_codes(out), ALL_CODES)
@@ -540,6 +570,456 @@ class CannedServerTest(LockcmdTestCase):
             self.assertEqual((code, out), (EXIT_UNREACHABLE, ''), err)
             self.assertIn(str(status), err)
             self.assertNotIn('ignored', err)
+
+
+
+# -- status and list ----------------------------------------------------------
+SUFFIX = '.resource.lock'
+NO_ERR = re.compile('')    # assertRun: nothing on stderr
+ISO_RE = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ'
+
+
+def write_lock(lockdir, fname, content):
+    """Writes lock file FNAME (str or bytes, without SUFFIX) in LOCKDIR."""
+    if isinstance(fname, str):
+        fname = fname.encode('utf-8')
+    if isinstance(content, str):
+        content = content.encode('utf-8')
+    with open(os.path.join(os.fsencode(lockdir), fname + SUFFIX.encode()),
+              'wb') as f:
+        f.write(content)
+
+
+def iso_seconds(text):
+    """Seconds since the epoch of lockcmd's '2026-11-27T07:30:00Z'."""
+    return time.mktime(time.strptime(text, '%Y-%m-%dT%H:%M:%SZ')) - \
+        time.mktime(time.gmtime(0))
+
+
+def run_bytes(args, url, timeout=RUN_TIMEOUT):
+    """Like run(), but stdout as bytes (to see escapes exactly)."""
+    env = {k: v for k, v in os.environ.items() if k not in _NET_ENV}
+    env['LOCKD_URL'] = url
+    p = subprocess.run([lockcmd_path()] + list(args), env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
+
+
+class StatusCmdTest(LockcmdTestCase):
+    """lockcmd status against the real lockd (one daemon, own names)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon()
+        cls.daemon.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.__exit__(None, None, None)
+
+    def setUp(self):
+        self.url = self.daemon.url
+        self.py = self.daemon.proxy()
+
+    def name(self, suffix=''):
+        return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
+
+    def lockcmd(self, *args):
+        return run(args, url=self.url)
+
+    def test_status_exit_codes_and_lines(self):
+        r = self.name()
+        self.assertRun(self.lockcmd('status', r), EXIT_NOT_LOCKED, NO_ERR,
+                       '%s is not locked\n' % r)
+        start = time.time()
+        self.assertSilentSuccess(self.lockcmd('lock', r, 'host1'))
+        end = time.time()
+        code, out, err = self.lockcmd('status', r)
+        self.assertEqual((code, err), (EXIT_OK, ''))
+        m = re.fullmatch(r"%s is locked by 'host1' since (%s)\n"
+                         % (re.escape(r), ISO_RE), out)
+        self.assertTrue(m, out)
+        since = iso_seconds(m.group(1))
+        self.assertGreaterEqual(since, int(start) - 2)
+        self.assertLessEqual(since, end + 2)
+        self.assertSilentSuccess(self.lockcmd('unlock', r, 'host1'))
+        self.assertRun(self.lockcmd('status', r), EXIT_NOT_LOCKED, NO_ERR,
+                       '%s is not locked\n' % r)
+
+    def test_status_of_legacy_lock_has_no_since(self):
+        r = self.name()
+        write_lock(self.daemon.lockdir, r, 'host7')
+        self.assertRun(self.lockcmd('status', r), EXIT_OK, NO_ERR,
+                       "%s is locked by 'host7'\n" % r)
+        self.assertIsNone(self.py.unlock(r, 'host7'))
+
+    def test_status_since_is_utc(self):
+        r = self.name()
+        write_lock(self.daemon.lockdir, r,
+                   'host2\nresource %s\nsince 1700000000\n' % r)
+        self.assertRun(self.lockcmd('status', r), EXIT_OK, NO_ERR,
+                       "%s is locked by 'host2' since 2023-11-14T22:13:20Z\n"
+                       % r)
+        self.assertIsNone(self.py.unlock(r, 'host2'))
+
+    def test_status_names_are_escaped(self):
+        cases = [('tab\there', r'tab\there'), ('new\nline', r'new\nline'),
+                 ('back\\slash', r'back\\slash'), ('del\x7f', r'del\x7f'),
+                 ('c1\x85', r'c1\xc2\x85'),
+                 ('bidi\u202e', r'bidi\xe2\x80\xae'),
+                 ('ü€中文 é', 'ü€中文 é'), ("quo'te", "quo'te")]
+        for res, shown in cases:
+            r = self.name('-' + res)
+            want = self.name('-' + shown)
+            with self.subTest(res=res):
+                self.assertRun(self.lockcmd('status', r), EXIT_NOT_LOCKED,
+                               NO_ERR, '%s is not locked\n' % want)
+                self.assertIsNone(self.py.lock(r, 'c'))
+                code, out, err = self.lockcmd('status', r)
+                self.assertEqual((code, err), (EXIT_OK, ''))
+                self.assertTrue(out.startswith("%s is locked by 'c' since "
+                                               % want), out)
+                self.assertEqual(out.count('\n'), 1)
+                self.assertIsNone(self.py.unlock(r, 'c'))
+
+    def test_status_holder_is_escaped(self):
+        r = self.name()
+        write_lock(self.daemon.lockdir, r, b'h\x1b[31m\\\xff')
+        self.assertRun(self.lockcmd('status', r), EXIT_OK, NO_ERR,
+                       "%s is locked by 'h\\x1b[31m\\\\\\xff'\n" % r)
+        os.unlink(os.path.join(self.daemon.lockdir, r + SUFFIX))
+
+    def test_status_refusals(self):
+        self.assertRun(self.lockcmd('status', ''), EXIT_REFUSED,
+                       'Invalid resource name: it is empty')
+        self.assertRun(self.lockcmd('status', 'x' * 4097), EXIT_REFUSED,
+                       'Invalid resource name: longer than 4096 bytes')
+        link = os.path.join(self.daemon.lockdir, self.name() + SUFFIX)
+        os.symlink('nowhere', link)
+        try:
+            self.assertRun(self.lockcmd('status', self.name()), EXIT_FAILED,
+                           re.compile(r'lockcmd: Invalid lock state: .*\n'))
+        finally:
+            os.unlink(link)
+
+    def test_status_resource_may_start_with_dash(self):
+        self.assertRun(self.lockcmd('status', '-x'), EXIT_NOT_LOCKED,
+                       NO_ERR, '-x is not locked\n')
+        self.assertRun(self.lockcmd('--', 'status', '--y'), EXIT_NOT_LOCKED,
+                       NO_ERR, '--y is not locked\n')
+
+
+class ListCmdTest(LockcmdTestCase):
+    """lockcmd list against the real lockd, a new lock directory each."""
+
+    def setUp(self):
+        self.daemon = None
+
+    def tearDown(self):
+        if self.daemon is not None:
+            self.daemon.__exit__(None, None, None)
+
+    def start(self, setup=None):
+        self.daemon = Daemon()
+        if setup is not None:
+            setup(self.daemon.lockdir)
+        self.daemon.start()
+        self.url = self.daemon.url
+        self.py = self.daemon.proxy()
+
+    def lockcmd(self, *args):
+        return run(args, url=self.url)
+
+    def lines(self, *args):
+        """The stdout lines of a successful lockcmd list ARGS, split by
+        tab."""
+        code, out, err = self.lockcmd('list', *args)
+        self.assertEqual((code, err), (EXIT_OK, ''))
+        self.assertTrue(out == '' or out.endswith('\n'), out)
+        return [line.split('\t') for line in out.splitlines()]
+
+    def test_empty(self):
+        self.start()
+        self.assertRun(self.lockcmd('list'), EXIT_OK, NO_ERR, '')
+        self.assertRun(self.lockcmd('list', '--prefix', 'x'), EXIT_OK,
+                       NO_ERR, '')
+
+    def test_lines_filters_and_legacy(self):
+        def setup(lockdir):
+            write_lock(lockdir, 'old', 'host7')
+        self.start(setup)
+        for r, c in (('vm1', 'hostA'), ('vm2', 'hostB'), ('db1', 'hostA')):
+            self.assertSilentSuccess(self.lockcmd('lock', r, c))
+        rows = self.lines()
+        self.assertEqual([row[:2] for row in rows],
+                         [['db1', 'hostA'], ['old', 'host7'],
+                          ['vm1', 'hostA'], ['vm2', 'hostB']])
+        self.assertTrue(all(len(row) == 3 for row in rows))
+        self.assertEqual(rows[1][2], '-')
+        for row in rows[:1] + rows[2:]:
+            self.assertRegex(row[2], '^%s$' % ISO_RE)
+            self.assertLess(abs(iso_seconds(row[2]) - time.time()), 60)
+        self.assertEqual([r[0] for r in self.lines('--prefix', 'vm')],
+                         ['vm1', 'vm2'])
+        self.assertEqual([r[0] for r in self.lines('--prefix=db')], ['db1'])
+        self.assertEqual([r[0] for r in self.lines('--holder', 'hostA')],
+                         ['db1', 'vm1'])
+        self.assertEqual([r[0] for r in self.lines('--holder=host7')],
+                         ['old'])
+        self.assertEqual([r[0] for r in self.lines('--prefix', 'vm',
+                                                   '--holder', 'hostA')],
+                         ['vm1'])
+        self.assertEqual(self.lines('--holder', 'hostA', '--prefix', 'x'),
+                         [])
+        self.assertEqual(self.lines('--prefix', ''), rows)
+        # The last one given counts.
+        self.assertEqual([r[0] for r in self.lines('--prefix', 'db',
+                                                   '--prefix', 'vm')],
+                         ['vm1', 'vm2'])
+
+    def test_names_are_escaped(self):
+        def setup(lockdir):
+            write_lock(lockdir, 'a%01b',
+                       'h1\nresource a%01b\nsince 1700000000\n')
+            write_lock(lockdir, b'caf\xe9', b'h\xe9\x02')
+            write_lock(lockdir, '\U0001F600', 'h3')
+        self.start(setup)
+        self.assertIsNone(self.py.lock('x\ty\nz', 'h4'))
+        self.assertIsNone(self.py.lock('back\\slash', 'h\\5'))
+        self.assertIsNone(self.py.lock('c1\x85bidi\u202e', 'h6'))
+        code, out, err = run_bytes(['list'], self.url)
+        self.assertEqual((code, err), (EXIT_OK, ''))
+        rows = [line.split(b'\t') for line in out.split(b'\n')[:-1]]
+        self.assertTrue(out.endswith(b'\n'))
+        self.assertEqual(len(rows), 6, out)
+        self.assertTrue(all(len(row) == 3 for row in rows), out)
+        got = {row[0]: row[1:] for row in rows}
+        self.assertEqual(got[b'a\\x01b'], [b'h1', b'2023-11-14T22:13:20Z'])
+        self.assertEqual(got[b'caf\\xe9'], [b'h\\xe9\\x02', b'-'])
+        self.assertEqual(got['\U0001F600'.encode()], [b'h3', b'-'])
+        self.assertEqual(got[b'x\\ty\\nz'][0], b'h4')
+        self.assertEqual(got[b'back\\\\slash'][0], b'h\\\\5')
+        self.assertEqual(got[b'c1\\xc2\\x85bidi\\xe2\\x80\\xae'][0], b'h6')
+        # Only printable bytes, tabs and newlines.
+        self.assertIsNone(re.search(rb'[\x00-\x08\x0b-\x1f\x7f]', out))
+
+    def test_pages_through_2500_locks(self):
+        now = int(time.time())
+        names = ['lk%05d' % i for i in range(2500)]
+
+        def setup(lockdir):
+            for i, r in enumerate(names):
+                write_lock(lockdir, r, 'h%d\nresource %s\nsince %d\n'
+                           % (i % 2, r, now))
+        self.start(setup)
+        rows = self.lines()
+        self.assertEqual([row[0] for row in rows], names)
+        self.assertEqual({row[2] for row in rows},
+                         {time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                        time.gmtime(now))})
+        rows = self.lines('--holder', 'h1')
+        self.assertEqual([row[0] for row in rows], names[1::2])
+        rows = self.lines('--prefix', 'lk01')
+        self.assertEqual([row[0] for row in rows], names[1000:2000])
+
+    def test_closed_stdout_is_an_error(self):
+        self.start()
+        self.assertSilentSuccess(self.lockcmd('lock', 'r', 'c'))
+        env = {k: v for k, v in os.environ.items() if k not in _NET_ENV}
+        env['LOCKD_URL'] = self.url
+        for cmd in ('list', 'status r'):
+            p = subprocess.run(['/bin/sh', '-c', 'exec "$0" %s >&-' % cmd,
+                                lockcmd_path()], env=env,
+                               stdin=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+            self.assertEqual(p.returncode, EXIT_SOFTWARE, p.stderr)
+            self.assertIn(b'cannot write to standard output', p.stderr)
+
+    def test_access_denied(self):
+        conf = os.path.join(self.daemon_tmp(), 'lockd.conf')
+        with open(conf, 'w') as f:
+            f.write('allow 10.0.0.0/8\n')
+        with Daemon(args=['--config', conf]) as d:
+            for args in (['status', 'r'], ['list']):
+                code, out, err = run(args, url=d.url)
+                self.assertEqual((code, out), (77, ''), err)
+                self.assertTrue(err.startswith('lockcmd: Access denied'),
+                                err)
+
+    def daemon_tmp(self):
+        d = tempfile.mkdtemp(prefix='lockcmd-test-')
+        self.addCleanup(subprocess.run, ['rm', '-rf', d], timeout=20)
+        return d
+
+
+class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with server.script(method, params) -> value, a
+    Fault, or bytes (the body as it is)."""
+
+    def do_POST(self):
+        length = int(self.headers.get('Content-Length', '0'))
+        body = self.rfile.read(length)
+        params, method = xmlrpc.client.loads(body)
+        self.server.calls.append((method, params))
+        reply = self.server.script(method, params)
+        if isinstance(reply, xmlrpc.client.Fault):
+            reply = fault_xml(reply.faultCode, reply.faultString)
+        elif not isinstance(reply, bytes):
+            reply = result_xml(reply)
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/xml')
+        self.send_header('Content-Length', str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+class ScriptedServerTest(LockcmdTestCase):
+    """status and list against answers lockd does not give on demand."""
+
+    def setUp(self):
+        self.server = http.server.ThreadingHTTPServer((HOST, 0),
+                                                      _ScriptedHandler)
+        self.server.daemon_threads = True
+        self.server.calls = []
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+        self.thread.start()
+        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+    def answer(self, script, *args):
+        self.server.script = script
+        del self.server.calls[:]
+        return run(args, url=self.url)
+
+    def pager(self, total, fmt='r%05d'):
+        """A list() that serves TOTAL locks by integer cursors."""
+        def script(method, params):
+            options = params[0]
+            start = int(options.get('after') or 0)
+            end = min(start + options['limit'], total)
+            return {'locks': [{'resource': fmt % i, 'held': True,
+                               'holder': 'h'} for i in range(start, end)],
+                    'next': str(end) if end < total else ''}
+        return script
+
+    def test_list_requests_on_the_wire(self):
+        code, out, err = self.answer(self.pager(2500), 'list')
+        self.assertEqual((code, err), (EXIT_OK, ''))
+        self.assertEqual(len(out.splitlines()), 2500)
+        self.assertEqual(self.server.calls, [
+            ('list', ({'limit': 1000},)),
+            ('list', ({'limit': 1000, 'after': '1000'},)),
+            ('list', ({'limit': 1000, 'after': '2000'},))])
+        self.answer(self.pager(0), 'list', '--prefix', 'vm/é',
+                    '--holder=h"1')
+        self.assertEqual(self.server.calls, [
+            ('list', ({'prefix': 'vm/é', 'holder': 'h"1', 'limit': 1000},))])
+
+    def test_status_request_on_the_wire(self):
+        self.assertRun(self.answer(lambda m, p: {'resource': p[0],
+                                                 'held': False},
+                                   'status', 'vm/42 é'),
+                       EXIT_NOT_LOCKED, NO_ERR, 'vm/42 é is not locked\n')
+        self.assertEqual(self.server.calls, [('status', ('vm/42 é',))])
+
+    def test_status_answers(self):
+        since = xmlrpc.client.DateTime('20261127T07:30:00')
+        cases = [
+            ({'resource': 'r', 'held': True, 'holder': 'h', 'since': since},
+             EXIT_OK, "r is locked by 'h' since 2026-11-27T07:30:00Z\n"),
+            ({'resource': 'r', 'held': True, 'holder': 'h'},
+             EXIT_OK, "r is locked by 'h'\n"),
+            ({'resource': xmlrpc.client.Binary(b'r\x01'), 'held': True,
+              'holder': xmlrpc.client.Binary(b'h\r\n')},
+             EXIT_OK, "r\\x01 is locked by 'h\\x0d\\n'\n"),
+            # The name lockd answers about is the one printed.
+            ({'resource': 'other', 'held': False}, EXIT_NOT_LOCKED,
+             'other is not locked\n'),
+            ({'held': False}, EXIT_NOT_LOCKED, 'asked is not locked\n'),
+        ]
+        for value, status, line in cases:
+            with self.subTest(value=value):
+                self.assertRun(self.answer(lambda m, p: value, 'status',
+                                           'asked'), status, NO_ERR,
+                               line)
+
+    def test_unexpected_status_answers(self):
+        for value in (None, 'held', [], {}, {'held': 'yes'},
+                      {'held': True, 'resource': 'r'},
+                      {'held': True, 'resource': 'r', 'holder': 5},
+                      {'held': True, 'resource': 'r', 'holder': 'h',
+                       'since': '2026-11-27'}):
+            with self.subTest(value=value):
+                code, out, err = self.answer(lambda m, p: value, 'status',
+                                             'r')
+                self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
+                self.assertTrue(err.startswith('lockcmd: unexpected '
+                                               'response'), err)
+
+    def test_unexpected_list_answers(self):
+        good = {'resource': 'r', 'held': True, 'holder': 'h'}
+        for value in (None, [], {}, {'locks': []}, {'next': ''},
+                      {'locks': {}, 'next': ''}, {'locks': [], 'next': 5},
+                      {'locks': ['r'], 'next': ''},
+                      {'locks': [{'resource': 'r'}], 'next': ''},
+                      {'locks': [{'holder': 'h'}], 'next': ''},
+                      {'locks': [dict(good, since=1)], 'next': ''}):
+            with self.subTest(value=value):
+                code, out, err = self.answer(lambda m, p: value, 'list')
+                self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
+                self.assertTrue(err.startswith('lockcmd: unexpected '
+                                               'response'), err)
+
+    def test_repeated_cursor_stops_the_listing(self):
+        page = {'locks': [{'resource': 'r', 'held': True, 'holder': 'h'}],
+                'next': 'same'}
+        code, out, err = self.answer(lambda m, p: page, 'list')
+        self.assertEqual(code, EXIT_SOFTWARE, err)
+        self.assertEqual(err, "lockcmd: unexpected response from lockd: "
+                         "the same 'next' twice\n")
+        self.assertEqual(len(self.server.calls), 2)
+        # What came before the failure was printed.
+        self.assertEqual(out, 'r\th\t-\nr\th\t-\n')
+
+    def test_fault_on_a_later_page(self):
+        first = self.pager(1500)
+
+        def script(method, params):
+            if params[0].get('after'):
+                return xmlrpc.client.Fault(20, 'Storage error: gone')
+            return first(method, params)
+        code, out, err = self.answer(script, 'list')
+        self.assertEqual((code, err), (EXIT_FAILED,
+                                       'lockcmd: Storage error: gone\n'))
+        self.assertEqual(len(out.splitlines()), 1000)
+
+    def test_faults_map_to_exit_status(self):
+        for code, status in ((10, EXIT_REFUSED), (11, EXIT_REFUSED),
+                             (20, EXIT_FAILED), (21, EXIT_FAILED),
+                             (40, 77), (41, 77), (-506, EXIT_REFUSED)):
+            fault = xmlrpc.client.Fault(code, 'fault %d' % code)
+            for args in (['status', 'r'], ['list']):
+                self.assertRun(self.answer(lambda m, p: fault, *args),
+                               status, 'fault %d' % code)
+
+    def test_large_page(self):
+        # Far beyond xmlrpc-c's default 512 KiB limit for a response.
+        lock = {'resource': '<' * 4096, 'held': True, 'holder': '&' * 4096}
+        code, out, err = self.answer(
+            lambda m, p: {'locks': [lock] * 300, 'next': ''}, 'list')
+        self.assertEqual((code, err), (EXIT_OK, ''))
+        self.assertEqual(out, ('<' * 4096 + '\t' + '&' * 4096 + '\t-\n')
+                         * 300)
 
 
 if __name__ == '__main__':
