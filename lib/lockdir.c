@@ -40,6 +40,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,14 +243,15 @@ lockdir_legacy_name(const char *resource, enum name_form form, char *buf, size_t
 /* Writes, syncs and flocks the temporary file; returns its fd or -1. */
 static int
 write_tmp(struct lockdir *ld, const char *resource, const char *client,
-    char *tmp, size_t tmpsize, struct lockstore_error *err)
+    unsigned long long token, char *tmp, size_t tmpsize,
+    struct lockstore_error *err)
 {
 	char		buf[LOCKFILE_MAX];
 	unsigned long	seq;
 	int		fd = -1, len, e, tries;
 
-	len = lockfile_format(buf, sizeof(buf), resource, client,
-	    (long long)time(NULL));
+	len = lockfile_format_token(buf, sizeof(buf), resource, client,
+	    (long long)time(NULL), token);
 	if (len < 0) {
 		store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid resource name: too long to record");
@@ -280,15 +282,70 @@ write_tmp(struct lockdir *ld, const char *resource, const char *client,
 	return fd;
 }
 
+/*
+ * Hands out the next fencing token.  The counter file is read and
+ * rewritten under flock (processes) and a mutex (threads of one process,
+ * which share the descriptor and so its flock), and synced before the
+ * token is used: a lock file naming a token is linked only after the
+ * counter that covers it is durable, so no crash can make a token repeat.
+ */
+static enum lockstore_status
+next_token(struct lockdir *ld, const char *resource,
+    unsigned long long *token, struct lockstore_error *err)
+{
+	char			buf[32], *end;
+	unsigned long long	cur = 0;
+	ssize_t			n;
+	int			len, st = LOCKSTORE_OK, e;
+
+	pthread_mutex_lock(&ld->toklock);
+	if (flock_ex(ld->tokfd) == -1) {
+		e = errno;
+		pthread_mutex_unlock(&ld->toklock);
+		return storage(err, e, "cannot lock the token counter",
+		    resource);
+	}
+	n = pread(ld->tokfd, buf, sizeof(buf) - 1, 0);
+	if (n == -1)
+		st = storage(err, errno, "cannot read the token counter",
+		    resource);
+	else if (n > 0) {
+		buf[n] = '\0';
+		errno = 0;
+		cur = strtoull(buf, &end, 10);
+		if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') ||
+		    cur == ULLONG_MAX)
+			st = store_error(err, LOCKSTORE_INVALID_STATE, 0,
+			    "Invalid lock state: the token counter %s/%s is "
+			    "damaged", ld->path, LOCKDIR_TOKEN_FILE);
+	}
+	if (st == LOCKSTORE_OK) {
+		len = snprintf(buf, sizeof(buf), "%020llu\n", ++cur);
+		if (pwrite(ld->tokfd, buf, (size_t)len, 0) != len)
+			st = storage(err, errno, "cannot write the token "
+			    "counter", resource);
+	}
+	flock(ld->tokfd, LOCK_UN);
+	pthread_mutex_unlock(&ld->toklock);
+	if (st != LOCKSTORE_OK)
+		return st;
+	if (durable(ld) && gsync_wait(&ld->toksync) == -1)
+		return storage(err, errno, "cannot sync the token counter",
+		    resource);
+	*token = cur;
+	return LOCKSTORE_OK;
+}
+
 static enum lockstore_status
 lockdir_lock(void *impl, const char *resource, const char *client,
-    struct lockstore_error *err)
+    unsigned long long *tokenp, struct lockstore_error *err)
 {
 	struct lockdir	*ld = impl;
 	struct lockfile	 lf;
 	enum name_form	 form;
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
 	char		 tmp[64];
+	unsigned long long token;
 	int		 fd, st, tries, e;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
@@ -307,7 +364,10 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 	 * "held" stays the answer even on a full disk. */
 	if ((st = find_holder(ld, fname, resource, form, err)) != LOCKDIR_ABSENT)
 		return st;
-	if ((fd = write_tmp(ld, resource, client, tmp, sizeof(tmp), err)) == -1)
+	if ((st = next_token(ld, resource, &token, err)) != LOCKSTORE_OK)
+		return st;
+	if ((fd = write_tmp(ld, resource, client, token, tmp, sizeof(tmp),
+	    err)) == -1)
 		return err->status;
 	for (tries = 0;; tries++) {
 		if (linkat(ld->dirfd, tmp, ld->dirfd, fname, 0) == 0)
@@ -341,6 +401,8 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 		    resource);
 	}
 	close(fd);
+	if (tokenp != NULL)
+		*tokenp = token;
 	return LOCKSTORE_OK;
 fail:
 	unlinkat(ld->dirfd, tmp, 0);
@@ -441,6 +503,9 @@ lockdir_close(void *impl)
 	struct lockdir	*ld = impl;
 
 	gsync_destroy(&ld->dirsync);
+	gsync_destroy(&ld->toksync);
+	pthread_mutex_destroy(&ld->toklock);
+	close(ld->tokfd);
 	close(ld->dirfd);
 	free(ld->path);
 	free(ld);
@@ -496,6 +561,32 @@ static const struct lockstore_ops lockdir_ops = {
 	lockdir_close
 };
 
+/* Opens (creating it durably the first time) the token counter. */
+static enum lockstore_status
+open_token(struct lockdir *ld, struct lockstore_error *err)
+{
+	int	created = 1;
+
+	ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE, O_RDWR | O_CREAT |
+	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (ld->tokfd == -1 && errno == EEXIST) {
+		created = 0;
+		ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
+		    O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (ld->tokfd == -1)
+		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
+		    "error: cannot open the token counter %s/%s: %s", ld->path,
+		    LOCKDIR_TOKEN_FILE, strerror(errno));
+	if (created && durable(ld) && fsync(ld->dirfd) == -1) {
+		close(ld->tokfd);
+		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
+		    "error: cannot sync the lock directory %s: %s", ld->path,
+		    strerror(errno));
+	}
+	return LOCKSTORE_OK;
+}
+
 /* Opens the lock directory DIR as a store. */
 enum lockstore_status
 lockstore_open_dir(struct lockstore **storep, const char *dir,
@@ -531,7 +622,15 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	}
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
+	if (open_token(ld, err) != LOCKSTORE_OK) {
+		close(ld->dirfd);
+		free(ld->path);
+		free(ld);
+		return LOCKSTORE_STORAGE;
+	}
 	gsync_init(&ld->dirsync, ld->dirfd);
+	gsync_init(&ld->toksync, ld->tokfd);
+	pthread_mutex_init(&ld->toklock, NULL);
 	remove_stale_tmp(ld);
 	if ((*storep = store_new(&lockdir_ops, ld)) == NULL) {
 		lockdir_close(ld);

@@ -8,6 +8,8 @@
 
 #include <sys/types.h>
 
+#include <pthread.h>
+
 #include "gsync.h"
 #include "lockfile.h"
 #include "lockstore.h"
@@ -18,6 +20,9 @@
 
 /* Seconds after which any temporary file is stale, whoever made it. */
 #define LOCKDIR_TMP_STALE	600
+
+/* The fencing token counter: the last token handed out, 20 digits. */
+#define LOCKDIR_TOKEN_FILE	".token"
 
 /* How often a lock or unlock retries after losing a race. */
 #define LOCKDIR_RACE_RETRIES	1000
@@ -34,6 +39,10 @@ struct lockdir {
 	dev_t		 dev;		/* identity of the directory opened */
 	ino_t		 ino;
 	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
+	int		 tokfd;		/* LOCKDIR_TOKEN_FILE */
+	pthread_mutex_t	 toklock;	/* threads; flock() excludes
+					   processes */
+	struct gsync	 toksync;	/* shared fsyncs of tokfd */
 };
 
 /* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */

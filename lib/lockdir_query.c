@@ -29,6 +29,7 @@ fill_info(struct lockstore_lock_info *info, const char *resource,
 	snprintf(info->resource, sizeof(info->resource), "%s", resource);
 	snprintf(info->holder, sizeof(info->holder), "%s", lf->holder);
 	info->since = lf->since;
+	info->token = lf->token;
 }
 
 /* Whether RESOURCE is held, and by whom. */

@@ -39,6 +39,14 @@ int
 lockfile_format(char *buf, size_t size, const char *resource,
     const char *client, long long since)
 {
+	return lockfile_format_token(buf, size, resource, client, since, 0);
+}
+
+/* The same with the fencing token TOKEN (0: no token line). */
+int
+lockfile_format_token(char *buf, size_t size, const char *resource,
+    const char *client, long long since, unsigned long long token)
+{
 	size_t	pos;
 	int	n;
 
@@ -51,7 +59,14 @@ lockfile_format(char *buf, size_t size, const char *resource,
 	n = snprintf(buf + pos, size - pos, "\nsince %lld\n", since);
 	if (n < 0 || (size_t)n >= size - pos)
 		return -1;
-	return (int)(pos + (size_t)n);
+	pos += (size_t)n;
+	if (token != 0) {
+		n = snprintf(buf + pos, size - pos, "token %llu\n", token);
+		if (n < 0 || (size_t)n >= size - pos)
+			return -1;
+		pos += (size_t)n;
+	}
+	return (int)pos;
 }
 
 static int
@@ -99,7 +114,9 @@ static int
 parse_field(const char *line, size_t len, struct lockfile *lf)
 {
 	static const char	res[] = "resource ", since[] = "since ";
+	static const char	tok[] = "token ";
 	char			num[32], *end;
+	unsigned long long	u;
 	long long		v;
 
 	if (len >= sizeof(res) - 1 && memcmp(line, res, sizeof(res) - 1) == 0) {
@@ -119,6 +136,19 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 		if (errno != 0 || *end != '\0' || v < 0)
 			return -1;
 		lf->since = v;
+	} else if (len >= sizeof(tok) - 1 &&
+	    memcmp(line, tok, sizeof(tok) - 1) == 0) {
+		len -= sizeof(tok) - 1;
+		if (len == 0 || len >= sizeof(num) ||
+		    line[sizeof(tok) - 1] < '0' || line[sizeof(tok) - 1] > '9')
+			return -1;
+		memcpy(num, line + sizeof(tok) - 1, len);
+		num[len] = '\0';
+		errno = 0;
+		u = strtoull(num, &end, 10);
+		if (errno != 0 || *end != '\0' || u == 0)
+			return -1;
+		lf->token = u;
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@ struct lockfile {
 	int	has_resource;			/* 0 in legacy files */
 	long long since;			/* seconds since the epoch,
 						   0 if unknown */
+	unsigned long long token;		/* fencing token, 0: none */
 };
 
 /*
@@ -29,6 +30,10 @@ struct lockfile {
  */
 int	lockfile_format(char *buf, size_t size, const char *resource,
 	    const char *client, long long since);
+
+/* The same with a "token" line for TOKEN (none when TOKEN is 0). */
+int	lockfile_format_token(char *buf, size_t size, const char *resource,
+	    const char *client, long long since, unsigned long long token);
 
 /*
  * Parses LEN bytes of a lock file into LF.  A legacy file (one line, maybe

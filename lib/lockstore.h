@@ -65,6 +65,26 @@ enum lockstore_status	lockstore_lock(struct lockstore *store,
 			    struct lockstore_error *err);
 
 /*
+ * lockstore_lock(), also storing the grant's fencing token in *TOKEN: a
+ * number strictly greater than every token handed out before in this lock
+ * directory, by any process, across restarts and crashes (durable before
+ * the grant is).  Every grant takes one, also through lockstore_lock().
+ */
+enum lockstore_status	lockstore_lock_token(struct lockstore *store,
+			    const char *resource, const char *client,
+			    unsigned long long *token,
+			    struct lockstore_error *err);
+
+/*
+ * Sets *VALID to whether CLIENT holds RESOURCE under TOKEN now.
+ * Errors: BAD_RESOURCE, BAD_CLIENT, STORAGE, INVALID_STATE.
+ */
+enum lockstore_status	lockstore_check(struct lockstore *store,
+			    const char *resource, const char *client,
+			    unsigned long long token, int *valid,
+			    struct lockstore_error *err);
+
+/*
  * Releases RESOURCE if CLIENT holds it; the check and the removal are one
  * atomic step against every other lock and unlock.
  * Errors: NOT_LOCKED, NOT_OWNER, BAD_RESOURCE, BAD_CLIENT, STORAGE,
@@ -79,6 +99,7 @@ struct lockstore_lock_info {
 	char		resource[LOCKSTORE_NAME_MAX + 1];
 	char		holder[LOCKSTORE_NAME_MAX + 1];
 	long long	since;		/* seconds since the epoch, 0: unknown */
+	unsigned long long token;	/* fencing token, 0: unknown */
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +50,45 @@ lockstore_lock(struct lockstore *s, const char *resource, const char *client,
 
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return st;
-	return s->ops->lock(s->impl, resource, client, err);
+	return s->ops->lock(s->impl, resource, client, NULL, err);
+}
+
+/* Takes RESOURCE for CLIENT and reports the grant's fencing token. */
+enum lockstore_status
+lockstore_lock_token(struct lockstore *s, const char *resource,
+    const char *client, unsigned long long *token,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	*token = 0;
+	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
+		return st;
+	return s->ops->lock(s->impl, resource, client, token, err);
+}
+
+/* Whether CLIENT holds RESOURCE under TOKEN now. */
+enum lockstore_status
+lockstore_check(struct lockstore *s, const char *resource,
+    const char *client, unsigned long long token, int *valid,
+    struct lockstore_error *err)
+{
+	struct lockstore_lock_info	*info;
+	enum lockstore_status		 st;
+	int				 held;
+
+	*valid = 0;
+	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
+		return st;
+	if ((info = malloc(sizeof(*info))) == NULL)
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	st = s->ops->inspect(s->impl, resource, &held, info, err);
+	if (st == LOCKSTORE_OK)
+		*valid = held && token != 0 && info->token == token &&
+		    strcmp(info->holder, client) == 0;
+	free(info);
+	return st;
 }
 
 /* Releases RESOURCE held by CLIENT. */

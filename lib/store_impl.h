@@ -11,7 +11,7 @@
 /* A backend: names are already checked when these are called. */
 struct lockstore_ops {
 	enum lockstore_status	(*lock)(void *impl, const char *resource,
-				    const char *client,
+				    const char *client, unsigned long long *token,
 				    struct lockstore_error *err);
 	enum lockstore_status	(*unlock)(void *impl, const char *resource,
 				    const char *client,

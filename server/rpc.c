@@ -37,8 +37,6 @@ struct call_ctx {
 	const struct access_user	*user;		/* NULL: no auth */
 };
 
-typedef enum lockstore_status (*store_op)(struct lockstore *, const char *,
-    const char *, struct lockstore_error *);
 
 static const char *
 type_name(xmlrpc_type t)
@@ -188,11 +186,17 @@ outcome_of(const char *method, enum lockstore_status st)
 	return "refused";
 }
 
-/* lock() and unlock(): parameters in, store call, nil or a fault out. */
+enum store_call { CALL_LOCK, CALL_LOCK_TOKEN, CALL_UNLOCK };
+
+/*
+ * lock(), lock_token() and unlock(): parameters in, store call, nil (or
+ * the token) or a fault out.
+ */
 static xmlrpc_value *
 call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
-    const struct call_ctx *ctx, const char *method, store_op op)
+    const struct call_ctx *ctx, const char *method, enum store_call call)
 {
+	unsigned long long	 token = 0;
 	struct lockstore_error	*err;
 	enum lockstore_status	 st;
 	const char		*resource = NULL, *client = NULL;
@@ -217,16 +221,26 @@ call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
 		    "Storage error: out of memory");
 		goto out;
 	}
-	st = op(rpc->store, resource, client, err);
+	/* Every grant takes a token; the audit line records it. */
+	if (call == CALL_UNLOCK)
+		st = lockstore_unlock(rpc->store, resource, client, err);
+	else
+		st = lockstore_lock_token(rpc->store, resource, client, &token,
+		    err);
+	if (st == LOCKSTORE_OK && token != 0)
+		snprintf(msg, sizeof(msg), "token %llu", token);
 	audit(ctx, method, resource, client, outcome_of(method, st),
-	    st == LOCKSTORE_OK ? NULL : err->msg);
+	    st == LOCKSTORE_OK ? (token != 0 ? msg : NULL) : err->msg);
 	if (st != LOCKSTORE_OK)
 		xmlrpc_env_set_fault(env, rpc_fault_code(st), err->msg);
 	free(err);
 out:
 	free((char *)resource);
 	free((char *)client);
-	return env->fault_occurred ? NULL : xmlrpc_nil_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	return call == CALL_LOCK_TOKEN ? xmlrpc_i8_new(env,
+	    (xmlrpc_int64)token) : xmlrpc_nil_new(env);
 }
 
 static xmlrpc_value *
@@ -234,7 +248,15 @@ method_lock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
     void *call_info)
 {
 	return call_store(env, params, server_info, call_info, "lock",
-	    lockstore_lock);
+	    CALL_LOCK);
+}
+
+static xmlrpc_value *
+method_lock_token(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	return call_store(env, params, server_info, call_info, "lock_token",
+	    CALL_LOCK_TOKEN);
 }
 
 static xmlrpc_value *
@@ -242,7 +264,7 @@ method_unlock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
     void *call_info)
 {
 	return call_store(env, params, server_info, call_info, "unlock",
-	    lockstore_unlock);
+	    CALL_UNLOCK);
 }
 
 /* ping(): nil.  A health check that touches no lock: it measures what
@@ -268,6 +290,13 @@ static const char lock_help[] =
     "11 bad resource name, 12 bad client name, 20 storage error, "
     "21 invalid lock state. See PROTOCOL.";
 
+static const char lock_token_help[] =
+    "lock_token(resource, client): lock(), returning the grant's fencing "
+    "token (i8), greater than every token handed out before. Give it to "
+    "the resource you protect; check(resource, client, token) tells "
+    "whether it is still the current holding. Faults as lock. See "
+    "PROTOCOL.";
+
 static const char unlock_help[] =
     "unlock(resource, client): release RESOURCE if CLIENT holds it. "
     "Returns nil once the removal is on disk. Faults: 2 \"Resource locked "
@@ -291,6 +320,8 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 	struct xmlrpc_method_info3	 methods[] = {
 		{ "lock", method_lock, NULL, 0, "n:ss", lock_help },
 		{ "unlock", method_unlock, NULL, 0, "n:ss", unlock_help },
+		{ "lock_token", method_lock_token, NULL, 0, "I:ss",
+		    lock_token_help },
 		{ "ping", method_ping, NULL, 0, "n:", ping_help },
 	};
 	struct rpc			*rpc;

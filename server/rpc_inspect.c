@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,9 @@ status_value(xmlrpc_env *env, const char *resource, int held,
 	if (held && info->since > 0)
 		put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)info->since));
+	if (held && info->token != 0)
+		put(env, st, "token", xmlrpc_i8_new(env,
+		    (xmlrpc_int64)info->token));
 	if (env->fault_occurred) {
 		xmlrpc_DECREF(st);
 		return NULL;
@@ -271,8 +275,116 @@ out:
 	return result;
 }
 
+/*
+ * A token parameter: an int, an i8, or a string of decimal digits (Python
+ * cannot send integers above 2^31-1 as XML-RPC ints).  0 or -1 with a fault.
+ */
+static int
+read_token(xmlrpc_env *env, xmlrpc_value *v, unsigned long long *token)
+{
+	const char	*s = NULL, *p;
+	xmlrpc_int64	 i8;
+	int		 i;
+
+	*token = 0;
+	switch (xmlrpc_value_type(v)) {
+	case XMLRPC_TYPE_INT:
+		xmlrpc_read_int(env, v, &i);
+		if (!env->fault_occurred && i > 0)
+			*token = (unsigned long long)i;
+		break;
+	case XMLRPC_TYPE_I8:
+		xmlrpc_read_i8(env, v, &i8);
+		if (!env->fault_occurred && i8 > 0)
+			*token = (unsigned long long)i8;
+		break;
+	case XMLRPC_TYPE_STRING:
+		xmlrpc_read_string(env, v, &s);
+		if (env->fault_occurred)
+			break;
+		for (p = s; *p >= '0' && *p <= '9'; p++)
+			;
+		if (*p == '\0' && p != s && p - s <= 20) {
+			errno = 0;
+			*token = strtoull(s, NULL, 10);
+			if (errno != 0)
+				*token = 0;
+		}
+		free((char *)s);
+		break;
+	default:
+		break;
+	}
+	if (env->fault_occurred)
+		return -1;
+	if (*token == 0) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
+		    "check: parameter 3 (token) must be a positive integer: "
+		    "an int, an i8 or a string of decimal digits");
+		return -1;
+	}
+	return 0;
+}
+
+static xmlrpc_value *
+method_check(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	struct lockstore	*store = server_info;
+	struct lockstore_error	*err = NULL;
+	enum lockstore_status	 st;
+	xmlrpc_value		*v[3] = { NULL, NULL, NULL }, *result = NULL;
+	const char		*resource = NULL, *client = NULL;
+	unsigned long long	 token;
+	int			 i, valid;
+
+	if (xmlrpc_array_size(env, params) != 3 && !env->fault_occurred) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS, "check takes 3 "
+		    "parameters (resource, client, token)");
+		return NULL;
+	}
+	for (i = 0; i < 3 && !env->fault_occurred; i++)
+		xmlrpc_array_read_item(env, params, i, &v[i]);
+	if (env->fault_occurred)
+		goto out;
+	if (xmlrpc_value_type(v[0]) != XMLRPC_TYPE_STRING ||
+	    xmlrpc_value_type(v[1]) != XMLRPC_TYPE_STRING) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS, "check: resource "
+		    "and client must be strings");
+		goto out;
+	}
+	xmlrpc_read_string(env, v[0], &resource);
+	if (!env->fault_occurred)
+		xmlrpc_read_string(env, v[1], &client);
+	if (env->fault_occurred || read_token(env, v[2], &token) == -1)
+		goto out;
+	if ((err = malloc(sizeof(*err))) == NULL) {
+		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
+		    "Storage error: out of memory");
+		goto out;
+	}
+	st = lockstore_check(store, resource, client, token, &valid, err);
+	if (st != LOCKSTORE_OK)
+		xmlrpc_env_set_fault(env, rpc_fault_code(st), err->msg);
+	else
+		result = xmlrpc_bool_new(env, valid);
+out:
+	for (i = 0; i < 3; i++)
+		if (v[i] != NULL)
+			xmlrpc_DECREF(v[i]);
+	free((char *)resource);
+	free((char *)client);
+	free(err);
+	return result;
+}
+
+static const char check_help[] =
+    "check(resource, client, token): true if CLIENT holds RESOURCE under "
+    "TOKEN now (the grant that handed out TOKEN is the current holding). "
+    "TOKEN: int, i8 or a string of digits. Faults: 10, 11, 12, 20, 21.";
+
 static const char status_help[] =
-    "status(resource): {resource, held, holder, since}: who holds "
+    "status(resource): {resource, held, holder, since, token}: who holds "
     "RESOURCE and since when (holder and since only when held; since is "
     "absent for gocept.lockd's lock files). Names that XML cannot carry "
     "come back as base64. Faults: 10, 11, 20, 21. See PROTOCOL.";
@@ -283,7 +395,7 @@ static const char list_help[] =
     "holder, after (the previous page's next), limit (1-10000, default "
     "1000). next is \"\" on the last page. Faults: 10, 20. See PROTOCOL.";
 
-/* Adds status() and list() over STORE to REGISTRY. */
+/* Adds status(), list() and check() over STORE to REGISTRY. */
 void
 rpc_inspect_register(xmlrpc_env *env, xmlrpc_registry *registry,
     struct lockstore *store)
@@ -291,6 +403,8 @@ rpc_inspect_register(xmlrpc_env *env, xmlrpc_registry *registry,
 	struct xmlrpc_method_info3	methods[] = {
 		{ "status", method_status, NULL, 0, "S:s", status_help },
 		{ "list", method_list, NULL, 0, "S:S", list_help },
+		{ "check", method_check, NULL, 0, "b:ssI,b:ssi,b:sss",
+		    check_help },
 	};
 	size_t				i;
 

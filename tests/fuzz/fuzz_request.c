@@ -154,8 +154,10 @@ check_and_clean(void)
 	if ((d = opendir(lockdir)) == NULL)
 		fail("cannot open the lock directory", lockdir);
 	while ((de = readdir(d)) != NULL) {
+		/* The fencing token counter stays: tokens only grow. */
 		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
+		    strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, LOCKDIR_TOKEN_FILE) == 0)
 			continue;
 		check_lock_file(dirfd(d), de->d_name);
 		if (unlinkat(dirfd(d), de->d_name, 0) == -1)

@@ -761,7 +761,7 @@ def read_lockdir(lockdir, resources):
     state, stray = {}, []
     names = {r + SUFFIX: r for r in resources}
     for fn in sorted(os.listdir(lockdir)):
-        if fn not in names:
+        if fn not in names and fn != '.token':   # the token counter
             stray.append(fn)
     for r in resources:
         try:
