@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,8 @@
 #endif
 
 /* Exit status, documented in usage_text and in lockcmd.1 (EXIT STATUS). */
-#define LOCKCMD_EXIT_OK			0	/* also: status, held */
-#define LOCKCMD_EXIT_HELD		1	/* fault 1 */
+#define LOCKCMD_EXIT_OK			0	/* also: status, held; check, true */
+#define LOCKCMD_EXIT_HELD		1	/* fault 1; check, false */
 #define LOCKCMD_EXIT_NOT_OWNER		2	/* fault 2 */
 #define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3; status, not held */
 #define LOCKCMD_EXIT_REFUSED		4	/* 10, 11, 12, 30, negative */
@@ -72,6 +74,9 @@
 #define LOCKCMD_TIMEOUT_MIN		1
 #define LOCKCMD_TIMEOUT_MAX		3600
 
+/* A fencing token on the command line: 1 to 20 decimal digits. */
+#define LOCKCMD_TOKEN_DIGITS_MAX	20
+
 #define LOCKCMD_STR(x)			LOCKCMD_STR2(x)
 #define LOCKCMD_STR2(x)			#x
 #define LOCKCMD_URL_DEFAULT \
@@ -80,9 +85,11 @@
 /* What one run asks of the daemon. */
 struct request {
 	const char	*url;
-	const char	*method;	/* "lock", "unlock", "status", "list" */
-	const char	*resource;	/* lock, unlock, status */
-	const char	*client;	/* lock, unlock */
+	const char	*method;	/* "lock", "lock_token", "unlock", "check",
+					   "status", "list" */
+	const char	*resource;	/* all but list */
+	const char	*client;	/* lock, lock_token, unlock, check */
+	char		 token[24];	/* check: TOKEN, canonical decimal */
 	const char	*prefix;	/* list --prefix, or NULL */
 	const char	*holder;	/* list --holder, or NULL */
 	const char	*cacert;	/* CA file for https, or NULL */
@@ -101,6 +108,8 @@ static const struct option long_options[] = {
 static const char usage_text[] =
 "usage: lockcmd [-s URL | --server URL] [-t SECONDS | --timeout SECONDS]\n"
 "               [-C FILE | --cacert FILE] lock|unlock RESOURCE CLIENT\n"
+"       lockcmd [options] lock --token RESOURCE CLIENT\n"
+"       lockcmd [options] check RESOURCE CLIENT TOKEN\n"
 "       lockcmd [options] status RESOURCE\n"
 "       lockcmd [options] list [--prefix PREFIX] [--holder CLIENT]\n"
 "       lockcmd -h | --help\n"
@@ -108,10 +117,14 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  lock, unlock  take or release the lock on RESOURCE for CLIENT; success\n"
-"                is silent\n"
-"  status        print \"RESOURCE is locked by 'HOLDER' since TIME\" (no\n"
-"                \"since TIME\" if lockd does not know it) or \"RESOURCE is\n"
-"                not locked\"\n"
+"                is silent (lock --token: prints the lock's fencing token,\n"
+"                a positive integer, on standard output)\n"
+"  check         tell whether CLIENT holds RESOURCE under the fencing token\n"
+"                TOKEN right now (exit status 0) or not (1); TOKEN is a\n"
+"                positive decimal integer of at most 20 digits\n"
+"  status        print \"RESOURCE is locked by 'HOLDER' since TIME (token\n"
+"                N)\" (no \"since TIME\" or \"(token N)\" if lockd does not\n"
+"                know them) or \"RESOURCE is not locked\"\n"
 "  list          print every held lock (--prefix: only resources whose\n"
 "                name starts with PREFIX; --holder: only locks of CLIENT),\n"
 "                one per line: RESOURCE, HOLDER and SINCE separated by\n"
@@ -132,8 +145,10 @@ static const char usage_text[] =
 "  -V, --version          print the version and exit\n"
 "\n"
 "Exit status:\n"
-"   0  success (status: RESOURCE is locked)\n"
-"   1  RESOURCE is already locked (by another client, or by CLIENT itself)\n"
+"   0  success (status: RESOURCE is locked; check: CLIENT holds RESOURCE\n"
+"      under TOKEN)\n"
+"   1  RESOURCE is already locked (by another client, or by CLIENT itself);\n"
+"      check: CLIENT does not hold RESOURCE under TOKEN\n"
 "   2  RESOURCE is locked by another client: CLIENT cannot unlock it\n"
 "   3  RESOURCE is not locked (unlock, status)\n"
 "   4  lockd refused the request as invalid (bad name, malformed request)\n"
@@ -151,6 +166,7 @@ static void	cmd_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
 static int	usage_error(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+static int	unexpected(const char *);
 
 /* Prints "lockcmd: MESSAGE" on stderr; %s arguments must be sanitized. */
 static void
@@ -315,6 +331,32 @@ parse_timeout(const char *arg, unsigned int *secondsp)
 	return 0;
 }
 
+/*
+ * Parses the check argument ARG, 1 to 20 decimal digits without sign or
+ * blanks whose value is 1 to 2^63-1 (an XML-RPC i8), into BUF (canonical
+ * decimal, no leading zeros); returns 0 or -1.
+ */
+static int
+parse_token(const char *arg, char buf[24])
+{
+	uint64_t	n = 0;
+	size_t		i, len = strlen(arg);
+
+	if (len == 0 || len > LOCKCMD_TOKEN_DIGITS_MAX)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (arg[i] < '0' || arg[i] > '9')
+			return -1;
+		if (n > ((uint64_t)INT64_MAX - (uint64_t)(arg[i] - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(arg[i] - '0');
+	}
+	if (n == 0)
+		return -1;
+	(void)snprintf(buf, 24, "%" PRIu64, n);
+	return 0;
+}
+
 /* Accepts only http and https URLs, so curl never opens another scheme. */
 static int
 valid_url(const char *url)
@@ -442,8 +484,8 @@ parse_args(int argc, char *argv[], struct request *req)
 		return usage_error_arg("invalid server URL", req->url,
 		    ": it must start with http:// or https://");
 	if (argc == 0)
-		return usage_error("missing command (lock, unlock, status or "
-		    "list)");
+		return usage_error("missing command (lock, unlock, check, "
+		    "status or list)");
 	req->method = argv[0];
 	if (strcmp(argv[0], "status") == 0) {
 		if (argc < 2)
@@ -456,9 +498,35 @@ parse_args(int argc, char *argv[], struct request *req)
 	}
 	if (strcmp(argv[0], "list") == 0)
 		return parse_list_args(argc, argv, req);
+	if (strcmp(argv[0], "check") == 0) {
+		if (argc < 2)
+			return usage_error("missing RESOURCE, CLIENT and "
+			    "TOKEN");
+		if (argc < 3)
+			return usage_error("missing CLIENT and TOKEN");
+		if (argc < 4)
+			return usage_error("missing TOKEN");
+		if (argc > 4)
+			return usage_error_arg("too many arguments, from",
+			    argv[4], "");
+		if (parse_token(argv[3], req->token) == -1)
+			return usage_error_arg("invalid token", argv[3],
+			    ": it must be a positive whole number of at most "
+			    "20 digits below 2^63");
+		req->resource = argv[1];
+		req->client = argv[2];
+		return -1;
+	}
 	if (strcmp(argv[0], "lock") != 0 && strcmp(argv[0], "unlock") != 0)
 		return usage_error_arg("unknown command", argv[0],
-		    " (lock, unlock, status or list)");
+		    " (lock, unlock, check, status or list)");
+	/* "lock --token": the option follows the word lock. */
+	if (strcmp(argv[0], "lock") == 0 && argc > 1 &&
+	    strcmp(argv[1], "--token") == 0) {
+		req->method = "lock_token";
+		argc--;
+		argv++;
+	}
 	if (argc < 2)
 		return usage_error("missing RESOURCE and CLIENT");
 	if (argc < 3)
@@ -544,6 +612,72 @@ report_unreachable(const char *url, const char *fault_string)
 }
 
 /*
+ * Tells whether the LEN bytes at P, the content of an <i8> element, are
+ * what xmlrpc-c 1.33 parses without harm: an optional '-' and 1 to 19
+ * digits whose value fits in 64 bits.
+ */
+static int
+valid_i8_text(const char *p, size_t len)
+{
+	char		 buf[24], *end;
+	size_t		 i, start = (len > 0 && p[0] == '-') ? 1 : 0;
+
+	if (len - start < 1 || len - start > 19)
+		return 0;
+	for (i = start; i < len; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	errno = 0;
+	(void)strtoll(buf, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/*
+ * Checks every <i8> (and <ex:i8>) element of the response XML (LEN bytes)
+ * before xmlrpc-c parses it: xmlrpc-c 1.33 crashes (a format string short
+ * of an argument) on an <i8> whose content is not a 64-bit integer.  Only
+ * the plain form "<i8>DIGITS</i8>" passes; returns 0 or -1.
+ */
+static int
+check_i8_elements(const char *xml, size_t len)
+{
+	static const char *const tags[] = { "i8", "ex:i8" };
+	const char	*p, *end = xml + len, *content, *close;
+	size_t		 t, tlen;
+	char		 c;
+
+	for (p = xml; p < end; p++) {
+		if (*p != '<')
+			continue;
+		for (t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+			tlen = strlen(tags[t]);
+			if ((size_t)(end - p) < tlen + 2 ||
+			    memcmp(p + 1, tags[t], tlen) != 0)
+				continue;
+			c = p[1 + tlen];
+			if (c != '>' && c != '/' && c != ' ' && c != '\t' &&
+			    c != '\r' && c != '\n')
+				continue;	/* another element, as <i8x> */
+			if (c != '>')
+				return -1;
+			content = p + tlen + 2;
+			for (close = content; close < end && *close != '<';
+			    close++)
+				;
+			if ((size_t)(end - close) < tlen + 3 ||
+			    close[1] != '/' ||
+			    memcmp(close + 2, tags[t], tlen) != 0 ||
+			    close[2 + tlen] != '>' ||
+			    !valid_i8_text(content, (size_t)(close - content)))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Parses the daemon's response XML.  Returns -1 with the result in
  * *resultp (the caller releases it); else the exit status, after printing
  * a <fault>'s faultString exactly (sanitized) or why the XML is unusable.
@@ -556,6 +690,8 @@ parse_response(const char *xml, size_t len, xmlrpc_value **resultp)
 	const char	*fault_string = NULL;
 	int		 fault_code = 0, status;
 
+	if (check_i8_elements(xml, len) == -1)
+		return unexpected("an <i8> that is not a 64-bit integer");
 	xmlrpc_env_init(&env);
 	xmlrpc_parse_response2(&env, xml, len, &result, &fault_code,
 	    &fault_string);
@@ -732,6 +868,57 @@ read_bool(xmlrpc_value *s, const char *key, int *valuep)
 	return ok ? 0 : -1;
 }
 
+/*
+ * Reads the integer V (i8, or int) into *tokenp.  Returns 0, or -1 when it
+ * is not an integer or not positive.
+ */
+static int
+read_token_value(xmlrpc_value *v, int64_t *tokenp)
+{
+	xmlrpc_env	env;
+	xmlrpc_int64	i8 = 0;
+	int		i4 = 0, ok = 0;
+
+	xmlrpc_env_init(&env);
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_I8) {
+		xmlrpc_read_i8(&env, v, &i8);
+		ok = !env.fault_occurred;
+	} else if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+		xmlrpc_read_int(&env, v, &i4);
+		i8 = i4;
+		ok = !env.fault_occurred;
+	}
+	xmlrpc_env_clean(&env);
+	if (!ok || i8 <= 0)
+		return -1;
+	*tokenp = (int64_t)i8;
+	return 0;
+}
+
+/*
+ * Reads the optional member "token" of the struct S into *tokenp (0 when
+ * it is absent).  Returns 0, or -1 when it is not a positive integer.
+ */
+static int
+read_token(xmlrpc_value *s, int64_t *tokenp)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	int		 ok = 0;
+
+	*tokenp = 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, "token", &v);
+	if (!env.fault_occurred && v == NULL)
+		ok = 1;
+	else if (!env.fault_occurred)
+		ok = read_token_value(v, tokenp) == 0;
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	return ok ? 0 : -1;
+}
+
 /* Flushes standard output; 0, or 70 after saying why it failed. */
 static int
 flush_output(void)
@@ -754,6 +941,7 @@ show_status(xmlrpc_value *result, const char *asked)
 {
 	struct name	resource, holder;
 	char		since[32] = "";
+	int64_t		token = 0;
 	int		held, status;
 
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
@@ -774,6 +962,11 @@ show_status(xmlrpc_value *result, const char *asked)
 		free_name(&holder);
 		return unexpected("a 'since' that is not a dateTime.iso8601");
 	}
+	if (held && read_token(result, &token) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return unexpected("a 'token' that is not a positive integer");
+	}
 	if (resource.bytes != NULL)
 		put_name(stdout, resource.bytes, resource.len);
 	else
@@ -784,6 +977,8 @@ show_status(xmlrpc_value *result, const char *asked)
 		(void)putchar('\'');
 		if (since[0] != '\0')
 			(void)printf(" since %s", since);
+		if (token > 0)
+			(void)printf(" (token %" PRId64 ")", token);
 		(void)putchar('\n');
 	} else
 		(void)fputs(" is not locked\n", stdout);
@@ -962,6 +1157,8 @@ make_params(xmlrpc_env *env, const struct request *req, const char *after)
 		append_string(env, params, req->resource);
 		if (!env->fault_occurred && req->client != NULL)
 			append_string(env, params, req->client);
+		if (!env->fault_occurred && req->token[0] != '\0')
+			append_string(env, params, req->token);
 		goto done;
 	}
 	options = xmlrpc_struct_new(env);
@@ -1171,7 +1368,57 @@ exchange(struct session *s, xmlrpc_mem_block *call, xmlrpc_value **resultp)
 	return status;
 }
 
-/* Runs lock, unlock or status, whose call is CALL. */
+/* Prints the answer RESULT of lock_token: the token, one line. */
+static int
+show_token(xmlrpc_value *result)
+{
+	int64_t	token;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_I8 &&
+	    xmlrpc_value_type(result) != XMLRPC_TYPE_INT)
+		return unexpected_type(result, "i8");
+	if (read_token_value(result, &token) == -1)
+		return unexpected("a token that is not a positive integer");
+	(void)printf("%" PRId64 "\n", token);
+	return flush_output();
+}
+
+/*
+ * Takes the answer RESULT of check: 0 when true, 1 after saying so on
+ * standard error when false.
+ */
+static int
+show_check(xmlrpc_value *result, const struct request *req)
+{
+	xmlrpc_env	 env;
+	xmlrpc_bool	 b = 0;
+	char		*client, *resource;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_BOOL)
+		return unexpected_type(result, "boolean");
+	xmlrpc_env_init(&env);
+	xmlrpc_read_bool(&env, result, &b);
+	if (env.fault_occurred) {
+		xmlrpc_env_clean(&env);
+		return unexpected("an unreadable boolean");
+	}
+	xmlrpc_env_clean(&env);
+	if (b)
+		return LOCKCMD_EXIT_OK;
+	client = sanitize(req->client, strlen(req->client));
+	resource = sanitize(req->resource, strlen(req->resource));
+	if (client == NULL || resource == NULL)
+		cmd_warnx("CLIENT does not hold RESOURCE under token %s",
+		    req->token);
+	else
+		cmd_warnx("%s does not hold %s under token %s", client,
+		    resource, req->token);
+	free(client);
+	free(resource);
+	return LOCKCMD_EXIT_HELD;
+}
+
+/* Runs lock, lock_token, unlock, check or status, whose call is CALL. */
 static int
 run_single(struct session *s, const struct request *req,
     xmlrpc_mem_block *call)
@@ -1183,6 +1430,10 @@ run_single(struct session *s, const struct request *req,
 		return status;
 	if (strcmp(req->method, "status") == 0)
 		status = show_status(result, req->resource);
+	else if (strcmp(req->method, "lock_token") == 0)
+		status = show_token(result);
+	else if (strcmp(req->method, "check") == 0)
+		status = show_check(result, req);
 	else if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
 		status = LOCKCMD_EXIT_OK;
 	else

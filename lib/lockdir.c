@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,11 +314,16 @@ next_token(struct lockdir *ld, const char *resource,
 		buf[n] = '\0';
 		errno = 0;
 		cur = strtoull(buf, &end, 10);
-		if (errno != 0 || end == buf || (*end != '\n' && *end != '\0') ||
-		    cur == ULLONG_MAX)
+		if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
+		    (*end != '\n' && *end != '\0'))
 			st = store_error(err, LOCKSTORE_INVALID_STATE, 0,
 			    "Invalid lock state: the token counter %s/%s is "
 			    "damaged", ld->path, LOCKDIR_TOKEN_FILE);
+		/* Tokens travel as XML-RPC i8: signed 64 bits. */
+		else if (cur >= (unsigned long long)INT64_MAX)
+			st = store_error(err, LOCKSTORE_INVALID_STATE, 0,
+			    "Invalid lock state: the token counter %s/%s is "
+			    "exhausted", ld->path, LOCKDIR_TOKEN_FILE);
 	}
 	if (st == LOCKSTORE_OK) {
 		len = snprintf(buf, sizeof(buf), "%020llu\n", ++cur);
@@ -345,7 +351,7 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 	enum name_form	 form;
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
 	char		 tmp[64];
-	unsigned long long token;
+	unsigned long long token = 0;
 	int		 fd, st, tries, e;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)

@@ -415,6 +415,55 @@ admit(struct rpc *rpc, struct call_ctx *ctx, xmlrpc_env *env,
 	return 0;
 }
 
+/*
+ * Whether every <i8> and <ex:i8> element holds a plain 64-bit integer.
+ * xmlrpc-c 1.33 crashes the whole daemon (SIGSEGV while formatting its
+ * own error message) on any other content, so such requests never reach
+ * its parser.  Surrounding blanks and a sign are allowed; nothing else.
+ */
+static int
+i8_values_ok(const char *xml, size_t len)
+{
+	static const char	*tags[] = { "<i8", "<ex:i8" };
+	const char		*p, *end = xml + len, *q;
+	unsigned long long	 v;
+	size_t			 i, digits;
+	int			 neg;
+
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		for (p = xml; (p = memmem(p, (size_t)(end - p), tags[i],
+		    strlen(tags[i]))) != NULL; p++) {
+			q = p + strlen(tags[i]);
+			if (q < end && *q != '>' && *q != '/' && *q != ' ' &&
+			    *q != '\t' && *q != '\r' && *q != '\n')
+				continue;	/* another element, like <i8x> */
+			if (q >= end || *q != '>')
+				return 0;	/* attributes or <i8/> */
+			for (q++; q < end && strchr(" \t\r\n", *q) != NULL &&
+			    *q != '\0'; q++)
+				;
+			neg = q < end && (*q == '-' || *q == '+') ?
+			    (*q++ == '-') : 0;
+			for (v = 0, digits = 0; q < end && *q >= '0' &&
+			    *q <= '9'; q++, digits++) {
+				if (digits == 19)
+					return 0;
+				v = v * 10 + (unsigned long long)(*q - '0');
+			}
+			if (digits == 0 ||
+			    v > (neg ? 9223372036854775808ULL :
+			    9223372036854775807ULL))
+				return 0;
+			for (; q < end && strchr(" \t\r\n", *q) != NULL &&
+			    *q != '\0'; q++)
+				;
+			if (end - q < 2 || q[0] != '<' || q[1] != '/')
+				return 0;
+		}
+	}
+	return 1;
+}
+
 /* Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE). */
 void
 rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
@@ -441,6 +490,11 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 	if (memchr(xml, '\0', len) != NULL) {
 		refuse(env, out, RPC_FAULT_REFUSED, "Request refused: only "
 		    "UTF-8 requests are accepted");
+		return;
+	}
+	if (!i8_values_ok(xml, len)) {
+		refuse(env, out, RPC_FAULT_REFUSED, "Request refused: an <i8> "
+		    "value that is not a 64-bit integer");
 		return;
 	}
 	if (memmem(xml, len, "<!DOCTYPE", 9) != NULL) {

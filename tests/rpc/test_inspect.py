@@ -123,7 +123,8 @@ class StatusTest(InspectTestCase):
         self.assertIsNone(self.p.lock(r, 'host1'))
         after = utc_now()
         st = self.p.status(r)
-        self.assertEqual(set(st), {'resource', 'held', 'holder', 'since'})
+        self.assertEqual(set(st), {'resource', 'held', 'holder', 'since',
+                                   'token'})
         self.assertEqual((st['resource'], st['held'], st['holder']),
                          (r, True, 'host1'))
         self.assertSince(st, before, after)
@@ -314,7 +315,8 @@ class ListTest(InspectTestCase):
         self.assertEqual(page['next'], '')
         self.assertEqual(len(page['locks']), 1)
         lock = page['locks'][0]
-        self.assertEqual(set(lock), {'resource', 'held', 'holder', 'since'})
+        self.assertEqual(set(lock), {'resource', 'held', 'holder',
+                                     'since', 'token'})
         self.assertEqual((lock['resource'], lock['held'], lock['holder']),
                          ('vm1', True, 'host1'))
         self.assertSince(lock, before, after)

@@ -278,13 +278,13 @@ class UsageTest(LockcmdTestCase):
             self.assertEqual(lines[0], 'lockcmd: ' + message)
 
     def test_no_arguments(self):
-        self.assertUsageError([], 'missing command (lock, unlock, status '
-                              'or list)')
+        self.assertUsageError([], 'missing command (lock, unlock, check, '
+                              'status or list)')
 
     def test_unknown_command(self):
         self.assertUsageError(['grab', 'r', 'c'],
                               "unknown command 'grab' (lock, unlock, "
-                              "status or list)")
+                              "check, status or list)")
         self.assertUsageError(['LOCK', 'r', 'c'])
         self.assertUsageError(['STATUS', 'r'])
 
@@ -296,6 +296,49 @@ class UsageTest(LockcmdTestCase):
     def test_too_many_arguments(self):
         self.assertUsageError(['lock', 'r', 'c', 'extra'],
                               "too many arguments, from 'extra'")
+
+    def test_lock_token_arguments(self):
+        self.assertUsageError(['lock', '--token'],
+                              'missing RESOURCE and CLIENT')
+        self.assertUsageError(['lock', '--token', 'r'], 'missing CLIENT')
+        self.assertUsageError(['lock', '--token', 'r', 'c', 'x'],
+                              "too many arguments, from 'x'")
+        # The option follows the word lock, nowhere else.
+        self.assertUsageError(['--token', 'lock', 'r', 'c'],
+                              "unknown option '--token'")
+        self.assertUsageError(['lock', 'r', 'c', '--token'],
+                              "too many arguments, from '--token'")
+        self.assertUsageError(['unlock', '--token', 'r', 'c'],
+                              "too many arguments, from 'c'")
+
+    def test_check_arguments(self):
+        self.assertUsageError(['check'], 'missing RESOURCE, CLIENT and '
+                              'TOKEN')
+        self.assertUsageError(['check', 'r'], 'missing CLIENT and TOKEN')
+        self.assertUsageError(['check', 'r', 'c'], 'missing TOKEN')
+        self.assertUsageError(['check', 'r', 'c', '1', 'x'],
+                              "too many arguments, from 'x'")
+
+    def test_bad_token(self):
+        for value in ('0', '000', '-1', '+1', ' 1', '1 ', '1.5', '1e3',
+                      'abc', '', '0x10', '1' * 21, '9223372036854775808',
+                      '18446744073709551615', '18446744073709551616',
+                      '99999999999999999999', '\u0661'):
+            self.assertUsageError(['check', 'r', 'c', value])
+        self.assertUsageError(['check', 'r', 'c', '-5'],
+                              "invalid token '-5': it must be a positive "
+                              "whole number of at most 20 digits below "
+                              "2^63")
+        self.assertUsageError(['check', 'r', 'c', 'a\x1bb'],
+                              "invalid token 'a?b': it must be a positive "
+                              "whole number of at most 20 digits below "
+                              "2^63")
+
+    def test_good_tokens_reach_the_daemon(self):
+        for value in ('1', '42', '007', '9223372036854775807',
+                      '0' * 19 + '1'):
+            code, out, err = run(['check', 'r', 'c', value], url=self.dead)
+            self.assertEqual(code, EXIT_UNREACHABLE, err)
 
     def test_status_and_list_arguments(self):
         self.assertUsageError(['status'], 'missing RESOURCE')
@@ -369,6 +412,8 @@ class UsageTest(LockcmdTestCase):
             self.assertEqual((code, err), (0, ''))
             self.assertTrue(out.startswith('usage: lockcmd '), out)
             for word in ('lock|unlock RESOURCE CLIENT', 'status RESOURCE',
+                         'lock --token RESOURCE CLIENT',
+                         'check RESOURCE CLIENT TOKEN', '(token',
                          'list [--prefix PREFIX] [--holder CLIENT]',
                          '--server URL', '--timeout SECONDS', '--help',
                          '--version', 'LOCKD_URL'):
@@ -637,9 +682,11 @@ class StatusCmdTest(LockcmdTestCase):
         end = time.time()
         code, out, err = self.lockcmd('status', r)
         self.assertEqual((code, err), (EXIT_OK, ''))
-        m = re.fullmatch(r"%s is locked by 'host1' since (%s)\n"
+        m = re.fullmatch(r"%s is locked by 'host1' since (%s) "
+                         r"\(token ([1-9][0-9]*)\)\n"
                          % (re.escape(r), ISO_RE), out)
         self.assertTrue(m, out)
+        self.assertEqual(int(m.group(2)), self.py.status(r)['token'])
         since = iso_seconds(m.group(1))
         self.assertGreaterEqual(since, int(start) - 2)
         self.assertLessEqual(since, end + 2)
@@ -1011,6 +1058,131 @@ class ScriptedServerTest(LockcmdTestCase):
             for args in (['status', 'r'], ['list']):
                 self.assertRun(self.answer(lambda m, p: fault, *args),
                                status, 'fault %d' % code)
+
+    def test_status_with_token(self):
+        since = xmlrpc.client.DateTime('20261127T07:30:00')
+        big = 2 ** 63 - 1
+        cases = [
+            ({'resource': 'r', 'held': True, 'holder': 'h', 'since': since,
+              'token': 42}, "r is locked by 'h' since 2026-11-27T07:30:00Z "
+             "(token 42)\n"),
+            ({'resource': 'r', 'held': True, 'holder': 'h', 'token': 7},
+             "r is locked by 'h' (token 7)\n"),
+        ]
+        for value, line in cases:
+            with self.subTest(value=value):
+                self.assertRun(self.answer(lambda m, p: value, 'status',
+                                           'r'), EXIT_OK, NO_ERR, line)
+        # An i8 beyond what Python's marshaller sends as int.
+        body = ('<?xml version="1.0"?><methodResponse><params><param>'
+                '<value><struct>'
+                '<member><name>resource</name><value>r</value></member>'
+                '<member><name>held</name><value><boolean>1</boolean>'
+                '</value></member>'
+                '<member><name>holder</name><value>h</value></member>'
+                '<member><name>token</name><value><i8>%d</i8></value>'
+                '</member></struct></value></param></params>'
+                '</methodResponse>' % big).encode()
+        self.assertRun(self.answer(lambda m, p: body, 'status', 'r'),
+                       EXIT_OK, NO_ERR, "r is locked by 'h' (token %d)\n"
+                       % big)
+        for bad in (0, -1, 'x', 1.5):
+            with self.subTest(token=bad):
+                value = {'resource': 'r', 'held': True, 'holder': 'h',
+                         'token': bad}
+                code, out, err = self.answer(lambda m, p: value, 'status',
+                                             'r')
+                self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
+                self.assertTrue(err.startswith('lockcmd: unexpected '
+                                               'response'), err)
+
+    def test_list_ignores_token(self):
+        lock = {'resource': 'r', 'held': True, 'holder': 'h', 'token': 5}
+        self.assertRun(self.answer(lambda m, p: {'locks': [lock],
+                                                 'next': ''}, 'list'),
+                       EXIT_OK, NO_ERR, 'r\th\t-\n')
+
+    def i8_response(self, value):
+        return ('<?xml version="1.0"?><methodResponse><params><param>'
+                '<value><i8>%d</i8></value></param></params>'
+                '</methodResponse>' % value).encode()
+
+    def test_lock_token_on_the_wire(self):
+        big = 2 ** 63 - 1
+        self.assertRun(self.answer(lambda m, p: self.i8_response(big),
+                                   'lock', '--token', 'vm/42 é', 'h "1"'),
+                       EXIT_OK, NO_ERR, '%d\n' % big)
+        self.assertEqual(self.server.calls,
+                         [('lock_token', ('vm/42 é', 'h "1"'))])
+        self.assertRun(self.answer(lambda m, p: 17, 'lock', '--token',
+                                   'r', 'c'), EXIT_OK, NO_ERR, '17\n')
+        # A resource named like the option, after it.
+        self.assertRun(self.answer(lambda m, p: 3, 'lock', '--token',
+                                   '--token', 'c'), EXIT_OK, NO_ERR, '3\n')
+        self.assertEqual(self.server.calls,
+                         [('lock_token', ('--token', 'c'))])
+        # Without --token: lock, silent.
+        self.assertRun(self.answer(lambda m, p: None, 'lock', 'r', 'c'),
+                       EXIT_OK, NO_ERR)
+        self.assertEqual(self.server.calls, [('lock', ('r', 'c'))])
+        fault = xmlrpc.client.Fault(1, "Resource already locked by 'x'")
+        self.assertRun(self.answer(lambda m, p: fault, 'lock', '--token',
+                                   'r', 'c'), EXIT_HELD,
+                       "Resource already locked by 'x'")
+        for value in (None, 0, -5, '5', True, self.i8_response(0),
+                      self.i8_response(-1)):
+            with self.subTest(value=value):
+                code, out, err = self.answer(lambda m, p: value, 'lock',
+                                             '--token', 'r', 'c')
+                self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
+                self.assertTrue(err.startswith('lockcmd: unexpected '
+                                               'response'), err)
+
+    def test_malformed_i8_is_unexpected(self):
+        # xmlrpc-c 1.33 would crash on these; lockcmd refuses them first.
+        for i8 in (b'<i8>x</i8>', b'<i8>9223372036854775808</i8>',
+                   b'<i8></i8>', b'<i8 >5</i8>',
+                   b'<ex:i8>-9223372036854775809</ex:i8>'):
+            body = (b'<?xml version="1.0"?><methodResponse><params><param>'
+                    b'<value>' + i8 + b'</value></param></params>'
+                    b'</methodResponse>')
+            for args in (['lock', '--token', 'r', 'c'], ['status', 'r'],
+                         ['lock', 'r', 'c'], ['list']):
+                with self.subTest(i8=i8, args=args):
+                    self.assertRun(self.answer(lambda m, p: body, *args),
+                                   EXIT_SOFTWARE, 'unexpected response '
+                                   'from lockd: an <i8> that is not a '
+                                   '64-bit integer')
+
+    def test_check_on_the_wire(self):
+        self.assertRun(self.answer(lambda m, p: True, 'check', 'vm/42 é',
+                                   'h "1"', '0042'), EXIT_OK, NO_ERR)
+        # TOKEN travels as a string of decimal digits, without zeros
+        # in front.
+        self.assertEqual(self.server.calls,
+                         [('check', ('vm/42 é', 'h "1"', '42'))])
+        self.assertRun(self.answer(lambda m, p: False, 'check', 'vm/42 é',
+                                   'h "1"', '9223372036854775807'),
+                       EXIT_HELD, 'h "1" does not hold vm/42 é under '
+                       'token 9223372036854775807')
+        # Names in the message are sanitized.
+        self.assertRun(self.answer(lambda m, p: False, 'check',
+                                   'r\u202e[1m', 'c\x7f', '5'), EXIT_HELD,
+                       'c? does not hold r?[1m under token 5')
+        for code, status in ((10, EXIT_REFUSED), (11, EXIT_REFUSED),
+                             (12, EXIT_REFUSED), (20, EXIT_FAILED),
+                             (21, EXIT_FAILED), (41, 77)):
+            fault = xmlrpc.client.Fault(code, 'fault %d' % code)
+            self.assertRun(self.answer(lambda m, p: fault, 'check', 'r',
+                                       'c', '1'), status,
+                           'fault %d' % code)
+        for value in (None, 1, 'true', [True]):
+            with self.subTest(value=value):
+                code, out, err = self.answer(lambda m, p: value, 'check',
+                                             'r', 'c', '1')
+                self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
+                self.assertTrue(err.startswith('lockcmd: unexpected '
+                                               'response'), err)
 
     def test_large_page(self):
         # Far beyond xmlrpc-c's default 512 KiB limit for a response.
