@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What lockcmd makes of lockd's answer to each command: status, the token,
+ * check's verdict, and the listing, fetched and printed page by page.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xmlrpc-c/base.h>
+
+#include "lockcmd.h"
+
+/* Reports a result of the wrong type: WANTED is what it should be. */
+static int
+unexpected_type(xmlrpc_value *v, const char *wanted)
+{
+	output_warnx("unexpected response from lockd: a result of type %s "
+	    "instead of %s", xmlrpc_type_name(xmlrpc_value_type(v)), wanted);
+	return LOCKCMD_EXIT_SOFTWARE;
+}
+
+/* A name from an answer: a string, or base64 if XML could not carry it. */
+struct name {
+	const char	*bytes;		/* malloc()ed by xmlrpc-c; NULL: none */
+	size_t		 len;
+};
+
+/*
+ * Reads member KEY of the struct S into *NAME.  Returns 0, or -1 when it is
+ * missing or neither a string nor base64.
+ */
+static int
+read_name(xmlrpc_value *s, const char *key, struct name *name)
+{
+	xmlrpc_env		 env;
+	xmlrpc_value		*v = NULL;
+	const unsigned char	*bytes;
+
+	name->bytes = NULL;
+	name->len = 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (!env.fault_occurred && v != NULL) {
+		if (xmlrpc_value_type(v) == XMLRPC_TYPE_STRING)
+			xmlrpc_read_string_lp(&env, v, &name->len,
+			    &name->bytes);
+		else if (xmlrpc_value_type(v) == XMLRPC_TYPE_BASE64) {
+			xmlrpc_read_base64(&env, v, &name->len, &bytes);
+			if (!env.fault_occurred)
+				name->bytes = (const char *)bytes;
+		}
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	if (env.fault_occurred)
+		name->bytes = NULL;
+	xmlrpc_env_clean(&env);
+	return name->bytes != NULL ? 0 : -1;
+}
+
+static void
+free_name(struct name *name)
+{
+	free((void *)name->bytes);
+	name->bytes = NULL;
+}
+
+/*
+ * Reads the optional member "since" of the struct S into BUF as UTC ISO
+ * 8601 ("2026-11-27T07:30:00Z"), or "" when it is absent.  Returns 0, or -1
+ * when it is not a plausible dateTime.iso8601.
+ */
+static int
+read_since(xmlrpc_value *s, char buf[32])
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	xmlrpc_datetime	 dt;
+	int		 ok = 0;
+
+	buf[0] = '\0';
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, "since", &v);
+	if (!env.fault_occurred && v == NULL)
+		ok = 1;
+	else if (!env.fault_occurred &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_DATETIME) {
+		xmlrpc_read_datetime(&env, v, &dt);
+		if (!env.fault_occurred && dt.Y >= 1 && dt.Y <= 9999 &&
+		    dt.M >= 1 && dt.M <= 12 && dt.D >= 1 && dt.D <= 31 &&
+		    dt.h <= 23 && dt.m <= 59 && dt.s <= 60) {
+			(void)snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+			    dt.Y, dt.M, dt.D, dt.h, dt.m, dt.s);
+			ok = 1;
+		}
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Reads the boolean member KEY of the struct S into *valuep.  Returns 0, or
+ * -1 when it is missing or not a boolean.
+ */
+static int
+read_bool(xmlrpc_value *s, const char *key, int *valuep)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	xmlrpc_bool	 b = 0;
+	int		 ok = 0;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (!env.fault_occurred && v != NULL &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+		xmlrpc_read_bool(&env, v, &b);
+		ok = !env.fault_occurred;
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	*valuep = b ? 1 : 0;
+	return ok ? 0 : -1;
+}
+
+/*
+ * Reads the integer V (i8, or int) into *tokenp.  Returns 0, or -1 when it
+ * is not an integer or not positive.
+ */
+static int
+read_token_value(xmlrpc_value *v, int64_t *tokenp)
+{
+	xmlrpc_env	env;
+	xmlrpc_int64	i8 = 0;
+	int		i4 = 0, ok = 0;
+
+	xmlrpc_env_init(&env);
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_I8) {
+		xmlrpc_read_i8(&env, v, &i8);
+		ok = !env.fault_occurred;
+	} else if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+		xmlrpc_read_int(&env, v, &i4);
+		i8 = i4;
+		ok = !env.fault_occurred;
+	}
+	xmlrpc_env_clean(&env);
+	if (!ok || i8 <= 0)
+		return -1;
+	*tokenp = (int64_t)i8;
+	return 0;
+}
+
+/*
+ * Reads the optional member "token" of the struct S into *tokenp (0 when
+ * it is absent).  Returns 0, or -1 when it is not a positive integer.
+ */
+static int
+read_token(xmlrpc_value *s, int64_t *tokenp)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	int		 ok = 0;
+
+	*tokenp = 0;
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, "token", &v);
+	if (!env.fault_occurred && v == NULL)
+		ok = 1;
+	else if (!env.fault_occurred)
+		ok = read_token_value(v, tokenp) == 0;
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Prints the answer RESULT of status(ASKED) and returns the exit status:
+ * 0 if the resource is held, 3 if not.  The name printed is the one lockd
+ * answers about (it differs from ASKED when XML turned a CR into a LF).
+ */
+static int
+show_status(xmlrpc_value *result, const char *asked)
+{
+	struct name	resource, holder;
+	char		since[32] = "";
+	int64_t		token = 0;
+	int		held, status;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	if (read_bool(result, "held", &held) == -1)
+		return output_unexpected("no boolean 'held' in the status");
+	if (read_name(result, "resource", &resource) == -1) {
+		resource.bytes = NULL;
+		resource.len = 0;
+	}
+	holder.bytes = NULL;
+	if (held && read_name(result, "holder", &holder) == -1) {
+		free_name(&resource);
+		return output_unexpected("a held lock without a 'holder' name");
+	}
+	if (held && read_since(result, since) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return output_unexpected("a 'since' that is not a "
+		    "dateTime.iso8601");
+	}
+	if (held && read_token(result, &token) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return output_unexpected("a 'token' that is not a positive "
+		    "integer");
+	}
+	if (resource.bytes != NULL)
+		output_put_name(stdout, resource.bytes, resource.len);
+	else
+		output_put_name(stdout, asked, strlen(asked));
+	if (held) {
+		(void)fputs(" is locked by '", stdout);
+		output_put_name(stdout, holder.bytes, holder.len);
+		(void)putchar('\'');
+		if (since[0] != '\0')
+			(void)printf(" since %s", since);
+		if (token > 0)
+			(void)printf(" (token %" PRId64 ")", token);
+		(void)putchar('\n');
+	} else
+		(void)fputs(" is not locked\n", stdout);
+	free_name(&resource);
+	free_name(&holder);
+	if ((status = output_flush()) != 0)
+		return status;
+	return held ? LOCKCMD_EXIT_OK : LOCKCMD_EXIT_NOT_LOCKED;
+}
+
+/* Prints one lock of a listing, LOCK, as RESOURCE<tab>HOLDER<tab>SINCE. */
+static int
+show_lock(xmlrpc_value *lock)
+{
+	struct name	resource, holder;
+	char		since[32];
+
+	if (xmlrpc_value_type(lock) != XMLRPC_TYPE_STRUCT)
+		return output_unexpected("a lock in the list that is not a "
+		    "struct");
+	if (read_name(lock, "resource", &resource) == -1)
+		return output_unexpected("a lock in the list without a "
+		    "'resource' name");
+	if (read_name(lock, "holder", &holder) == -1) {
+		free_name(&resource);
+		return output_unexpected("a lock in the list without a "
+		    "'holder' name");
+	}
+	if (read_since(lock, since) == -1) {
+		free_name(&resource);
+		free_name(&holder);
+		return output_unexpected("a 'since' that is not a "
+		    "dateTime.iso8601");
+	}
+	output_put_name(stdout, resource.bytes, resource.len);
+	(void)putchar('\t');
+	output_put_name(stdout, holder.bytes, holder.len);
+	(void)printf("\t%s\n", since[0] != '\0' ? since : "-");
+	free_name(&resource);
+	free_name(&holder);
+	return 0;
+}
+
+/*
+ * Prints the locks of one page RESULT of list() and sets *nextp to its
+ * "next" (malloc()ed).  Returns -1, or the exit status after reporting.
+ */
+static int
+show_page(xmlrpc_value *result, char **nextp)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*locks = NULL, *next = NULL, *lock;
+	const char	*s;
+	int		 i, n, status = -1;
+
+	*nextp = NULL;
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, result, "locks", &locks);
+	if (env.fault_occurred || locks == NULL ||
+	    xmlrpc_value_type(locks) != XMLRPC_TYPE_ARRAY) {
+		status = output_unexpected("no array 'locks' in the list");
+		goto done;
+	}
+	xmlrpc_struct_find_value(&env, result, "next", &next);
+	if (env.fault_occurred || next == NULL ||
+	    xmlrpc_value_type(next) != XMLRPC_TYPE_STRING) {
+		status = output_unexpected("no string 'next' in the list");
+		goto done;
+	}
+	xmlrpc_read_string(&env, next, &s);
+	if (env.fault_occurred) {
+		status = output_unexpected("no string 'next' in the list");
+		goto done;
+	}
+	*nextp = (char *)s;
+	n = xmlrpc_array_size(&env, locks);
+	for (i = 0; i < n && !env.fault_occurred; i++) {
+		xmlrpc_array_read_item(&env, locks, (unsigned int)i, &lock);
+		if (env.fault_occurred)
+			break;
+		status = show_lock(lock);
+		xmlrpc_DECREF(lock);
+		if (status != 0)
+			goto done;
+	}
+	if (env.fault_occurred)
+		status = output_unexpected("an unreadable 'locks' array");
+	else if ((status = output_flush()) == 0)
+		status = -1;
+done:
+	if (status != -1) {
+		free(*nextp);
+		*nextp = NULL;
+	}
+	if (locks != NULL)
+		xmlrpc_DECREF(locks);
+	if (next != NULL)
+		xmlrpc_DECREF(next);
+	xmlrpc_env_clean(&env);
+	return status;
+}
+
+/* Prints the answer RESULT of lock_token: the token, one line. */
+static int
+show_token(xmlrpc_value *result)
+{
+	int64_t	token;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_I8 &&
+	    xmlrpc_value_type(result) != XMLRPC_TYPE_INT)
+		return unexpected_type(result, "i8");
+	if (read_token_value(result, &token) == -1)
+		return output_unexpected("a token that is not a positive "
+		    "integer");
+	(void)printf("%" PRId64 "\n", token);
+	return output_flush();
+}
+
+/*
+ * Takes the answer RESULT of check: 0 when true, 1 after saying so on
+ * standard error when false.
+ */
+static int
+show_check(xmlrpc_value *result, const struct request *req)
+{
+	xmlrpc_env	 env;
+	xmlrpc_bool	 b = 0;
+	char		*client, *resource;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_BOOL)
+		return unexpected_type(result, "boolean");
+	xmlrpc_env_init(&env);
+	xmlrpc_read_bool(&env, result, &b);
+	if (env.fault_occurred) {
+		xmlrpc_env_clean(&env);
+		return output_unexpected("an unreadable boolean");
+	}
+	xmlrpc_env_clean(&env);
+	if (b)
+		return LOCKCMD_EXIT_OK;
+	client = output_sanitize(req->client, strlen(req->client));
+	resource = output_sanitize(req->resource, strlen(req->resource));
+	if (client == NULL || resource == NULL)
+		output_warnx("CLIENT does not hold RESOURCE under token %s",
+		    req->token);
+	else
+		output_warnx("%s does not hold %s under token %s", client,
+		    resource, req->token);
+	free(client);
+	free(resource);
+	return LOCKCMD_EXIT_HELD;
+}
+
+/* Runs lock, lock_token, unlock, check or status, whose call is CALL. */
+int
+commands_run_single(struct session *s, const struct request *req,
+    xmlrpc_mem_block *call)
+{
+	xmlrpc_value	*result = NULL;
+	int		 status;
+
+	if ((status = rpc_exchange(s, call, &result)) != -1)
+		return status;
+	if (strcmp(req->method, "status") == 0)
+		status = show_status(result, req->resource);
+	else if (strcmp(req->method, "lock_token") == 0)
+		status = show_token(result);
+	else if (strcmp(req->method, "check") == 0)
+		status = show_check(result, req);
+	else if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
+		status = LOCKCMD_EXIT_OK;
+	else
+		status = unexpected_type(result, "nil");
+	xmlrpc_DECREF(result);
+	return status;
+}
+
+/*
+ * Runs list: CALL asks for the first page, and every page's "next" for the
+ * following one, until it is "".  Lines are printed page by page, so after
+ * a failure the output is incomplete (and the exit status not 0).
+ */
+int
+commands_run_list(struct session *s, const struct request *req,
+    xmlrpc_mem_block *call)
+{
+	xmlrpc_value	*result;
+	char		*after = NULL, *next = NULL;
+	long		 page;
+	int		 status;
+
+	for (page = 0; page < LIST_PAGES_MAX; page++) {
+		if (page > 0 &&
+		    (status = rpc_make_call(req, after, &call)) != 0)
+			break;
+		result = NULL;
+		status = rpc_exchange(s, call, &result);
+		if (page > 0)
+			XMLRPC_MEMBLOCK_FREE(char, call);
+		if (status != -1)
+			break;
+		status = show_page(result, &next);
+		xmlrpc_DECREF(result);
+		if (status != -1)
+			break;
+		if (next[0] == '\0') {
+			status = LOCKCMD_EXIT_OK;
+			break;
+		}
+		/* The same cursor again would repeat the page forever. */
+		if (after != NULL && strcmp(next, after) == 0) {
+			status = output_unexpected("the same 'next' twice");
+			break;
+		}
+		free(after);
+		after = next;
+		next = NULL;
+	}
+	if (page == LIST_PAGES_MAX) {
+		output_warnx("unexpected response from lockd: more than %d "
+		    "pages of %d locks", LIST_PAGES_MAX, LIST_PAGE);
+		status = LOCKCMD_EXIT_SOFTWARE;
+	}
+	free(after);
+	free(next);
+	return status;
+}
