@@ -11,7 +11,7 @@ stderr and one JSON line on stdout:
      "first_error": "..."}
 
     pyload.py --port PORT [--procs 16] [--duration 5] [--warmup 1]
-              [--keys 16] [--prefix pybench] [--path /RPC2]
+              [--keys 16] [--prefix pybench-PID] [--path /RPC2]
 
 Connects to 127.0.0.1 only.  Every call has a socket timeout (10 s) and
 every process is joined with a deadline, so a run is bounded in time.
@@ -21,7 +21,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import socket
 import sys
 import time
 import xmlrpc.client
@@ -96,7 +95,10 @@ def main(argv=None):
     ap.add_argument('--duration', type=float, default=5)
     ap.add_argument('--warmup', type=float, default=1)
     ap.add_argument('--keys', type=int, default=16)
-    ap.add_argument('--prefix', default='pybench')
+    ap.add_argument('--prefix', default='pybench-%d' % os.getpid(),
+                    help='resource name prefix (default: per run, so that a '
+                    'lock a lost request left behind never meets a later '
+                    'run)')
     ap.add_argument('--path', default='/RPC2')
     ap.add_argument('--call-timeout', type=float, default=10)
     ap.add_argument('--label', default='')

@@ -39,7 +39,7 @@ struct lockdir {
 	dev_t		 dev;		/* identity of the directory opened */
 	ino_t		 ino;
 	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
-	int		 tokfd;		/* LOCKDIR_TOKEN_FILE */
+	int		 tokfd;		/* LOCKDIR_TOKEN_FILE, -1 until used */
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	struct gsync	 toksync;	/* shared fsyncs of tokfd */

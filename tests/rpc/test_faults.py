@@ -481,6 +481,7 @@ class Vanished(FaultCase):
             p = d.proxy()
             self.assertIsNone(p.lock('gone', 'client'))
             self.assertIsNone(p.unlock('gone', 'client'))
+            os.unlink(os.path.join(lockdir, '.token'))  # the token counter
             os.rmdir(lockdir)
             gone = re.compile(r"Storage error: the lock directory .*locks "
                               r"was removed or replaced .*'(new|gone)'")

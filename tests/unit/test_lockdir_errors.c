@@ -150,7 +150,8 @@ write_error_scenario(void *arg)
 	CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
 	CHILD_STATUS(lockstore_open_dir(&s, dir, 0, &err), LOCKSTORE_OK, &err);
 	small = rl;
-	small.rlim_cur = 8;
+	/* Room for the token counter (21 bytes), not for the lock file. */
+	small.rlim_cur = 24;
 	CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
 	CHILD_STATUS(lockstore_lock(s, "vm1", "host-with-a-long-name", &err),
 	    LOCKSTORE_STORAGE, &err);
