@@ -457,6 +457,22 @@ def xmlrpc_result(rbody):
 
 
 # -- unittest support ---------------------------------------------------------
+class SharedDaemon:
+    """Mixin: one daemon (cls.daemon) for the whole TestCase class, whose
+    tests use resource names of their own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.daemon = Daemon()
+        cls.daemon.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.__exit__(None, None, None)
+        super().tearDownClass()
+
+
 class LockdTestCase(unittest.TestCase):
     """TestCase with fault assertions."""
 

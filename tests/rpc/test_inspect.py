@@ -17,7 +17,7 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import CALL_TIMEOUT, Daemon, LockdTestCase, main
+from harness import CALL_TIMEOUT, Daemon, LockdTestCase, SharedDaemon, main
 
 SUFFIX = '.resource.lock'
 Binary = xmlrpc.client.Binary
@@ -97,17 +97,8 @@ class InspectTestCase(LockdTestCase):
         self.assertLessEqual(got, after + slack)
 
 
-class StatusTest(InspectTestCase):
+class StatusTest(SharedDaemon, InspectTestCase):
     """status() on one daemon; every test uses names of its own."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.__exit__(None, None, None)
 
     def setUp(self):
         self.p = self.daemon.proxy()

@@ -17,7 +17,7 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import Daemon, main
+from harness import Daemon, SharedDaemon, main
 
 RUN_TIMEOUT = 20            # seconds for any one lockcmd run
 HOST = '127.0.0.1'
@@ -92,18 +92,9 @@ class LockcmdTestCase(unittest.TestCase):
         self.assertRun(result, EXIT_OK, stderr=re.compile(''))
 
 
-class DaemonTest(LockcmdTestCase):
+class DaemonTest(SharedDaemon, LockcmdTestCase):
     """lockcmd against the real lockd (one daemon for the class: every test
     uses resource names of its own)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.__exit__(None, None, None)
 
     def setUp(self):
         self.url = self.daemon.url
@@ -651,17 +642,8 @@ def run_bytes(args, url, timeout=RUN_TIMEOUT):
     return p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace')
 
 
-class StatusCmdTest(LockcmdTestCase):
+class StatusCmdTest(SharedDaemon, LockcmdTestCase):
     """lockcmd status against the real lockd (one daemon, own names)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.__exit__(None, None, None)
 
     def setUp(self):
         self.url = self.daemon.url

@@ -20,8 +20,8 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import (CALL_TIMEOUT, Daemon, LockdTestCase, main, xmlrpc_post,
-                     xmlrpc_result)
+from harness import (CALL_TIMEOUT, Daemon, LockdTestCase, SharedDaemon, main,
+                     xmlrpc_post, xmlrpc_result)
 
 SUFFIX = '.resource.lock'
 TOKEN_FILE = '.token'       # the counter, "%020llu\n" (lib/lockdir.c)
@@ -101,17 +101,8 @@ class TokenTestCase(LockdTestCase):
         return value
 
 
-class TokenTest(TokenTestCase):
+class TokenTest(SharedDaemon, TokenTestCase):
     """lock_token, check and status on one daemon; names per test."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.__exit__(None, None, None)
 
     def setUp(self):
         self.p = self.daemon.proxy()
@@ -320,17 +311,8 @@ class TokenTest(TokenTestCase):
                 self.assertIsNone(self.p.unlock(r, 'host7'))
 
 
-class LockcmdTokenTest(TokenTestCase):
+class LockcmdTokenTest(SharedDaemon, TokenTestCase):
     """lockcmd lock --token, check and status against the real daemon."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-        cls.daemon.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.__exit__(None, None, None)
 
     def setUp(self):
         self.p = self.daemon.proxy()
