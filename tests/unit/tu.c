@@ -249,12 +249,15 @@ tu_count_entries(const char *path)
 
 	if ((d = opendir(path)) == NULL)
 		return -1;
-	/* ".token" is the fencing token counter every lock directory in use
-	 * has; it is neither a lock nor debris. */
+	/* ".token" (the fencing token counter) and ".history*" (the
+	 * journal of ended holdings) are in every lock directory in use;
+	 * they are neither locks nor debris. */
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 &&
 		    strcmp(de->d_name, "..") != 0 &&
-		    strcmp(de->d_name, ".token") != 0)
+		    strcmp(de->d_name, ".token") != 0 &&
+		    strcmp(de->d_name, ".history") != 0 &&
+		    strcmp(de->d_name, ".history.1") != 0)
 			n++;
 	closedir(d);
 	return n;

@@ -46,8 +46,8 @@ char	*tu_read_file(const char *path, size_t *lenp);
 int	 tu_write_file(const char *path, const void *data, size_t len,
 	    mode_t mode);
 
-/* Number of entries in directory PATH besides ".", ".." and the token
- * counter ".token", or -1. */
+/* Number of entries in directory PATH besides ".", "..", the token
+ * counter ".token" and the history ".history" and ".history.1", or -1. */
 int	 tu_count_entries(const char *path);
 
 /* A string of N copies of C; the caller frees it.  Never NULL. */

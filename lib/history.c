@@ -1,0 +1,969 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The lock history: every ended holding is appended as one text line to
+ * ".history" in the lock directory; ".history.1" keeps the segment before.
+ *
+ * Line format, version 1 (fields separated by one space, '\n' at the end):
+ *
+ *	v1 <token> <since> <until_ms> <how> <resource> <holder> <by> <reason>
+ *
+ * token is unsigned decimal (0: unknown); since (epoch seconds, 0: unknown)
+ * and until_ms (epoch milliseconds) are signed decimal; how is "unlock",
+ * "break" or "expiry".  The four names are escaped: each byte below 0x21,
+ * 0x7f and '%' is written as '%' and two uppercase hex digits; every other
+ * byte, UTF-8 included, stands for itself.  An empty name is "-", a name
+ * that is exactly "-" is "%2D".  So no field holds a space, a newline or a
+ * control byte, and the encoding is canonical: a reader rejects any other
+ * escape, hence two names are equal exactly when their encodings are.
+ *
+ * A reader takes the last nine fields of a line; the first of them must be
+ * "v1", possibly glued to the remains of a record that a crash (or a full
+ * disk) cut short: such a torn record has no newline, so the next record
+ * continues its line, and must not be lost with it.  A last line without a
+ * newline is being written or was torn: it is skipped.
+ *
+ * Concurrency, among threads and processes sharing the directory:
+ * - A record is one write() on an O_APPEND descriptor, made under
+ *   flock(LOCK_SH) on that descriptor after checking that ".history" still
+ *   names its inode.  Rotation (rename to ".history.1", create a new
+ *   ".history") happens under flock(LOCK_EX) on the current inode after
+ *   the same check.  So a record is only ever written to the current
+ *   segment, and is kept until two rotations later.
+ * - flock() locks belong to the open file, which all threads of a process
+ *   share: the threads count themselves in and out of the shared lock (the
+ *   first takes it, the last drops it), and a thread that rotates first
+ *   waits until no other thread of its process is inside.
+ * - A query opens ".history" and, under LOCK_SH on it while it is still
+ *   current, ".history.1": two consecutive segments.  It reads them with
+ *   no lock held: a segment only grows at its end, and only while current.
+ * - Durability: the record's write is followed by an fsync of its file
+ *   (shared among concurrent appenders, gsync.c).  Whenever a process opens
+ *   ".history", creating it or not, it syncs the directory before writing,
+ *   so an acknowledged record never sits in a file whose name may vanish.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gsync.h"
+#include "history.h"
+#include "store_impl.h"
+
+#define FIELDS		9
+#define STACK_LINE	1024		/* records up to this need no malloc */
+#define RETRIES		1000		/* bound on lost races per call */
+
+/* The longest record: numbers, keywords, separators and escaped names. */
+#define RECORD_MAX	(3 + 3 * 21 + 7 + 4 + \
+			3 * (2 * LOCKSTORE_NAME_MAX + 255 + 1023) + 1)
+/* Reading buffer: a torn record and a whole one after it fit. */
+#define READ_BUF	(64 * 1024)
+_Static_assert(2 * RECORD_MAX <= READ_BUF, "history read buffer too small");
+
+/* One segment file as opened by this process. */
+struct segment {
+	int		fd;
+	dev_t		dev;
+	ino_t		ino;
+	unsigned int	refs;		/* all fields below under h->lock */
+	unsigned int	shared;		/* threads inside its LOCK_SH */
+	int		locking;	/* a thread is taking LOCK_SH */
+	int		exclusive;	/* a thread holds or awaits LOCK_EX */
+	struct gsync	sync;
+};
+
+struct history {
+	int		 dirfd;
+	int		 durable;
+	unsigned long	 segment_bytes;	/* atomic */
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cv;		/* segment state changes */
+	pthread_mutex_t	 open_lock;	/* serialises opening and rotating */
+	struct segment	*cur;		/* NULL until the first append */
+};
+
+/* One matching record kept while a query reads. */
+struct slot {
+	char			*line;
+	size_t			 len, cap;
+	unsigned long long	 token;
+	long long		 since;
+};
+
+/* The last LIMIT matching records, oldest first from HEAD. */
+struct ring {
+	struct slot	*slot;
+	size_t		 size, head, count;
+	unsigned int	*seen;		/* counts of tokens kept, by hash */
+	size_t		 seen_mask;
+	const char	*want;		/* the escaped resource */
+	size_t		 wantlen;
+	struct lockstore_history_entry *e;
+};
+
+static const char hex[] = "0123456789ABCDEF";
+static const char *const how_names[] = { "unlock", "break", "expiry" };
+
+static int
+needs_escape(unsigned char c)
+{
+	return c < 0x21 || c == 0x7f || c == '%';
+}
+
+/* Length of the encoding of the name S of at most MAX bytes. */
+static size_t
+field_len(const char *s, size_t max)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i, n = strnlen(s, max), len = n;
+
+	if (n == 0)
+		return 1;
+	if (n == 1 && s[0] == '-')
+		return 3;
+	for (i = 0; i < n; i++)
+		if (needs_escape(p[i]))
+			len += 2;
+	return len;
+}
+
+/* Writes the encoding of S (at most MAX bytes) at P; returns its end. */
+static char *
+field_put(char *p, const char *s, size_t max)
+{
+	const unsigned char	*q = (const unsigned char *)s;
+	size_t			 i, n = strnlen(s, max);
+
+	if (n == 0) {
+		*p++ = '-';
+		return p;
+	}
+	if (n == 1 && s[0] == '-') {
+		memcpy(p, "%2D", 3);
+		return p + 3;
+	}
+	for (i = 0; i < n; i++) {
+		if (needs_escape(q[i])) {
+			*p++ = '%';
+			*p++ = hex[q[i] >> 4];
+			*p++ = hex[q[i] & 0xf];
+		} else
+			*p++ = (char)q[i];
+	}
+	return p;
+}
+
+static int
+unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the field F of LEN bytes into OUT of SIZE bytes (NUL included);
+ * -1 unless it is a canonical encoding that fits. */
+static int
+field_get(const char *f, size_t len, char *out, size_t size)
+{
+	size_t	i, o = 0;
+	int	c, hi, lo;
+
+	if (len == 1 && f[0] == '-') {
+		out[0] = '\0';
+		return 0;
+	}
+	if (len == 3 && memcmp(f, "%2D", 3) == 0) {
+		memcpy(out, "-", 2);
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= size)
+			return -1;
+		c = (unsigned char)f[i];
+		if (c == '%') {
+			if (len - i < 3 || (hi = unhex(f[i + 1])) < 0 ||
+			    (lo = unhex(f[i + 2])) < 0)
+				return -1;
+			c = hi << 4 | lo;
+			if (c == 0 || !needs_escape((unsigned char)c))
+				return -1;
+			i += 2;
+		} else if (needs_escape((unsigned char)c))
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Parses LEN decimal digits at F into *V; -1 if empty, bad or too big. */
+static int
+get_ull(const char *f, size_t len, unsigned long long *v)
+{
+	unsigned long long	x = 0;
+	size_t			i;
+	unsigned int		d;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (f[i] < '0' || f[i] > '9')
+			return -1;
+		d = (unsigned int)(f[i] - '0');
+		if (x > (ULLONG_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+/* The same for an optionally negative number. */
+static int
+get_ll(const char *f, size_t len, long long *v)
+{
+	unsigned long long	m;
+	int			neg = (len > 0 && f[0] == '-');
+
+	if (get_ull(f + neg, len - (size_t)neg, &m) == -1)
+		return -1;
+	if (!neg && m > (unsigned long long)LLONG_MAX)
+		return -1;
+	if (neg && m > (unsigned long long)LLONG_MAX + 1)
+		return -1;
+	*v = neg ? (m == 0 ? 0 : -(long long)(m - 1) - 1) : (long long)m;
+	return 0;
+}
+
+/*
+ * Finds the fields of a v1 record in LINE (see the header comment): the
+ * last nine, the first of them ending in "v1".  Returns 0 or -1.
+ */
+static int
+split(const char *line, size_t len, const char *f[FIELDS], size_t n[FIELDS])
+{
+	size_t	end = len, i, j;
+
+	for (i = FIELDS - 1; i > 0; i--) {
+		for (j = end; j > 0 && line[j - 1] != ' '; j--)
+			;
+		if (j == 0 || j == end)
+			return -1;
+		f[i] = line + j;
+		n[i] = end - j;
+		end = j - 1;
+	}
+	if (end < 2 || memcmp(line + end - 2, "v1", 2) != 0)
+		return -1;
+	f[0] = line + end - 2;
+	n[0] = 2;
+	return 0;
+}
+
+/* Decodes the fields F of a record into E; -1 if one is bad. */
+static int
+decode(const char *f[FIELDS], const size_t n[FIELDS],
+    struct lockstore_history_entry *e)
+{
+	size_t	i;
+
+	if (get_ull(f[1], n[1], &e->token) == -1 ||
+	    get_ll(f[2], n[2], &e->since) == -1 ||
+	    get_ll(f[3], n[3], &e->until_ms) == -1)
+		return -1;
+	for (i = 0; i < 3; i++)
+		if (strlen(how_names[i]) == n[4] &&
+		    memcmp(how_names[i], f[4], n[4]) == 0)
+			break;
+	if (i == 3)
+		return -1;
+	e->how = (enum lockstore_end)i;
+	if (field_get(f[5], n[5], e->resource, sizeof(e->resource)) == -1 ||
+	    field_get(f[6], n[6], e->holder, sizeof(e->holder)) == -1 ||
+	    field_get(f[7], n[7], e->by, sizeof(e->by)) == -1 ||
+	    field_get(f[8], n[8], e->reason, sizeof(e->reason)) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+lock_file(int fd, int op)
+{
+	while (flock(fd, op) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+static enum lockstore_status
+write_error(struct lockstore_error *err, int e)
+{
+	return store_error(err, LOCKSTORE_STORAGE, e,
+	    "Storage error: cannot write the history: %s", strerror(e));
+}
+
+static enum lockstore_status
+read_error(struct lockstore_error *err, int e)
+{
+	return store_error(err, LOCKSTORE_STORAGE, e,
+	    "Storage error: cannot read the history: %s", strerror(e));
+}
+
+/* Opens the journal in the directory DIRFD. */
+struct history *
+history_open(int dirfd, unsigned long segment_bytes, int durable)
+{
+	struct history	*h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->dirfd = dirfd;
+	h->durable = durable;
+	h->segment_bytes = segment_bytes;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	pthread_mutex_init(&h->open_lock, NULL);
+	return h;
+}
+
+/* Changes the segment size for later appends. */
+void
+history_set_segment(struct history *h, unsigned long segment_bytes)
+{
+	__atomic_store_n(&h->segment_bytes, segment_bytes, __ATOMIC_RELAXED);
+}
+
+static void
+segment_free(struct segment *s)
+{
+	gsync_destroy(&s->sync);
+	close(s->fd);
+	free(s);
+}
+
+/* Drops a reference to S. */
+static void
+segment_put(struct history *h, struct segment *s)
+{
+	int	last;
+
+	pthread_mutex_lock(&h->lock);
+	last = (--s->refs == 0);
+	pthread_mutex_unlock(&h->lock);
+	if (last)
+		segment_free(s);
+}
+
+/* The current segment, referenced (or NULL). */
+static struct segment *
+segment_get(struct history *h)
+{
+	struct segment	*s;
+
+	pthread_mutex_lock(&h->lock);
+	if ((s = h->cur) != NULL)
+		s->refs++;
+	pthread_mutex_unlock(&h->lock);
+	return s;
+}
+
+/* Makes the segment open at FD current (syncing the directory first when
+ * durable) and closes FD on failure.  Called with open_lock held. */
+static int
+segment_install(struct history *h, int fd)
+{
+	struct segment	*s, *old;
+	struct stat	 st;
+	int		 e;
+
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	/* The name must be durable before any record in it is reported. */
+	if (h->durable && fsync(h->dirfd) == -1)
+		goto fail;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto fail;
+	s->fd = fd;
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	s->refs = 1;		/* h->cur's */
+	gsync_init(&s->sync, fd);
+	pthread_mutex_lock(&h->lock);
+	old = h->cur;
+	h->cur = s;
+	if (old != NULL && --old->refs > 0)
+		old = NULL;
+	pthread_mutex_unlock(&h->lock);
+	if (old != NULL)
+		segment_free(old);
+	return 0;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* Opens ".history" for appending, creating it if needed; FD or -1. */
+static int
+open_current(struct history *h)
+{
+	const int	flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK |
+			    O_CLOEXEC;
+	int		fd, i;
+
+	for (i = 0; i < RETRIES; i++) {
+		fd = openat(h->dirfd, HISTORY_FILE, flags);
+		if (fd != -1 || errno != ENOENT)
+			return fd;
+		fd = openat(h->dirfd, HISTORY_FILE, flags | O_CREAT | O_EXCL,
+		    0644);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/* Replaces STALE, if still current, by a fresh open of ".history". */
+static int
+reopen(struct history *h, struct segment *stale)
+{
+	int	fd, rc = 0;
+
+	pthread_mutex_lock(&h->open_lock);
+	pthread_mutex_lock(&h->lock);
+	if (h->cur != stale) {
+		/* Another thread was first. */
+		pthread_mutex_unlock(&h->lock);
+		pthread_mutex_unlock(&h->open_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if ((fd = open_current(h)) == -1 || segment_install(h, fd) == -1)
+		rc = -1;
+	pthread_mutex_unlock(&h->open_lock);
+	return rc;
+}
+
+/* Enters S's shared lock with the other threads of this process. */
+static int
+enter_shared(struct history *h, struct segment *s)
+{
+	int	rc = 0, e = 0;
+
+	pthread_mutex_lock(&h->lock);
+	while (s->exclusive || s->locking)
+		pthread_cond_wait(&h->cv, &h->lock);
+	if (s->shared == 0) {
+		s->locking = 1;
+		pthread_mutex_unlock(&h->lock);
+		rc = lock_file(s->fd, LOCK_SH);
+		e = errno;
+		pthread_mutex_lock(&h->lock);
+		s->locking = 0;
+		pthread_cond_broadcast(&h->cv);
+	}
+	if (rc == 0)
+		s->shared++;
+	pthread_mutex_unlock(&h->lock);
+	errno = e;
+	return rc;
+}
+
+/* Leaves S's shared lock; the last thread out unlocks the file. */
+static void
+leave_shared(struct history *h, struct segment *s)
+{
+	pthread_mutex_lock(&h->lock);
+	if (--s->shared == 0) {
+		(void)flock(s->fd, LOCK_UN);
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Takes S's exclusive lock once no other thread of ours is inside. */
+static int
+enter_exclusive(struct history *h, struct segment *s)
+{
+	int	e;
+
+	pthread_mutex_lock(&h->lock);
+	while (s->exclusive || s->locking)
+		pthread_cond_wait(&h->cv, &h->lock);
+	s->exclusive = 1;
+	while (s->shared > 0)
+		pthread_cond_wait(&h->cv, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	if (lock_file(s->fd, LOCK_EX) == 0)
+		return 0;
+	e = errno;
+	pthread_mutex_lock(&h->lock);
+	s->exclusive = 0;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+	errno = e;
+	return -1;
+}
+
+static void
+leave_exclusive(struct history *h, struct segment *s)
+{
+	(void)flock(s->fd, LOCK_UN);
+	pthread_mutex_lock(&h->lock);
+	s->exclusive = 0;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * Rotates if S is still ".history" and still full: it becomes
+ * ".history.1" and a new ".history" becomes current.  Returns 0 (also when
+ * there was nothing to do: the caller looks again) or -1.
+ */
+static int
+rotate(struct history *h, struct segment *s)
+{
+	struct stat	st;
+	unsigned long	limit;
+	int		fd, rc = 0, e;
+
+	if (enter_exclusive(h, s) == -1)
+		return -1;
+	limit = __atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED);
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno != ENOENT)
+			rc = -1;
+	} else if (st.st_ino == s->ino && st.st_dev == s->dev && limit > 0 &&
+	    (unsigned long long)st.st_size >= limit) {
+		pthread_mutex_lock(&h->open_lock);
+		if (renameat(h->dirfd, HISTORY_FILE, h->dirfd,
+		    HISTORY_FILE_OLD) == -1)
+			rc = -1;
+		else {
+			/* EEXIST: another process's appender was quicker. */
+			fd = openat(h->dirfd, HISTORY_FILE, O_WRONLY |
+			    O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+			    O_NONBLOCK | O_CLOEXEC, 0644);
+			if (fd == -1 && errno == EEXIST)
+				fd = open_current(h);
+			if (fd == -1 || segment_install(h, fd) == -1)
+				rc = -1;
+		}
+		pthread_mutex_unlock(&h->open_lock);
+	}
+	e = errno;
+	leave_exclusive(h, s);
+	errno = e;
+	return rc;
+}
+
+/* Renders E as a record into BUF of SIZE >= record_len(E) bytes. */
+static size_t
+record_put(char *buf, size_t size, const struct lockstore_history_entry *e)
+{
+	char	*p;
+	int	 n;
+
+	n = snprintf(buf, size, "v1 %llu %lld %lld %s ", e->token, e->since,
+	    e->until_ms, how_names[e->how]);
+	p = buf + n;
+	p = field_put(p, e->resource, sizeof(e->resource) - 1);
+	*p++ = ' ';
+	p = field_put(p, e->holder, sizeof(e->holder) - 1);
+	*p++ = ' ';
+	p = field_put(p, e->by, sizeof(e->by) - 1);
+	*p++ = ' ';
+	p = field_put(p, e->reason, sizeof(e->reason) - 1);
+	*p++ = '\n';
+	return (size_t)(p - buf);
+}
+
+/* Bytes of the record of E, newline included (an upper bound: numbers
+ * are counted at their widest). */
+static size_t
+record_len(const struct lockstore_history_entry *e)
+{
+	return 3 + 3 * 21 + strlen(how_names[e->how]) + 4 + 1 +
+	    field_len(e->resource, sizeof(e->resource) - 1) +
+	    field_len(e->holder, sizeof(e->holder) - 1) +
+	    field_len(e->by, sizeof(e->by) - 1) +
+	    field_len(e->reason, sizeof(e->reason) - 1);
+}
+
+/* Writes the record BUF of LEN bytes to S with one write(). */
+static int
+write_record(struct segment *s, const char *buf, size_t len)
+{
+	ssize_t	n;
+
+	while ((n = write(s->fd, buf, len)) == -1 && errno == EINTR)
+		;
+	if (n == -1)
+		return -1;
+	if ((size_t)n != len) {
+		/* A full disk: the torn record is skipped by readers. */
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One attempt to append BUF: 1 when written (and synced), 0 when the
+ * segment changed under us and the caller must try again, -1 on error.
+ */
+static int
+append_once(struct history *h, unsigned long limit, const char *buf,
+    size_t len)
+{
+	struct segment	*s;
+	struct stat	 st;
+	int		 rc, e;
+
+	if ((s = segment_get(h)) == NULL)
+		return reopen(h, NULL) == -1 ? -1 : 0;
+	if (enter_shared(h, s) == -1) {
+		rc = -1;
+		goto out;
+	}
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		e = errno;
+		leave_shared(h, s);
+		errno = e;
+		/* ENOENT: renamed away, not yet replaced. */
+		rc = (e == ENOENT ? reopen(h, s) : -1);
+		goto out;
+	}
+	if (st.st_ino != s->ino || st.st_dev != s->dev) {
+		leave_shared(h, s);
+		rc = reopen(h, s);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size >= limit) {
+		leave_shared(h, s);
+		rc = rotate(h, s);
+		goto out;
+	}
+	rc = write_record(s, buf, len);
+	e = errno;
+	leave_shared(h, s);
+	errno = e;
+	if (rc == 0 && h->durable)
+		rc = gsync_wait(&s->sync);
+	if (rc == 0)
+		rc = 1;
+out:
+	e = errno;
+	segment_put(h, s);
+	errno = e;
+	return rc;
+}
+
+/* Appends E to the journal. */
+enum lockstore_status
+history_append(struct history *h, const struct lockstore_history_entry *e,
+    struct lockstore_error *err)
+{
+	char		 stackbuf[STACK_LINE], *buf = stackbuf;
+	unsigned long	 limit;
+	size_t		 size, len;
+	int		 i, rc = 0, saved;
+
+	limit = __atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED);
+	if (limit == 0)
+		return LOCKSTORE_OK;
+	if ((unsigned int)e->how > LOCKSTORE_END_EXPIRY)
+		return write_error(err, EINVAL);
+	size = record_len(e);
+	if (size > sizeof(stackbuf) && (buf = malloc(size)) == NULL)
+		return write_error(err, errno);
+	len = record_put(buf, size, e);
+	for (i = 0; i < RETRIES && rc == 0; i++)
+		rc = append_once(h, limit, buf, len);
+	saved = (rc == 0 ? EAGAIN : errno);
+	if (buf != stackbuf)
+		free(buf);
+	if (rc != 1)
+		return write_error(err, saved);
+	return LOCKSTORE_OK;
+}
+
+static size_t
+token_hash(const struct ring *r, unsigned long long token)
+{
+	return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) & r->seen_mask;
+}
+
+static struct slot *
+ring_at(struct ring *r, size_t i)
+{
+	return &r->slot[(r->head + i) % r->size];
+}
+
+/*
+ * Keeps the record LINE of LEN bytes (decoded into r->e), dropping an
+ * older record of the same holding, else the oldest when full.
+ */
+static int
+ring_add(struct ring *r, const char *line, size_t len)
+{
+	unsigned long long	 token = r->e->token;
+	struct slot		*sl, tmp;
+	size_t			 i;
+	char			*p;
+
+	if (token != 0 && r->seen[token_hash(r, token)] > 0) {
+		for (i = 0; i < r->count; i++) {
+			sl = ring_at(r, i);
+			if (sl->token == token && sl->since == r->e->since)
+				break;
+		}
+		if (i < r->count) {
+			/* Reuse its slot at the newest end. */
+			tmp = *ring_at(r, i);
+			for (; i + 1 < r->count; i++)
+				*ring_at(r, i) = *ring_at(r, i + 1);
+			*ring_at(r, r->count - 1) = tmp;
+			r->seen[token_hash(r, token)]--;
+			sl = ring_at(r, r->count - 1);
+			goto fill;
+		}
+	}
+	if (r->count < r->size)
+		sl = ring_at(r, r->count++);
+	else {
+		sl = ring_at(r, 0);
+		r->head = (r->head + 1) % r->size;
+		if (sl->token != 0)
+			r->seen[token_hash(r, sl->token)]--;
+	}
+fill:
+	if (sl->cap < len) {
+		if ((p = realloc(sl->line, len)) == NULL)
+			return -1;
+		sl->line = p;
+		sl->cap = len;
+	}
+	memcpy(sl->line, line, len);
+	sl->len = len;
+	sl->token = token;
+	sl->since = r->e->since;
+	if (token != 0)
+		r->seen[token_hash(r, token)]++;
+	return 0;
+}
+
+/* Considers one complete line: kept if it is a good record of the
+ * resource asked for.  -1 only when out of memory. */
+static int
+consider(struct ring *r, const char *line, size_t len)
+{
+	const char	*f[FIELDS];
+	size_t		 n[FIELDS];
+
+	if (split(line, len, f, n) == -1 || n[5] != r->wantlen ||
+	    memcmp(f[5], r->want, r->wantlen) != 0 || decode(f, n, r->e) == -1)
+		return 0;
+	/* Keep the record alone, without torn remains before it. */
+	return ring_add(r, f[0], (size_t)(line + len - f[0]));
+}
+
+/* Streams the segment open at FD through BUF into R. */
+static int
+read_segment(struct ring *r, int fd, char *buf)
+{
+	size_t	 start = 0, scan = 0, end = 0;
+	ssize_t	 n;
+	char	*nl;
+	int	 skipping = 0;
+
+	for (;;) {
+		nl = memchr(buf + scan, '\n', end - scan);
+		if (nl != NULL) {
+			if (!skipping &&
+			    consider(r, buf + start, (size_t)(nl - buf) - start) ==
+			    -1)
+				return -1;
+			skipping = 0;
+			start = scan = (size_t)(nl - buf) + 1;
+			continue;
+		}
+		if (start > 0) {
+			memmove(buf, buf + start, end - start);
+			end -= start;
+			start = 0;
+		}
+		if (end == READ_BUF) {
+			/* Longer than any record: skip to its end. */
+			skipping = 1;
+			end = 0;
+		}
+		scan = end;
+		n = read(fd, buf + end, READ_BUF - end);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			return 0;	/* a torn or unfinished last line */
+		end += (size_t)n;
+	}
+}
+
+/* Opens a segment for reading: FD, -2 if absent, -1 on error. */
+static int
+open_read(struct history *h, const char *name)
+{
+	int	fd;
+
+	fd = openat(h->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return -2;
+	return fd;
+}
+
+/*
+ * Opens both segments as one consistent pair: a shared lock on the
+ * current one, while it is still current, keeps rotation away while the
+ * previous one is opened.
+ */
+static int
+open_pair(struct history *h, int *curp, int *oldp)
+{
+	struct stat	a, b;
+	int		cur, old, i, e;
+
+	for (i = 0; i < RETRIES; i++) {
+		if ((cur = open_read(h, HISTORY_FILE)) == -1)
+			return -1;
+		if (cur >= 0) {
+			if (lock_file(cur, LOCK_SH) == -1 ||
+			    fstat(cur, &a) == -1)
+				goto fail;
+			if (fstatat(h->dirfd, HISTORY_FILE, &b,
+			    AT_SYMLINK_NOFOLLOW) == -1 ||
+			    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+				close(cur);	/* rotated meanwhile */
+				continue;
+			}
+		}
+		old = open_read(h, HISTORY_FILE_OLD);
+		if (old == -1)
+			goto fail;
+		if (cur >= 0)
+			(void)flock(cur, LOCK_UN);
+		*curp = cur;
+		*oldp = old;
+		return 0;
+	}
+	errno = EAGAIN;
+	return -1;
+fail:
+	e = errno;
+	if (cur >= 0)
+		close(cur);
+	errno = e;
+	return -1;
+}
+
+/* Calls FN for the last LIMIT records of RESOURCE, newest first. */
+enum lockstore_status
+history_query(struct history *h, const char *resource, size_t limit,
+    lockstore_history_fn fn, void *arg, struct lockstore_error *err)
+{
+	struct ring	 r;
+	char		*buf = NULL, *want = NULL;
+	size_t		 i, seen_size;
+	int		 cur = -2, old = -2, e = 0;
+
+	if (limit > LOCKSTORE_HISTORY_MAX)
+		limit = LOCKSTORE_HISTORY_MAX;
+	if (limit == 0)
+		return LOCKSTORE_OK;
+	memset(&r, 0, sizeof(r));
+	r.size = limit;
+	for (seen_size = 16; seen_size < 4 * limit; seen_size *= 2)
+		;
+	r.seen_mask = seen_size - 1;
+	r.wantlen = field_len(resource, SIZE_MAX);
+	if ((r.slot = calloc(limit, sizeof(*r.slot))) == NULL ||
+	    (r.seen = calloc(seen_size, sizeof(*r.seen))) == NULL ||
+	    (r.e = malloc(sizeof(*r.e))) == NULL ||
+	    (want = malloc(r.wantlen)) == NULL ||
+	    (buf = malloc(READ_BUF)) == NULL) {
+		e = errno;
+		goto out;
+	}
+	field_put(want, resource, SIZE_MAX);
+	r.want = want;
+	if (open_pair(h, &cur, &old) == -1 ||
+	    (old >= 0 && read_segment(&r, old, buf) == -1) ||
+	    (cur >= 0 && read_segment(&r, cur, buf) == -1)) {
+		e = errno;
+		goto out;
+	}
+	for (i = r.count; i > 0; i--) {
+		const char	*f[FIELDS];
+		size_t		 n[FIELDS];
+		struct slot	*sl = ring_at(&r, i - 1);
+
+		/* Checked when kept: cannot fail. */
+		if (split(sl->line, sl->len, f, n) == -1 ||
+		    decode(f, n, r.e) == -1)
+			continue;
+		if (fn(r.e, arg) != 0)
+			break;
+	}
+out:
+	if (cur >= 0)
+		close(cur);
+	if (old >= 0)
+		close(old);
+	if (r.slot != NULL)
+		for (i = 0; i < r.size; i++)
+			free(r.slot[i].line);
+	free(r.slot);
+	free(r.seen);
+	free(r.e);
+	free(want);
+	free(buf);
+	if (e != 0)
+		return read_error(err, e);
+	return LOCKSTORE_OK;
+}
+
+/* Closes the journal. */
+void
+history_close(struct history *h)
+{
+	if (h == NULL)
+		return;
+	if (h->cur != NULL)
+		segment_free(h->cur);
+	pthread_mutex_destroy(&h->open_lock);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}

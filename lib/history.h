@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The lock history of the lock-directory backend: a durable, bounded
+ * journal of ended holdings, shared by every process using the directory.
+ */
+#ifndef HISTORY_H
+#define HISTORY_H
+
+#include <stddef.h>
+
+#include "lockstore.h"
+
+/* The current segment and the one before it, in the lock directory. */
+#define HISTORY_FILE		".history"
+#define HISTORY_FILE_OLD	".history.1"
+
+struct history;
+
+/*
+ * Opens the journal in the lock directory open at DIRFD (not owned; it
+ * must stay open until history_close()).  SEGMENT_BYTES: once the current
+ * segment has reached it, the next append first rotates (the current
+ * segment replaces the previous one, a new one is started), so about two
+ * segments are kept; 0: appends do nothing, queries still read what is
+ * retained.  DURABLE: an append returns only after its record is on disk.
+ * Files are created lazily.  Returns NULL with errno (ENOMEM) on failure;
+ * free with history_close().
+ */
+struct history		*history_open(int dirfd, unsigned long segment_bytes,
+			    int durable);
+
+/* Changes the segment size for later appends (0: history off). */
+void			 history_set_segment(struct history *h,
+			    unsigned long segment_bytes);
+
+/*
+ * Appends the ended holding E.  Safe from many threads and many processes
+ * sharing the directory.  Errors: STORAGE ("Storage error: cannot write
+ * the history: <strerror>", sys_errno set).
+ */
+enum lockstore_status	 history_append(struct history *h,
+			    const struct lockstore_history_entry *e,
+			    struct lockstore_error *err);
+
+/*
+ * Calls FN for at most LIMIT (clamped to LOCKSTORE_HISTORY_MAX) retained
+ * entries of RESOURCE (compared byte for byte), newest first, until FN
+ * returns nonzero.  Records repeating one holding (same token, not 0, and
+ * same since) are reported once, as the newest of them.  Torn and
+ * unreadable lines are skipped; missing files are an empty history.
+ * Errors: STORAGE ("Storage error: cannot read the history: <strerror>").
+ */
+enum lockstore_status	 history_query(struct history *h,
+			    const char *resource, size_t limit,
+			    lockstore_history_fn fn, void *arg,
+			    struct lockstore_error *err);
+
+/* Closes the journal; no call may be running on H.  Accepts NULL. */
+void			 history_close(struct history *h);
+
+#endif /* HISTORY_H */
