@@ -57,19 +57,26 @@
 
 static unsigned long instances;	/* atomic */
 
-static int
-durable(const struct lockdir *ld)
+/* Whether the syncs are on. */
+int
+lockdir_durable(const struct lockdir *ld)
 {
 	return (ld->flags & LOCKSTORE_NOSYNC) == 0;
 }
 
-static enum lockstore_status
-storage(struct lockstore_error *err, int e, const char *what,
+#define durable(ld)	lockdir_durable(ld)
+
+/* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
+enum lockstore_status
+lockdir_storage(struct lockstore_error *err, int e, const char *what,
     const char *resource)
 {
 	return store_error(err, LOCKSTORE_STORAGE, e,
 	    "Storage error: %s for '%s': %s", what, resource, strerror(e));
 }
+
+#define storage(err, e, what, resource) \
+	lockdir_storage((err), (e), (what), (resource))
 
 static int
 write_all(int fd, const char *buf, size_t len)
@@ -208,23 +215,6 @@ lockdir_check_dir(const struct lockdir *ld, const char *resource,
 	    resource);
 }
 
-/* HELD with the holder's name if FNAME is RESOURCE's lock; LOCKDIR_ABSENT if no
- * file is there; an error otherwise. */
-static int
-find_holder(const struct lockdir *ld, const char *fname, const char *resource,
-    enum name_form form, struct lockstore_error *err)
-{
-	struct lockfile	lf;
-	int		st;
-
-	st = lockdir_read_lock(ld, fname, resource, &lf, err);
-	if (st == LOCKSTORE_OK)
-		st = lockdir_check_owner(&lf, resource, form, err);
-	if (st == LOCKSTORE_OK)
-		st = store_error_held(err, lf.holder);
-	return st;
-}
-
 /*
  * The name gocept.lockd used for RESOURCE when lockd encodes it (a '%' or
  * a leading '.'), if that was a valid file name.  Such a file without a
@@ -241,18 +231,17 @@ lockdir_legacy_name(const char *resource, enum name_form form, char *buf, size_t
 	return n > 0 && (size_t)n < size;
 }
 
-/* Writes, syncs and flocks the temporary file; returns its fd or -1. */
+/* Writes LF to a temporary file, syncs and flocks it; returns its fd or
+ * -1.  RESOURCE names the lock in messages. */
 static int
-write_tmp(struct lockdir *ld, const char *resource, const char *client,
-    unsigned long long token, char *tmp, size_t tmpsize,
-    struct lockstore_error *err)
+write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
+    char *tmp, size_t tmpsize, struct lockstore_error *err)
 {
 	char		buf[LOCKFILE_MAX];
 	unsigned long	seq;
 	int		fd = -1, len, e, tries;
 
-	len = lockfile_format_token(buf, sizeof(buf), resource, client,
-	    (long long)time(NULL), token);
+	len = lockfile_render(buf, sizeof(buf), lf);
 	if (len < 0) {
 		store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid resource name: too long to record");
@@ -357,8 +346,8 @@ write_token(struct lockdir *ld, const char *buf, size_t len,
  * token is used: a lock file naming a token is linked only after the
  * counter that covers it is durable, so no crash can make a token repeat.
  */
-static enum lockstore_status
-next_token(struct lockdir *ld, const char *resource,
+enum lockstore_status
+lockdir_next_token(struct lockdir *ld, const char *resource,
     unsigned long long *token, struct lockstore_error *err)
 {
 	char			buf[32], *end;
@@ -418,56 +407,244 @@ next_token(struct lockdir *ld, const char *resource,
 	return LOCKSTORE_OK;
 }
 
-static enum lockstore_status
-lockdir_lock(void *impl, const char *resource, const char *client,
-    unsigned long long *tokenp, struct lockstore_error *err)
+/* Replaces lock file FNAME by LF; the caller holds FNAME's flock. */
+enum lockstore_status
+lockdir_replace(struct lockdir *ld, const char *fname,
+    const struct lockfile *lf, const char *resource,
+    struct lockstore_error *err)
 {
-	struct lockdir	*ld = impl;
-	struct lockfile	 lf;
+	char	tmp[64];
+	int	fd, e;
+
+	if ((fd = write_tmp(ld, lf, resource, tmp, sizeof(tmp), err)) == -1)
+		return err->status;
+	/* Lockers see the name held throughout; unlockers waiting on the
+	 * old inode's flock find it replaced and look again. */
+	if (renameat(ld->dirfd, tmp, ld->dirfd, fname) == -1) {
+		e = errno;
+		unlinkat(ld->dirfd, tmp, 0);
+		close(fd);
+		return storage(err, e, "cannot replace the lock file",
+		    resource);
+	}
+	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+		e = errno;
+		close(fd);
+		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
+		    "cannot sync the lock directory after changing the lock "
+		    "of '%s' (%s): the change may not survive a crash",
+		    resource, strerror(e));
+	}
+	close(fd);
+	return LOCKSTORE_OK;
+}
+
+/* Removes the expired lock-delay marker FNAME if it is still one. */
+static int
+remove_marker(struct lockdir *ld, const char *fname, const char *resource,
+    struct lockstore_error *err)
+{
+	struct lockfile	*lf;
+	int		 fd, st;
+
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return storage(err, ENOMEM, "out of memory", resource);
+	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	if (st == LOCKSTORE_OK) {
+		if (lf->is_delay && lockdir_delay_state(ld, lf,
+		    lockdir_now_ms()) != LOCKDIR_LIVE &&
+		    unlinkat(ld->dirfd, fname, 0) == -1)
+			st = storage(err, errno, "cannot remove the lock-delay "
+			    "marker", resource);
+		close(fd);
+	}
+	free(lf);
+	return st == LOCKDIR_ABSENT ? LOCKSTORE_OK : st;
+}
+
+/* The reply to CLIENT asking again for the lock LF it holds: the holding
+ * goes on, a TTL renews its lease. */
+static int
+reacquire(struct lockdir *ld, const char *fname, const char *resource,
+    const char *client, unsigned int ttl_ms, struct lockstore_grant *g,
+    struct lockstore_error *err)
+{
+	struct lockfile	*lf;
+	int		 fd, st;
+
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return storage(err, ENOMEM, "out of memory", resource);
+	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	if (st == LOCKDIR_ABSENT) {
+		free(lf);
+		return LOCKDIR_AGAIN;
+	}
+	if (st != LOCKSTORE_OK) {
+		free(lf);
+		return st;
+	}
+	if (lf->is_delay || strcmp(lf->holder, client) != 0 ||
+	    lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+		st = LOCKDIR_AGAIN;	/* changed meanwhile */
+		goto out;
+	}
+	if (ttl_ms > 0) {
+		lf->ttl_ms = ttl_ms;
+		lf->deadline_ms = lockdir_now_ms() + ttl_ms;
+		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
+		if (!lf->has_resource) {
+			snprintf(lf->resource, sizeof(lf->resource), "%s",
+			    resource);
+			lf->has_resource = 1;
+		}
+		if ((st = lockdir_replace(ld, fname, lf, resource, err)) !=
+		    LOCKSTORE_OK)
+			goto out;
+		lockdir_note_lease(ld, resource, lf->deadline_ms);
+	}
+	g->token = lf->token;
+	g->since = lf->since;
+	g->reacquired = 1;
+	g->ttl_ms = lf->ttl_ms;
+	if (lf->ttl_ms > 0)
+		g->expires_ms = lockdir_wall_ms() + (lf->deadline_ms -
+		    lockdir_now_ms());
+	st = LOCKSTORE_OK;
+out:
+	close(fd);
+	free(lf);
+	return st;
+}
+
+/*
+ * One lock attempt on RESOURCE for CLIENT.  ACQUIRE: acquire()'s rules
+ * (CLIENT holding it already is a success); otherwise lock()'s.  TTL_MS:
+ * a lease.  Fills GRANT on success; on DELAYED sets *DELAY_END to the end
+ * of the lock-delay (CLOCK_BOOTTIME ms).  Expired leases and lock-delay
+ * markers found on the way are cleared.
+ */
+int
+lockdir_take(struct lockdir *ld, const char *resource, const char *client,
+    int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
+    long long *delay_end, struct lockstore_error *err)
+{
+	struct lockfile	*lf;
 	enum name_form	 form;
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
-	char		 tmp[64];
+	char		 tmp[64], when[64];
 	unsigned long long token = 0;
-	int		 fd, st, tries, e;
+	long long	 now;
+	time_t		 secs;
+	struct tm	 tm;
+	int		 fd = -1, st, tries, e;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return storage(err, ENOMEM, "out of memory", resource);
 	form = name_encode(resource, fname);
 	if (lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
 		/* Only a file without a recorded name is the old lock;
 		 * anything else there is some other resource's business. */
-		st = lockdir_read_lock(ld, legacy, resource, &lf, err);
-		if (st == LOCKSTORE_OK && !lf.has_resource)
-			return store_error_held(err, lf.holder);
+		st = lockdir_read_lock(ld, legacy, resource, lf, err);
+		if (st == LOCKSTORE_OK && !lf->has_resource) {
+			if (acquire && strcmp(lf->holder, client) == 0) {
+				grant->reacquired = 1;
+				goto out;
+			}
+			st = store_error_held(err, lf->holder);
+			goto out;
+		}
 		if (st == LOCKSTORE_STORAGE)
-			return st;
+			goto out;
 	}
-	/* A held lock is answered without writing anything: cheaper, and
-	 * "held" stays the answer even on a full disk. */
-	if ((st = find_holder(ld, fname, resource, form, err)) != LOCKDIR_ABSENT)
-		return st;
-	if ((st = next_token(ld, resource, &token, err)) != LOCKSTORE_OK)
-		return st;
-	if ((fd = write_tmp(ld, resource, client, token, tmp, sizeof(tmp),
-	    err)) == -1)
-		return err->status;
-	for (tries = 0;; tries++) {
+	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
+		/* A held lock is answered without writing anything: cheaper,
+		 * and "held" stays the answer even on a full disk. */
+		st = lockdir_read_lock(ld, fname, resource, lf, err);
+		if (st == LOCKSTORE_OK)
+			st = lockdir_check_owner(lf, resource, form, err);
+		if (st == LOCKSTORE_OK) {
+			now = lockdir_now_ms();
+			if (lf->is_delay && lockdir_delay_state(ld, lf, now) ==
+			    LOCKDIR_LIVE) {
+				*delay_end = lf->delay_until_ms;
+				secs = (time_t)((lf->delay_wall_ms + 999) /
+				    1000);
+				gmtime_r(&secs, &tm);
+				strftime(when, sizeof(when),
+				    "%Y-%m-%dT%H:%M:%SZ", &tm);
+				st = store_error(err, LOCKSTORE_DELAYED, 0,
+				    "Resource held off until %s after %s "
+				    "(lock-delay)", when,
+				    lf->delay_cause == LOCKSTORE_END_BREAK ?
+				    "a break" : "an expired lease");
+				goto out;
+			}
+			if (lf->is_delay) {
+				if ((st = remove_marker(ld, fname, resource,
+				    err)) != LOCKSTORE_OK)
+					goto out;
+				continue;	/* cleared: look again */
+			}
+			if (lockdir_lease_state(ld, lf, now) ==
+			    LOCKDIR_EXPIRED) {
+				st = lockdir_expire_one(ld, fname, resource,
+				    err);
+				if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
+				    st == LOCKDIR_ABSENT)
+					continue;
+				goto out;
+			}
+			if (acquire && strcmp(lf->holder, client) == 0) {
+				st = reacquire(ld, fname, resource, client,
+				    ttl_ms, grant, err);
+				if (st == LOCKDIR_AGAIN)
+					continue;
+				goto out;
+			}
+			st = store_error_held(err, lf->holder);
+			goto out;
+		}
+		if (st != LOCKDIR_ABSENT)
+			goto out;
+		if (fd == -1) {
+			memset(lf, 0, sizeof(*lf));
+			if ((st = lockdir_next_token(ld, resource, &token,
+			    err)) != LOCKSTORE_OK)
+				goto out;
+			snprintf(lf->holder, sizeof(lf->holder), "%s", client);
+			snprintf(lf->resource, sizeof(lf->resource), "%s",
+			    resource);
+			lf->has_resource = 1;
+			lf->since = (long long)time(NULL);
+			lf->token = token;
+			if (ttl_ms > 0) {
+				lf->ttl_ms = ttl_ms;
+				lf->deadline_ms = lockdir_now_ms() + ttl_ms;
+				snprintf(lf->boot, sizeof(lf->boot), "%s",
+				    ld->boot);
+			}
+			if ((fd = write_tmp(ld, lf, resource, tmp, sizeof(tmp),
+			    err)) == -1) {
+				st = err->status;
+				goto out;
+			}
+		}
 		if (linkat(ld->dirfd, tmp, ld->dirfd, fname, 0) == 0)
 			break;
-		e = errno;
-		if (e != EEXIST) {
+		if ((e = errno) != EEXIST) {
 			st = storage(err, e, "cannot create the lock file",
 			    resource);
-			goto fail;
+			goto out;
 		}
-		st = find_holder(ld, fname, resource, form, err);
-		if (st == LOCKDIR_ABSENT && tries < LOCKDIR_RACE_RETRIES)
-			continue;	/* released meanwhile: try again */
-		if (st == LOCKDIR_ABSENT)
-			st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
-			    "Storage error: the lock for '%s' changes too "
-			    "fast to be taken", resource);
-		goto fail;
+		/* taken meanwhile: look again */
+	}
+	if (tries == LOCKDIR_RACE_RETRIES) {
+		st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+		    "Storage error: the lock for '%s' changes too fast to be "
+		    "taken", resource);
+		goto out;
 	}
 	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
 	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
@@ -479,17 +656,83 @@ lockdir_lock(void *impl, const char *resource, const char *client,
 		e = errno;
 		unlinkat(ld->dirfd, fname, 0);
 		close(fd);
+		free(lf);
 		return storage(err, e, "cannot sync the lock directory",
 		    resource);
 	}
 	close(fd);
-	if (tokenp != NULL)
-		*tokenp = token;
-	return LOCKSTORE_OK;
-fail:
-	unlinkat(ld->dirfd, tmp, 0);
-	close(fd);
+	fd = -1;
+	grant->token = token;
+	grant->since = lf->since;
+	grant->ttl_ms = ttl_ms;
+	if (ttl_ms > 0) {
+		grant->expires_ms = lockdir_wall_ms() + ttl_ms;
+		lockdir_note_lease(ld, resource, lf->deadline_ms);
+	}
+	st = LOCKSTORE_OK;
+out:
+	if (fd != -1) {
+		unlinkat(ld->dirfd, tmp, 0);
+		close(fd);
+	}
+	free(lf);
 	return st;
+}
+
+static enum lockstore_status
+lockdir_lock(void *impl, const char *resource, const char *client,
+    unsigned long long *tokenp, struct lockstore_error *err)
+{
+	struct lockstore_grant	g;
+	long long		delay_end;
+	int			st;
+
+	memset(&g, 0, sizeof(g));
+	st = lockdir_take(impl, resource, client, 0, 0, &g, &delay_end, err);
+	if (st == LOCKSTORE_OK && tokenp != NULL)
+		*tokenp = g.token;
+	return (enum lockstore_status)st;
+}
+
+/* Opens, flocks and reads lock file FNAME; see lockdir.h. */
+int
+lockdir_open_locked(struct lockdir *ld, const char *fname,
+    const char *resource, int *fdp, struct lockfile *lf,
+    struct lockstore_error *err)
+{
+	struct stat	st, now;
+	int		fd = -1, rc, tries;
+
+	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
+		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
+		    LOCKSTORE_OK)
+			return rc;
+		if (fstat(fd, &st) == -1 || flock_ex(fd) == -1) {
+			rc = storage(err, errno, "cannot lock the lock file",
+			    resource);
+			close(fd);
+			return rc;
+		}
+		if (fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
+			rc = errno == ENOENT ? LOCKDIR_ABSENT : (int)storage(err,
+			    errno, "cannot inspect the lock file", resource);
+			close(fd);
+			return rc;
+		}
+		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+			break;
+		close(fd);	/* replaced after we opened it: again */
+	}
+	if (tries == LOCKDIR_RACE_RETRIES)
+		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+		    "Storage error: the lock for '%s' changes too fast to be "
+		    "changed", resource);
+	if ((rc = read_open(fd, resource, lf, err)) != LOCKSTORE_OK) {
+		close(fd);
+		return rc;
+	}
+	*fdp = fd;
+	return LOCKSTORE_OK;
 }
 
 /*
@@ -501,60 +744,48 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
     int legacy_only, const char *resource, const char *client,
     struct lockstore_error *err)
 {
-	struct lockfile	lf;
-	struct stat	st, now;
-	int		fd = -1, rc, tries;
+	struct lockfile	*lf;
+	int		 fd = -1, rc;
 
-	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
-		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
-		    LOCKSTORE_OK)
-			return rc;
-		if (fstat(fd, &st) == -1 || flock_ex(fd) == -1) {
-			rc = storage(err, errno, "cannot lock the lock file",
-			    resource);
-			goto out;
-		}
-		if (fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
-			rc = errno == ENOENT ? LOCKDIR_ABSENT : (int)storage(err,
-			    errno, "cannot inspect the lock file", resource);
-			goto out;
-		}
-		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
-			break;
-		close(fd);	/* replaced after we opened it: again */
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return storage(err, ENOMEM, "out of memory", resource);
+	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, lf, err)) !=
+	    LOCKSTORE_OK) {
+		free(lf);
+		return rc;
 	}
-	if (tries == LOCKDIR_RACE_RETRIES)
-		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
-		    "Storage error: the lock for '%s' changes too fast to be "
-		    "released", resource);
-	if ((rc = read_open(fd, resource, &lf, err)) != LOCKSTORE_OK)
-		goto out;
-	if (legacy_only && lf.has_resource) {
+	if (legacy_only && lf->has_resource) {
 		rc = LOCKDIR_ABSENT;	/* lockd's file of the resource named so */
 		goto out;
 	}
 	if (!legacy_only &&
-	    (rc = lockdir_check_owner(&lf, resource, form, err)) != LOCKSTORE_OK)
+	    (rc = lockdir_check_owner(lf, resource, form, err)) != LOCKSTORE_OK)
 		goto out;
-	if (strcmp(lf.holder, client) != 0) {
-		rc = store_error_not_owner(err, lf.holder, client);
-		goto out;
-	}
-	if (unlinkat(ld->dirfd, fname, 0) == -1) {
-		rc = storage(err, errno, "cannot remove the lock file",
-		    resource);
+	/* A lock-delay marker holds nobody; an expired lease is over. */
+	if (lf->is_delay) {
+		rc = LOCKDIR_ABSENT;
 		goto out;
 	}
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
-		rc = store_error(err, LOCKSTORE_STORAGE, errno,
-		    "Storage error: removed the lock file for '%s' but cannot "
-		    "sync the lock directory (%s): the release may not survive "
-		    "a crash", resource, strerror(errno));
+	if (lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+		close(fd);
+		fd = -1;
+		rc = lockdir_expire_one(ld, fname, resource, err);
+		if (rc == LOCKSTORE_OK || rc == LOCKDIR_AGAIN)
+			rc = LOCKDIR_ABSENT;
 		goto out;
 	}
-	rc = LOCKSTORE_OK;
+	if (strcmp(lf->holder, client) != 0) {
+		rc = store_error_not_owner(err, lf->holder, client);
+		goto out;
+	}
+	if (!lf->has_resource)
+		snprintf(lf->resource, sizeof(lf->resource), "%s", resource);
+	rc = lockdir_end(ld, fname, resource, lf, LOCKSTORE_END_UNLOCK, "",
+	    "", 0, err);
 out:
-	close(fd);
+	if (fd != -1)
+		close(fd);
+	free(lf);
 	return rc;
 }
 
@@ -584,6 +815,7 @@ lockdir_close(void *impl)
 {
 	struct lockdir	*ld = impl;
 
+	lockdir_lease_close(ld);
 	gsync_destroy(&ld->dirsync);
 	gsync_destroy(&ld->toksync);
 	pthread_mutex_destroy(&ld->toklock);
@@ -641,16 +873,47 @@ static const struct lockstore_ops lockdir_ops = {
 	lockdir_unlock,
 	lockdir_inspect,
 	lockdir_list,
-	lockdir_close
+	lockdir_acquire,
+	lockdir_renew,
+	lockdir_break,
+	lockdir_history,
+	lockdir_expire,
+	lockdir_health,
+	lockdir_set_policy,
+	lockdir_close,
+	lockdir_count_held
 };
+
+/* Reads this boot's id, or leaves "unknown-boot" (then every deadline
+ * counts as this boot's). */
+static void
+read_boot(struct lockdir *ld)
+{
+	char	buf[64];
+	size_t	n;
+	FILE	*fp;
+
+	snprintf(ld->boot, sizeof(ld->boot), "0-unknown-boot");
+	if ((fp = fopen("/proc/sys/kernel/random/boot_id", "re")) == NULL)
+		return;
+	if (fgets(buf, sizeof(buf), fp) != NULL) {
+		n = strcspn(buf, "\n");
+		buf[n] = '\0';
+		if (n > 0 && n < sizeof(ld->boot) &&
+		    strspn(buf, "0123456789abcdef-") == n)
+			memcpy(ld->boot, buf, n + 1);
+	}
+	fclose(fp);
+}
 
 /* Opens the lock directory DIR as a store. */
 enum lockstore_status
 lockstore_open_dir(struct lockstore **storep, const char *dir,
     unsigned int flags, struct lockstore_error *err)
 {
-	struct lockdir	*ld;
-	struct stat	 st;
+	const struct lockstore_policy	 def = LOCKSTORE_POLICY_DEFAULT;
+	struct lockdir			*ld;
+	struct stat			 st;
 
 	*storep = NULL;
 	if ((ld = calloc(1, sizeof(*ld))) == NULL)
@@ -683,11 +946,21 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	gsync_init(&ld->dirsync, ld->dirfd);
 	gsync_init(&ld->toksync, ld->tokfd);
 	pthread_mutex_init(&ld->toklock, NULL);
+	pthread_mutex_init(&ld->polock, NULL);
+	pthread_mutex_init(&ld->leaselock, NULL);
+	ld->policy = def;
+	ld->held = -1;
+	read_boot(ld);
 	remove_stale_tmp(ld);
-	if ((*storep = store_new(&lockdir_ops, ld)) == NULL) {
+	ld->history = history_open(ld->dirfd, def.history_bytes,
+	    durable(ld));
+	ld->waitq = waitq_new(ld->path);
+	if (ld->history == NULL || ld->waitq == NULL ||
+	    (*storep = store_new(&lockdir_ops, ld)) == NULL) {
 		lockdir_close(ld);
 		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
 		    "Storage error: out of memory");
 	}
+	ld->stats = store_stats(*storep);
 	return LOCKSTORE_OK;
 }

@@ -11,9 +11,11 @@
 #include <pthread.h>
 
 #include "gsync.h"
+#include "history.h"
 #include "lockfile.h"
 #include "lockstore.h"
 #include "name.h"
+#include "waitq.h"
 
 /* Prefix of the temporary files a lock is written to before it is linked. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
@@ -30,6 +32,21 @@
 /* Internal result of looking at one lock file: it is not there. */
 #define LOCKDIR_ABSENT		(-1)
 
+/* Internal result of a lock attempt: the state changed, look again. */
+#define LOCKDIR_AGAIN		(-2)
+
+/* Lock files the lease scan reads per lockstore_expire() call, and how
+ * often (seconds) it starts over to find leases granted elsewhere (and to
+ * count the locks held). */
+#define LOCKDIR_SCAN_BATCH	1000
+#define LOCKDIR_SCAN_PERIOD	60
+
+/* A lease this process knows of, for the expiry sweep. */
+struct lockdir_lease {
+	char		*resource;
+	long long	 deadline_ms;	/* CLOCK_BOOTTIME */
+};
+
 struct lockdir {
 	int		 dirfd;
 	unsigned int	 flags;
@@ -43,7 +60,120 @@ struct lockdir {
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	struct gsync	 toksync;	/* shared fsyncs of tokfd */
+	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
+	struct lockstore_stats *stats;	/* the store's counters */
+	struct history	*history;	/* NULL: out of memory at open */
+	struct waitq	*waitq;
+	pthread_mutex_t	 polock;	/* policy */
+	struct lockstore_policy policy;
+	pthread_mutex_t	 leaselock;	/* leases, nleases, scan */
+	struct lockdir_lease *leases;
+	size_t		 nleases, leasecap;
+	void		*scan;		/* DIR * of the lease scan, or NULL */
+	long long	 scan_started;	/* CLOCK_BOOTTIME ms, 0: never */
+	int		 scanning;	/* a sweep runs (one at a time) */
+	long long	 scan_held;	/* holdings seen in this scan pass */
+	long long	 held;		/* of the last full pass, -1: none */
 };
+
+/* The current policy of LD (copied under its mutex). */
+void	lockdir_policy(struct lockdir *ld, struct lockstore_policy *p);
+
+/* CLOCK_BOOTTIME and the wall clock in milliseconds. */
+long long	lockdir_now_ms(void);
+long long	lockdir_wall_ms(void);
+
+/* Whether the syncs are on. */
+int	lockdir_durable(const struct lockdir *ld);
+
+/* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
+enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
+			    const char *what, const char *resource);
+
+/*
+ * Opens lock file FNAME, flock()s it and makes sure the name still refers
+ * to the inode locked, then reads it into LF.  Returns LOCKSTORE_OK with
+ * *FDP open and locked (the caller closes it), LOCKDIR_ABSENT, or an error.
+ */
+int	lockdir_open_locked(struct lockdir *ld, const char *fname,
+	    const char *resource, int *fdp, struct lockfile *lf,
+	    struct lockstore_error *err);
+
+/* Hands out the next fencing token (durable before it returns). */
+enum lockstore_status	lockdir_next_token(struct lockdir *ld,
+			    const char *resource, unsigned long long *token,
+			    struct lockstore_error *err);
+
+/* Replaces lock file FNAME (whose flock the caller holds) by LF,
+ * atomically and durably. */
+enum lockstore_status	lockdir_replace(struct lockdir *ld,
+			    const char *fname, const struct lockfile *lf,
+			    const char *resource, struct lockstore_error *err);
+
+/*
+ * Ends the holding LF of lock file FNAME, whose flock the caller holds:
+ * records it in the history (HOW, BY, REASON), then removes the file or,
+ * after a break or an expiry with a lock-delay, puts a lock-delay marker
+ * with token MARK_TOKEN in its place.  Durable before it returns.
+ */
+enum lockstore_status	lockdir_end(struct lockdir *ld, const char *fname,
+			    const char *resource, const struct lockfile *lf,
+			    enum lockstore_end how, const char *by,
+			    const char *reason, unsigned long long mark_token,
+			    struct lockstore_error *err);
+
+/* What a lease or a lock-delay marker means at NOW_MS. */
+enum lockdir_timed { LOCKDIR_LIVE, LOCKDIR_EXPIRED, LOCKDIR_OTHER_BOOT };
+enum lockdir_timed	lockdir_lease_state(const struct lockdir *ld,
+			    const struct lockfile *lf, long long now_ms);
+enum lockdir_timed	lockdir_delay_state(const struct lockdir *ld,
+			    const struct lockfile *lf, long long now_ms);
+
+/* Remembers (DEADLINE_MS > 0) or forgets (0) a lease for the sweep. */
+void	lockdir_note_lease(struct lockdir *ld, const char *resource,
+	    long long deadline_ms);
+
+/*
+ * Releases the lease in lock file FNAME if it has expired (LOCKSTORE_OK
+ * or LOCKDIR_ABSENT when there was nothing to do; LOCKDIR_AGAIN after
+ * releasing it).
+ */
+int	lockdir_expire_one(struct lockdir *ld, const char *fname,
+	    const char *resource, struct lockstore_error *err);
+
+/* One lock attempt (lockdir.c): see lockdir_take's comment. */
+int	lockdir_take(struct lockdir *ld, const char *resource,
+	    const char *client, int acquire, unsigned int ttl_ms,
+	    struct lockstore_grant *grant, long long *delay_end,
+	    struct lockstore_error *err);
+
+/* The backend's lease, wait, break, history and health calls
+ * (lockdir_lease.c). */
+enum lockstore_status	lockdir_acquire(void *impl, const char *resource,
+			    const char *client,
+			    const struct lockstore_acquire_opts *opts,
+			    struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+enum lockstore_status	lockdir_renew(void *impl, const char *resource,
+			    const char *client, unsigned long long token,
+			    unsigned int ttl_ms, struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+enum lockstore_status	lockdir_break(void *impl, const char *resource,
+			    const char *by, const char *reason,
+			    struct lockstore_lock_info *broken,
+			    unsigned long long *new_token,
+			    struct lockstore_error *err);
+enum lockstore_status	lockdir_history(void *impl, const char *resource,
+			    size_t limit, lockstore_history_fn fn, void *arg,
+			    struct lockstore_error *err);
+int			lockdir_expire(void *impl,
+			    struct lockstore_error *err);
+long long		lockdir_count_held(void *impl);
+enum lockstore_status	lockdir_health(void *impl,
+			    struct lockstore_error *err);
+void			lockdir_set_policy(void *impl,
+			    const struct lockstore_policy *policy);
+void			lockdir_lease_close(struct lockdir *ld);
 
 /* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */
 int	lockdir_read_lock(const struct lockdir *ld, const char *fname,

@@ -21,15 +21,42 @@
 /* Names kept per directory scan: bounds memory with a million locks. */
 #define SCAN_BATCH	4096
 
-static void
-fill_info(struct lockstore_lock_info *info, const char *resource,
-    const struct lockfile *lf)
+/* Fills INFO from LF; 1 if LF is a live holding, 0 if it is none (a
+ * lock-delay marker, described in INFO, or a lease that has expired). */
+static int
+fill_info(struct lockdir *ld, struct lockstore_lock_info *info,
+    const char *resource, const struct lockfile *lf)
 {
+	long long	now = lockdir_now_ms();
+
+	memset(info, 0, sizeof(*info));
 	/* Names were checked or parsed to at most LOCKSTORE_NAME_MAX. */
 	snprintf(info->resource, sizeof(info->resource), "%s", resource);
+	if (lf->is_delay) {
+		if (lockdir_delay_state(ld, lf, now) == LOCKDIR_LIVE) {
+			info->delay_until_ms = lf->delay_wall_ms;
+			info->delay_cause = (enum lockstore_end)lf->delay_cause;
+		}
+		return 0;
+	}
+	switch (lockdir_lease_state(ld, lf, now)) {
+	case LOCKDIR_EXPIRED:
+		return 0;
+	case LOCKDIR_OTHER_BOOT:
+		/* Restarts at the sweep: at least a whole TTL from now. */
+		info->expires_ms = lockdir_wall_ms() + lf->ttl_ms;
+		break;
+	case LOCKDIR_LIVE:
+		if (lf->ttl_ms > 0)
+			info->expires_ms = lockdir_wall_ms() +
+			    (lf->deadline_ms - now);
+		break;
+	}
 	snprintf(info->holder, sizeof(info->holder), "%s", lf->holder);
 	info->since = lf->since;
 	info->token = lf->token;
+	info->ttl_ms = lf->ttl_ms;
+	return 1;
 }
 
 /* Whether RESOURCE is held, and by whom. */
@@ -53,6 +80,15 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 	st = lockdir_read_lock(ld, fname, resource, lf, err);
 	if (st == LOCKSTORE_OK)
 		st = lockdir_check_owner(lf, resource, form, err);
+	/* An expired lease ends now, so that the answer shows what follows
+	 * it (the lock-delay), as a lock call would find it. */
+	if (st == LOCKSTORE_OK && !lf->is_delay &&
+	    lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+		st = lockdir_expire_one(ld, fname, resource, err);
+		if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
+		    st == LOCKDIR_ABSENT)
+			st = lockdir_read_lock(ld, fname, resource, lf, err);
+	}
 	if (st == LOCKDIR_ABSENT &&
 	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
 		st = lockdir_read_lock(ld, legacy, resource, lf, err);
@@ -61,11 +97,12 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 		else if (st == LOCKSTORE_INVALID_STATE)
 			st = LOCKDIR_ABSENT;
 	}
-	if (st == LOCKSTORE_OK) {
-		fill_info(info, resource, lf);
-		*held = 1;
-	} else if (st == LOCKDIR_ABSENT)
+	if (st == LOCKSTORE_OK)
+		*held = fill_info(ld, info, resource, lf);
+	else if (st == LOCKDIR_ABSENT) {
+		memset(info, 0, sizeof(*info));
 		st = LOCKSTORE_OK;
+	}
 	free(lf);
 	return st;
 }
@@ -287,8 +324,7 @@ judge(struct lockdir *ld, const char *fname,
 		return 0;
 	if (q->holder != NULL && strcmp(lf->holder, q->holder) != 0)
 		return 0;
-	fill_info(info, resource, lf);
-	return 1;
+	return fill_info(ld, info, resource, lf);
 }
 
 /* Lists held locks one page at a time; see lockstore.h. */

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,37 @@ lockfile_format_token(char *buf, size_t size, const char *resource,
 	return (int)pos;
 }
 
+/* Renders LF: see lockfile.h. */
+int
+lockfile_render(char *buf, size_t size, const struct lockfile *lf)
+{
+	static const char	*cause[] = { "unlock", "break", "expiry" };
+	size_t			 pos;
+	int			 n;
+
+	if ((n = lockfile_format_token(buf, size, lf->resource, lf->holder,
+	    lf->since, lf->token)) < 0)
+		return -1;
+	pos = (size_t)n;
+	if (lf->ttl_ms > 0) {
+		n = snprintf(buf + pos, size - pos, "lease %u %lld %s\n",
+		    lf->ttl_ms, lf->deadline_ms, lf->boot);
+		if (n < 0 || (size_t)n >= size - pos)
+			return -1;
+		pos += (size_t)n;
+	}
+	if (lf->is_delay) {
+		n = snprintf(buf + pos, size - pos, "delay %lld %s %s %lld\n",
+		    lf->delay_until_ms, lf->boot,
+		    cause[lf->delay_cause == LOCKSTORE_END_BREAK ? 1 : 2],
+		    lf->delay_wall_ms);
+		if (n < 0 || (size_t)n >= size - pos)
+			return -1;
+		pos += (size_t)n;
+	}
+	return (int)pos;
+}
+
 static int
 unhex(char c)
 {
@@ -108,13 +140,83 @@ get_escaped(const char *s, size_t len, char *out, size_t size)
 	return 0;
 }
 
+/* Copies a boot id of LEN bytes from S; -1 if it is not one. */
+static int
+get_boot(const char *s, size_t len, char *out)
+{
+	size_t	i;
+
+	if (len == 0 || len >= LOCKFILE_BOOT_SIZE)
+		return -1;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
+			return -1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* "lease <ttl ms> <deadline ms> <boot>" (the text after "lease "). */
+static int
+parse_lease(const char *s, size_t len, struct lockfile *lf)
+{
+	char			 line[128], boot[LOCKFILE_BOOT_SIZE + 8];
+	unsigned long long	 ttl;
+	long long		 deadline;
+	int			 n = 0;
+
+	if (len >= sizeof(line))
+		return -1;
+	memcpy(line, s, len);
+	line[len] = '\0';
+	if (sscanf(line, "%llu %lld %45s%n", &ttl, &deadline, boot, &n) != 3 ||
+	    (size_t)n != len || ttl == 0 || ttl > UINT32_MAX || deadline < 0 ||
+	    line[0] < '0' || line[0] > '9' ||
+	    get_boot(boot, strlen(boot), lf->boot) == -1)
+		return -1;
+	lf->ttl_ms = (unsigned int)ttl;
+	lf->deadline_ms = deadline;
+	return 0;
+}
+
+/* "delay <until ms> <boot> <break|expiry> <until epoch ms>". */
+static int
+parse_delay(const char *s, size_t len, struct lockfile *lf)
+{
+	char		 line[160], boot[LOCKFILE_BOOT_SIZE + 8], cause[16];
+	long long	 until, wall;
+	int		 n = 0;
+
+	if (len >= sizeof(line))
+		return -1;
+	memcpy(line, s, len);
+	line[len] = '\0';
+	if (sscanf(line, "%lld %45s %15s %lld%n", &until, boot, cause, &wall,
+	    &n) != 4 || (size_t)n != len || until < 0 || wall < 0 ||
+	    line[0] < '0' || line[0] > '9' ||
+	    get_boot(boot, strlen(boot), lf->boot) == -1)
+		return -1;
+	if (strcmp(cause, "break") == 0)
+		lf->delay_cause = LOCKSTORE_END_BREAK;
+	else if (strcmp(cause, "expiry") == 0)
+		lf->delay_cause = LOCKSTORE_END_EXPIRY;
+	else
+		return -1;
+	lf->is_delay = 1;
+	lf->delay_until_ms = until;
+	lf->delay_wall_ms = wall;
+	return 0;
+}
+
 /* Parses one "key value" line after the holder; unknown keys are kept
  * for later versions and ignored here. */
 static int
 parse_field(const char *line, size_t len, struct lockfile *lf)
 {
 	static const char	res[] = "resource ", since[] = "since ";
-	static const char	tok[] = "token ";
+	static const char	tok[] = "token ", lease[] = "lease ";
+	static const char	delay[] = "delay ";
 	char			num[32], *end;
 	unsigned long long	u;
 	long long		v;
@@ -149,6 +251,14 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 		if (errno != 0 || *end != '\0' || u == 0)
 			return -1;
 		lf->token = u;
+	} else if (len >= sizeof(lease) - 1 &&
+	    memcmp(line, lease, sizeof(lease) - 1) == 0) {
+		return parse_lease(line + sizeof(lease) - 1,
+		    len - (sizeof(lease) - 1), lf);
+	} else if (len >= sizeof(delay) - 1 &&
+	    memcmp(line, delay, sizeof(delay) - 1) == 0) {
+		return parse_delay(line + sizeof(delay) - 1,
+		    len - (sizeof(delay) - 1), lf);
 	}
 	return 0;
 }

@@ -11,6 +11,9 @@
 
 #include "lockstore.h"
 
+/* Room for a boot id (/proc/sys/kernel/random/boot_id), NUL included. */
+#define LOCKFILE_BOOT_SIZE	40
+
 /* Largest lock file lockd writes or reads, in bytes. */
 #define LOCKFILE_MAX		(4 * LOCKSTORE_NAME_MAX + 256)
 
@@ -22,7 +25,28 @@ struct lockfile {
 	long long since;			/* seconds since the epoch,
 						   0 if unknown */
 	unsigned long long token;		/* fencing token, 0: none */
+	/* A lease: "lease <ttl ms> <deadline ms> <boot id>". */
+	unsigned int	ttl_ms;				/* 0: no lease */
+	long long	deadline_ms;			/* CLOCK_BOOTTIME */
+	char		boot[LOCKFILE_BOOT_SIZE];	/* boot the deadline
+							   belongs to */
+	/* A lock-delay marker instead of a holding: "delay <until ms>
+	 * <boot id> <break|expiry> <until, epoch ms>". */
+	int		is_delay;
+	long long	delay_until_ms;			/* CLOCK_BOOTTIME */
+	int		delay_cause;			/* enum lockstore_end */
+	long long	delay_wall_ms;			/* for people */
 };
+
+/* Holder line of a lock-delay marker (what gocept.lockd would report). */
+#define LOCKFILE_DELAY_HOLDER	"lockd:lock-delay"
+
+/*
+ * Renders LF (holder, resource, since, token and, when set, the lease or
+ * the lock-delay; the boot ids are copied as they are) into BUF of SIZE
+ * bytes.  Returns the length, or -1 if SIZE is too small.
+ */
+int	lockfile_render(char *buf, size_t size, const struct lockfile *lf);
 
 /*
  * Renders the lock file for CLIENT holding RESOURCE since SINCE into BUF of

@@ -27,8 +27,16 @@ enum lockstore_status {
 	LOCKSTORE_BAD_RESOURCE,	/* empty or too long resource name */
 	LOCKSTORE_BAD_CLIENT,	/* empty, too long or control bytes */
 	LOCKSTORE_STORAGE,	/* the system refused (ENOSPC, EACCES, EIO...) */
-	LOCKSTORE_INVALID_STATE	/* a lock file that is not one: a symlink, a
+	LOCKSTORE_INVALID_STATE,/* a lock file that is not one: a symlink, a
 				   directory, a name-hash collision */
+	LOCKSTORE_DELAYED,	/* acquire: in lock-delay after a break or an
+				   expired lease */
+	LOCKSTORE_STALE_TOKEN,	/* renew: the client holds it under another
+				   token */
+	LOCKSTORE_NO_LEASE,	/* renew: the lock was taken without a TTL */
+	LOCKSTORE_TOO_MANY_WAITERS, /* acquire: max_waiters already wait */
+	LOCKSTORE_CANCELLED,	/* acquire: the caller's cancel test said so */
+	LOCKSTORE_BAD_ARGUMENT	/* a bad option: TTL, wait, reason, limit */
 };
 
 /* Filled by every call that fails; msg is a sentence for a person. */
@@ -94,12 +102,24 @@ enum lockstore_status	lockstore_unlock(struct lockstore *store,
 			    const char *resource, const char *client,
 			    struct lockstore_error *err);
 
+/* How a holding ended, in the history. */
+enum lockstore_end {
+	LOCKSTORE_END_UNLOCK = 0,
+	LOCKSTORE_END_BREAK,
+	LOCKSTORE_END_EXPIRY
+};
+
 /* One held lock, as inspect and list report it. */
 struct lockstore_lock_info {
 	char		resource[LOCKSTORE_NAME_MAX + 1];
 	char		holder[LOCKSTORE_NAME_MAX + 1];
 	long long	since;		/* seconds since the epoch, 0: unknown */
 	unsigned long long token;	/* fencing token, 0: unknown */
+	unsigned int	ttl_ms;		/* lease TTL, 0: no lease */
+	long long	expires_ms;	/* lease end, epoch ms, 0: no lease */
+	long long	delay_until_ms;	/* inspect, not held: lock-delay end,
+					   epoch ms, 0: none */
+	enum lockstore_end delay_cause;	/* what started that lock-delay */
 };
 
 /*
@@ -142,6 +162,177 @@ enum lockstore_status	lockstore_list(struct lockstore *store,
 			    lockstore_list_fn fn, void *arg,
 			    char next[LOCKSTORE_CURSOR_SIZE],
 			    struct lockstore_error *err);
+
+/*
+ * Policy for the features beyond lock/unlock; lockstore_open_dir() starts
+ * with LOCKSTORE_POLICY_DEFAULT.  Applies to calls made after it is set.
+ */
+struct lockstore_policy {
+	unsigned int	lock_delay_ms;	/* new takers held off after a break
+					   or an expired lease; 0: none */
+	unsigned int	max_waiters;	/* acquire() waiting at once, this
+					   process; 0: no waiting allowed */
+	unsigned int	max_wait_ms;	/* longest wait an acquire may ask */
+	unsigned int	max_ttl_ms;	/* longest lease TTL */
+	unsigned long	history_bytes;	/* history kept: two segments of this
+					   size; 0: no history */
+};
+#define LOCKSTORE_POLICY_DEFAULT { 15000, 256, 3600000, 86400000, \
+	    4ul << 20 }
+
+void	lockstore_set_policy(struct lockstore *store,
+	    const struct lockstore_policy *policy);
+
+/*
+ * Polled by a waiting acquire() about every 100 ms; nonzero ends the wait
+ * with LOCKSTORE_CANCELLED (the caller went away).
+ */
+typedef int	(*lockstore_cancel_fn)(void *arg);
+
+/* What acquire() is asked to do beyond lock_token(). */
+struct lockstore_acquire_opts {
+	unsigned int		 wait_ms;	/* 0: answer at once */
+	unsigned int		 ttl_ms;	/* 0: no lease, never expires */
+	lockstore_cancel_fn	 cancelled;	/* NULL: never */
+	void			*cancel_arg;
+};
+
+/* What acquire() and renew() report. */
+struct lockstore_grant {
+	unsigned long long	token;
+	int			reacquired;	/* CLIENT held it already */
+	long long		since;		/* epoch seconds */
+	unsigned int		ttl_ms;		/* 0: no lease */
+	long long		expires_ms;	/* lease end, epoch ms (the
+						   daemon's monotonic deadline
+						   seen on its wall clock) */
+	unsigned int		waited_ms;	/* time spent waiting */
+};
+
+/*
+ * Takes RESOURCE for CLIENT like lock_token(), with these differences:
+ * - when CLIENT already holds it (not a lock-delay marker), succeeds with
+ *   reacquired set and the existing token (a retry after a lost reply is
+ *   safe); a ttl_ms > 0 then renews the lease with that TTL;
+ * - with wait_ms, waits up to that long while the resource is held or in
+ *   lock-delay, in arrival order among this process's waiters, woken
+ *   within 50 ms of a release by any process sharing the directory;
+ * - with ttl_ms, the lock is a lease that expires ttl_ms after the grant
+ *   (or the last renew) on the monotonic clock unless renewed.
+ * Errors: HELD (also when the wait timed out), DELAYED (not waiting),
+ * TOO_MANY_WAITERS, CANCELLED, BAD_ARGUMENT, BAD_RESOURCE, BAD_CLIENT,
+ * STORAGE, INVALID_STATE.
+ */
+enum lockstore_status	lockstore_acquire(struct lockstore *store,
+			    const char *resource, const char *client,
+			    const struct lockstore_acquire_opts *opts,
+			    struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+
+/*
+ * Extends the lease CLIENT holds on RESOURCE under TOKEN to TTL_MS from
+ * now (0: its own TTL again).
+ * Errors: NOT_LOCKED (also after expiry), NOT_OWNER, STALE_TOKEN, NO_LEASE,
+ * BAD_ARGUMENT, BAD_RESOURCE, BAD_CLIENT, STORAGE, INVALID_STATE.
+ */
+enum lockstore_status	lockstore_renew(struct lockstore *store,
+			    const char *resource, const char *client,
+			    unsigned long long token, unsigned int ttl_ms,
+			    struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+
+/* One ended holding. */
+struct lockstore_history_entry {
+	char		resource[LOCKSTORE_NAME_MAX + 1];
+	char		holder[LOCKSTORE_NAME_MAX + 1];
+	unsigned long long token;	/* 0: unknown */
+	long long	since;		/* epoch seconds, 0: unknown */
+	long long	until_ms;	/* epoch milliseconds */
+	enum lockstore_end how;
+	char		by[256];	/* break: who broke it; else "" */
+	char		reason[1024];	/* break: why; else "" */
+};
+
+/*
+ * Breaks the lock on RESOURCE whoever holds it: records the holding as
+ * ended by BY (who asked, for the history) for REASON (non-empty), takes a
+ * new fencing token so that every token handed out before is stale, and
+ * holds new takers off for the lock-delay.  Fills BROKEN with the holding
+ * that ended and *NEW_TOKEN with the token taken.
+ * Errors: NOT_LOCKED, BAD_ARGUMENT (no reason), BAD_RESOURCE, STORAGE,
+ * INVALID_STATE.
+ */
+enum lockstore_status	lockstore_break(struct lockstore *store,
+			    const char *resource, const char *by,
+			    const char *reason,
+			    struct lockstore_lock_info *broken,
+			    unsigned long long *new_token,
+			    struct lockstore_error *err);
+
+/* Receives one history entry, newest first; 0 to go on, -1 to stop. */
+typedef int	(*lockstore_history_fn)(
+		    const struct lockstore_history_entry *entry, void *arg);
+
+/* Largest history answer. */
+#define LOCKSTORE_HISTORY_MAX	1000
+
+/*
+ * Calls FN for the last LIMIT (1 to LOCKSTORE_HISTORY_MAX) ended holdings
+ * of RESOURCE still retained, newest first.
+ * Errors: BAD_ARGUMENT, BAD_RESOURCE, STORAGE.
+ */
+enum lockstore_status	lockstore_history(struct lockstore *store,
+			    const char *resource, size_t limit,
+			    lockstore_history_fn fn, void *arg,
+			    struct lockstore_error *err);
+
+/*
+ * Releases the leases that have expired (recorded as expiries, followed by
+ * the lock-delay).  The daemon calls it about every 100 ms; every other call
+ * also notices an expired lease on the resource it touches.  Returns the
+ * number released, or -1 with ERR filled.
+ */
+int			lockstore_expire(struct lockstore *store,
+			    struct lockstore_error *err);
+
+/* Whether the store can take locks now (a write probe). */
+enum lockstore_status	lockstore_health(struct lockstore *store,
+			    struct lockstore_error *err);
+
+/* Counters since the store was opened, for metrics. */
+#define LOCKSTORE_WAIT_BUCKETS	10	/* wait time: <= 10,50,100,250,500 ms,
+					   1,2.5,5,10 s, more */
+struct lockstore_stats {
+	unsigned long long	grants;		/* lock, lock_token, acquire */
+	unsigned long long	reacquires;
+	unsigned long long	releases;	/* unlock */
+	unsigned long long	refusals[LOCKSTORE_BAD_ARGUMENT + 1];
+					/* by status of lock/acquire/unlock
+					   (OK unused) */
+	unsigned long long	waits;		/* acquires that waited */
+	unsigned long long	wait_buckets[LOCKSTORE_WAIT_BUCKETS];
+	unsigned long long	wait_ms_sum;
+	unsigned long long	waiting;	/* now */
+	unsigned long long	breaks;
+	unsigned long long	expiries;
+	unsigned long long	renewals;
+	unsigned long long	storage_errors;	/* any call */
+	unsigned long long	history_lost;	/* holdings ended without a
+					   record: the disk was full */
+};
+/* Upper bounds of the wait buckets in ms; the last bucket is +Inf. */
+extern const unsigned int lockstore_wait_bucket_ms[LOCKSTORE_WAIT_BUCKETS - 1];
+
+void	lockstore_get_stats(struct lockstore *store,
+	    struct lockstore_stats *stats);
+
+/*
+ * Locks held in the store as of its last full count (the lock directory
+ * counts in its background scan, which lockstore_expire() drives: at most
+ * LOCKDIR_SCAN_PERIOD old), by every process sharing it; -1 before the
+ * first count completes or when the backend cannot count.
+ */
+long long	lockstore_count_held(struct lockstore *store);
 
 /* Closes the store; accepts NULL. */
 void			lockstore_close(struct lockstore *store);

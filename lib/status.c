@@ -75,6 +75,18 @@ lockstore_status_name(enum lockstore_status status)
 		return "storage";
 	case LOCKSTORE_INVALID_STATE:
 		return "invalid-state";
+	case LOCKSTORE_DELAYED:
+		return "delayed";
+	case LOCKSTORE_STALE_TOKEN:
+		return "stale-token";
+	case LOCKSTORE_NO_LEASE:
+		return "no-lease";
+	case LOCKSTORE_TOO_MANY_WAITERS:
+		return "too-many-waiters";
+	case LOCKSTORE_CANCELLED:
+		return "cancelled";
+	case LOCKSTORE_BAD_ARGUMENT:
+		return "bad-argument";
 	}
 	return "unknown";
 }

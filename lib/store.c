@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,18 +16,62 @@
 struct lockstore {
 	const struct lockstore_ops	*ops;
 	void				*impl;
+	struct lockstore_stats		 stats;		/* atomics */
+	struct lockstore_policy		 policy;
 };
+
+const unsigned int lockstore_wait_bucket_ms[LOCKSTORE_WAIT_BUCKETS - 1] = {
+	10, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+
+/* The counters of S. */
+struct lockstore_stats *
+store_stats(struct lockstore *s)
+{
+	return &s->stats;
+}
+
+/* Counts the outcome ST of a call that changes or asks for a lock. */
+static enum lockstore_status
+count(struct lockstore *s, enum lockstore_status st)
+{
+	if (st == LOCKSTORE_OK)
+		return st;
+	if ((unsigned int)st <= LOCKSTORE_BAD_ARGUMENT)
+		STORE_COUNT(&s->stats, refusals[st], 1);
+	if (st == LOCKSTORE_STORAGE)
+		STORE_COUNT(&s->stats, storage_errors, 1);
+	return st;
+}
+
+/* Counts a call that only reads: just its storage errors. */
+static enum lockstore_status
+count_read(struct lockstore *s, enum lockstore_status st)
+{
+	if (st == LOCKSTORE_STORAGE)
+		STORE_COUNT(&s->stats, storage_errors, 1);
+	return st;
+}
+
+static enum lockstore_status
+unsupported(struct lockstore_error *err, const char *what)
+{
+	return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+	    "Invalid argument: %s is not supported by this lock store", what);
+}
 
 /* Wraps a backend; NULL when out of memory. */
 struct lockstore *
 store_new(const struct lockstore_ops *ops, void *impl)
 {
-	struct lockstore	*s;
+	const struct lockstore_policy	 def = LOCKSTORE_POLICY_DEFAULT;
+	struct lockstore		*s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->ops = ops;
 	s->impl = impl;
+	s->policy = def;
 	return s;
 }
 
@@ -49,8 +94,11 @@ lockstore_lock(struct lockstore *s, const char *resource, const char *client,
 	enum lockstore_status	st;
 
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
-		return st;
-	return s->ops->lock(s->impl, resource, client, NULL, err);
+		return count(s, st);
+	if ((st = s->ops->lock(s->impl, resource, client, NULL, err)) ==
+	    LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, grants, 1);
+	return count(s, st);
 }
 
 /* Takes RESOURCE for CLIENT and reports the grant's fencing token. */
@@ -63,8 +111,11 @@ lockstore_lock_token(struct lockstore *s, const char *resource,
 
 	*token = 0;
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
-		return st;
-	return s->ops->lock(s->impl, resource, client, token, err);
+		return count(s, st);
+	if ((st = s->ops->lock(s->impl, resource, client, token, err)) ==
+	    LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, grants, 1);
+	return count(s, st);
 }
 
 /* Whether CLIENT holds RESOURCE under TOKEN now. */
@@ -79,7 +130,7 @@ lockstore_check(struct lockstore *s, const char *resource,
 
 	*valid = 0;
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
-		return st;
+		return count_read(s, st);
 	if ((info = malloc(sizeof(*info))) == NULL)
 		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
 		    "Storage error: out of memory");
@@ -88,7 +139,7 @@ lockstore_check(struct lockstore *s, const char *resource,
 		*valid = held && token != 0 && info->token == token &&
 		    strcmp(info->holder, client) == 0;
 	free(info);
-	return st;
+	return count_read(s, st);
 }
 
 /* Releases RESOURCE held by CLIENT. */
@@ -99,8 +150,11 @@ lockstore_unlock(struct lockstore *s, const char *resource,
 	enum lockstore_status	st;
 
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
-		return st;
-	return s->ops->unlock(s->impl, resource, client, err);
+		return count(s, st);
+	if ((st = s->ops->unlock(s->impl, resource, client, err)) ==
+	    LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, releases, 1);
+	return count(s, st);
 }
 
 /* Whether RESOURCE is held, and by whom. */
@@ -113,7 +167,8 @@ lockstore_inspect(struct lockstore *s, const char *resource, int *held,
 	*held = 0;
 	if ((st = name_check_resource(resource, err)) != LOCKSTORE_OK)
 		return st;
-	return s->ops->inspect(s->impl, resource, held, info, err);
+	return count_read(s, s->ops->inspect(s->impl, resource, held, info,
+	    err));
 }
 
 /* Lists held locks one page at a time. */
@@ -131,7 +186,203 @@ lockstore_list(struct lockstore *s, const struct lockstore_list_query *q,
 		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid listing: prefix longer than %d bytes",
 		    LOCKSTORE_NAME_MAX);
-	return s->ops->list(s->impl, q, fn, arg, next, err);
+	return count_read(s, s->ops->list(s->impl, q, fn, arg, next, err));
+}
+
+/* Checks a TTL or wait of MS against the policy bound MAX. */
+static enum lockstore_status
+check_ms(const char *what, unsigned int ms, unsigned int max,
+    struct lockstore_error *err)
+{
+	if (ms <= max)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+	    "Invalid argument: %s of %u ms is over the limit of %u ms", what,
+	    ms, max);
+}
+
+/* Takes RESOURCE for CLIENT, maybe waiting, maybe as a lease. */
+enum lockstore_status
+lockstore_acquire(struct lockstore *s, const char *resource,
+    const char *client, const struct lockstore_acquire_opts *opts,
+    struct lockstore_grant *grant, struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+	unsigned long long	ms;
+	int			i;
+
+	memset(grant, 0, sizeof(*grant));
+	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
+		return count(s, st);
+	if (s->ops->acquire == NULL)
+		return count(s, unsupported(err, "acquire"));
+	if ((st = check_ms("the wait", opts->wait_ms, s->policy.max_wait_ms,
+	    err)) != LOCKSTORE_OK ||
+	    (st = check_ms("the TTL", opts->ttl_ms, s->policy.max_ttl_ms,
+	    err)) != LOCKSTORE_OK)
+		return count(s, st);
+	st = s->ops->acquire(s->impl, resource, client, opts, grant, err);
+	if (st == LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, grants, grant->reacquired ? 0 : 1);
+	if (st == LOCKSTORE_OK && grant->reacquired)
+		STORE_COUNT(&s->stats, reacquires, 1);
+	if (opts->wait_ms > 0 && grant->waited_ms > 0) {
+		ms = grant->waited_ms;
+		STORE_COUNT(&s->stats, waits, 1);
+		STORE_COUNT(&s->stats, wait_ms_sum, ms);
+		for (i = 0; i < LOCKSTORE_WAIT_BUCKETS - 1; i++)
+			if (ms <= lockstore_wait_bucket_ms[i])
+				break;
+		STORE_COUNT(&s->stats, wait_buckets[i], 1);
+	}
+	return count(s, st);
+}
+
+/* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
+enum lockstore_status
+lockstore_renew(struct lockstore *s, const char *resource, const char *client,
+    unsigned long long token, unsigned int ttl_ms,
+    struct lockstore_grant *grant, struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	memset(grant, 0, sizeof(*grant));
+	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
+		return count(s, st);
+	if (s->ops->renew == NULL)
+		return count(s, unsupported(err, "renew"));
+	if ((st = check_ms("the TTL", ttl_ms, s->policy.max_ttl_ms, err)) !=
+	    LOCKSTORE_OK)
+		return count(s, st);
+	if (token == 0)
+		return count(s, store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+		    "Invalid argument: the token must be a positive integer"));
+	st = s->ops->renew(s->impl, resource, client, token, ttl_ms, grant,
+	    err);
+	if (st == LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, renewals, 1);
+	return count(s, st);
+}
+
+/* Whether REASON is a reason a person gave: non-empty, printable. */
+static enum lockstore_status
+check_reason(const char *reason, struct lockstore_error *err)
+{
+	const unsigned char	*p;
+	size_t			 len;
+
+	if (reason == NULL || (len = strlen(reason)) == 0)
+		return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+		    "Invalid argument: a reason is required to break a lock");
+	if (len >= sizeof(((struct lockstore_history_entry *)0)->reason))
+		return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+		    "Invalid argument: the reason is longer than %zu bytes",
+		    sizeof(((struct lockstore_history_entry *)0)->reason) - 1);
+	for (p = (const unsigned char *)reason; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+			    "Invalid argument: the reason contains control "
+			    "characters");
+	return LOCKSTORE_OK;
+}
+
+/* Breaks the lock on RESOURCE for an operator. */
+enum lockstore_status
+lockstore_break(struct lockstore *s, const char *resource, const char *by,
+    const char *reason, struct lockstore_lock_info *broken,
+    unsigned long long *new_token, struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+	char			 who[sizeof(((struct lockstore_history_entry *)
+				    0)->by)];
+
+	*new_token = 0;
+	if ((st = name_check_resource(resource, err)) != LOCKSTORE_OK ||
+	    (st = check_reason(reason, err)) != LOCKSTORE_OK)
+		return count(s, st);
+	if (s->ops->brk == NULL)
+		return count(s, unsupported(err, "break"));
+	snprintf(who, sizeof(who), "%s", by != NULL ? by : "");
+	st = s->ops->brk(s->impl, resource, who, reason, broken, new_token,
+	    err);
+	if (st == LOCKSTORE_OK)
+		STORE_COUNT(&s->stats, breaks, 1);
+	return count(s, st);
+}
+
+/* The ended holdings of RESOURCE, newest first. */
+enum lockstore_status
+lockstore_history(struct lockstore *s, const char *resource, size_t limit,
+    lockstore_history_fn fn, void *arg, struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	if ((st = name_check_resource(resource, err)) != LOCKSTORE_OK)
+		return st;
+	if (limit < 1 || limit > LOCKSTORE_HISTORY_MAX)
+		return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
+		    "Invalid argument: limit must be from 1 to %d",
+		    LOCKSTORE_HISTORY_MAX);
+	if (s->ops->history == NULL)
+		return unsupported(err, "history");
+	return count_read(s, s->ops->history(s->impl, resource, limit, fn,
+	    arg, err));
+}
+
+/* Releases expired leases. */
+int
+lockstore_expire(struct lockstore *s, struct lockstore_error *err)
+{
+	int	n;
+
+	if (s->ops->expire == NULL)
+		return 0;
+	/* The backend counts expiries: it also finds them on the way. */
+	if ((n = s->ops->expire(s->impl, err)) == -1 && err->status == LOCKSTORE_STORAGE)
+		STORE_COUNT(&s->stats, storage_errors, 1);
+	return n;
+}
+
+/* Whether the store can take locks now. */
+enum lockstore_status
+lockstore_health(struct lockstore *s, struct lockstore_error *err)
+{
+	if (s->ops->health == NULL)
+		return LOCKSTORE_OK;
+	return s->ops->health(s->impl, err);
+}
+
+/* Sets the policy of the features beyond lock and unlock. */
+void
+lockstore_set_policy(struct lockstore *s, const struct lockstore_policy *p)
+{
+	s->policy = *p;
+	if (s->ops->set_policy != NULL)
+		s->ops->set_policy(s->impl, p);
+}
+
+/* Locks held as of the backend's last count, or -1. */
+long long
+lockstore_count_held(struct lockstore *s)
+{
+	if (s->ops->count_held == NULL)
+		return -1;
+	return s->ops->count_held(s->impl);
+}
+
+/* A snapshot of the counters. */
+void
+lockstore_get_stats(struct lockstore *s, struct lockstore_stats *out)
+{
+	const unsigned long long	*src;
+	unsigned long long		*dst;
+	size_t				 i;
+
+	/* Field by field: each is atomic, the whole is not a snapshot. */
+	src = (const unsigned long long *)&s->stats;
+	dst = (unsigned long long *)out;
+	for (i = 0; i < sizeof(*out) / sizeof(*dst); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
 /* Closes the store and its backend; accepts NULL. */

@@ -24,8 +24,44 @@ struct lockstore_ops {
 				    lockstore_list_fn fn, void *arg,
 				    char next[LOCKSTORE_CURSOR_SIZE],
 				    struct lockstore_error *err);
+	/* Optional (NULL: the backend has no such feature; the call
+	 * answers BAD_ARGUMENT).  Names are checked before these too. */
+	enum lockstore_status	(*acquire)(void *impl, const char *resource,
+				    const char *client,
+				    const struct lockstore_acquire_opts *opts,
+				    struct lockstore_grant *grant,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*renew)(void *impl, const char *resource,
+				    const char *client,
+				    unsigned long long token,
+				    unsigned int ttl_ms,
+				    struct lockstore_grant *grant,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*brk)(void *impl, const char *resource,
+				    const char *by, const char *reason,
+				    struct lockstore_lock_info *broken,
+				    unsigned long long *new_token,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*history)(void *impl, const char *resource,
+				    size_t limit, lockstore_history_fn fn,
+				    void *arg, struct lockstore_error *err);
+	int			(*expire)(void *impl,
+				    struct lockstore_error *err);
+	enum lockstore_status	(*health)(void *impl,
+				    struct lockstore_error *err);
+	void			(*set_policy)(void *impl,
+				    const struct lockstore_policy *policy);
 	void			(*close)(void *impl);
+	/* Optional, after close so that older initializers stay valid. */
+	long long		(*count_held)(void *impl);
 };
+
+/* The counters of S, for a backend to count what only it sees (waits,
+ * expiries); update with STORE_COUNT. */
+struct lockstore_stats	*store_stats(struct lockstore *s);
+
+#define STORE_COUNT(stats, field, n) \
+	((void)__atomic_fetch_add(&(stats)->field, (n), __ATOMIC_RELAXED))
 
 /* Wraps a backend IMPL into a store; NULL when out of memory. */
 struct lockstore	*store_new(const struct lockstore_ops *ops, void *impl);

@@ -249,7 +249,7 @@ parse_ignores_unknown_keys(void)
 	struct lockfile	lf;
 
 	TU_ASSERT_INT_EQ(parse_str("host7\nresource vm1\nsince 12\n"
-	    "fencing 42\nlease 30\n", &lf), 0);
+	    "fencing 42\nfuture 30\n", &lf), 0);
 	TU_ASSERT_STR_EQ(lf.holder, "host7");
 	TU_ASSERT_INT_EQ(lf.has_resource, 1);
 	TU_ASSERT_STR_EQ(lf.resource, "vm1");
