@@ -389,24 +389,32 @@ authenticate(struct access *acc, const char *authorization,
 	return 0;
 }
 
+/* Whether PEER passes the allow-list of ACC. */
+int
+access_peer_allowed(const struct access *acc, const struct sockaddr *peer,
+    size_t salen)
+{
+	int	i;
+
+	if (acc == NULL || acc->nnets == 0)
+		return 1;
+	for (i = 0; i < acc->nnets; i++)
+		if (cidr_match(&acc->nets[i], peer, salen))
+			return 1;
+	return 0;
+}
+
 /* Decides whether a request may proceed. */
 int
 access_check(struct access *acc, const struct sockaddr *peer, size_t salen,
     const char *authorization, const struct access_user **userp, char *msg,
     size_t msgsize)
 {
-	int	i;
-
 	*userp = NULL;
-	if (acc->nnets > 0) {
-		for (i = 0; i < acc->nnets; i++)
-			if (cidr_match(&acc->nets[i], peer, salen))
-				break;
-		if (i == acc->nnets) {
-			snprintf(msg, msgsize, "Access denied: your address is "
-			    "not allowed to use this lockd");
-			return ACCESS_FAULT_DENIED;
-		}
+	if (!access_peer_allowed(acc, peer, salen)) {
+		snprintf(msg, msgsize, "Access denied: your address is not "
+		    "allowed to use this lockd");
+		return ACCESS_FAULT_DENIED;
 	}
 	if (!acc->auth)
 		return 0;
@@ -425,6 +433,13 @@ access_may_act_as(const struct access_user *user, const char *client)
 		if (strcmp(*c, client) == 0)
 			return 1;
 	return 0;
+}
+
+/* The role of USER; admin when there is no authentication. */
+enum access_role
+access_user_role(const struct access_user *user)
+{
+	return user == NULL ? ACCESS_ROLE_ADMIN : user->role;
 }
 
 /* The name of USER, or "-". */

@@ -45,9 +45,19 @@ int		 access_check(struct access *acc, const struct sockaddr *peer,
 		    const struct access_user **userp, char *msg,
 		    size_t msgsize);
 
+/*
+ * Whether PEER (SALEN bytes; may be NULL) passes the allow-list of ACC
+ * (NULL: no rules, every peer passes).  The auth-file is not consulted.
+ */
+int		 access_peer_allowed(const struct access *acc,
+		    const struct sockaddr *peer, size_t salen);
+
 /* Whether USER (NULL: no authentication) may act as CLIENT. */
 int		 access_may_act_as(const struct access_user *user,
 		    const char *client);
+
+/* The role of USER; ACCESS_ROLE_ADMIN for NULL (no authentication). */
+enum access_role access_user_role(const struct access_user *user);
 
 /* The name of USER, or "-" for NULL. */
 const char	*access_user_name(const struct access_user *user);

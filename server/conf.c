@@ -14,8 +14,9 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "lockstore_etcd.h"
 
-enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL };
+enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL, CONF_SIZE, CONF_BACKEND };
 
 struct conf_key {
 	const char	*name;
@@ -26,17 +27,32 @@ struct conf_key {
 
 #define OFF(f)	offsetof(struct lockd_conf, f)
 
+#define HISTORY_SIZE_MAX	(1LL << 30)
+
 /* Sorted by name for bsearch. */
 static const struct conf_key keys[] = {
 	{ "allow", CONF_STRING, OFF(allow), 0, 0 },
 	{ "auth-file", CONF_STRING, OFF(auth_file), 0, 0 },
+	{ "backend", CONF_BACKEND, OFF(backend), 0, 0 },
+	{ "break-lock", CONF_BOOL, OFF(break_lock), 0, 1 },
+	{ "etcd-cacert", CONF_STRING, OFF(etcd_cacert), 0, 0 },
+	{ "etcd-cert", CONF_STRING, OFF(etcd_cert), 0, 0 },
+	{ "etcd-endpoints", CONF_STRING, OFF(etcd_endpoints), 0, 0 },
+	{ "etcd-key", CONF_STRING, OFF(etcd_key), 0, 0 },
+	{ "etcd-prefix", CONF_STRING, OFF(etcd_prefix), 0, 0 },
+	{ "etcd-timeout", CONF_INT, OFF(etcd_timeout), 1, 600 },
+	{ "history-size", CONF_SIZE, OFF(history_size), 0, HISTORY_SIZE_MAX },
 	{ "keepalive-requests", CONF_INT, OFF(keepalive_requests), 1, 1000000 },
 	{ "keepalive-timeout", CONF_INT, OFF(keepalive_timeout), 1, 3600 },
 	{ "listen", CONF_STRING, OFF(listen), 0, 0 },
+	{ "lock-delay", CONF_INT, OFF(lock_delay), 0, 3600 },
 	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
 	{ "log", CONF_STRING, OFF(log), 0, 0 },
 	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
 	{ "max-request-size", CONF_INT, OFF(max_request_size), 1024, 16777216 },
+	{ "max-ttl", CONF_INT, OFF(max_ttl), 0, 2592000 },
+	{ "max-wait", CONF_INT, OFF(max_wait), 0, 86400 },
+	{ "max-waiters", CONF_INT, OFF(max_waiters), 0, 4095 },
 	{ "pidfile", CONF_STRING, OFF(pidfile), 0, 0 },
 	{ "port", CONF_INT, OFF(port), 0, 65535 },
 	{ "sync", CONF_BOOL, OFF(sync), 0, 1 },
@@ -49,6 +65,8 @@ static const struct conf_key keys[] = {
 void
 conf_defaults(struct lockd_conf *conf)
 {
+	const struct lockstore_policy	def = LOCKSTORE_POLICY_DEFAULT;
+
 	memset(conf, 0, sizeof(*conf));
 	conf->listen = strdup("127.0.0.1");
 	conf->port = LOCKD_DEFAULT_PORT;
@@ -66,8 +84,19 @@ conf_defaults(struct lockd_conf *conf)
 	conf->pidfile = strdup(CONF_DEFAULT_PIDFILE);
 	conf->pidfile_set = 0;
 	conf->log = strdup("syslog");
+	/* The store's own defaults, so that the two cannot drift apart. */
+	conf->lock_delay = (int)(def.lock_delay_ms / 1000);
+	conf->break_lock = 0;
+	conf->history_size = (long long)def.history_bytes;
+	conf->max_waiters = (int)def.max_waiters;
+	conf->max_wait = (int)(def.max_wait_ms / 1000);
+	conf->max_ttl = (int)(def.max_ttl_ms / 1000);
+	conf->backend = CONF_BACKEND_DIR;
+	conf->etcd_prefix = strdup(LOCKSTORE_ETCD_PREFIX);
+	conf->etcd_timeout = LOCKSTORE_ETCD_TIMEOUT_MS / 1000;
 	if (conf->listen == NULL || conf->lockdir == NULL ||
-	    conf->user == NULL || conf->pidfile == NULL || conf->log == NULL) {
+	    conf->user == NULL || conf->pidfile == NULL || conf->log == NULL ||
+	    conf->etcd_prefix == NULL) {
 		fputs("lockd: out of memory\n", stderr);
 		exit(1);
 	}
@@ -92,6 +121,36 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int
+parse_size(const char *s, long long max, long long *out)
+{
+	char		 digits[32];
+	size_t		 n = strlen(s);
+	long long	 v, unit = 1;
+
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, n + 1);
+	switch (digits[n - 1]) {
+	case 'K': case 'k':
+		unit = 1LL << 10;
+		break;
+	case 'M': case 'm':
+		unit = 1LL << 20;
+		break;
+	case 'G': case 'g':
+		unit = 1LL << 30;
+		break;
+	}
+	if (unit != 1)
+		digits[n - 1] = '\0';
+	if (parse_int(digits, 0, max / unit, &v) == -1)
+		return -1;
+	*out = v * unit;
 	return 0;
 }
 
@@ -176,7 +235,10 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 			return -1;
 		}
 		if ((k->offset == OFF(pidfile) ||
-		    k->offset == OFF(auth_file)) && s[0] != '/') {
+		    k->offset == OFF(auth_file) ||
+		    k->offset == OFF(etcd_cacert) ||
+		    k->offset == OFF(etcd_cert) ||
+		    k->offset == OFF(etcd_key)) && s[0] != '/') {
 			snprintf(err, size, "%s must be an absolute path, "
 			    "not '%s'", key, s);
 			return -1;
@@ -191,6 +253,15 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 		}
 		*(int *)((char *)conf + k->offset) = (int)v;
 		return 0;
+	case CONF_SIZE:
+		if (parse_size(value, k->max, &v) == -1) {
+			snprintf(err, size, "%s must be a number of bytes from "
+			    "0 to %lldG (with a K, M or G suffix or none), "
+			    "not '%s'", key, k->max >> 30, value);
+			return -1;
+		}
+		*(long long *)((char *)conf + k->offset) = v;
+		return 0;
 	case CONF_BOOL:
 		if (strcmp(value, "yes") == 0)
 			v = 1;
@@ -202,6 +273,17 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 			return -1;
 		}
 		*(int *)((char *)conf + k->offset) = (int)v;
+		return 0;
+	case CONF_BACKEND:
+		if (strcmp(value, "dir") == 0)
+			conf->backend = CONF_BACKEND_DIR;
+		else if (strcmp(value, "etcd") == 0)
+			conf->backend = CONF_BACKEND_ETCD;
+		else {
+			snprintf(err, size, "backend must be dir or etcd, not "
+			    "'%s'", value);
+			return -1;
+		}
 		return 0;
 	}
 	snprintf(err, size, "internal error: keyword type");
@@ -305,6 +387,75 @@ print_allow(FILE *fp, const char *list)
 	}
 }
 
+/* The etcd backend's settings of CONF. */
+void
+conf_etcd(const struct lockd_conf *conf, struct lockstore_etcd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->endpoints = conf->etcd_endpoints;
+	cfg->prefix = conf->etcd_prefix;
+	cfg->timeout_ms = (unsigned int)conf->etcd_timeout * 1000u;
+	cfg->cacert = conf->etcd_cacert;
+	cfg->cert = conf->etcd_cert;
+	cfg->key = conf->etcd_key;
+}
+
+/* Checks across directives; the number of errors reported. */
+int
+conf_check(const struct lockd_conf *conf, conf_reporter report)
+{
+	struct lockstore_etcd_config	cfg;
+	struct lockstore_error		err;
+	char				msg[LOCKSTORE_MSG_MAX + 64];
+	int				errors = 0;
+
+	if (conf->max_waiters >= conf->max_connections) {
+		snprintf(msg, sizeof(msg), "max-waiters %d must be less than "
+		    "max-connections %d: every waiting request holds a "
+		    "connection", conf->max_waiters, conf->max_connections);
+		report(msg);
+		errors++;
+	}
+	if (conf->backend == CONF_BACKEND_ETCD) {
+		conf_etcd(conf, &cfg);
+		if (cfg.endpoints == NULL) {
+			report("backend etcd needs etcd-endpoints "
+			    "URL[,URL...]");
+			errors++;
+		} else if (lockstore_etcd_check(&cfg, &err) != LOCKSTORE_OK) {
+			snprintf(msg, sizeof(msg), "%s", err.msg);
+			report(msg);
+			errors++;
+		}
+	}
+	return errors;
+}
+
+/* The lock store policy of CONF. */
+void
+conf_policy(const struct lockd_conf *conf, struct lockstore_policy *policy)
+{
+	policy->lock_delay_ms = (unsigned int)conf->lock_delay * 1000u;
+	policy->max_waiters = (unsigned int)conf->max_waiters;
+	policy->max_wait_ms = (unsigned int)conf->max_wait * 1000u;
+	policy->max_ttl_ms = (unsigned int)conf->max_ttl * 1000u;
+	policy->history_bytes = (unsigned long)conf->history_size;
+}
+
+/* A byte count as written back: the largest exact K, M or G unit. */
+static void
+print_size(FILE *fp, const char *key, long long v)
+{
+	if (v != 0 && v % (1LL << 30) == 0)
+		fprintf(fp, "%s %lldG\n", key, v >> 30);
+	else if (v != 0 && v % (1LL << 20) == 0)
+		fprintf(fp, "%s %lldM\n", key, v >> 20);
+	else if (v != 0 && v % (1LL << 10) == 0)
+		fprintf(fp, "%s %lldK\n", key, v >> 10);
+	else
+		fprintf(fp, "%s %lld\n", key, v);
+}
+
 /* Prints the effective configuration in config-file syntax. */
 void
 conf_print(FILE *fp, const struct lockd_conf *conf)
@@ -322,10 +473,28 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "user %s\n", conf->user);
 	fprintf(fp, "pidfile %s\n", conf->pidfile);
 	fprintf(fp, "log %s\n", conf->log);
+	fprintf(fp, "lock-delay %d\n", conf->lock_delay);
+	fprintf(fp, "break-lock %s\n", conf->break_lock ? "yes" : "no");
+	print_size(fp, "history-size", conf->history_size);
+	fprintf(fp, "max-waiters %d\n", conf->max_waiters);
+	fprintf(fp, "max-wait %d\n", conf->max_wait);
+	fprintf(fp, "max-ttl %d\n", conf->max_ttl);
 	if (conf->allow != NULL)
 		print_allow(fp, conf->allow);
 	if (conf->auth_file != NULL)
 		fprintf(fp, "auth-file %s\n", conf->auth_file);
+	fprintf(fp, "backend %s\n", conf->backend == CONF_BACKEND_ETCD ?
+	    "etcd" : "dir");
+	if (conf->etcd_endpoints != NULL)
+		fprintf(fp, "etcd-endpoints %s\n", conf->etcd_endpoints);
+	fprintf(fp, "etcd-prefix %s\n", conf->etcd_prefix);
+	fprintf(fp, "etcd-timeout %d\n", conf->etcd_timeout);
+	if (conf->etcd_cacert != NULL)
+		fprintf(fp, "etcd-cacert %s\n", conf->etcd_cacert);
+	if (conf->etcd_cert != NULL)
+		fprintf(fp, "etcd-cert %s\n", conf->etcd_cert);
+	if (conf->etcd_key != NULL)
+		fprintf(fp, "etcd-key %s\n", conf->etcd_key);
 }
 
 /* Frees what conf_defaults/conf_set allocated. */
@@ -339,6 +508,13 @@ conf_free(struct lockd_conf *conf)
 	free(conf->log);
 	free(conf->allow);
 	free(conf->auth_file);
+	free(conf->etcd_endpoints);
+	free(conf->etcd_prefix);
+	free(conf->etcd_cacert);
+	free(conf->etcd_cert);
+	free(conf->etcd_key);
+	conf->etcd_endpoints = conf->etcd_prefix = conf->etcd_cacert = NULL;
+	conf->etcd_cert = conf->etcd_key = NULL;
 	conf->log = conf->allow = conf->auth_file = NULL;
 	conf->listen = conf->lockdir = conf->user = conf->pidfile = NULL;
 }

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 
+#include "lockstore.h"
+
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"
 #endif
@@ -44,7 +46,25 @@ struct lockd_conf {
 					   authentication */
 	int	 pidfile_set;		/* given explicitly: also written
 					   in the foreground */
+	/* The lock store's policy (struct lockstore_policy). */
+	int	 lock_delay;		/* seconds after a break or expiry */
+	int	 break_lock;		/* break_lock() allowed */
+	long long history_size;		/* bytes per history segment; 0: off */
+	int	 max_waiters;		/* acquire()s waiting at once */
+	int	 max_wait;		/* seconds an acquire may wait */
+	int	 max_ttl;		/* seconds of the longest lease */
+	/* The lock store: the lock directory, or etcd (ETCD). */
+	int	 backend;		/* CONF_BACKEND_* */
+	char	*etcd_endpoints;	/* "URL[,URL...]", or NULL */
+	char	*etcd_prefix;
+	int	 etcd_timeout;		/* seconds per request */
+	char	*etcd_cacert;		/* NULL: the system's CAs */
+	char	*etcd_cert;		/* client certificate, or NULL */
+	char	*etcd_key;		/* its key, or NULL */
 };
+
+#define CONF_BACKEND_DIR	0
+#define CONF_BACKEND_ETCD	1
 
 /* Receives one error of a configuration file, as "FILE:LINE: message". */
 typedef void	(*conf_reporter)(const char *msg);
@@ -70,6 +90,23 @@ int	conf_parse_file(struct lockd_conf *conf, const char *path,
 /* Like conf_parse_file, from the open stream FP; never -1. */
 int	conf_parse_stream(struct lockd_conf *conf, FILE *fp, const char *path,
 	    conf_reporter report);
+
+/*
+ * Checks what single directives cannot: max-waiters below
+ * max-connections (every waiting request holds a connection and a thread);
+ * for backend etcd, the endpoints and TLS files (readable now).
+ * Each error goes to REPORT; returns their number.
+ */
+int	conf_check(const struct lockd_conf *conf, conf_reporter report);
+
+/* The etcd backend's settings of CONF (pointing into CONF). */
+struct lockstore_etcd_config;
+void	conf_etcd(const struct lockd_conf *conf,
+	    struct lockstore_etcd_config *cfg);
+
+/* The lock store policy of CONF. */
+void	conf_policy(const struct lockd_conf *conf,
+	    struct lockstore_policy *policy);
 
 /* Prints the effective configuration in config-file syntax. */
 void	conf_print(FILE *fp, const struct lockd_conf *conf);

@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -18,6 +20,7 @@
 #include "http.h"
 #include "listen.h"
 #include "lockstore.h"
+#include "lockstore_etcd.h"
 #include "log.h"
 #include "pidfile.h"
 #include "priv.h"
@@ -41,7 +44,9 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: lockd [-fhnvV] [-c FILE] [-d DIR] [-l ADDR] [-p PORT] "
 	    "[-P FILE]\n"
-	    "             [-u USER] [--no-sync]\n"
+	    "             [-u USER] [--no-sync] [--backend dir|etcd]\n"
+	    "             [--etcd-endpoints URL[,URL...]] [--etcd-prefix "
+	    "PREFIX]\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -d, --lockdir DIR   lock directory (default %s)\n"
 	    "  -f, --foreground    stay in the foreground, log to stderr\n"
@@ -54,12 +59,17 @@ usage(FILE *fp)
 	    "(default %s)\n"
 	    "      --no-sync       do not fsync before answering: UNSAFE, "
 	    "for tests only\n"
+	    "      --backend dir|etcd  where the locks are kept (default "
+	    "dir)\n"
+	    "      --etcd-endpoints URL[,URL...]  the etcd cluster (backend "
+	    "etcd)\n"
+	    "      --etcd-prefix PREFIX  key prefix in etcd (default %s)\n"
 	    "  -n, --check         check the configuration, print it, exit\n"
 	    "  -v, --verbose       log debug messages\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
 	    CONF_DEFAULT_FILE, CONF_DEFAULT_LOCKDIR, LOCKD_DEFAULT_PORT,
-	    CONF_DEFAULT_PIDFILE, LOCKD_USER);
+	    CONF_DEFAULT_PIDFILE, LOCKD_USER, LOCKSTORE_ETCD_PREFIX);
 }
 
 static void
@@ -77,8 +87,11 @@ static void
 parse_options(int argc, char *argv[], struct options *o)
 {
 	static const struct option longopts[] = {
+		{ "backend", required_argument, NULL, 'B' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "etcd-endpoints", required_argument, NULL, 'E' },
+		{ "etcd-prefix", required_argument, NULL, 'X' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -97,6 +110,15 @@ parse_options(int argc, char *argv[], struct options *o)
 	while ((ch = getopt_long(argc, argv, "c:d:fhl:np:P:u:vV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case 'B':
+			add_override(o, "backend", optarg);
+			break;
+		case 'E':
+			add_override(o, "etcd-endpoints", optarg);
+			break;
+		case 'X':
+			add_override(o, "etcd-prefix", optarg);
+			break;
 		case 'c':
 			o->config = optarg;
 			break;
@@ -185,10 +207,154 @@ build_conf(struct lockd_conf *conf, conf_reporter report)
 			report(err);
 			errors++;
 		}
-	return errors;
+	return errors + conf_check(conf, report);
 }
 
-static struct rpc	*rpc;	/* for reloading the access rules */
+static struct rpc		*rpc;		/* for reloading and stopping */
+static const struct lockd_conf	*running;	/* what the server was
+						   started with */
+
+/* SIGTERM, SIGINT: waiting requests give up, then the server stops. */
+static void
+terminate(void)
+{
+	rpc_stop(rpc);
+	http_terminate();
+}
+
+/*
+ * The lock store policy of CONF, for the requests to come.  Every waiter
+ * holds a connection: max-waiters stays below the connections actually
+ * served (fewer than max-connections when open files are short).
+ */
+static void
+apply_policy(const struct lockd_conf *conf, const char *when)
+{
+	struct lockstore_policy	p;
+
+	conf_policy(conf, &p);
+	if (p.max_waiters >= (unsigned int)running->max_connections) {
+		log_warnx("%sonly %d connections are served: max-waiters "
+		    "lowered from %u to %d", when, running->max_connections,
+		    p.max_waiters, running->max_connections - 1);
+		p.max_waiters = (unsigned int)running->max_connections - 1;
+	}
+	rpc_set_policy(rpc, &p, conf->break_lock);
+	log_debug("%slock-delay %u ms, break-lock %s, history-size %lu, "
+	    "max-waiters %u, max-wait %u ms, max-ttl %u ms", when,
+	    p.lock_delay_ms, conf->break_lock ? "yes" : "no",
+	    p.history_bytes, p.max_waiters, p.max_wait_ms, p.max_ttl_ms);
+}
+
+/* The thread that releases expired leases, and how to stop it. */
+struct expirer {
+	struct lockstore	*store;
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 wake;
+	int			 stop;
+};
+
+#define EXPIRE_INTERVAL_MS	100
+#define EXPIRE_ERROR_EVERY	60	/* seconds between error lines */
+
+/*
+ * Calls lockstore_expire() every EXPIRE_INTERVAL_MS until told to stop.
+ * A failing store would fail ten times a second: one line a minute says
+ * so, with the count of the failures not logged.
+ */
+static void *
+expire_run(void *arg)
+{
+	struct expirer		*x = arg;
+	struct lockstore_error	 err;
+	struct timespec		 t;
+	long long		 now, last_error = 0;
+	unsigned long		 quiet = 0;
+	int			 n;
+
+	pthread_mutex_lock(&x->lock);
+	while (!x->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += EXPIRE_INTERVAL_MS * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&x->wake, &x->lock, &t);
+		if (x->stop)
+			break;
+		pthread_mutex_unlock(&x->lock);
+		n = lockstore_expire(x->store, &err);
+		if (n > 0)
+			log_info("%d lease%s expired", n, n == 1 ? "" : "s");
+		if (n == -1) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			now = (long long)t.tv_sec;
+			if (last_error == 0 ||
+			    now - last_error >= EXPIRE_ERROR_EVERY) {
+				log_warnx("expiring leases: %s (%lu more "
+				    "failures since the last report)", err.msg,
+				    quiet);
+				last_error = now;
+				quiet = 0;
+			} else
+				quiet++;
+		}
+		pthread_mutex_lock(&x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+/* Starts the expiry thread on STORE; 0, or -1 with errno. */
+static int
+expire_start(struct expirer *x, struct lockstore *store)
+{
+	pthread_condattr_t	ca;
+
+	memset(x, 0, sizeof(*x));
+	x->store = store;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((errno = pthread_create(&x->thread, NULL, expire_run, x)) != 0) {
+		pthread_cond_destroy(&x->wake);
+		pthread_mutex_destroy(&x->lock);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops and joins the expiry thread: before the store closes. */
+static void
+expire_stop(struct expirer *x)
+{
+	pthread_mutex_lock(&x->lock);
+	x->stop = 1;
+	pthread_cond_signal(&x->wake);
+	pthread_mutex_unlock(&x->lock);
+	pthread_join(x->thread, NULL);
+	pthread_cond_destroy(&x->wake);
+	pthread_mutex_destroy(&x->lock);
+}
+
+/* Opens the lock store CONF names: the lock directory or etcd. */
+static enum lockstore_status
+open_store(const struct lockd_conf *conf, struct lockstore **store,
+    struct lockstore_error *err)
+{
+	struct lockstore_etcd_config	cfg;
+
+	if (conf->backend == CONF_BACKEND_ETCD) {
+		conf_etcd(conf, &cfg);
+		return lockstore_open_etcd(store, &cfg, err);
+	}
+	return lockstore_open_dir(store, conf->lockdir,
+	    conf->sync ? 0 : LOCKSTORE_NOSYNC, err);
+}
 
 static int
 reload_conf(struct lockd_conf *conf)
@@ -196,13 +362,19 @@ reload_conf(struct lockd_conf *conf)
 	return build_conf(conf, report_log);
 }
 
-/* SIGHUP: new access rules replace the old ones only if they are valid. */
+/*
+ * SIGHUP: the lock store policy applies to the requests that follow; new
+ * access rules replace the old ones only if they are valid.
+ */
 static int
 reload_access(const struct lockd_conf *conf)
 {
 	struct access	*acc;
 	char		 err[512];
 
+	apply_policy(conf, "reload: ");
+	log_info("reload: lock-delay, break-lock, history-size, max-waiters, "
+	    "max-wait and max-ttl applied");
 	if ((acc = access_new(conf, report_log, err, sizeof(err))) == NULL) {
 		log_warnx("reload: %s; keeping the running access rules", err);
 		return -1;
@@ -218,7 +390,9 @@ main(int argc, char *argv[])
 	struct lockd_conf	 conf;
 	struct lockstore	*store;
 	struct lockstore_error	 serr;
+	struct lockstore_etcd_config ecfg;
 	struct access		*acc;
+	struct expirer		 expirer;
 	char			 url[128], err[512];
 	uid_t			 uid;
 	gid_t			 gid;
@@ -240,6 +414,7 @@ main(int argc, char *argv[])
 	if ((errors = build_conf(&conf, report_stderr)) > 0) {
 		fprintf(stderr, "lockd: %d error%s in the configuration\n",
 		    errors, errors == 1 ? "" : "s");
+		conf_free(&conf);
 		return 1;
 	}
 	if (o.check) {
@@ -264,7 +439,8 @@ main(int argc, char *argv[])
 	gid = getegid();
 	if (drop && priv_lookup(conf.user, &uid, &gid, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (priv_check_lockdir(conf.lockdir, uid, err, sizeof(err)) == -1)
+	if (conf.backend == CONF_BACKEND_DIR &&
+	    priv_check_lockdir(conf.lockdir, uid, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	pidfile = !o.foreground || conf.pidfile_set;
 	if (pidfile && pidfile_check(conf.pidfile, err, sizeof(err)) == -1)
@@ -287,21 +463,23 @@ main(int argc, char *argv[])
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
-	if (lockstore_open_dir(&store, conf.lockdir,
-	    conf.sync ? 0 : LOCKSTORE_NOSYNC, &serr) != LOCKSTORE_OK)
+	if (open_store(&conf, &store, &serr) != LOCKSTORE_OK)
 		fatalx("%s", serr.msg);
-	if (!conf.sync)
+	if (!conf.sync && conf.backend == CONF_BACKEND_DIR)
 		log_warnx("sync is off: acknowledged locks may be lost in a "
 		    "crash (tests and benchmarks only)");
 	if ((acc = access_new(&conf, report_stderr, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	running = &conf;
+	apply_policy(&conf, "");
+	rpc_set_listener(rpc, fd);
 	rpc_set_access(rpc, acc);
 	if (http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	/* Before the ready line: a supervisor may signal us right after. */
-	if (daemon_signals(http_terminate, reload_request) == -1)
+	if (daemon_signals(terminate, reload_request) == -1)
 		fatal("cannot install signal handlers");
 	fprintf(stderr, "lockd: listening on %s\n", url);
 	fflush(stderr);
@@ -323,10 +501,29 @@ main(int argc, char *argv[])
 	}
 	if (geteuid() == 0)
 		log_warnx("running as root (user root is configured)");
+	/* libcurl reads the TLS files at each connection, as this user. */
+	if (conf.backend == CONF_BACKEND_ETCD) {
+		conf_etcd(&conf, &ecfg);
+		if (lockstore_etcd_check(&ecfg, &serr) != LOCKSTORE_OK)
+			fatalx("as user %s: %s", conf.user, serr.msg);
+	}
 	if (reload_start(&conf, reload_conf, reload_access) == -1)
 		fatal("cannot start the reload thread");
-	log_info("lockd %s serving %s with lock directory %s", PACKAGE_VERSION,
-	    url, conf.lockdir);
+	/* After detaching and dropping root: the thread writes the lock
+	 * directory, and fork() keeps no threads. */
+	if (expire_start(&expirer, store) == -1)
+		fatal("cannot start the lease expiry thread");
+	if (conf.backend == CONF_BACKEND_ETCD) {
+		log_info("lockd %s serving %s with etcd %s, prefix %s",
+		    PACKAGE_VERSION, url, conf.etcd_endpoints,
+		    conf.etcd_prefix);
+		/* Not fatal: lockd answers storage errors until etcd is
+		 * back, and /healthz says so. */
+		if (lockstore_health(store, &serr) != LOCKSTORE_OK)
+			log_warnx("%s", serr.msg);
+	} else
+		log_info("lockd %s serving %s with lock directory %s",
+		    PACKAGE_VERSION, url, conf.lockdir);
 
 	/* Only a signal may end the loop: anything else is a failure that
 	 * a supervisor must see (Restart=on-failure). */
@@ -336,6 +533,7 @@ main(int argc, char *argv[])
 		status = 1;
 	} else
 		log_info("stopped");
+	expire_stop(&expirer);
 	reload_stop();
 	if (pidfile)
 		pidfile_remove(conf.pidfile);

@@ -58,6 +58,13 @@ reload(void)
 	note_change("timeout", next.timeout != live->timeout);
 	note_change("max-request-size",
 	    next.max_request_size != live->max_request_size);
+	note_change("backend", next.backend != live->backend);
+	note_change("etcd-endpoints", (next.etcd_endpoints == NULL) !=
+	    (live->etcd_endpoints == NULL) || (next.etcd_endpoints != NULL &&
+	    strcmp(next.etcd_endpoints, live->etcd_endpoints) != 0));
+	note_change("etcd-prefix",
+	    strcmp(next.etcd_prefix, live->etcd_prefix) != 0);
+	note_change("etcd-timeout", next.etcd_timeout != live->etcd_timeout);
 	if (applier != NULL && applier(&next) == 0)
 		log_info("reload: access rules (allow, auth-file) applied");
 	live->verbose = next.verbose;

@@ -33,8 +33,8 @@ xml_safe(const char *s)
 }
 
 /* A name as a string, or as base64 when a string cannot carry it. */
-static xmlrpc_value *
-name_value(xmlrpc_env *env, const char *s)
+xmlrpc_value *
+rpc_name_value(xmlrpc_env *env, const char *s)
 {
 	xmlrpc_value	*v;
 
@@ -50,8 +50,9 @@ name_value(xmlrpc_env *env, const char *s)
 }
 
 /* Sets KEY of STRUCT to V and drops our reference to V. */
-static void
-put(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
+void
+rpc_struct_put(xmlrpc_env *env, xmlrpc_value *st, const char *key,
+    xmlrpc_value *v)
 {
 	if (env->fault_occurred) {
 		if (v != NULL)
@@ -72,16 +73,31 @@ status_value(xmlrpc_env *env, const char *resource, int held,
 	st = xmlrpc_struct_new(env);
 	if (env->fault_occurred)
 		return NULL;
-	put(env, st, "resource", name_value(env, resource));
-	put(env, st, "held", xmlrpc_bool_new(env, held));
+	rpc_struct_put(env, st, "resource", rpc_name_value(env, resource));
+	rpc_struct_put(env, st, "held", xmlrpc_bool_new(env, held));
 	if (held)
-		put(env, st, "holder", name_value(env, info->holder));
+		rpc_struct_put(env, st, "holder", rpc_name_value(env,
+		    info->holder));
 	if (held && info->since > 0)
-		put(env, st, "since", xmlrpc_datetime_new_sec(env,
+		rpc_struct_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)info->since));
 	if (held && info->token != 0)
-		put(env, st, "token", xmlrpc_i8_new(env,
+		rpc_struct_put(env, st, "token", xmlrpc_i8_new(env,
 		    (xmlrpc_int64)info->token));
+	/* A lease ends no later than it says; a lock-delay no earlier. */
+	if (held && info->ttl_ms > 0) {
+		rpc_struct_put(env, st, "ttl", xmlrpc_double_new(env,
+		    info->ttl_ms / 1000.0));
+		rpc_struct_put(env, st, "expires", rpc_datetime_ms(env,
+		    info->expires_ms, 0));
+	}
+	if (!held && info->delay_until_ms > 0) {
+		rpc_struct_put(env, st, "delay_until", rpc_datetime_ms(env,
+		    info->delay_until_ms, 1));
+		rpc_struct_put(env, st, "delay_cause", xmlrpc_string_new(env,
+		    info->delay_cause == LOCKSTORE_END_BREAK ? "break" :
+		    "expiry"));
+	}
 	if (env->fault_occurred) {
 		xmlrpc_DECREF(st);
 		return NULL;
@@ -119,7 +135,8 @@ method_status(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	xmlrpc_DECREF(v);
 	if (env->fault_occurred)
 		return NULL;
-	info = malloc(sizeof(*info));
+	/* Zeroed: a store may fill only what applies. */
+	info = calloc(1, sizeof(*info));
 	err = malloc(sizeof(*err));
 	if (info == NULL || err == NULL)
 		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
@@ -157,30 +174,35 @@ opt_string(xmlrpc_env *env, xmlrpc_value *opts, const char *name,
 	return env->fault_occurred ? -1 : 0;
 }
 
-static int
-opt_limit(xmlrpc_env *env, xmlrpc_value *opts, size_t *limit)
+/*
+ * The "limit" member of METHOD's options OPTS into *LIMIT: DEF when it is
+ * absent, else an int from 1 to MAX.  Shared by list() and history().
+ */
+int
+rpc_opt_limit(xmlrpc_env *env, xmlrpc_value *opts, const char *method,
+    size_t def, int max, size_t *limit)
 {
 	xmlrpc_value	*v = NULL;
 	int		 n;
 
-	*limit = LIST_DEFAULT_LIMIT;
+	*limit = def;
 	xmlrpc_struct_find_value(env, opts, "limit", &v);
 	if (env->fault_occurred || v == NULL)
 		return env->fault_occurred ? -1 : 0;
 	if (xmlrpc_value_type(v) != XMLRPC_TYPE_INT) {
+		xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
+		    "%s: option 'limit' must be an int, not %s", method,
+		    rpc_type_name(xmlrpc_value_type(v)));
 		xmlrpc_DECREF(v);
-		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
-		    "list: option 'limit' must be an int");
 		return -1;
 	}
 	xmlrpc_read_int(env, v, &n);
 	xmlrpc_DECREF(v);
 	if (env->fault_occurred)
 		return -1;
-	if (n < 1 || n > LOCKSTORE_LIST_MAX) {
+	if (n < 1 || n > max) {
 		xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
-		    "list: option 'limit' must be from 1 to %d",
-		    LOCKSTORE_LIST_MAX);
+		    "%s: option 'limit' must be from 1 to %d", method, max);
 		return -1;
 	}
 	*limit = (size_t)n;
@@ -235,7 +257,8 @@ method_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	if (opt_string(env, opts, "prefix", &q.prefix) == -1 ||
 	    opt_string(env, opts, "holder", &q.holder) == -1 ||
 	    opt_string(env, opts, "after", &q.after) == -1 ||
-	    opt_limit(env, opts, &q.limit) == -1)
+	    rpc_opt_limit(env, opts, "list", LIST_DEFAULT_LIMIT,
+	    LOCKSTORE_LIST_MAX, &q.limit) == -1)
 		goto out;
 	c.locks = xmlrpc_array_new(env);
 	if (env->fault_occurred)
@@ -258,7 +281,7 @@ method_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	if (env->fault_occurred)
 		goto out;
 	xmlrpc_struct_set_value(env, result, "locks", c.locks);
-	put(env, result, "next", xmlrpc_string_new(env, next));
+	rpc_struct_put(env, result, "next", xmlrpc_string_new(env, next));
 	if (env->fault_occurred) {
 		xmlrpc_DECREF(result);
 		result = NULL;
@@ -279,8 +302,9 @@ out:
  * A token parameter: an int, an i8, or a string of decimal digits (Python
  * cannot send integers above 2^31-1 as XML-RPC ints).  0 or -1 with a fault.
  */
-static int
-read_token(xmlrpc_env *env, xmlrpc_value *v, unsigned long long *token)
+int
+rpc_read_token(xmlrpc_env *env, xmlrpc_value *v, const char *method,
+    int index, const char *name, unsigned long long *token)
 {
 	const char	*s = NULL, *p;
 	xmlrpc_int64	 i8;
@@ -318,9 +342,9 @@ read_token(xmlrpc_env *env, xmlrpc_value *v, unsigned long long *token)
 	if (env->fault_occurred)
 		return -1;
 	if (*token == 0) {
-		xmlrpc_env_set_fault(env, RPC_FAULT_PARAMS,
-		    "check: parameter 3 (token) must be a positive integer: "
-		    "an int, an i8 or a string of decimal digits");
+		xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
+		    "%s: parameter %d (%s) must be a positive integer: an int, "
+		    "an i8 or a string of decimal digits", method, index, name);
 		return -1;
 	}
 	return 0;
@@ -356,7 +380,8 @@ method_check(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	xmlrpc_read_string(env, v[0], &resource);
 	if (!env->fault_occurred)
 		xmlrpc_read_string(env, v[1], &client);
-	if (env->fault_occurred || read_token(env, v[2], &token) == -1)
+	if (env->fault_occurred || rpc_read_token(env, v[2], "check", 3,
+	    "token", &token) == -1)
 		goto out;
 	if ((err = malloc(sizeof(*err))) == NULL) {
 		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
@@ -384,10 +409,13 @@ static const char check_help[] =
     "TOKEN: int, i8 or a string of digits. Faults: 10, 11, 12, 20, 21.";
 
 static const char status_help[] =
-    "status(resource): {resource, held, holder, since, token}: who holds "
-    "RESOURCE and since when (holder and since only when held; since is "
-    "absent for gocept.lockd's lock files). Names that XML cannot carry "
-    "come back as base64. Faults: 10, 11, 20, 21. See PROTOCOL.";
+    "status(resource): {resource, held, holder, since, token, ttl, "
+    "expires, delay_until, delay_cause}: who holds RESOURCE and since when "
+    "(holder, since and token only when held; since and token are absent "
+    "for gocept.lockd's lock files; ttl and expires for leases only; "
+    "delay_until and delay_cause (\"break\" or \"expiry\") only when not "
+    "held and in lock-delay). Names that XML cannot carry come back as "
+    "base64. Faults: 10, 11, 20, 21. See PROTOCOL.";
 
 static const char list_help[] =
     "list(options): {locks: [status structs], next}: the held locks, a "

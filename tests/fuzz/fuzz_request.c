@@ -381,6 +381,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct lockstore_error	*err;
 	pthread_attr_t		 attr;
 	pthread_t		 tid;
+	struct lockstore_policy	 policy = LOCKSTORE_POLICY_DEFAULT;
 	const char		*tmp, *s;
 	char			 msg[512];
 
@@ -422,6 +423,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_request: %s\n", msg);
 		exit(1);
 	}
+	/* No request may wait (a held resource would stall the fuzzer for
+	 * max-wait, and without a session a wait is never cancelled); with
+	 * no lock-delay, break_lock is fuzzed too. */
+	policy.max_wait_ms = 0;
+	policy.lock_delay_ms = 0;
+	rpc_set_policy(rpc, &policy, 1);
 
 	if (sem_init(&job_start, 0, 0) == -1 ||
 	    sem_init(&job_done, 0, 0) == -1 || pthread_attr_init(&attr) != 0 ||

@@ -761,7 +761,9 @@ def read_lockdir(lockdir, resources):
     state, stray = {}, []
     names = {r + SUFFIX: r for r in resources}
     for fn in sorted(os.listdir(lockdir)):
-        if fn not in names and fn != '.token':   # the token counter
+        # The token counter and the history are lockd's own files.
+        if fn not in names and fn not in ('.token', '.history',
+                                          '.history.1'):
             stray.append(fn)
     for r in resources:
         try:
