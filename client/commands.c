@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What lockcmd makes of lockd's answer to each command: status, the token,
- * check's verdict, and the listing, fetched and printed page by page.
+ * check's verdict, a grant or lease, a break, the history, and the
+ * listing, fetched and printed page by page.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -73,12 +74,12 @@ free_name(struct name *name)
 }
 
 /*
- * Reads the optional member "since" of the struct S into BUF as UTC ISO
- * 8601 ("2026-11-27T07:30:00Z"), or "" when it is absent.  Returns 0, or -1
+ * Reads the optional member KEY of the struct S into BUF as UTC ISO 8601
+ * ("2026-11-27T07:30:00Z"), or "" when it is absent.  Returns 0, or -1
  * when it is not a plausible dateTime.iso8601.
  */
 static int
-read_since(xmlrpc_value *s, char buf[32])
+read_time(xmlrpc_value *s, const char *key, char buf[32])
 {
 	xmlrpc_env	 env;
 	xmlrpc_value	*v = NULL;
@@ -87,7 +88,7 @@ read_since(xmlrpc_value *s, char buf[32])
 
 	buf[0] = '\0';
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, "since", &v);
+	xmlrpc_struct_find_value(&env, s, key, &v);
 	if (!env.fault_occurred && v == NULL)
 		ok = 1;
 	else if (!env.fault_occurred &&
@@ -104,6 +105,48 @@ read_since(xmlrpc_value *s, char buf[32])
 	if (v != NULL)
 		xmlrpc_DECREF(v);
 	xmlrpc_env_clean(&env);
+	return ok ? 0 : -1;
+}
+
+/* Reads the optional member "since" of the struct S, as read_time(). */
+static int
+read_since(xmlrpc_value *s, char buf[32])
+{
+	return read_time(s, "since", buf);
+}
+
+/*
+ * Reads the optional member KEY of the struct S, a number of seconds
+ * (double, or int), into *secondsp; -1 there when it is absent.  Returns
+ * 0, or -1 when it is not a finite number from 0 up.
+ */
+static int
+read_seconds(xmlrpc_value *s, const char *key, double *secondsp)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+	double		 d = -1;
+	int		 i = 0, ok = 0;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (!env.fault_occurred && v == NULL)
+		ok = 1;
+	else if (!env.fault_occurred &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_DOUBLE) {
+		xmlrpc_read_double(&env, v, &d);
+		/* Not NaN, not infinite, not negative. */
+		ok = !env.fault_occurred && d >= 0 && d <= 1e15;
+	} else if (!env.fault_occurred &&
+	    xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+		xmlrpc_read_int(&env, v, &i);
+		d = i;
+		ok = !env.fault_occurred && i >= 0;
+	}
+	if (v != NULL)
+		xmlrpc_DECREF(v);
+	xmlrpc_env_clean(&env);
+	*secondsp = d;
 	return ok ? 0 : -1;
 }
 
@@ -161,11 +204,11 @@ read_token_value(xmlrpc_value *v, int64_t *tokenp)
 }
 
 /*
- * Reads the optional member "token" of the struct S into *tokenp (0 when
- * it is absent).  Returns 0, or -1 when it is not a positive integer.
+ * Reads the optional integer member KEY of the struct S into *tokenp (0
+ * when it is absent).  Returns 0, or -1 when it is not a positive integer.
  */
 static int
-read_token(xmlrpc_value *s, int64_t *tokenp)
+read_token_member(xmlrpc_value *s, const char *key, int64_t *tokenp)
 {
 	xmlrpc_env	 env;
 	xmlrpc_value	*v = NULL;
@@ -173,7 +216,7 @@ read_token(xmlrpc_value *s, int64_t *tokenp)
 
 	*tokenp = 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, "token", &v);
+	xmlrpc_struct_find_value(&env, s, key, &v);
 	if (!env.fault_occurred && v == NULL)
 		ok = 1;
 	else if (!env.fault_occurred)
@@ -184,43 +227,64 @@ read_token(xmlrpc_value *s, int64_t *tokenp)
 	return ok ? 0 : -1;
 }
 
+/* Reads the optional member "token" of the struct S, as above. */
+static int
+read_token(xmlrpc_value *s, int64_t *tokenp)
+{
+	return read_token_member(s, "token", tokenp);
+}
+
+/* Prints " after a break" or " after an expired lease" for CAUSE. */
+static void
+put_delay_cause(const struct name *cause)
+{
+	if (cause->bytes == NULL)
+		return;
+	if (cause->len == 5 && memcmp(cause->bytes, "break", 5) == 0)
+		(void)fputs(" after a break", stdout);
+	else if (cause->len == 6 && memcmp(cause->bytes, "expiry", 6) == 0)
+		(void)fputs(" after an expired lease", stdout);
+}
+
 /*
  * Prints the answer RESULT of status(ASKED) and returns the exit status:
  * 0 if the resource is held, 3 if not.  The name printed is the one lockd
  * answers about (it differs from ASKED when XML turned a CR into a LF).
+ * A lease adds its end and TTL, a lock-delay its end and cause.
  */
 static int
 show_status(xmlrpc_value *result, const char *asked)
 {
-	struct name	resource, holder;
-	char		since[32] = "";
-	int64_t		token = 0;
-	int		held, status;
+	struct name	 resource, holder = { NULL, 0 }, cause = { NULL, 0 };
+	char		 since[32] = "", expires[32] = "", until[32] = "";
+	const char	*bad = NULL;
+	double		 ttl = -1;
+	int64_t		 token = 0;
+	int		 held, status;
 
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
 		return unexpected_type(result, "a struct");
 	if (read_bool(result, "held", &held) == -1)
 		return output_unexpected("no boolean 'held' in the status");
-	if (read_name(result, "resource", &resource) == -1) {
-		resource.bytes = NULL;
-		resource.len = 0;
-	}
-	holder.bytes = NULL;
-	if (held && read_name(result, "holder", &holder) == -1) {
-		free_name(&resource);
-		return output_unexpected("a held lock without a 'holder' name");
-	}
-	if (held && read_since(result, since) == -1) {
+	(void)read_name(result, "resource", &resource);	/* optional */
+	if (held && read_name(result, "holder", &holder) == -1)
+		bad = "a held lock without a 'holder' name";
+	else if (held && read_since(result, since) == -1)
+		bad = "a 'since' that is not a dateTime.iso8601";
+	else if (held && read_token(result, &token) == -1)
+		bad = "a 'token' that is not a positive integer";
+	else if (held && read_time(result, "expires", expires) == -1)
+		bad = "an 'expires' that is not a dateTime.iso8601";
+	else if (held && read_seconds(result, "ttl", &ttl) == -1)
+		bad = "a 'ttl' that is not a number of seconds";
+	else if (!held && read_time(result, "delay_until", until) == -1)
+		bad = "a 'delay_until' that is not a dateTime.iso8601";
+	else if (until[0] != '\0')
+		(void)read_name(result, "delay_cause", &cause);	/* optional */
+	if (bad != NULL) {
 		free_name(&resource);
 		free_name(&holder);
-		return output_unexpected("a 'since' that is not a "
-		    "dateTime.iso8601");
-	}
-	if (held && read_token(result, &token) == -1) {
-		free_name(&resource);
-		free_name(&holder);
-		return output_unexpected("a 'token' that is not a positive "
-		    "integer");
+		return output_unexpected(bad);
 	}
 	if (resource.bytes != NULL)
 		output_put_name(stdout, resource.bytes, resource.len);
@@ -234,11 +298,20 @@ show_status(xmlrpc_value *result, const char *asked)
 			(void)printf(" since %s", since);
 		if (token > 0)
 			(void)printf(" (token %" PRId64 ")", token);
-		(void)putchar('\n');
-	} else
-		(void)fputs(" is not locked\n", stdout);
+		if (expires[0] != '\0')
+			(void)printf(", lease expires %s", expires);
+		if (expires[0] != '\0' && ttl >= 0)
+			(void)printf(" (ttl %.15g s)", ttl);
+	} else {
+		(void)fputs(" is not locked", stdout);
+		if (until[0] != '\0')
+			(void)printf(", held off until %s", until);
+		put_delay_cause(&cause);
+	}
+	(void)putchar('\n');
 	free_name(&resource);
 	free_name(&holder);
+	free_name(&cause);
 	if ((status = output_flush()) != 0)
 		return status;
 	return held ? LOCKCMD_EXIT_OK : LOCKCMD_EXIT_NOT_LOCKED;
@@ -389,7 +462,202 @@ show_check(xmlrpc_value *result, const struct request *req)
 	return LOCKCMD_EXIT_HELD;
 }
 
-/* Runs lock, lock_token, unlock, check or status, whose call is CALL. */
+/*
+ * Prints the answer RESULT of acquire or renew (REQ): on standard error
+ * that a lock was reacquired and when a lease ends, and the token on
+ * standard output for lock --token.  Returns the exit status, 0.
+ */
+static int
+show_grant(xmlrpc_value *result, const struct request *req)
+{
+	char		 expires[32];
+	char		*client, *resource;
+	double		 ttl;
+	int64_t		 token;
+	int		 reacquired = 0, acquire;
+
+	acquire = strcmp(req->method, "acquire") == 0;
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	if (read_token(result, &token) == -1 || token == 0)
+		return output_unexpected("no positive integer 'token' in the "
+		    "grant");
+	if (acquire && read_bool(result, "reacquired", &reacquired) == -1)
+		return output_unexpected("no boolean 'reacquired' in the "
+		    "grant");
+	if (read_time(result, "expires", expires) == -1)
+		return output_unexpected("an 'expires' that is not a "
+		    "dateTime.iso8601");
+	if (read_seconds(result, "ttl", &ttl) == -1)
+		return output_unexpected("a 'ttl' that is not a number of "
+		    "seconds");
+	client = output_sanitize(req->client, strlen(req->client));
+	resource = output_sanitize(req->resource, strlen(req->resource));
+	if (client == NULL || resource == NULL) {
+		free(client);
+		free(resource);
+		output_warnx("out of memory");
+		return LOCKCMD_EXIT_SOFTWARE;
+	}
+	if (acquire && reacquired)
+		output_warnx("'%s' was already held by '%s' (token %" PRId64
+		    ")", resource, client, token);
+	if (expires[0] != '\0' && ttl >= 0)
+		output_warnx("lease on '%s' expires at %s (ttl %.15g s)",
+		    resource, expires, ttl);
+	else if (expires[0] != '\0')
+		output_warnx("lease on '%s' expires at %s", resource,
+		    expires);
+	free(client);
+	free(resource);
+	if (req->print_token)
+		(void)printf("%" PRId64 "\n", token);
+	return output_flush();
+}
+
+/*
+ * Prints the answer RESULT of break_lock(ASKED) as one line: "RESOURCE
+ * was locked by 'HOLDER' since TIME (token N): broken, new token M, held
+ * off until TIME", without what lockd does not say.
+ */
+static int
+show_break(xmlrpc_value *result, const char *asked)
+{
+	struct name	 resource, holder;
+	char		 since[32], until[32];
+	const char	*bad = NULL;
+	int64_t		 token, new_token;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	(void)read_name(result, "resource", &resource);	/* optional */
+	if (read_name(result, "holder", &holder) == -1)
+		bad = "a broken lock without a 'holder' name";
+	else if (read_since(result, since) == -1)
+		bad = "a 'since' that is not a dateTime.iso8601";
+	else if (read_token(result, &token) == -1)
+		bad = "a 'token' that is not a positive integer";
+	else if (read_token_member(result, "new_token", &new_token) == -1 ||
+	    new_token == 0)
+		bad = "no positive integer 'new_token' in the answer";
+	else if (read_time(result, "delay_until", until) == -1)
+		bad = "a 'delay_until' that is not a dateTime.iso8601";
+	if (bad != NULL) {
+		free_name(&resource);
+		free_name(&holder);
+		return output_unexpected(bad);
+	}
+	if (resource.bytes != NULL)
+		output_put_name(stdout, resource.bytes, resource.len);
+	else
+		output_put_name(stdout, asked, strlen(asked));
+	(void)fputs(" was locked by '", stdout);
+	output_put_name(stdout, holder.bytes, holder.len);
+	(void)putchar('\'');
+	if (since[0] != '\0')
+		(void)printf(" since %s", since);
+	if (token > 0)
+		(void)printf(" (token %" PRId64 ")", token);
+	(void)printf(": broken, new token %" PRId64, new_token);
+	if (until[0] != '\0')
+		(void)printf(", held off until %s", until);
+	(void)putchar('\n');
+	free_name(&resource);
+	free_name(&holder);
+	return output_flush();
+}
+
+/* Prints the field NAME of a line, '-' when it is absent. */
+static void
+put_field(const struct name *name)
+{
+	if (name->bytes != NULL)
+		output_put_name(stdout, name->bytes, name->len);
+	else
+		(void)putchar('-');
+}
+
+/*
+ * Prints one ended holding ENTRY of history() as RESOURCE, HOLDER, SINCE,
+ * UNTIL, TOKEN, ENDED, BY and REASON, separated by tabs, '-' for what is
+ * absent.  Returns 0, or the exit status after reporting.
+ */
+static int
+show_ended(xmlrpc_value *entry)
+{
+	enum { RESOURCE, HOLDER, ENDED, BY, REASON, NNAMES };
+	static const char *const keys[NNAMES] = { "resource", "holder",
+	    "ended", "by", "reason" };
+	struct name	 names[NNAMES];
+	char		 since[32], until[32];
+	const char	*bad = NULL;
+	int64_t		 token;
+	int		 i;
+
+	if (xmlrpc_value_type(entry) != XMLRPC_TYPE_STRUCT)
+		return output_unexpected("a history entry that is not a "
+		    "struct");
+	for (i = 0; i < NNAMES; i++)
+		(void)read_name(entry, keys[i], &names[i]);
+	if (names[RESOURCE].bytes == NULL || names[HOLDER].bytes == NULL ||
+	    names[ENDED].bytes == NULL)
+		bad = "a history entry without 'resource', 'holder' or "
+		    "'ended'";
+	else if (read_since(entry, since) == -1 ||
+	    read_time(entry, "until", until) == -1 || until[0] == '\0')
+		bad = "a history entry whose 'since' or 'until' is not a "
+		    "dateTime.iso8601";
+	else if (read_token(entry, &token) == -1)
+		bad = "a 'token' that is not a positive integer";
+	if (bad == NULL) {
+		put_field(&names[RESOURCE]);
+		(void)putchar('\t');
+		put_field(&names[HOLDER]);
+		(void)printf("\t%s\t%s\t", since[0] != '\0' ? since : "-",
+		    until);
+		if (token > 0)
+			(void)printf("%" PRId64, token);
+		else
+			(void)putchar('-');
+		for (i = ENDED; i < NNAMES; i++) {
+			(void)putchar('\t');
+			put_field(&names[i]);
+		}
+		(void)putchar('\n');
+	}
+	for (i = 0; i < NNAMES; i++)
+		free_name(&names[i]);
+	return bad != NULL ? output_unexpected(bad) : 0;
+}
+
+/* Prints the answer RESULT of history(), one line per ended holding. */
+static int
+show_history(xmlrpc_value *result)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*entry;
+	int		 i, n, status = 0;
+
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_ARRAY)
+		return unexpected_type(result, "an array");
+	xmlrpc_env_init(&env);
+	n = xmlrpc_array_size(&env, result);
+	for (i = 0; i < n && !env.fault_occurred && status == 0; i++) {
+		xmlrpc_array_read_item(&env, result, (unsigned int)i, &entry);
+		if (env.fault_occurred)
+			break;
+		status = show_ended(entry);
+		xmlrpc_DECREF(entry);
+	}
+	if (env.fault_occurred)
+		status = output_unexpected("an unreadable history array");
+	xmlrpc_env_clean(&env);
+	if (status == 0)
+		status = output_flush();
+	return status;
+}
+
+/* Runs any command but list, whose call is CALL. */
 int
 commands_run_single(struct session *s, const struct request *req,
     xmlrpc_mem_block *call)
@@ -405,6 +673,13 @@ commands_run_single(struct session *s, const struct request *req,
 		status = show_token(result);
 	else if (strcmp(req->method, "check") == 0)
 		status = show_check(result, req);
+	else if (strcmp(req->method, "acquire") == 0 ||
+	    strcmp(req->method, "renew") == 0)
+		status = show_grant(result, req);
+	else if (strcmp(req->method, "break_lock") == 0)
+		status = show_break(result, req->resource);
+	else if (strcmp(req->method, "history") == 0)
+		status = show_history(result);
 	else if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
 		status = LOCKCMD_EXIT_OK;
 	else

@@ -16,12 +16,12 @@
 
 /* Exit status, documented in usage_text and in lockcmd.1 (EXIT STATUS). */
 #define LOCKCMD_EXIT_OK			0	/* also: status, held; check, true */
-#define LOCKCMD_EXIT_HELD		1	/* fault 1; check, false */
+#define LOCKCMD_EXIT_HELD		1	/* faults 1, 4, 5; check, false */
 #define LOCKCMD_EXIT_NOT_OWNER		2	/* fault 2 */
 #define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3; status, not held */
-#define LOCKCMD_EXIT_REFUSED		4	/* 10, 11, 12, 30, negative */
-#define LOCKCMD_EXIT_FAILED		5	/* 20, 21, any other fault */
-#define LOCKCMD_EXIT_NOPERM		77	/* EX_NOPERM: 40, 41, 42 */
+#define LOCKCMD_EXIT_REFUSED		4	/* 6, 10, 11, 12, 30, negative */
+#define LOCKCMD_EXIT_FAILED		5	/* 20, 21, 50, any other fault */
+#define LOCKCMD_EXIT_NOPERM		77	/* EX_NOPERM: 40, 41, 42, 43 */
 #define LOCKCMD_EXIT_USAGE		64	/* EX_USAGE */
 #define LOCKCMD_EXIT_UNREACHABLE	69	/* EX_UNAVAILABLE */
 #define LOCKCMD_EXIT_SOFTWARE		70	/* EX_SOFTWARE */
@@ -34,14 +34,31 @@
 #define LIST_PAGE			1000
 #define LIST_PAGES_MAX			100000
 
+/*
+ * lock --wait and --ttl, renew --ttl: seconds, 0 to LOCKCMD_SECONDS_MAX
+ * (30 days, the largest max-ttl of lockd.conf(5); this bound also keeps the
+ * call's time-out, wait plus --timeout, within alarm() and libcurl).
+ */
+#define LOCKCMD_SECONDS_MAX		2592000
+/* history --limit: 1 to LOCKCMD_HISTORY_MAX (PROTOCOL, history). */
+#define LOCKCMD_HISTORY_MAX		1000
+
 /* What one run asks of the daemon. */
 struct request {
 	const char	*url;
-	const char	*method;	/* "lock", "lock_token", "unlock", "check",
-					   "status", "list" */
+	const char	*method;	/* "lock", "lock_token", "acquire",
+					   "unlock", "check", "renew", "status",
+					   "list", "break_lock", "history" */
 	const char	*resource;	/* all but list */
-	const char	*client;	/* lock, lock_token, unlock, check */
-	char		 token[24];	/* check: TOKEN, canonical decimal */
+	const char	*client;	/* all but status, list, break_lock,
+					   history */
+	char		 token[24];	/* check, renew: TOKEN, canonical
+					   decimal */
+	int		 print_token;	/* lock --token (lock_token, acquire) */
+	double		 wait;		/* acquire: --wait seconds; -1: none */
+	double		 ttl;		/* acquire, renew: --ttl; -1: none */
+	const char	*reason;	/* break_lock: --reason */
+	int		 limit;		/* history --limit; 0: the daemon's */
 	const char	*prefix;	/* list --prefix, or NULL */
 	const char	*holder;	/* list --holder, or NULL */
 	const char	*cacert;	/* CA file for https, or NULL */
@@ -85,7 +102,7 @@ int		 rpc_exchange(struct session *, xmlrpc_mem_block *,
 int		 rpc_call(const struct request *);
 
 /* commands.c */
-/* Runs lock, lock_token, unlock, check or status; returns exit status. */
+/* Runs any command but list; returns the exit status. */
 int		 commands_run_single(struct session *, const struct request *,
 		    xmlrpc_mem_block *);
 /* Runs list page by page; returns the exit status. */

@@ -24,6 +24,9 @@
 #define LOCKD_FAULT_HELD		1
 #define LOCKD_FAULT_NOT_OWNER		2
 #define LOCKD_FAULT_NOT_LOCKED		3
+#define LOCKD_FAULT_DELAYED		4
+#define LOCKD_FAULT_STALE_TOKEN		5
+#define LOCKD_FAULT_NO_LEASE		6
 #define LOCKD_FAULT_PARAMS		10
 #define LOCKD_FAULT_RESOURCE		11
 #define LOCKD_FAULT_CLIENT		12
@@ -31,6 +34,8 @@
 #define LOCKD_FAULT_DENIED		40
 #define LOCKD_FAULT_AUTH		41
 #define LOCKD_FAULT_FORBIDDEN		42
+#define LOCKD_FAULT_NO_BREAK		43
+#define LOCKD_FAULT_WAITERS		50
 
 /*
  * Largest response lockcmd parses (xmlrpc-c's default is 512 KiB).  A page
@@ -39,17 +44,26 @@
  */
 #define LOCKCMD_RESPONSE_MAX		(64 * 1024 * 1024)
 
-/* Maps a fault code of the daemon to lockcmd's exit status. */
+/*
+ * Maps a fault code of the daemon to lockcmd's exit status.  A lock-delay
+ * (4) is "held" for a script: the holder that was broken or whose lease
+ * ran out may still be at work, and a wait that ran out in one ends as 1
+ * either way.  A stale token (5) is check's "false".  Too many waiters
+ * (50) is the daemon's limit, not the resource's state: nothing was done.
+ */
 static int
 exit_for_fault(int code)
 {
 	switch (code) {
 	case LOCKD_FAULT_HELD:
+	case LOCKD_FAULT_DELAYED:
+	case LOCKD_FAULT_STALE_TOKEN:
 		return LOCKCMD_EXIT_HELD;
 	case LOCKD_FAULT_NOT_OWNER:
 		return LOCKCMD_EXIT_NOT_OWNER;
 	case LOCKD_FAULT_NOT_LOCKED:
 		return LOCKCMD_EXIT_NOT_LOCKED;
+	case LOCKD_FAULT_NO_LEASE:
 	case LOCKD_FAULT_PARAMS:
 	case LOCKD_FAULT_RESOURCE:
 	case LOCKD_FAULT_CLIENT:
@@ -58,7 +72,10 @@ exit_for_fault(int code)
 	case LOCKD_FAULT_DENIED:
 	case LOCKD_FAULT_AUTH:
 	case LOCKD_FAULT_FORBIDDEN:
+	case LOCKD_FAULT_NO_BREAK:
 		return LOCKCMD_EXIT_NOPERM;
+	case LOCKD_FAULT_WAITERS:
+		return LOCKCMD_EXIT_FAILED;
 	default:
 		/* Negative codes are xmlrpc-c's: the request was not valid. */
 		return code < 0 ? LOCKCMD_EXIT_REFUSED : LOCKCMD_EXIT_FAILED;
@@ -272,26 +289,39 @@ set_string(xmlrpc_env *env, xmlrpc_value *s, const char *key,
 	xmlrpc_DECREF(v);
 }
 
-/*
- * Builds the parameters of REQ's call; for list, of the page after the
- * cursor AFTER (NULL: the first page).
- */
-static xmlrpc_value *
-make_params(xmlrpc_env *env, const struct request *req, const char *after)
+/* Sets member KEY of the struct S to the double VALUE. */
+static void
+set_double(xmlrpc_env *env, xmlrpc_value *s, const char *key, double value)
 {
-	xmlrpc_value	*params, *options = NULL, *limit;
+	xmlrpc_value	*v;
 
-	params = xmlrpc_array_new(env);
+	v = xmlrpc_double_new(env, value);
 	if (env->fault_occurred)
-		return NULL;
-	if (strcmp(req->method, "list") != 0) {
-		append_string(env, params, req->resource);
-		if (!env->fault_occurred && req->client != NULL)
-			append_string(env, params, req->client);
-		if (!env->fault_occurred && req->token[0] != '\0')
-			append_string(env, params, req->token);
-		goto done;
-	}
+		return;
+	xmlrpc_struct_set_value(env, s, key, v);
+	xmlrpc_DECREF(v);
+}
+
+/* Sets member KEY of the struct S to the int VALUE. */
+static void
+set_int(xmlrpc_env *env, xmlrpc_value *s, const char *key, int value)
+{
+	xmlrpc_value	*v;
+
+	v = xmlrpc_int_new(env, value);
+	if (env->fault_occurred)
+		return;
+	xmlrpc_struct_set_value(env, s, key, v);
+	xmlrpc_DECREF(v);
+}
+
+/* Builds the options struct of list (the page after AFTER). */
+static xmlrpc_value *
+make_list_options(xmlrpc_env *env, const struct request *req,
+    const char *after)
+{
+	xmlrpc_value	*options;
+
 	options = xmlrpc_struct_new(env);
 	if (!env->fault_occurred && req->prefix != NULL)
 		set_string(env, options, "prefix", req->prefix);
@@ -299,16 +329,72 @@ make_params(xmlrpc_env *env, const struct request *req, const char *after)
 		set_string(env, options, "holder", req->holder);
 	if (!env->fault_occurred && after != NULL)
 		set_string(env, options, "after", after);
-	if (!env->fault_occurred) {
-		limit = xmlrpc_int_new(env, LIST_PAGE);
-		if (!env->fault_occurred) {
-			xmlrpc_struct_set_value(env, options, "limit", limit);
-			xmlrpc_DECREF(limit);
-		}
-	}
 	if (!env->fault_occurred)
+		set_int(env, options, "limit", LIST_PAGE);
+	return options;
+}
+
+/*
+ * Builds the options struct of acquire (wait, ttl: those given, as
+ * doubles) or history (limit); NULL, without a fault, when there is none.
+ */
+static xmlrpc_value *
+make_options(xmlrpc_env *env, const struct request *req)
+{
+	xmlrpc_value	*options;
+
+	if (strcmp(req->method, "acquire") != 0 &&
+	    (strcmp(req->method, "history") != 0 || req->limit == 0))
+		return NULL;
+	options = xmlrpc_struct_new(env);
+	if (!env->fault_occurred && req->wait >= 0 &&
+	    strcmp(req->method, "acquire") == 0)
+		set_double(env, options, "wait", req->wait);
+	if (!env->fault_occurred && req->ttl >= 0 &&
+	    strcmp(req->method, "acquire") == 0)
+		set_double(env, options, "ttl", req->ttl);
+	if (!env->fault_occurred && req->limit > 0)
+		set_int(env, options, "limit", req->limit);
+	return options;
+}
+
+/*
+ * Builds the parameters of REQ's call; for list, of the page after the
+ * cursor AFTER (NULL: the first page).  The order is PROTOCOL's: RESOURCE,
+ * then CLIENT or break_lock's REASON, TOKEN (check, renew), renew's TTL or
+ * the options struct (acquire, history).
+ */
+static xmlrpc_value *
+make_params(xmlrpc_env *env, const struct request *req, const char *after)
+{
+	xmlrpc_value	*params, *options = NULL, *ttl;
+
+	params = xmlrpc_array_new(env);
+	if (env->fault_occurred)
+		return NULL;
+	if (strcmp(req->method, "list") == 0)
+		options = make_list_options(env, req, after);
+	else {
+		append_string(env, params, req->resource);
+		if (!env->fault_occurred && req->client != NULL)
+			append_string(env, params, req->client);
+		if (!env->fault_occurred && req->reason != NULL)
+			append_string(env, params, req->reason);
+		if (!env->fault_occurred && req->token[0] != '\0')
+			append_string(env, params, req->token);
+		if (!env->fault_occurred && req->ttl >= 0 &&
+		    strcmp(req->method, "renew") == 0) {
+			ttl = xmlrpc_double_new(env, req->ttl);
+			if (!env->fault_occurred) {
+				xmlrpc_array_append_item(env, params, ttl);
+				xmlrpc_DECREF(ttl);
+			}
+		}
+		if (!env->fault_occurred)
+			options = make_options(env, req);
+	}
+	if (!env->fault_occurred && options != NULL)
 		xmlrpc_array_append_item(env, params, options);
-done:
 	if (options != NULL)
 		xmlrpc_DECREF(options);
 	if (env->fault_occurred) {
@@ -356,7 +442,10 @@ fail:
 		if (strcmp(req->method, "list") == 0)
 			output_warnx("PREFIX and CLIENT must be UTF-8 without "
 			    "characters above U+FFFF");
-		else if (strcmp(req->method, "status") == 0)
+		else if (req->reason != NULL)
+			output_warnx("RESOURCE and REASON must be UTF-8 "
+			    "without characters above U+FFFF");
+		else if (req->client == NULL)
 			output_warnx("RESOURCE must be UTF-8 without "
 			    "characters above U+FFFF");
 		else
@@ -491,6 +580,25 @@ rpc_exchange(struct session *s, xmlrpc_mem_block *call, xmlrpc_value **resultp)
 	return status;
 }
 
+/*
+ * The time-out of REQ's call in seconds: --timeout, and for lock --wait
+ * the wait on top (rounded up), since the daemon answers only when the
+ * wait is over.  At most 3600 + 2592000 seconds: within alarm() and the
+ * milliseconds of libcurl's unsigned int time-out.
+ */
+static unsigned int
+call_timeout(const struct request *req)
+{
+	unsigned int	wait = 0;
+
+	if (strcmp(req->method, "acquire") == 0 && req->wait > 0) {
+		wait = (unsigned int)req->wait;
+		if ((double)wait < req->wait)
+			wait++;
+	}
+	return req->timeout + wait;
+}
+
 /* Sends REQ to the daemon and returns the exit status for its answer. */
 int
 rpc_call(const struct request *req)
@@ -517,7 +625,7 @@ rpc_call(const struct request *req)
 	status = LOCKCMD_EXIT_SOFTWARE;
 	memset(&s, 0, sizeof(s));
 	s.url = url;
-	s.timeout = req->timeout;
+	s.timeout = call_timeout(req);
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, LOCKCMD_RESPONSE_MAX);
 
 	xmlrpc_env_init(&env);
@@ -525,7 +633,7 @@ rpc_call(const struct request *req)
 	if (env.fault_occurred)
 		goto fail;
 	memset(&curl_parms, 0, sizeof(curl_parms));
-	curl_parms.timeout = req->timeout * 1000;	/* milliseconds */
+	curl_parms.timeout = s.timeout * 1000;		/* milliseconds */
 	curl_parms.cainfo = req->cacert;		/* NULL: system CAs */
 	memset(&client_parms, 0, sizeof(client_parms));
 	client_parms.transport = "curl";
@@ -548,7 +656,7 @@ rpc_call(const struct request *req)
 			goto fail;
 	}
 
-	if (arm_timeout(s.client, req->timeout) == -1) {
+	if (arm_timeout(s.client, s.timeout) == -1) {
 		output_warnx("cannot set the timeout: %s", strerror(errno));
 		goto done;
 	}

@@ -270,12 +270,13 @@ class UsageTest(LockcmdTestCase):
 
     def test_no_arguments(self):
         self.assertUsageError([], 'missing command (lock, unlock, check, '
-                              'status or list)')
+                              'renew, status, list, history or break)')
 
     def test_unknown_command(self):
         self.assertUsageError(['grab', 'r', 'c'],
                               "unknown command 'grab' (lock, unlock, "
-                              "check, status or list)")
+                              "check, renew, status, list, history or "
+                              "break)")
         self.assertUsageError(['LOCK', 'r', 'c'])
         self.assertUsageError(['STATUS', 'r'])
 
@@ -560,7 +561,7 @@ class CannedServerTest(LockcmdTestCase):
                  (10, EXIT_REFUSED), (11, EXIT_REFUSED), (12, EXIT_REFUSED),
                  (30, EXIT_REFUSED), (-503, EXIT_REFUSED),
                  (-506, EXIT_REFUSED), (-509, EXIT_REFUSED),
-                 (20, EXIT_FAILED), (21, EXIT_FAILED), (4, EXIT_FAILED),
+                 (20, EXIT_FAILED), (21, EXIT_FAILED), (4, EXIT_HELD),
                  (99, EXIT_FAILED), (0, EXIT_FAILED)]
         for code, status in cases:
             msg = 'message of fault %d' % code
