@@ -51,6 +51,19 @@ LISTEN_RE = re.compile(r'^lockd: listening on http://127\.0\.0\.1:(\d+)/$',
 # no listening line and uses fault code 1 for everything: smoke tests only).
 _REF = os.environ.get('LOCKD_HARNESS_REF')
 
+# LOCKD_TEST_BACKEND=etcd: every Daemon keeps its locks in etcd instead of
+# its lock directory (--backend etcd), at LOCKD_TEST_ETCD_ENDPOINTS, or in
+# one etcd this process starts (tests/etcd/etcdrun.py) when that is unset.
+# The key prefix is derived from the Daemon's lock directory, so daemons
+# that share a directory share their locks, as they would on disk.  Tests
+# about the lock directory itself are skipped then (ETCD_SKIPS, main()).
+BACKEND = os.environ.get('LOCKD_TEST_BACKEND', 'dir')
+if BACKEND not in ('dir', 'etcd'):
+    raise RuntimeError('LOCKD_TEST_BACKEND must be dir or etcd, not %r'
+                       % BACKEND)
+_etcd = {'endpoints': os.environ.get('LOCKD_TEST_ETCD_ENDPOINTS'),
+         'cluster': None}
+
 _live = {}                      # pid -> Popen of every running daemon
 _live_lock = threading.Lock()
 _tmpdirs = set()                # temporary directories not yet removed
@@ -159,7 +172,8 @@ class Daemon:
         else:
             cmd = [lockd_path(), '--foreground', '--listen', HOST,
                    '--port', str(port), '--lockdir', self.lockdir]
-            cmd += self._isolation_args() + self.args
+            cmd += self._isolation_args() + self._backend_args()
+            cmd += self.args
             cmd = WRAPPER + cmd
         with open(self._stderr_path, 'wb') as err, \
                 open(stdout_path, 'wb') as out:
@@ -192,6 +206,13 @@ class Daemon:
         if os.geteuid() == 0 and not given & {'-u', '--user'}:
             extra += ['--user', 'root']
         return extra
+
+    def _backend_args(self):
+        """--backend etcd and where, under LOCKD_TEST_BACKEND=etcd."""
+        if BACKEND != 'etcd':
+            return []
+        return ['--backend', 'etcd', '--etcd-endpoints', etcd_endpoints(),
+                '--etcd-prefix', etcd_prefix(self.lockdir)]
 
     def _wait_ready(self, port):
         deadline = time.monotonic() + START_TIMEOUT
@@ -356,6 +377,117 @@ class Daemon:
             transport=_Transport(timeout))
 
 
+# -- the etcd backend --------------------------------------------------------
+def etcd_endpoints():
+    """The etcd the daemons use under LOCKD_TEST_BACKEND=etcd: the given
+    one, else one started (once) for this process and stopped at exit."""
+    if _etcd['endpoints'] is None:
+        sys.path.insert(0, os.path.join(os.path.dirname(
+            os.path.abspath(__file__)), '..', 'etcd'))
+        import etcdrun
+        cluster = etcdrun.Etcd(members=1)
+        cluster.start()
+        atexit.register(cluster.stop)
+        _etcd['cluster'] = cluster
+        _etcd['endpoints'] = cluster.endpoints
+    return _etcd['endpoints']
+
+
+def etcd_prefix(lockdir):
+    """The etcd key prefix standing for LOCKDIR: unique per directory (and
+    per test process, so that reruns start empty)."""
+    import hashlib
+    digest = hashlib.sha256(os.path.realpath(lockdir).encode()).hexdigest()
+    return '/lockd-test/%d-%s/' % (os.getpid(), digest[:16])
+
+
+def skip_unless_dir(reason):
+    """Decorator: the test is about the lock directory itself (its files,
+    crashes between them, the filesystem) and is skipped on etcd."""
+    return unittest.skipIf(BACKEND != 'dir', 'lock directory only: ' + reason)
+
+
+# Tests of the shared suites that are about the lock directory itself,
+# skipped under LOCKD_TEST_BACKEND=etcd: "module.Class.test" (or a prefix
+# ending in '.') -> why.  Kept here so that the suites themselves run on
+# both backends unchanged.
+_FILES = 'checks or writes lock files on disk'
+_LEGACY = "gocept.lockd's lock files (written by hand)"
+_SETUP = 'its locks are written as files before lockd starts'
+_WHOLE_SECONDS = ('etcd leases have whole seconds, at least etcd\'s '
+                  'minimum TTL: a fractional TTL is rounded up')
+ETCD_SKIPS = {
+    'test_protocol.SeedScenario.': _FILES + ' (the seed scenario runs on '
+    'etcd in tests/unit/test_etcd)',
+    'test_protocol.Contract.test_race_one_winner': 'reads the winner from '
+    'its lock file (the race runs on etcd in tests/unit/test_etcd and '
+    'tests/etcd/test_etcd_cluster.py)',
+    'test_protocol.Contract.test_legacy_lock_files': _LEGACY,
+    'test_protocol.Contract.test_odd_names_independent': _FILES,
+    'test_protocol.Contract.test_plain_name_layout': 'lock file names',
+    'test_protocol.Contract.test_unsafe_name_layout': 'lock file names',
+    'test_inspect.StatusTest.test_holder_with_control_character_comes_'
+    'back_as_base64': 'only a hand-written lock file has such a holder',
+    'test_inspect.StatusTest.test_since_is_utc': _SETUP,
+    'test_inspect.StatusTest.test_empty_legacy_file_is_held_by_empty_name':
+    _LEGACY,
+    'test_inspect.StatusTest.test_invalid_lock_state': 'a symbolic link or '
+    'directory in the lock directory',
+    'test_inspect.StatusTest.test_legacy_file_of_a_name_lockd_escapes':
+    _LEGACY,
+    'test_inspect.StatusTest.test_legacy_lock_file': _LEGACY,
+    'test_inspect.ListTest.test_default_limit_pages_two_thousand': _SETUP,
+    'test_inspect.ListTest.test_legacy_file_of_a_name_lockd_escapes_is_'
+    'listed': _LEGACY,
+    'test_inspect.ListTest.test_legacy_file_with_leading_dot_is_listed':
+    _LEGACY,
+    'test_inspect.ListTest.test_legacy_files_are_listed': _LEGACY,
+    'test_inspect.ListTest.test_listing_while_locks_change': _SETUP +
+    ' (listing under churn on etcd: tests/etcd/test_etcd_cluster.py)',
+    'test_inspect.ListTest.test_names_xml_cannot_carry_come_back_as_base64':
+    _SETUP,
+    'test_inspect.ListTest.test_not_lock_files_are_skipped': 'other files '
+    'in the lock directory',
+    'test_tokens.TokenTest.test_legacy_lock_files_have_no_token': _LEGACY,
+    'test_tokens.LargeTokenTest.': 'seeds the token counter file (etcd '
+    'revisions cannot be set)',
+    'test_lockcmd.ListCmdTest.test_lines_filters_and_legacy': _LEGACY,
+    'test_lockcmd.ListCmdTest.test_names_are_escaped': _SETUP,
+    'test_lockcmd.ListCmdTest.test_pages_through_2500_locks': _SETUP,
+    'test_lockcmd.StatusCmdTest.test_status_holder_is_escaped': _SETUP,
+    'test_lockcmd.StatusCmdTest.test_status_of_legacy_lock_has_no_since':
+    _LEGACY,
+    'test_lockcmd.StatusCmdTest.test_status_refusals': 'a symbolic link in '
+    'the lock directory',
+    'test_lockcmd.StatusCmdTest.test_status_since_is_utc': _SETUP,
+    'test_features.AcquireTest.test_lease_expires_renews_and_is_recorded':
+    _WHOLE_SECONDS + ' (leases on etcd: tests/unit/test_etcd)',
+    'test_lockcmd_features.FeatureDaemonTest.test_fractional_ttl':
+    _WHOLE_SECONDS,
+    'test_metrics.Health.': 'the health probe of the lock directory',
+    'test_metrics.LocksHeld.test_counts_the_locks_in_the_directory': _SETUP,
+}
+
+
+def _apply_etcd_skips(suite, module):
+    """Marks the tests of SUITE (from MODULE, a file name without .py)
+    listed in ETCD_SKIPS as skipped."""
+    for test in suite:
+        if isinstance(test, unittest.TestSuite):
+            _apply_etcd_skips(test, module)
+            continue
+        tid = test.id()
+        short = module + '.' + tid.split('.', 1)[1] \
+            if tid.startswith('__main__.') else tid
+        for key, why in ETCD_SKIPS.items():
+            if short == key or (key.endswith('.') and
+                                short.startswith(key)):
+                method = getattr(type(test), test._testMethodName)
+                method.__unittest_skip__ = True
+                method.__unittest_skip_why__ = 'lock directory only: ' + why
+                break
+
+
 # -- raw HTTP ---------------------------------------------------------------
 def _response_complete(buf):
     """Whether BUF holds a full HTTP response (by Content-Length)."""
@@ -512,8 +644,15 @@ def _failed(result):
                | {str(t) for t in result.unexpectedSuccesses})
 
 
-def _summary(run, bad):
-    return 'suite-result: %d passed, %d failed' % (max(run - bad, 0), bad)
+def _summary(run, bad, skipped=0):
+    """The suite-result line; a skipped test is neither passed nor
+    failed."""
+    return 'suite-result: %d passed, %d failed' % (
+        max(run - bad - skipped, 0), bad)
+
+
+def _skipped(result):
+    return len(result.skipped) if result is not None else 0
 
 
 def main(argv=None):
@@ -526,6 +665,9 @@ def main(argv=None):
         suite = loader.loadTestsFromNames(argv, module)
     else:
         suite = loader.loadTestsFromModule(module)
+    if BACKEND == 'etcd':
+        _apply_etcd_skips(suite, os.path.splitext(os.path.basename(
+            getattr(module, '__file__', '') or ''))[0])
     runner = unittest.TextTestRunner(stream=sys.stderr, verbosity=2,
                                      resultclass=_CountingResult)
     state = {'result': None}
@@ -538,7 +680,7 @@ def main(argv=None):
         _cleanup_at_exit()
         r = state['result']
         run = r.testsRun if r else 0
-        sys.stdout.write(_summary(run, _failed(r) + 1) + '\n')
+        sys.stdout.write(_summary(run, _failed(r) + 1, _skipped(r)) + '\n')
         sys.stdout.flush()
         os._exit(1)
 
@@ -559,16 +701,18 @@ def main(argv=None):
         result = runner.run(suite)
         bad = _failed(result)
         run = result.testsRun
+        skipped = _skipped(result)
     except KeyboardInterrupt:
         traceback.print_exc()
         r = state['result']
         run = r.testsRun if r else 0
         bad = _failed(r) + 1
+        skipped = _skipped(r)
     finally:
         watchdog.cancel()
         signal.signal(signal.SIGTERM, old)
         _kill_all_live()
     sys.stderr.flush()
-    sys.stdout.write(_summary(run, bad) + '\n')
+    sys.stdout.write(_summary(run, bad, skipped) + '\n')
     sys.stdout.flush()
     return 0 if bad == 0 else 1

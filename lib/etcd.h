@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The etcd backend's insides, shared by its files: etcd.c (open, lock,
+ * unlock, inspect, health), etcd_keys.c (keys and values), etcd_lease.c
+ * (acquire, renew, leases), etcd_end.c (break, expiry, lock-delay,
+ * history), etcd_list.c (list), etcd_http.c (libcurl, endpoints),
+ * etcd_json.c (requests and answers) and etcd_wait.c (waiters, watches).
+ *
+ * Keys, under the configured prefix P, for a resource R (any bytes but
+ * NUL; keys and values travel base64-encoded):
+ *   P "l/" R            the lock: its value is exactly the holder's client
+ *                       name; its create_revision is the fencing token; a
+ *                       lease (TTL) holding has an etcd lease attached
+ *   P "m/" R            the holding's metadata, written in the same
+ *                       transaction (so its create_revision is the token
+ *                       too): {"s":since,"t":ttl_ms,"x":expires_ms,
+ *                       "h":base64 of the holder,"n":the nonce of the
+ *                       granting attempt}
+ *   P "x/" R            present while a lease holding is not yet ended
+ *                       by lockd: the expiry sweep's index
+ *   P "d/" R            a lock-delay after a break or an expiry, attached
+ *                       to an etcd lease of the delay's length:
+ *                       {"u":until_ms,"c":"break"|"expiry"}
+ *   P "h/" R "\0" T     one ended holding of token T (20 digits), newest
+ *                       last; the last ETCD_HISTORY_KEEP are kept
+ * A lock is granted only while l/, m/ and d/ of R are all absent: a
+ * lease that etcd expired leaves m/ behind until its end is recorded.
+ */
+#ifndef ETCD_H
+#define ETCD_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "lockstore.h"
+#include "lockstore_etcd.h"
+
+/* The key spaces under the prefix. */
+#define ETCD_NS_LOCK		'l'
+#define ETCD_NS_META		'm'
+#define ETCD_NS_LEASED		'x'
+#define ETCD_NS_DELAY		'd'
+#define ETCD_NS_HISTORY		'h'
+
+/* History records kept per resource; pruned when SLACK more exist. */
+#define ETCD_HISTORY_KEEP	100
+#define ETCD_HISTORY_SLACK	25
+
+/* Lost races one call retries before it gives up. */
+#define ETCD_RETRIES		100
+
+/* The expiry sweep: a pass at most this often, this many per step. */
+#define ETCD_SWEEP_MS		1000
+#define ETCD_SWEEP_BATCH	50
+
+/* How often the sweep counts the locks held (for metrics). */
+#define ETCD_COUNT_MS		10000
+
+/* Keys one range request of a listing asks for. */
+#define ETCD_LIST_CHUNK		256
+
+/* Largest HTTP answer read. */
+#define ETCD_RESPONSE_MAX	(64u << 20)
+
+/* A waiter's cancel test runs this often; a failed watch is retried
+ * after this long. */
+#define ETCD_CANCEL_MS		100
+#define ETCD_REWATCH_MS		250
+
+struct etcd_fifo;
+
+struct etcd {
+	char		*endpoints[LOCKSTORE_ETCD_ENDPOINTS_MAX];
+	unsigned int	 nendpoints;
+	unsigned int	 current;	/* atomic: the endpoint in use */
+	char		*prefix;
+	size_t		 prefixlen;
+	long		 timeout_ms;
+	char		*cacert, *cert, *key;
+	void		*headers;	/* struct curl_slist *, read-only */
+	pthread_mutex_t	 poollock;
+	void		**pool;		/* idle CURL * easy handles */
+	size_t		 npool, poolcap;
+	unsigned long long nonce_base;	/* random, for etcd_nonce() */
+	unsigned long long nonce_seq;	/* atomic */
+	pthread_mutex_t	 polock;
+	struct lockstore_policy policy;
+	struct lockstore_stats *stats;
+	struct etcd_fifo *fifo;
+	pthread_mutex_t	 sweeplock;
+	int		 sweeping;
+	long long	 sweep_next;	/* monotonic ms of the next pass */
+	char		*sweep_after;	/* resume the pass after this key */
+	size_t		 sweep_afterlen;
+	long long	 held;		/* atomic: locks held at the last
+					   count, -1: none yet */
+	long long	 count_next;	/* monotonic ms of the next count
+					   (by the sweeping thread) */
+};
+
+/* One key-value pair of an answer, decoded (both NUL-terminated). */
+struct etcd_kv {
+	char			*key;
+	size_t			 keylen;
+	char			*value;
+	size_t			 vallen;
+	unsigned long long	 create_rev, mod_rev, lease;
+};
+
+/* A parsed answer. */
+struct etcd_resp {
+	json_object		*root;
+	int			 succeeded;	/* txn: the compares held */
+	unsigned long long	 revision;	/* header.revision */
+};
+
+/* A transaction being built; FAILED once memory ran out. */
+struct etcd_txn {
+	json_object	*req, *compare, *success, *failure;
+	int		 failed;
+};
+
+/* Range flags. */
+#define ETCD_RANGE_COUNT	0x1	/* count_only */
+#define ETCD_RANGE_KEYS		0x2	/* keys_only */
+#define ETCD_RANGE_DESCEND	0x4	/* sort by key, descending */
+
+/* --- etcd_http.c and etcd_json.c ------------------------------------------------------ */
+
+/* Sets up E's endpoints, TLS files and handle pool from CFG. */
+enum lockstore_status	etcd_http_init(struct etcd *e,
+			    const struct lockstore_etcd_config *cfg,
+			    struct lockstore_error *err);
+void			etcd_http_free(struct etcd *e);
+
+/*
+ * POSTs REQ to PATH ("/v3/kv/txn") of the endpoint in use, rotating to
+ * the next one on a transport error, a timeout or an answer other than
+ * 200, and retrying up to 2 * endpoints + 1 times (the same request: a
+ * repeat must be harmless).  Sets *UNKNOWN (may be NULL) when an attempt
+ * may have been applied without us seeing the answer.  Fills RESP (free
+ * with etcd_resp_free()).  Errors: STORAGE "Storage error: etcd WHAT for
+ * 'RESOURCE': <reason>" (RESOURCE NULL: without it).
+ */
+enum lockstore_status	etcd_post(struct etcd *e, const char *path,
+			    json_object *req, struct etcd_resp *resp,
+			    int *unknown, const char *what,
+			    const char *resource, struct lockstore_error *err);
+void			etcd_resp_free(struct etcd_resp *r);
+
+/* An easy handle set up for PATH of endpoint IDX, or NULL: one of the
+ * pool (*POOLED tells whether it did a transfer before), or with POOLED
+ * NULL a new one (the watch's); give it back with etcd_handle_put(), or
+ * curl_easy_cleanup() it. */
+void	*etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
+	    int *pooled);
+void	 etcd_handle_put(struct etcd *e, void *curl);
+
+/* Notes that endpoint IDX failed: the next request uses the next one. */
+void	 etcd_rotate(struct etcd *e, unsigned int idx);
+
+/* Base64 of N bytes at P, or NULL (ENOMEM). */
+char	*etcd_b64(const void *p, size_t n);
+
+/* Decodes base64 S into a NUL-terminated buffer and sets *N; NULL if S
+ * is not base64 or memory is short. */
+char	*etcd_unb64(const char *s, size_t *n);
+
+/* An unsigned 64-bit number that arrives as a string (or is absent: 0). */
+unsigned long long	etcd_num(json_object *o, const char *member);
+
+/* --- building requests ------------------------------------------------ */
+
+void	etcd_txn_init(struct etcd_txn *t);
+void	etcd_txn_free(struct etcd_txn *t);
+
+/* Compares: the key's create_revision / mod_revision / lease equals N;
+ * its value equals VAL. */
+void	etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
+	    unsigned long long n);
+void	etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
+	    unsigned long long n);
+void	etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
+	    unsigned long long n);
+void	etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
+	    const char *val, size_t vlen);
+
+/* Operations appended to LIST (t->success or t->failure).  END NULL: the
+ * single key; END "" (ENDLEN 0, not NULL): every key from KEY on. */
+void	etcd_op_range(struct etcd_txn *t, json_object *list, const char *key,
+	    size_t klen, const char *end, size_t endlen, unsigned int flags,
+	    long long limit);
+void	etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
+	    size_t klen, const char *val, size_t vlen,
+	    unsigned long long lease);
+void	etcd_op_delete(struct etcd_txn *t, json_object *list,
+	    const char *key, size_t klen);
+
+/* A RangeRequest object (for /v3/kv/range), or NULL. */
+json_object	*etcd_range_req(const char *key, size_t klen, const char *end,
+		    size_t endlen, unsigned int flags, long long limit,
+		    unsigned long long revision);
+
+/* --- reading answers -------------------------------------------------- */
+
+/* The I-th response of a txn answer of kind "response_range", or NULL. */
+json_object	*etcd_resp_range(const struct etcd_resp *r, size_t i);
+
+/* Fills KV with the J-th pair of the range answer RANGE: 1, 0 if there is
+ * none, -1 if malformed or out of memory.  Free with etcd_kv_free(). */
+int	etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv);
+void	etcd_kv_free(struct etcd_kv *kv);
+
+/* The "count" and "more" of a range answer. */
+unsigned long long	etcd_range_count(json_object *range);
+int			etcd_range_more(json_object *range);
+
+/* --- keys and values (etcd_keys.c) ------------------------------------ */
+
+/* P NS "/" RESOURCE, malloc'd with its length in *LENP; NULL: ENOMEM. */
+char	*etcd_key(const struct etcd *e, char ns, const char *resource,
+	    size_t *lenp);
+
+/* The history key of TOKEN of RESOURCE, malloc'd; NULL: ENOMEM. */
+char	*etcd_history_key(const struct etcd *e, const char *resource,
+	    unsigned long long token, size_t *lenp);
+
+/* The smallest key after every key that starts with the LEN bytes at
+ * KEY, malloc'd; "" (length 0) when there is none. */
+char	*etcd_prefix_end(const char *key, size_t len, size_t *endlen);
+
+/* The metadata of a holding (the holder is kept too, for the history
+ * of a lease that etcd expired: its lock key is gone then). */
+#define ETCD_NONCE_SIZE	33
+struct etcd_meta {
+	long long	since;		/* epoch s */
+	unsigned int	ttl_ms;		/* 0: no lease */
+	long long	expires_ms;	/* epoch ms, 0: no lease */
+	char		nonce[ETCD_NONCE_SIZE];	/* the granting attempt's */
+};
+char	*etcd_meta_encode(const struct etcd_meta *m, const char *holder);
+void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
+
+/* A nonce for one lock attempt into OUT. */
+void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
+
+/* The holder recorded in metadata KV, malloc'd; NULL if none or ENOMEM. */
+char	*etcd_meta_holder(const struct etcd_kv *kv);
+
+/*
+ * Reads RESOURCE's lock and metadata keys (and, with HKEY, that key too)
+ * in one consistent read; absent keys are left zeroed.  WHAT names the
+ * call in errors.
+ */
+enum lockstore_status	etcd_read(struct etcd *e, const char *resource,
+			    const char *hkey, size_t hlen,
+			    struct etcd_kv *lock, struct etcd_kv *meta,
+			    struct etcd_kv *hist, const char *what,
+			    struct lockstore_error *err);
+
+/* Fills INFO with the holding LOCK (META: its metadata, may be NULL) of
+ * the resource named by the RLEN bytes at RESOURCE. */
+void	etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
+	    size_t rlen, const struct etcd_kv *lock, const struct etcd_kv *meta);
+
+/* Whether history record HIST tells of an end other than an unlock. */
+int	etcd_ended_otherwise(const struct etcd_kv *hist);
+
+/* A lock-delay's value. */
+char	*etcd_delay_encode(long long until_ms, enum lockstore_end cause);
+void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
+	    enum lockstore_end *cause);
+
+/* "Storage error: out of memory". */
+enum lockstore_status	etcd_nomem(struct lockstore_error *err);
+
+/* The wall clock and the monotonic clock in milliseconds. */
+long long	etcd_wall_ms(void);
+long long	etcd_mono_ms(void);
+
+/* The policy in force (copied under its mutex). */
+void	etcd_policy(struct etcd *e, struct lockstore_policy *p);
+
+/* The message of a refusal during a lock-delay UNTIL_MS after CAUSE. */
+enum lockstore_status	etcd_delayed(struct lockstore_error *err,
+			    long long until_ms, enum lockstore_end cause);
+
+/* What a lock attempt met when it was refused: the key to watch for the
+ * change it waits for, from REVISION on, and a lock-delay's end. */
+struct etcd_block {
+	char			*key;	/* malloc'd, or NULL */
+	size_t			 keylen;
+	unsigned long long	 revision;
+	long long		 delay_until_ms;
+};
+
+/*
+ * One lock attempt on RESOURCE for CLIENT (the names checked).  ACQUIRE:
+ * acquire()'s rules (CLIENT holding it already is a success, TTL_MS > 0
+ * then renews its lease); otherwise lock()'s.  TTL_MS: a lease.  Fills
+ * GRANT; on HELD and DELAYED fills BLOCK (free its key).  An expired lease
+ * found on the way is ended (history, lock-delay) first.
+ */
+enum lockstore_status	etcd_take(struct etcd *e, const char *resource,
+			    const char *client, int acquire,
+			    unsigned int ttl_ms, struct lockstore_grant *grant,
+			    struct etcd_block *block,
+			    struct lockstore_error *err);
+
+/* The backend's inspect (also for acquire's last word). */
+enum lockstore_status	etcd_inspect(void *impl, const char *resource,
+			    int *held, struct lockstore_lock_info *info,
+			    struct lockstore_error *err);
+
+/* --- etcd_lease.c and etcd_end.c ----------------------------------------------------- */
+
+/* A new etcd lease of at least TTL_MS (rounded up to whole seconds): its
+ * id in *ID and its granted TTL in *GRANTED_MS. */
+enum lockstore_status	etcd_lease_grant(struct etcd *e, unsigned int ttl_ms,
+			    unsigned long long *id, unsigned int *granted_ms,
+			    const char *resource, struct lockstore_error *err);
+
+/* Revokes lease ID, best effort (it ends by its TTL anyway). */
+void	etcd_lease_revoke(struct etcd *e, unsigned long long id);
+
+/*
+ * Moves the holding LOCK (with metadata META) of RESOURCE by CLIENT onto
+ * a new lease of TTL_MS (a renew, or a reacquire with a TTL) and fills
+ * GRANT (reacquired set).  Returns LOCKSTORE_OK, ETCD_CHANGED when the
+ * holding changed meanwhile (look again), or an error.
+ */
+#define ETCD_CHANGED	(-1)
+int	etcd_lease_move(struct etcd *e, const char *resource,
+	    const char *client, const struct etcd_kv *lock,
+	    const struct etcd_kv *meta, unsigned int ttl_ms,
+	    struct lockstore_grant *grant, struct lockstore_error *err);
+
+/*
+ * Ends a holding whose lease etcd expired (L absent, META its metadata
+ * key): records the expiry and sets the lock-delay, unless someone did
+ * so meanwhile (*ENDED, may be NULL, tells whether we did).  OK either
+ * way, or a STORAGE error.
+ */
+enum lockstore_status	etcd_end_expired(struct etcd *e,
+			    const char *resource, const struct etcd_kv *meta,
+			    int *ended, struct lockstore_error *err);
+
+/* Puts the history record of an ended holding into the transaction's
+ * success list (when history is on) and a count of RESOURCE's records;
+ * returns the index of the count, or -1 (history off, or ENOMEM: then
+ * t->failed is set). */
+int	etcd_history_ops(struct etcd *e, struct etcd_txn *t,
+	    const char *resource, unsigned long long token, const char *holder,
+	    long long since, enum lockstore_end how, const char *by,
+	    const char *reason);
+
+/* Drops RESOURCE's oldest records when the count op of
+ * etcd_history_ops() (response I of R, -1: none) found too many.  Best
+ * effort. */
+void	etcd_history_prune(struct etcd *e, const char *resource,
+	    const struct etcd_resp *r, int i);
+
+enum lockstore_status	etcd_acquire(void *impl, const char *resource,
+			    const char *client,
+			    const struct lockstore_acquire_opts *opts,
+			    struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+enum lockstore_status	etcd_renew(void *impl, const char *resource,
+			    const char *client, unsigned long long token,
+			    unsigned int ttl_ms, struct lockstore_grant *grant,
+			    struct lockstore_error *err);
+enum lockstore_status	etcd_break(void *impl, const char *resource,
+			    const char *by, const char *reason,
+			    struct lockstore_lock_info *broken,
+			    unsigned long long *new_token,
+			    struct lockstore_error *err);
+enum lockstore_status	etcd_history(void *impl, const char *resource,
+			    size_t limit, lockstore_history_fn fn, void *arg,
+			    struct lockstore_error *err);
+int			etcd_expire(void *impl, struct lockstore_error *err);
+
+/* --- etcd_list.c ------------------------------------------------------ */
+
+enum lockstore_status	etcd_list(void *impl,
+			    const struct lockstore_list_query *q,
+			    lockstore_list_fn fn, void *arg,
+			    char next[LOCKSTORE_CURSOR_SIZE],
+			    struct lockstore_error *err);
+
+/* --- etcd_wait.c ------------------------------------------------------ */
+
+struct etcd_waiter;
+
+struct etcd_fifo	*etcd_fifo_new(void);
+void			 etcd_fifo_free(struct etcd_fifo *f);
+
+/* Joins RESOURCE's FIFO unless MAX wait already: NULL with errno EAGAIN
+ * or ENOMEM. */
+struct etcd_waiter	*etcd_fifo_join(struct etcd_fifo *f,
+			    const char *resource, unsigned int max);
+int			 etcd_fifo_is_head(struct etcd_fifo *f,
+			    const struct etcd_waiter *w);
+int			 etcd_fifo_has_waiters(struct etcd_fifo *f,
+			    const char *resource);
+void			 etcd_fifo_leave(struct etcd_fifo *f,
+			    struct etcd_waiter *w);
+
+/* How a wait ended. */
+enum etcd_wake {
+	ETCD_WAKE_RETRY,	/* look again */
+	ETCD_WAKE_TIMEOUT,	/* END_MS passed */
+	ETCD_WAKE_CANCELLED
+};
+
+/* Sleeps until W is head of its FIFO, END_MS (monotonic) or CANCELLED. */
+enum etcd_wake	etcd_fifo_wait(struct etcd_fifo *f, struct etcd_waiter *w,
+		    long long end_ms, lockstore_cancel_fn cancelled,
+		    void *arg);
+
+/*
+ * Watches BLOCK's key from BLOCK's revision + 1 until it changes (RETRY),
+ * END_MS (monotonic) passes (TIMEOUT) or CANCELLED says so (tested every
+ * ETCD_CANCEL_MS).  A failing watch returns RETRY after ETCD_REWATCH_MS.
+ */
+enum etcd_wake	etcd_watch(struct etcd *e, const struct etcd_block *block,
+		    long long end_ms, lockstore_cancel_fn cancelled,
+		    void *arg);
+
+#endif /* ETCD_H */

@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How holdings end in the etcd backend beyond a plain unlock: breaks,
+ * leases that etcd expired, the lock-delay after both, the history of
+ * ended holdings, and the sweep that finds expired leases.
+ *
+ * Each end is one transaction that compares the holding it ends (the lock
+ * key's create_revision and value, or the metadata key left behind by an
+ * expired lease) and, if it still stands, deletes it, writes the history
+ * record and puts the lock-delay key: an end is recorded exactly once,
+ * by whichever lockd gets there first.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "store_impl.h"
+
+/* The history record: {"h":b64,"s":since,"u":until_ms,"w":how,"b":b64,
+ * "r":b64}. */
+static char *
+history_value(const char *holder, long long since, enum lockstore_end how,
+    const char *by, const char *reason)
+{
+	const char	*w;
+	char		*h, *b, *r, *out = NULL;
+
+	w = how == LOCKSTORE_END_UNLOCK ? "unlock" :
+	    how == LOCKSTORE_END_BREAK ? "break" : "expiry";
+	h = etcd_b64(holder, strlen(holder));
+	b = etcd_b64(by, strlen(by));
+	r = etcd_b64(reason, strlen(reason));
+	if (h != NULL && b != NULL && r != NULL &&
+	    asprintf(&out, "{\"h\":\"%s\",\"s\":%lld,\"u\":%lld,\"w\":\"%s\","
+	    "\"b\":\"%s\",\"r\":\"%s\"}", h, since, etcd_wall_ms(), w, b, r) ==
+	    -1)
+		out = NULL;
+	free(h);
+	free(b);
+	free(r);
+	return out;
+}
+
+/* The range of RESOURCE's history keys: P "h/" R "\0" to P "h/" R "\1". */
+static int
+history_range(const struct etcd *e, const char *resource, char **start,
+    size_t *slen, char **end)
+{
+	size_t	len;
+
+	*end = NULL;
+	if ((*start = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
+		return -1;
+	*slen = len + 1;	/* the NUL after the name belongs to it */
+	if ((*end = malloc(len + 1)) == NULL) {
+		free(*start);
+		*start = NULL;
+		return -1;
+	}
+	memcpy(*end, *start, len);
+	(*end)[len] = '\1';
+	return 0;
+}
+
+/* History record and count; see etcd.h. */
+int
+etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
+    unsigned long long token, const char *holder, long long since,
+    enum lockstore_end how, const char *by, const char *reason)
+{
+	struct lockstore_policy	 pol;
+	char			*key, *val, *start, *end;
+	size_t			 klen, slen;
+
+	etcd_policy(e, &pol);
+	if (pol.history_bytes == 0)
+		return -1;
+	key = etcd_history_key(e, resource, token, &klen);
+	val = history_value(holder, since, how, by, reason);
+	if (key == NULL || val == NULL ||
+	    history_range(e, resource, &start, &slen, &end) == -1)
+		t->failed = 1;
+	else {
+		etcd_op_put(t, t->success, key, klen, val, strlen(val), 0);
+		etcd_op_range(t, t->success, start, slen, end, slen,
+		    ETCD_RANGE_COUNT, 0);
+		free(start);
+		free(end);
+	}
+	free(key);
+	free(val);
+	return t->failed ? -1 : (int)json_object_array_length(t->success) - 1;
+}
+
+/* Drops RESOURCE's oldest history records beyond ETCD_HISTORY_KEEP. */
+void
+etcd_history_prune(struct etcd *e, const char *resource,
+    const struct etcd_resp *r, int i)
+{
+	struct lockstore_error	*err;
+	struct etcd_resp	 rr;
+	struct etcd_kv		 kv;
+	json_object		*range, *req = NULL;
+	unsigned long long	 count;
+	char			*start = NULL, *end = NULL, *last = NULL;
+	size_t			 slen;
+
+	if (i < 0 || (range = etcd_resp_range(r, (size_t)i)) == NULL ||
+	    (count = etcd_range_count(range)) <=
+	    ETCD_HISTORY_KEEP + ETCD_HISTORY_SLACK)
+		return;
+	if ((err = malloc(sizeof(*err))) == NULL ||
+	    history_range(e, resource, &start, &slen, &end) == -1)
+		goto out;
+	/* The newest of the records to drop. */
+	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_KEYS,
+	    (long long)(count - ETCD_HISTORY_KEEP), 0);
+	if (req == NULL || etcd_post(e, "/v3/kv/range", req, &rr, NULL,
+	    "history", resource, err) != LOCKSTORE_OK)
+		goto out;
+	json_object_put(req);
+	req = NULL;
+	if (etcd_range_kv(rr.root, count - ETCD_HISTORY_KEEP - 1, &kv) == 1) {
+		if ((last = malloc(kv.keylen + 1)) != NULL) {
+			memcpy(last, kv.key, kv.keylen);
+			last[kv.keylen] = '\0';	/* just after it */
+			req = etcd_range_req(start, slen, last, kv.keylen + 1,
+			    0, 0, 0);
+		}
+		etcd_kv_free(&kv);
+	}
+	etcd_resp_free(&rr);
+	if (req != NULL && etcd_post(e, "/v3/kv/deleterange", req, &rr, NULL,
+	    "history", resource, err) == LOCKSTORE_OK)
+		etcd_resp_free(&rr);
+out:
+	json_object_put(req);
+	free(start);
+	free(end);
+	free(last);
+	free(err);
+}
+
+/* A lock-delay for a holding that ends now, when the policy has one:
+ * its lease, end and value. */
+static enum lockstore_status
+delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
+    unsigned long long *lease, long long *until_ms, char **val,
+    struct lockstore_error *err)
+{
+	struct lockstore_policy	pol;
+	enum lockstore_status	st;
+	unsigned int		granted;
+
+	*lease = 0;
+	*val = NULL;
+	*until_ms = 0;
+	etcd_policy(e, &pol);
+	if (pol.lock_delay_ms == 0)
+		return LOCKSTORE_OK;
+	if ((st = etcd_lease_grant(e, pol.lock_delay_ms, lease, &granted,
+	    resource, err)) != LOCKSTORE_OK)
+		return st;
+	/* The key lives for the whole granted TTL: say so. */
+	*until_ms = etcd_wall_ms() + granted;
+	if ((*val = etcd_delay_encode(*until_ms, cause)) == NULL) {
+		etcd_lease_revoke(e, *lease);
+		*lease = 0;
+		return etcd_nomem(err);
+	}
+	return LOCKSTORE_OK;
+}
+
+/* Records the end of a lease etcd expired; see etcd.h. */
+enum lockstore_status
+etcd_end_expired(struct etcd *e, const char *resource,
+    const struct etcd_kv *meta, int *ended, struct lockstore_error *err)
+{
+	struct etcd_meta	 md;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	enum lockstore_status	 st;
+	unsigned long long	 dlease;
+	long long		 until;
+	char			*lkey, *xkey, *dkey, *dval, *holder;
+	size_t			 llen, xlen, dlen;
+	int			 hi = -1;
+
+	if (ended != NULL)
+		*ended = 0;
+	if ((st = delay_prepare(e, resource, LOCKSTORE_END_EXPIRY, &dlease,
+	    &until, &dval, err)) != LOCKSTORE_OK)
+		return st;
+	etcd_meta_decode(meta, &md);
+	holder = etcd_meta_holder(meta);
+	lkey = etcd_key(e, ETCD_NS_LOCK, resource, &llen);
+	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
+	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
+	etcd_txn_init(&t);
+	if (lkey == NULL || xkey == NULL || dkey == NULL)
+		t.failed = 1;
+	else {
+		etcd_cmp_create(&t, lkey, llen, 0);
+		etcd_cmp_mod(&t, meta->key, meta->keylen, meta->mod_rev);
+		etcd_op_delete(&t, t.success, meta->key, meta->keylen);
+		etcd_op_delete(&t, t.success, xkey, xlen);
+		if (dval != NULL)
+			etcd_op_put(&t, t.success, dkey, dlen, dval,
+			    strlen(dval), dlease);
+		hi = etcd_history_ops(e, &t, resource, meta->create_rev,
+		    holder != NULL ? holder : "", md.since,
+		    LOCKSTORE_END_EXPIRY, "", "");
+	}
+	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	    &r, NULL, "expiry", resource, err);
+	etcd_txn_free(&t);
+	if (st == LOCKSTORE_OK) {
+		if (r.succeeded) {
+			STORE_COUNT(e->stats, expiries, 1);
+			etcd_history_prune(e, resource, &r, hi);
+			if (ended != NULL)
+				*ended = 1;
+			dlease = 0;
+		}
+		etcd_resp_free(&r);
+	}
+	if (dlease != 0)
+		etcd_lease_revoke(e, dlease);
+	free(lkey);
+	free(xkey);
+	free(dkey);
+	free(dval);
+	free(holder);
+	return st;
+}
+
+
+/* Whether history record HIST tells of a break. */
+static int
+is_break(const struct etcd_kv *hist)
+{
+	return hist->value != NULL &&
+	    strstr(hist->value, "\"w\":\"break\"") != NULL;
+}
+
+/* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
+enum lockstore_status
+etcd_break(void *impl, const char *resource, const char *by,
+    const char *reason, struct lockstore_lock_info *broken,
+    unsigned long long *new_token, struct lockstore_error *err)
+{
+	struct etcd		*e = impl;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	struct etcd_kv		 lock, meta, hist;
+	enum lockstore_status	 st;
+	unsigned long long	 mine = 0, dlease = 0;
+	long long		 until;
+	char			*hkey = NULL, *mkey, *xkey, *dkey, *dval = NULL;
+	size_t			 hlen = 0, mlen, xlen, dlen;
+	int			 tries, doubt = 0, unknown, hi;
+
+	*new_token = 0;
+	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
+	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
+	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
+	if (mkey == NULL || xkey == NULL || dkey == NULL) {
+		st = etcd_nomem(err);
+		goto out;
+	}
+	for (tries = 0; tries < ETCD_RETRIES; tries++) {
+		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
+		    &meta, &hist, "break", err);
+		if (st != LOCKSTORE_OK)
+			goto out;
+		if (doubt && (lock.key == NULL || lock.create_rev != mine)) {
+			/* The holding is gone: our break, if the history
+			 * says so (its revision is the new token). */
+			if (is_break(&hist)) {
+				*new_token = hist.mod_rev;
+				st = LOCKSTORE_OK;
+			} else
+				st = store_error_not_locked(err);
+			goto done;
+		}
+		if (lock.key == NULL) {
+			if (meta.key == NULL || (st = etcd_end_expired(e,
+			    resource, &meta, NULL, err)) == LOCKSTORE_OK)
+				st = store_error_not_locked(err);
+			goto done;
+		}
+		etcd_fill_info(broken, resource, strlen(resource), &lock,
+		    &meta);
+		mine = lock.create_rev;
+		free(hkey);
+		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
+		    NULL) {
+			st = etcd_nomem(err);
+			goto done;
+		}
+		if (dval == NULL && (st = delay_prepare(e, resource,
+		    LOCKSTORE_END_BREAK, &dlease, &until, &dval, err)) !=
+		    LOCKSTORE_OK)
+			goto done;
+		etcd_txn_init(&t);
+		etcd_cmp_create(&t, lock.key, lock.keylen, mine);
+		etcd_cmp_value(&t, lock.key, lock.keylen, lock.value,
+		    lock.vallen);
+		etcd_op_delete(&t, t.success, lock.key, lock.keylen);
+		etcd_op_delete(&t, t.success, mkey, mlen);
+		etcd_op_delete(&t, t.success, xkey, xlen);
+		if (dval != NULL)
+			etcd_op_put(&t, t.success, dkey, dlen, dval,
+			    strlen(dval), dlease);
+		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
+		    broken->since, LOCKSTORE_END_BREAK, by, reason);
+		st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn",
+		    t.req, &r, &unknown, "break", resource, err);
+		etcd_txn_free(&t);
+		if (st != LOCKSTORE_OK)
+			goto done;
+		doubt |= unknown;
+		if (r.succeeded) {
+			*new_token = r.revision;
+			dlease = 0;	/* in use */
+			etcd_history_prune(e, resource, &r, hi);
+			etcd_resp_free(&r);
+			if (lock.lease != 0)
+				etcd_lease_revoke(e, lock.lease);
+			goto done;
+		}
+		etcd_resp_free(&r);
+		etcd_kv_free(&lock);
+		etcd_kv_free(&meta);
+		etcd_kv_free(&hist);
+	}
+	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
+	    "lock for '%s' changes too fast to be broken", resource);
+	goto out;
+done:
+	etcd_kv_free(&lock);
+	etcd_kv_free(&meta);
+	etcd_kv_free(&hist);
+out:
+	if (dlease != 0)
+		etcd_lease_revoke(e, dlease);
+	free(dval);
+	free(hkey);
+	free(mkey);
+	free(xkey);
+	free(dkey);
+	return st;
+}
+
+/* A base64 member of the history record O, decoded into BUF. */
+static void
+record_name(json_object *o, const char *member, char *buf, size_t size)
+{
+	json_object	*v;
+	char		*s;
+	size_t		 n;
+
+	buf[0] = '\0';
+	if (!json_object_object_get_ex(o, member, &v) ||
+	    (s = etcd_unb64(json_object_get_string(v), &n)) == NULL)
+		return;
+	snprintf(buf, size, "%s", s);
+	free(s);
+}
+
+/* Fills E from history record KV; -1 if it is not one. */
+static int
+record_parse(const struct etcd_kv *kv, const char *resource,
+    struct lockstore_history_entry *e)
+{
+	json_object	*o, *v;
+	const char	*w;
+	char		*end;
+	size_t		 len;
+
+	memset(e, 0, sizeof(*e));
+	len = strlen(resource);
+	if (kv->keylen < 20 || (o = json_tokener_parse(kv->value)) == NULL)
+		return -1;
+	snprintf(e->resource, sizeof(e->resource), "%.*s",
+	    (int)(len > LOCKSTORE_NAME_MAX ? LOCKSTORE_NAME_MAX : len),
+	    resource);
+	e->token = strtoull(kv->key + kv->keylen - 20, &end, 10);
+	record_name(o, "h", e->holder, sizeof(e->holder));
+	record_name(o, "b", e->by, sizeof(e->by));
+	record_name(o, "r", e->reason, sizeof(e->reason));
+	if (json_object_object_get_ex(o, "s", &v))
+		e->since = json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "u", &v))
+		e->until_ms = json_object_get_int64(v);
+	w = json_object_object_get_ex(o, "w", &v) ?
+	    json_object_get_string(v) : "";
+	e->how = strcmp(w, "break") == 0 ? LOCKSTORE_END_BREAK :
+	    strcmp(w, "expiry") == 0 ? LOCKSTORE_END_EXPIRY :
+	    LOCKSTORE_END_UNLOCK;
+	json_object_put(o);
+	return 0;
+}
+
+/* The ended holdings of RESOURCE, newest first. */
+enum lockstore_status
+etcd_history(void *impl, const char *resource, size_t limit,
+    lockstore_history_fn fn, void *arg, struct lockstore_error *err)
+{
+	struct etcd			*e = impl;
+	struct lockstore_history_entry	*he;
+	struct etcd_resp		 r;
+	struct etcd_kv			 kv;
+	enum lockstore_status		 st;
+	json_object			*req;
+	char				*start, *end;
+	size_t				 slen, j;
+	int				 rc;
+
+	if (history_range(e, resource, &start, &slen, &end) == -1)
+		return etcd_nomem(err);
+	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_DESCEND,
+	    (long long)limit, 0);
+	free(start);
+	free(end);
+	if (req == NULL)
+		return etcd_nomem(err);
+	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "history", resource,
+	    err);
+	json_object_put(req);
+	if (st != LOCKSTORE_OK)
+		return st;
+	if ((he = malloc(sizeof(*he))) == NULL) {
+		etcd_resp_free(&r);
+		return etcd_nomem(err);
+	}
+	for (j = 0; j < limit; j++) {
+		if ((rc = etcd_range_kv(r.root, j, &kv)) != 1) {
+			if (rc == -1)
+				st = store_error(err, LOCKSTORE_STORAGE, EIO,
+				    "Storage error: etcd history for '%s': a "
+				    "malformed answer", resource);
+			break;
+		}
+		rc = record_parse(&kv, resource, he);
+		etcd_kv_free(&kv);
+		if (rc == 0 && fn(he, arg) != 0)
+			break;
+	}
+	free(he);
+	etcd_resp_free(&r);
+	return st;
+}
+
+/*
+ * One step of the sweep: the next ETCD_SWEEP_BATCH lease holdings (the
+ * x/ keys after AFTER), and which of them etcd expired.  Returns the
+ * number ended, or -1; sets *MORE when keys remain after *LAST (malloc'd).
+ */
+static int
+sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
+    size_t *lastlen, int *more, struct lockstore_error *err)
+{
+	struct etcd_txn		 t;
+	struct etcd_resp	 r, rr;
+	struct etcd_kv		 xk, lock, meta;
+	json_object		*req;
+	char			*base, *end, *from, *names[ETCD_SWEEP_BATCH];
+	size_t			 blen, elen, flen, n = 0, j;
+	int			 ended, count = 0, failed = 0, rc;
+
+	*last = NULL;
+	*more = 0;
+	if ((base = etcd_key(e, ETCD_NS_LEASED, "", &blen)) == NULL)
+		return -1;
+	end = etcd_prefix_end(base, blen, &elen);
+	if (after != NULL && (from = malloc(afterlen + 1)) != NULL) {
+		memcpy(from, after, afterlen);
+		from[afterlen] = '\0';	/* just after it */
+		flen = afterlen + 1;
+	} else {
+		from = base;
+		flen = blen;
+		base = NULL;
+	}
+	req = end == NULL || from == NULL ? NULL : etcd_range_req(from, flen,
+	    end, elen, ETCD_RANGE_KEYS, ETCD_SWEEP_BATCH, 0);
+	free(base);
+	free(end);
+	free(from);
+	if (req == NULL) {
+		etcd_nomem(err);
+		return -1;
+	}
+	rc = etcd_post(e, "/v3/kv/range", req, &r, NULL, "expiry sweep", NULL,
+	    err);
+	json_object_put(req);
+	if (rc != LOCKSTORE_OK)
+		return -1;
+	*more = etcd_range_more(r.root);
+	for (j = 0; j < ETCD_SWEEP_BATCH; j++) {
+		if (etcd_range_kv(r.root, j, &xk) != 1)
+			break;
+		if (xk.keylen >= e->prefixlen + 2 &&
+		    (names[n] = strdup(xk.key + e->prefixlen + 2)) != NULL)
+			n++;
+		free(*last);
+		*last = xk.key;
+		*lastlen = xk.keylen;
+		xk.key = NULL;
+		etcd_kv_free(&xk);
+	}
+	etcd_resp_free(&r);
+	if (n == 0)
+		return 0;
+	/* One read of every lock and metadata key. */
+	etcd_txn_init(&t);
+	for (j = 0; j < n; j++) {
+		char	*lk, *mk;
+		size_t	 ll, ml;
+
+		lk = etcd_key(e, ETCD_NS_LOCK, names[j], &ll);
+		mk = etcd_key(e, ETCD_NS_META, names[j], &ml);
+		if (lk == NULL || mk == NULL)
+			t.failed = 1;
+		else {
+			etcd_op_range(&t, t.success, lk, ll, NULL, 0, 0, 0);
+			etcd_op_range(&t, t.success, mk, ml, NULL, 0, 0, 0);
+		}
+		free(lk);
+		free(mk);
+	}
+	rc = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	    &rr, NULL, "expiry sweep", NULL, err);
+	etcd_txn_free(&t);
+	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {
+		if (etcd_range_kv(etcd_resp_range(&rr, 2 * j), 0, &lock) == -1 ||
+		    etcd_range_kv(etcd_resp_range(&rr, 2 * j + 1), 0, &meta) ==
+		    -1) {
+			etcd_kv_free(&lock);
+			continue;
+		}
+		if (lock.key == NULL && meta.key != NULL) {
+			if (etcd_end_expired(e, names[j], &meta, &ended, err) !=
+			    LOCKSTORE_OK)
+				failed = 1;
+			else
+				count += ended;
+		}
+		etcd_kv_free(&lock);
+		etcd_kv_free(&meta);
+	}
+	if (rc == LOCKSTORE_OK)
+		etcd_resp_free(&rr);
+	for (j = 0; j < n; j++)
+		free(names[j]);
+	return rc != LOCKSTORE_OK || (failed && count == 0) ? -1 : count;
+}
+
+/* Counts the lock keys (for metrics), at the start of a sweep pass. */
+static void
+count_held(struct etcd *e)
+{
+	struct lockstore_error	*err;
+	struct etcd_resp	 r;
+	json_object		*req = NULL;
+	char			*base, *end = NULL;
+	size_t			 blen, elen;
+
+	if ((err = malloc(sizeof(*err))) == NULL)
+		return;
+	if ((base = etcd_key(e, ETCD_NS_LOCK, "", &blen)) != NULL &&
+	    (end = etcd_prefix_end(base, blen, &elen)) != NULL &&
+	    (req = etcd_range_req(base, blen, end, elen, ETCD_RANGE_COUNT, 0,
+	    0)) != NULL &&
+	    etcd_post(e, "/v3/kv/range", req, &r, NULL, "count", NULL, err) ==
+	    LOCKSTORE_OK) {
+		__atomic_store_n(&e->held, (long long)etcd_range_count(r.root),
+		    __ATOMIC_RELAXED);
+		etcd_resp_free(&r);
+	}
+	json_object_put(req);
+	free(base);
+	free(end);
+	free(err);
+}
+
+/* Releases expired leases; see lockstore_expire(). */
+int
+etcd_expire(void *impl, struct lockstore_error *err)
+{
+	struct etcd	*e = impl;
+	char		*after, *last = NULL;
+	size_t		 afterlen, lastlen = 0;
+	long long	 now = etcd_mono_ms();
+	int		 n, more = 0;
+
+	pthread_mutex_lock(&e->sweeplock);
+	if (e->sweeping || (e->sweep_after == NULL && now < e->sweep_next)) {
+		pthread_mutex_unlock(&e->sweeplock);
+		return 0;
+	}
+	e->sweeping = 1;
+	after = e->sweep_after;
+	afterlen = e->sweep_afterlen;
+	e->sweep_after = NULL;
+	pthread_mutex_unlock(&e->sweeplock);
+	if (after == NULL && now >= e->count_next) {
+		e->count_next = now + ETCD_COUNT_MS;
+		count_held(e);
+	}
+	n = sweep_step(e, after, afterlen, &last, &lastlen, &more, err);
+	free(after);
+	pthread_mutex_lock(&e->sweeplock);
+	if (n != -1 && more && last != NULL) {
+		e->sweep_after = last;
+		e->sweep_afterlen = lastlen;
+		last = NULL;
+	} else
+		e->sweep_next = now + ETCD_SWEEP_MS;
+	e->sweeping = 0;
+	pthread_mutex_unlock(&e->sweeplock);
+	free(last);
+	return n;
+}

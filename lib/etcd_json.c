@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON of etcd's v3 gateway: building transactions and ranges, and
+ * reading their answers.  Keys and values are base64, 64-bit numbers are
+ * strings, and members with their default value are left out (a reader
+ * takes an absent member as 0, false or empty).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "store_impl.h"
+
+/* Adds MEMBER with string value S to O; -1 when out of memory. */
+static int
+add_str(json_object *o, const char *member, const char *s)
+{
+	json_object	*v;
+
+	if (s == NULL || (v = json_object_new_string(s)) == NULL)
+		return -1;
+	if (json_object_object_add(o, member, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Adds MEMBER with the base64 of the LEN bytes at P to O. */
+static int
+add_b64(json_object *o, const char *member, const char *p, size_t len)
+{
+	char	*s;
+	int	 rc;
+
+	if ((s = etcd_b64(p, len)) == NULL)
+		return -1;
+	rc = add_str(o, member, s);
+	free(s);
+	return rc;
+}
+
+/* Adds MEMBER with the number N, as etcd wants it: a string. */
+static int
+add_num(json_object *o, const char *member, unsigned long long n)
+{
+	char	buf[24];
+
+	snprintf(buf, sizeof(buf), "%llu", n);
+	return add_str(o, member, buf);
+}
+
+static int
+add_true(json_object *o, const char *member)
+{
+	json_object	*v;
+
+	if ((v = json_object_new_boolean(1)) == NULL)
+		return -1;
+	if (json_object_object_add(o, member, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends {KIND: BODY} to LIST, taking BODY; -1 when out of memory. */
+static int
+append_op(json_object *list, const char *kind, json_object *body)
+{
+	json_object	*op;
+
+	if (body == NULL)
+		return -1;
+	if ((op = json_object_new_object()) == NULL) {
+		json_object_put(body);
+		return -1;
+	}
+	if (json_object_object_add(op, kind, body) != 0) {
+		json_object_put(body);
+		json_object_put(op);
+		return -1;
+	}
+	if (json_object_array_add(list, op) != 0) {
+		json_object_put(op);
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts a transaction. */
+void
+etcd_txn_init(struct etcd_txn *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->req = json_object_new_object();
+	t->compare = json_object_new_array();
+	t->success = json_object_new_array();
+	t->failure = json_object_new_array();
+	if (t->req == NULL || t->compare == NULL || t->success == NULL ||
+	    t->failure == NULL) {
+		t->failed = 1;
+		return;
+	}
+	/* The request owns the lists from here on. */
+	json_object_object_add(t->req, "compare", json_object_get(t->compare));
+	json_object_object_add(t->req, "success", json_object_get(t->success));
+	json_object_object_add(t->req, "failure", json_object_get(t->failure));
+}
+
+/* Frees a transaction. */
+void
+etcd_txn_free(struct etcd_txn *t)
+{
+	json_object_put(t->compare);
+	json_object_put(t->success);
+	json_object_put(t->failure);
+	json_object_put(t->req);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A compare of TARGET ("CREATE", "MOD", "LEASE", "VALUE") of KEY. */
+static json_object *
+new_cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target)
+{
+	json_object	*c;
+
+	if (t->failed || (c = json_object_new_object()) == NULL) {
+		t->failed = 1;
+		return NULL;
+	}
+	/* result EQUAL is the default: left out. */
+	if (add_str(c, "target", target) == -1 ||
+	    add_b64(c, "key", key, klen) == -1) {
+		json_object_put(c);
+		t->failed = 1;
+		return NULL;
+	}
+	return c;
+}
+
+static void
+push_cmp(struct etcd_txn *t, json_object *c, int rc)
+{
+	if (c == NULL)
+		return;
+	if (rc == -1 || json_object_array_add(t->compare, c) != 0) {
+		json_object_put(c);
+		t->failed = 1;
+	}
+}
+
+/* The create_revision of KEY equals N (0: KEY does not exist). */
+void
+etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
+    unsigned long long n)
+{
+	json_object	*c = new_cmp(t, key, klen, "CREATE");
+
+	push_cmp(t, c, c == NULL ? 0 : add_num(c, "create_revision", n));
+}
+
+/* The mod_revision of KEY equals N. */
+void
+etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
+    unsigned long long n)
+{
+	json_object	*c = new_cmp(t, key, klen, "MOD");
+
+	push_cmp(t, c, c == NULL ? 0 : add_num(c, "mod_revision", n));
+}
+
+/* The lease of KEY is N (0: none). */
+void
+etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
+    unsigned long long n)
+{
+	json_object	*c = new_cmp(t, key, klen, "LEASE");
+
+	push_cmp(t, c, c == NULL ? 0 : add_num(c, "lease", n));
+}
+
+/* The value of KEY is exactly VAL (false when KEY does not exist). */
+void
+etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
+    const char *val, size_t vlen)
+{
+	json_object	*c = new_cmp(t, key, klen, "VALUE");
+
+	push_cmp(t, c, c == NULL ? 0 : add_b64(c, "value", val, vlen));
+}
+
+/* A RangeRequest; see etcd.h for END. */
+json_object *
+etcd_range_req(const char *key, size_t klen, const char *end, size_t endlen,
+    unsigned int flags, long long limit, unsigned long long revision)
+{
+	json_object	*r;
+
+	if ((r = json_object_new_object()) == NULL)
+		return NULL;
+	if (add_b64(r, "key", key, klen) == -1 ||
+	    (end != NULL && (endlen == 0 ? add_str(r, "range_end", "AA==") :
+	    add_b64(r, "range_end", end, endlen)) == -1) ||
+	    (limit > 0 && add_num(r, "limit", (unsigned long long)limit) ==
+	    -1) ||
+	    (revision > 0 && add_num(r, "revision", revision) == -1) ||
+	    ((flags & ETCD_RANGE_COUNT) && add_true(r, "count_only") == -1) ||
+	    ((flags & ETCD_RANGE_KEYS) && add_true(r, "keys_only") == -1) ||
+	    ((flags & ETCD_RANGE_DESCEND) &&
+	    (add_str(r, "sort_order", "DESCEND") == -1 ||
+	    add_str(r, "sort_target", "KEY") == -1))) {
+		json_object_put(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Appends a range to LIST. */
+void
+etcd_op_range(struct etcd_txn *t, json_object *list, const char *key,
+    size_t klen, const char *end, size_t endlen, unsigned int flags,
+    long long limit)
+{
+	if (t->failed || append_op(list, "request_range", etcd_range_req(key,
+	    klen, end, endlen, flags, limit, 0)) == -1)
+		t->failed = 1;
+}
+
+/* Appends a put of VAL under KEY (with lease LEASE, 0: none) to LIST. */
+void
+etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
+    size_t klen, const char *val, size_t vlen, unsigned long long lease)
+{
+	json_object	*p;
+
+	if (t->failed || (p = json_object_new_object()) == NULL) {
+		t->failed = 1;
+		return;
+	}
+	if (add_b64(p, "key", key, klen) == -1 ||
+	    add_b64(p, "value", val, vlen) == -1 ||
+	    (lease != 0 && add_num(p, "lease", lease) == -1)) {
+		json_object_put(p);
+		t->failed = 1;
+		return;
+	}
+	if (append_op(list, "request_put", p) == -1)
+		t->failed = 1;
+}
+
+/* Appends a delete of KEY to LIST. */
+void
+etcd_op_delete(struct etcd_txn *t, json_object *list, const char *key,
+    size_t klen)
+{
+	json_object	*d;
+
+	if (t->failed || (d = json_object_new_object()) == NULL) {
+		t->failed = 1;
+		return;
+	}
+	if (add_b64(d, "key", key, klen) == -1) {
+		json_object_put(d);
+		t->failed = 1;
+		return;
+	}
+	if (append_op(list, "request_delete_range", d) == -1)
+		t->failed = 1;
+}
+
+/* The I-th response of a txn answer, if it is a range answer. */
+json_object *
+etcd_resp_range(const struct etcd_resp *r, size_t i)
+{
+	json_object	*list, *op, *range;
+
+	if (r->root == NULL ||
+	    !json_object_object_get_ex(r->root, "responses", &list) ||
+	    !json_object_is_type(list, json_type_array) ||
+	    i >= json_object_array_length(list) ||
+	    (op = json_object_array_get_idx(list, i)) == NULL ||
+	    !json_object_object_get_ex(op, "response_range", &range))
+		return NULL;
+	return range;
+}
+
+/* A base64 member of O decoded; absent: "" (the default). */
+static char *
+member_bytes(json_object *o, const char *member, size_t *len)
+{
+	json_object	*v;
+
+	if (!json_object_object_get_ex(o, member, &v)) {
+		*len = 0;
+		return strdup("");
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	return etcd_unb64(json_object_get_string(v), len);
+}
+
+/* Fills KV with the J-th pair of RANGE; 1, 0 (none) or -1. */
+int
+etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
+{
+	json_object	*kvs, *o;
+
+	memset(kv, 0, sizeof(*kv));
+	if (range == NULL || !json_object_object_get_ex(range, "kvs", &kvs))
+		return 0;
+	if (!json_object_is_type(kvs, json_type_array))
+		return -1;
+	if (j >= json_object_array_length(kvs))
+		return 0;
+	if ((o = json_object_array_get_idx(kvs, j)) == NULL ||
+	    !json_object_is_type(o, json_type_object))
+		return -1;
+	kv->key = member_bytes(o, "key", &kv->keylen);
+	kv->value = member_bytes(o, "value", &kv->vallen);
+	if (kv->key == NULL || kv->value == NULL) {
+		etcd_kv_free(kv);
+		return -1;
+	}
+	kv->create_rev = etcd_num(o, "create_revision");
+	kv->mod_rev = etcd_num(o, "mod_revision");
+	kv->lease = etcd_num(o, "lease");
+	return 1;
+}
+
+/* Frees what etcd_range_kv() filled; accepts a zeroed KV. */
+void
+etcd_kv_free(struct etcd_kv *kv)
+{
+	free(kv->key);
+	free(kv->value);
+	memset(kv, 0, sizeof(*kv));
+}
+
+/* The "count" of a range answer. */
+unsigned long long
+etcd_range_count(json_object *range)
+{
+	return etcd_num(range, "count");
+}
+
+/* Whether a range answer says more keys exist beyond its limit. */
+int
+etcd_range_more(json_object *range)
+{
+	json_object	*v;
+
+	return range != NULL && json_object_object_get_ex(range, "more", &v) &&
+	    json_object_get_boolean(v);
+}

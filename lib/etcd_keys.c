@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The etcd backend's keys and small values: the key of each kind for a
+ * resource (layout in etcd.h), the metadata of a holding, the lock-delay,
+ * and the nonce that marks one lock attempt.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+
+/* P NS "/" RESOURCE. */
+char *
+etcd_key(const struct etcd *e, char ns, const char *resource, size_t *lenp)
+{
+	size_t	rlen = strlen(resource);
+	char	*k;
+
+	if ((k = malloc(e->prefixlen + 2 + rlen + 1)) == NULL)
+		return NULL;
+	memcpy(k, e->prefix, e->prefixlen);
+	k[e->prefixlen] = ns;
+	k[e->prefixlen + 1] = '/';
+	memcpy(k + e->prefixlen + 2, resource, rlen + 1);
+	*lenp = e->prefixlen + 2 + rlen;
+	return k;
+}
+
+/* P "h/" RESOURCE "\0" TOKEN (20 digits: the keys sort as the tokens). */
+char *
+etcd_history_key(const struct etcd *e, const char *resource,
+    unsigned long long token, size_t *lenp)
+{
+	size_t	len;
+	char	*k, *h;
+
+	if ((k = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
+		return NULL;
+	if ((h = realloc(k, len + 22)) == NULL) {
+		free(k);
+		return NULL;
+	}
+	h[len] = '\0';
+	snprintf(h + len + 1, 21, "%020llu", token);
+	*lenp = len + 21;
+	return h;
+}
+
+/* The end of the range of keys starting with KEY. */
+char *
+etcd_prefix_end(const char *key, size_t len, size_t *endlen)
+{
+	char	*end;
+
+	if ((end = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(end, key, len);
+	while (len > 0 && (unsigned char)end[len - 1] == 0xff)
+		len--;
+	if (len > 0)
+		end[len - 1] = (char)((unsigned char)end[len - 1] + 1);
+	end[len] = '\0';
+	*endlen = len;
+	return end;
+}
+
+/* A member of a small JSON value as a number. */
+static long long
+json_ll(json_object *o, const char *member)
+{
+	json_object	*v;
+
+	if (o == NULL || !json_object_object_get_ex(o, member, &v))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+/* The metadata value: {"s":since,"t":ttl_ms,"x":expires_ms,"h":b64,
+ * "n":nonce}. */
+char *
+etcd_meta_encode(const struct etcd_meta *m, const char *holder)
+{
+	char	*h, *out;
+
+	if ((h = etcd_b64(holder, strlen(holder))) == NULL)
+		return NULL;
+	if (asprintf(&out, "{\"s\":%lld,\"t\":%u,\"x\":%lld,\"h\":\"%s\","
+	    "\"n\":\"%s\"}", m->since, m->ttl_ms, m->expires_ms, h,
+	    m->nonce) == -1)
+		out = NULL;
+	free(h);
+	return out;
+}
+
+/* The holder recorded in metadata KV. */
+char *
+etcd_meta_holder(const struct etcd_kv *kv)
+{
+	json_object	*o, *h;
+	char		*out = NULL;
+	size_t		 n;
+
+	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
+		return NULL;
+	if (json_object_object_get_ex(o, "h", &h) &&
+	    json_object_is_type(h, json_type_string))
+		out = etcd_unb64(json_object_get_string(h), &n);
+	json_object_put(o);
+	return out;
+}
+
+void
+etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
+{
+	json_object	*o, *n;
+
+	memset(m, 0, sizeof(*m));
+	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
+		return;
+	m->since = json_ll(o, "s");
+	m->ttl_ms = (unsigned int)json_ll(o, "t");
+	m->expires_ms = json_ll(o, "x");
+	if (json_object_object_get_ex(o, "n", &n))
+		snprintf(m->nonce, sizeof(m->nonce), "%s",
+		    json_object_get_string(n));
+	json_object_put(o);
+}
+
+char *
+etcd_delay_encode(long long until_ms, enum lockstore_end cause)
+{
+	char	buf[128];
+
+	snprintf(buf, sizeof(buf), "{\"u\":%lld,\"c\":\"%s\"}", until_ms,
+	    cause == LOCKSTORE_END_BREAK ? "break" : "expiry");
+	return strdup(buf);
+}
+
+void
+etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
+    enum lockstore_end *cause)
+{
+	json_object	*o, *c;
+
+	*until_ms = 0;
+	*cause = LOCKSTORE_END_BREAK;
+	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
+		return;
+	*until_ms = json_ll(o, "u");
+	if (json_object_object_get_ex(o, "c", &c) &&
+	    strcmp(json_object_get_string(c), "expiry") == 0)
+		*cause = LOCKSTORE_END_EXPIRY;
+	json_object_put(o);
+}
+
+/* A value no other lock attempt uses: this store's random base and a
+ * counter. */
+void
+etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE])
+{
+	snprintf(out, ETCD_NONCE_SIZE, "%016llx%016llx", e->nonce_base,
+	    __atomic_add_fetch(&e->nonce_seq, 1, __ATOMIC_RELAXED));
+}

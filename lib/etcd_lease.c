@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The etcd backend beyond lock and unlock: acquire (waiting, leases),
+ * renew, break, lock-delay, history, and the expiry sweep.
+ *
+ * A lease holding is an etcd lease attached to the lock key: the etcd
+ * leader measures its TTL (whole seconds, at least the cluster's minimum,
+ * so never shorter than asked) and deletes the lock key when it runs out,
+ * whatever happens to lockd.  A renew moves the holding onto a new lease
+ * in one transaction that compares the holder, the token and the old
+ * lease.  The metadata key stays behind an expired lease; whoever sees it
+ * first (a lock attempt, an unlock, the sweep of any lockd) records the
+ * expiry and sets the lock-delay in one transaction that compares it, so
+ * exactly once.  A lock-delay is a key with an etcd lease of its length,
+ * which etcd deletes at its end.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "etcd.h"
+#include "store_impl.h"
+
+/* A new etcd lease of at least TTL_MS. */
+enum lockstore_status
+etcd_lease_grant(struct etcd *e, unsigned int ttl_ms, unsigned long long *id,
+    unsigned int *granted_ms, const char *resource,
+    struct lockstore_error *err)
+{
+	struct etcd_resp	 r;
+	enum lockstore_status	 st;
+	json_object		*req;
+	char			 buf[24];
+	unsigned long long	 ttl;
+
+	*id = 0;
+	snprintf(buf, sizeof(buf), "%u", (ttl_ms + 999) / 1000);
+	if ((req = json_object_new_object()) == NULL ||
+	    json_object_object_add(req, "TTL", json_object_new_string(buf)) !=
+	    0) {
+		json_object_put(req);
+		return etcd_nomem(err);
+	}
+	st = etcd_post(e, "/v3/lease/grant", req, &r, NULL, "lease grant",
+	    resource, err);
+	json_object_put(req);
+	if (st != LOCKSTORE_OK)
+		return st;
+	*id = etcd_num(r.root, "ID");
+	ttl = etcd_num(r.root, "TTL");
+	etcd_resp_free(&r);
+	if (*id == 0 || ttl == 0)
+		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
+		    "etcd lease grant for '%s': no lease in the answer",
+		    resource);
+	*granted_ms = ttl > 4294967 ? 4294967000u : (unsigned int)ttl * 1000u;
+	return LOCKSTORE_OK;
+}
+
+/* Revokes lease ID, best effort. */
+void
+etcd_lease_revoke(struct etcd *e, unsigned long long id)
+{
+	struct lockstore_error	*err;
+	struct etcd_resp	 r;
+	json_object		*req;
+	char			 buf[24];
+
+	if (id == 0 || (err = malloc(sizeof(*err))) == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%llu", id);
+	if ((req = json_object_new_object()) != NULL &&
+	    json_object_object_add(req, "ID", json_object_new_string(buf)) ==
+	    0 && etcd_post(e, "/v3/lease/revoke", req, &r, NULL, "lease revoke",
+	    NULL, err) == LOCKSTORE_OK)
+		etcd_resp_free(&r);
+	json_object_put(req);
+	free(err);
+}
+
+/* Moves a holding onto a new lease; see etcd.h. */
+int
+etcd_lease_move(struct etcd *e, const char *resource, const char *client,
+    const struct etcd_kv *lock, const struct etcd_kv *meta,
+    unsigned int ttl_ms, struct lockstore_grant *g,
+    struct lockstore_error *err)
+{
+	struct etcd_meta	 md;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	struct etcd_kv		 now;
+	enum lockstore_status	 st;
+	unsigned long long	 lease;
+	unsigned int		 granted;
+	long long		 at;
+	char			*mkey, *xkey, *mval;
+	size_t			 mlen, xlen;
+	int			 rc;
+
+	at = etcd_wall_ms();
+	if ((st = etcd_lease_grant(e, ttl_ms, &lease, &granted, resource,
+	    err)) != LOCKSTORE_OK)
+		return st;
+	etcd_meta_decode(meta, &md);
+	if (meta->key == NULL || meta->create_rev != lock->create_rev)
+		md.since = 0;
+	md.ttl_ms = granted;
+	md.expires_ms = at + granted;
+	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
+	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
+	mval = etcd_meta_encode(&md, client);
+	etcd_txn_init(&t);
+	if (mkey == NULL || xkey == NULL || mval == NULL)
+		t.failed = 1;
+	etcd_cmp_create(&t, lock->key, lock->keylen, lock->create_rev);
+	etcd_cmp_value(&t, lock->key, lock->keylen, client, strlen(client));
+	etcd_cmp_lease(&t, lock->key, lock->keylen, lock->lease);
+	etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
+	    strlen(client), lease);
+	if (mkey != NULL && mval != NULL)
+		etcd_op_put(&t, t.success, mkey, mlen, mval, strlen(mval), 0);
+	if (xkey != NULL)
+		etcd_op_put(&t, t.success, xkey, xlen, "", 0, 0);
+	etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0, 0, 0);
+	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	    &r, NULL, "renew", resource, err);
+	etcd_txn_free(&t);
+	free(mkey);
+	free(xkey);
+	free(mval);
+	if (st != LOCKSTORE_OK) {
+		etcd_lease_revoke(e, lease);
+		return st;
+	}
+	rc = r.succeeded ? LOCKSTORE_OK : ETCD_CHANGED;
+	/* A repeat after a lost answer finds our own new lease. */
+	if (!r.succeeded && etcd_range_kv(etcd_resp_range(&r, 0), 0, &now) ==
+	    1) {
+		if (now.lease == lease && now.create_rev == lock->create_rev)
+			rc = LOCKSTORE_OK;
+		etcd_kv_free(&now);
+	}
+	etcd_resp_free(&r);
+	if (rc != LOCKSTORE_OK) {
+		etcd_lease_revoke(e, lease);
+		return rc;
+	}
+	if (lock->lease != 0)
+		etcd_lease_revoke(e, lock->lease);
+	g->token = lock->create_rev;
+	g->since = md.since;
+	g->reacquired = 1;
+	g->ttl_ms = granted;
+	g->expires_ms = md.expires_ms;
+	return LOCKSTORE_OK;
+}
+
+/* Takes RESOURCE for CLIENT, maybe waiting; see lockstore_acquire(). */
+enum lockstore_status
+etcd_acquire(void *impl, const char *resource, const char *client,
+    const struct lockstore_acquire_opts *opts, struct lockstore_grant *g,
+    struct lockstore_error *err)
+{
+	struct etcd		*e = impl;
+	struct lockstore_policy	 pol;
+	struct lockstore_lock_info *info;
+	struct etcd_waiter	*w;
+	struct etcd_block	 blk;
+	enum lockstore_status	 st = LOCKSTORE_HELD;
+	enum etcd_wake		 r;
+	long long		 start, end;
+	int			 looked = 0, heldnow;
+
+	memset(&blk, 0, sizeof(blk));
+	start = etcd_mono_ms();
+	/* Waiters already queued come first: a waiting call never barges. */
+	if (opts->wait_ms == 0 || !etcd_fifo_has_waiters(e->fifo, resource)) {
+		st = etcd_take(e, resource, client, 1, opts->ttl_ms, g, &blk,
+		    err);
+		looked = 1;
+		if (opts->wait_ms == 0 ||
+		    (st != LOCKSTORE_HELD && st != LOCKSTORE_DELAYED)) {
+			free(blk.key);
+			return st;
+		}
+	}
+	etcd_policy(e, &pol);
+	if ((w = etcd_fifo_join(e->fifo, resource, pol.max_waiters)) ==
+	    NULL) {
+		free(blk.key);
+		if (errno == ENOMEM)
+			return etcd_nomem(err);
+		return store_error(err, LOCKSTORE_TOO_MANY_WAITERS, 0,
+		    "Too many waiters: %u requests wait already "
+		    "(max-waiters)", pol.max_waiters);
+	}
+	STORE_COUNT(e->stats, waiting, 1);
+	end = start + opts->wait_ms;
+	for (;;) {
+		if (etcd_fifo_is_head(e->fifo, w)) {
+			/* Look, unless the last look is still news: the
+			 * watch starts right after it. */
+			if (blk.key == NULL) {
+				st = etcd_take(e, resource, client, 1,
+				    opts->ttl_ms, g, &blk, err);
+				looked = 1;
+				if (st != LOCKSTORE_HELD &&
+				    st != LOCKSTORE_DELAYED)
+					break;
+			}
+			if (etcd_mono_ms() >= end)
+				break;
+			r = etcd_watch(e, &blk, end, opts->cancelled,
+			    opts->cancel_arg);
+			free(blk.key);
+			blk.key = NULL;
+		} else {
+			if (etcd_mono_ms() >= end)
+				break;
+			r = etcd_fifo_wait(e->fifo, w, end, opts->cancelled,
+			    opts->cancel_arg);
+		}
+		if (r == ETCD_WAKE_CANCELLED) {
+			st = store_error(err, LOCKSTORE_CANCELLED, 0,
+			    "Request cancelled: the caller went away while "
+			    "waiting for '%s'", resource);
+			break;
+		}
+	}
+	free(blk.key);
+	etcd_fifo_leave(e->fifo, w);
+	__atomic_fetch_sub(&e->stats->waiting, 1, __ATOMIC_RELAXED);
+	if (!looked && st == LOCKSTORE_HELD) {
+		/* Timed out behind other waiters: name the holder. */
+		if ((info = malloc(sizeof(*info))) != NULL &&
+		    etcd_inspect(e, resource, &heldnow, info, err) ==
+		    LOCKSTORE_OK && heldnow)
+			store_error_held(err, info->holder);
+		else
+			store_error(err, LOCKSTORE_HELD, 0, "Resource already "
+			    "locked (the wait ran out behind other waiters)");
+		free(info);
+	}
+	g->waited_ms = (unsigned int)(etcd_mono_ms() - start);
+	if (g->waited_ms == 0)
+		g->waited_ms = 1;	/* it did queue */
+	return st;
+}
+
+/* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
+enum lockstore_status
+etcd_renew(void *impl, const char *resource, const char *client,
+    unsigned long long token, unsigned int ttl_ms, struct lockstore_grant *g,
+    struct lockstore_error *err)
+{
+	struct etcd		*e = impl;
+	struct etcd_meta	 md;
+	struct etcd_kv		 lock, meta;
+	enum lockstore_status	 st = LOCKSTORE_OK;
+	int			 tries, rc;
+
+	for (tries = 0; tries < ETCD_RETRIES; tries++) {
+		if ((st = etcd_read(e, resource, NULL, 0, &lock, &meta, NULL,
+		    "renew", err)) != LOCKSTORE_OK)
+			return st;
+		etcd_meta_decode(&meta, &md);
+		if (lock.key == NULL) {
+			if (meta.key != NULL)
+				st = etcd_end_expired(e, resource, &meta,
+				    NULL, err);
+			if (st == LOCKSTORE_OK)
+				st = store_error_not_locked(err);
+		} else if (strcmp(lock.value, client) != 0)
+			st = store_error(err, LOCKSTORE_NOT_OWNER, 0,
+			    "Resource locked by '%s' cannot be renewed by "
+			    "'%s'", lock.value, client);
+		else if (lock.create_rev != token)
+			st = store_error(err, LOCKSTORE_STALE_TOKEN, 0,
+			    "Token %llu is not the current holding of '%s' by "
+			    "'%s' (current token %llu)", token, resource,
+			    client, lock.create_rev);
+		else if (lock.lease == 0)
+			st = store_error(err, LOCKSTORE_NO_LEASE, 0,
+			    "Resource was locked without a TTL: nothing to "
+			    "renew");
+		else {
+			if (ttl_ms == 0)
+				ttl_ms = md.ttl_ms > 0 ? md.ttl_ms : 1000;
+			rc = etcd_lease_move(e, resource, client, &lock, &meta,
+			    ttl_ms, g, err);
+			etcd_kv_free(&lock);
+			etcd_kv_free(&meta);
+			if (rc == ETCD_CHANGED)
+				continue;	/* look again */
+			return (enum lockstore_status)rc;
+		}
+		etcd_kv_free(&lock);
+		etcd_kv_free(&meta);
+		return st;
+	}
+	return store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
+	    "lock for '%s' changes too fast to be renewed", resource);
+}

@@ -1,0 +1,369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The listing of the etcd backend: held locks in key order (the bytes of
+ * the resource names), one page at a time, read in chunks of
+ * ETCD_LIST_CHUNK lock keys, each joined with its metadata keys read at
+ * the same revision.
+ *
+ * The cursor names the last resource of a page: "x" and the hex of its
+ * name when that fits (names up to 250 bytes), else "t", the hex of its
+ * first ETCD_CURSOR_HEAD bytes, "-" and the hex of its SHA-256.  The next
+ * page starts after that name; for a long name that was released in
+ * between, it starts at the first name sharing those first bytes, so
+ * locks may then be listed twice, never skipped.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "sha256.h"
+#include "store_impl.h"
+
+#define ETCD_CURSOR_SHORT	250
+#define ETCD_CURSOR_HEAD	200
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static void
+hex_into(char *out, const unsigned char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		*out++ = hexdigits[p[i] >> 4];
+		*out++ = hexdigits[p[i] & 15];
+	}
+	*out = '\0';
+}
+
+/* The cursor of the RLEN bytes of resource name R. */
+static void
+cursor_of(const char *r, size_t rlen, char next[LOCKSTORE_CURSOR_SIZE])
+{
+	uint8_t	d[SHA256_DIGEST_SIZE];
+
+	if (rlen <= ETCD_CURSOR_SHORT) {
+		next[0] = 'x';
+		hex_into(next + 1, (const unsigned char *)r, rlen);
+		return;
+	}
+	next[0] = 't';
+	hex_into(next + 1, (const unsigned char *)r, ETCD_CURSOR_HEAD);
+	next[1 + 2 * ETCD_CURSOR_HEAD] = '-';
+	sha256(r, rlen, d);
+	hex_into(next + 2 + 2 * ETCD_CURSOR_HEAD, d, sizeof(d));
+}
+
+/* Decodes N bytes of hex at S into OUT; -1 if S is not that.  NUL bytes
+ * are refused unless ZERO_OK (names never hold one). */
+static int
+unhex(const char *s, size_t n, unsigned char *out, int zero_ok)
+{
+	const char	*hi, *lo;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (s[2 * i] == '\0' || s[2 * i + 1] == '\0' ||
+		    (hi = strchr(hexdigits, s[2 * i])) == NULL ||
+		    (lo = strchr(hexdigits, s[2 * i + 1])) == NULL)
+			return -1;
+		out[i] = (unsigned char)((hi - hexdigits) << 4 |
+		    (lo - hexdigits));
+		if (out[i] == 0 && !zero_ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* A parsed cursor: the name, or its head and digest. */
+struct cursor {
+	unsigned char	name[ETCD_CURSOR_SHORT + 1];
+	size_t		len;
+	int		truncated;
+	uint8_t		digest[SHA256_DIGEST_SIZE];
+};
+
+static int
+cursor_parse(const char *s, struct cursor *c)
+{
+	size_t	len = strlen(s);
+
+	memset(c, 0, sizeof(*c));
+	if (s[0] == 'x' && len % 2 == 1 && len > 1 &&
+	    (len - 1) / 2 <= ETCD_CURSOR_SHORT) {
+		c->len = (len - 1) / 2;
+		return unhex(s + 1, c->len, c->name, 0);
+	}
+	if (s[0] == 't' && len == 2 + 2 * ETCD_CURSOR_HEAD +
+	    2 * SHA256_DIGEST_SIZE && s[1 + 2 * ETCD_CURSOR_HEAD] == '-') {
+		c->len = ETCD_CURSOR_HEAD;
+		c->truncated = 1;
+		if (unhex(s + 1, c->len, c->name, 0) == -1)
+			return -1;
+		return unhex(s + 2 + 2 * ETCD_CURSOR_HEAD, SHA256_DIGEST_SIZE,
+		    c->digest, 1);
+	}
+	return -1;
+}
+
+/* Byte order of two keys. */
+static int
+keycmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int	c;
+
+	c = memcmp(a, b, alen < blen ? alen : blen);
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* KEY followed by a NUL: the first key after it. */
+static char *
+key_after(const char *key, size_t len, size_t *outlen)
+{
+	char	*k;
+
+	if ((k = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	*outlen = len + 1;
+	return k;
+}
+
+/*
+ * Where a page after the long name of cursor C starts: after the lock key
+ * (under LBASE) whose name has C's head and digest, or at the first key
+ * with that head if it is gone.  Sets *FROM (malloc'd).
+ */
+static enum lockstore_status
+resume_long(struct etcd *e, const char *lbase, size_t lblen,
+    const struct cursor *c, char **from, size_t *flen,
+    struct lockstore_error *err)
+{
+	struct etcd_resp	 r;
+	struct etcd_kv		 kv;
+	enum lockstore_status	 st = LOCKSTORE_OK;
+	json_object		*req;
+	uint8_t			 d[SHA256_DIGEST_SIZE];
+	char			*head, *hend, *at = NULL;
+	size_t			 hlen, hendlen, atlen = 0, j;
+	int			 more = 1;
+
+	*from = NULL;
+	if ((head = malloc(lblen + c->len)) == NULL)
+		return etcd_nomem(err);
+	memcpy(head, lbase, lblen);
+	memcpy(head + lblen, c->name, c->len);
+	hlen = lblen + c->len;
+	if ((hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
+		free(head);
+		return etcd_nomem(err);
+	}
+	while (more && *from == NULL && st == LOCKSTORE_OK) {
+		req = etcd_range_req(at != NULL ? at : head,
+		    at != NULL ? atlen : hlen, hend, hendlen, ETCD_RANGE_KEYS,
+		    ETCD_LIST_CHUNK, 0);
+		st = req == NULL ? etcd_nomem(err) : etcd_post(e,
+		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
+		json_object_put(req);
+		if (st != LOCKSTORE_OK)
+			break;
+		more = etcd_range_more(r.root);
+		for (j = 0; *from == NULL &&
+		    etcd_range_kv(r.root, j, &kv) == 1; j++) {
+			sha256(kv.key + lblen, kv.keylen - lblen, d);
+			if (memcmp(d, c->digest, sizeof(d)) == 0 &&
+			    (*from = key_after(kv.key, kv.keylen, flen)) ==
+			    NULL)
+				st = etcd_nomem(err);
+			free(at);
+			at = key_after(kv.key, kv.keylen, &atlen);
+			etcd_kv_free(&kv);
+			if (at == NULL) {
+				st = etcd_nomem(err);
+				break;
+			}
+		}
+		etcd_resp_free(&r);
+	}
+	if (*from == NULL && st == LOCKSTORE_OK) {
+		*from = head;	/* gone: from the first of its kind */
+		*flen = hlen;
+		head = NULL;
+	}
+	free(head);
+	free(hend);
+	free(at);
+	return st;
+}
+
+/* The metadata keys of the lock keys LOCKS[0..N-1], read in one range. */
+static enum lockstore_status
+read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
+    struct etcd_resp *r, struct lockstore_error *err)
+{
+	enum lockstore_status	 st;
+	json_object		*req;
+	char			*mstart, *mlast, *mend;
+	size_t			 mslen, mllen, melen;
+
+	mstart = etcd_key(e, ETCD_NS_META, locks[0].key + lblen, &mslen);
+	mlast = etcd_key(e, ETCD_NS_META, locks[n - 1].key + lblen, &mllen);
+	mend = mlast != NULL ? key_after(mlast, mllen, &melen) : NULL;
+	req = mstart != NULL && mend != NULL ? etcd_range_req(mstart, mslen,
+	    mend, melen, 0, 0, 0) : NULL;
+	st = req == NULL ? etcd_nomem(err) : etcd_post(e, "/v3/kv/range", req,
+	    r, NULL, "list", NULL, err);
+	json_object_put(req);
+	free(mstart);
+	free(mlast);
+	free(mend);
+	return st;
+}
+
+/* Lists held locks one page at a time; see lockstore_list(). */
+enum lockstore_status
+etcd_list(void *impl, const struct lockstore_list_query *q,
+    lockstore_list_fn fn, void *arg, char next[LOCKSTORE_CURSOR_SIZE],
+    struct lockstore_error *err)
+{
+	struct etcd			*e = impl;
+	struct lockstore_lock_info	*info = NULL;
+	struct etcd_kv			*locks = NULL, meta;
+	struct etcd_resp		 r, mr;
+	struct cursor			 c;
+	enum lockstore_status		 st = LOCKSTORE_OK;
+	json_object			*req;
+	char				*lbase, *pfx, *end, *from = NULL, *k;
+	const char			*name;
+	size_t				 lblen, pfxlen, endlen, flen, n, i;
+	size_t				 j, count = 0, mj, nlen;
+	int				 more, cmp, have, done = 0;
+
+	next[0] = '\0';
+	if (q->after != NULL && *q->after != '\0' &&
+	    cursor_parse(q->after, &c) == -1)
+		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
+		    "Invalid listing: 'after' is not a cursor this lockd "
+		    "returned");
+	lbase = etcd_key(e, ETCD_NS_LOCK, "", &lblen);
+	pfx = etcd_key(e, ETCD_NS_LOCK, q->prefix != NULL ? q->prefix : "",
+	    &pfxlen);
+	end = pfx != NULL ? etcd_prefix_end(pfx, pfxlen, &endlen) : NULL;
+	info = malloc(sizeof(*info));
+	locks = calloc(ETCD_LIST_CHUNK, sizeof(*locks));
+	if (lbase == NULL || pfx == NULL || end == NULL || info == NULL ||
+	    locks == NULL) {
+		st = etcd_nomem(err);
+		goto out;
+	}
+	if (q->after != NULL && *q->after != '\0') {
+		if (c.truncated)
+			st = resume_long(e, lbase, lblen, &c, &from, &flen,
+			    err);
+		else if ((k = malloc(lblen + c.len)) == NULL)
+			st = etcd_nomem(err);
+		else {
+			memcpy(k, lbase, lblen);
+			memcpy(k + lblen, c.name, c.len);
+			from = key_after(k, lblen + c.len, &flen);
+			free(k);
+			if (from == NULL)
+				st = etcd_nomem(err);
+		}
+		if (st != LOCKSTORE_OK)
+			goto out;
+	}
+	if (from == NULL || keycmp(from, flen, pfx, pfxlen) < 0) {
+		free(from);
+		if ((from = key_after(pfx, pfxlen, &flen)) == NULL) {
+			st = etcd_nomem(err);
+			goto out;
+		}
+		flen--;		/* the prefix itself, without the NUL */
+	}
+	while (!done) {
+		req = etcd_range_req(from, flen, end, endlen, 0,
+		    ETCD_LIST_CHUNK, 0);
+		st = req == NULL ? etcd_nomem(err) : etcd_post(e,
+		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
+		json_object_put(req);
+		if (st != LOCKSTORE_OK)
+			goto out;
+		more = etcd_range_more(r.root);
+		for (n = 0; n < ETCD_LIST_CHUNK &&
+		    etcd_range_kv(r.root, n, &locks[n]) == 1; n++)
+			;
+		etcd_resp_free(&r);
+		if (n == 0)
+			break;
+		if ((st = read_meta(e, locks, n, lblen, &mr, err)) !=
+		    LOCKSTORE_OK)
+			goto out;
+		mj = 0;
+		have = 0;
+		memset(&meta, 0, sizeof(meta));
+		for (i = 0; i < n && !done; i++) {
+			name = locks[i].key + lblen;
+			nlen = locks[i].keylen - lblen;
+			/* Both ranges are in name order: merge them. */
+			cmp = 1;
+			for (;;) {
+				if (!have && etcd_range_kv(mr.root, mj,
+				    &meta) != 1)
+					break;
+				have = 1;
+				cmp = keycmp(meta.key + e->prefixlen + 2,
+				    meta.keylen - e->prefixlen - 2, name,
+				    nlen);
+				if (cmp >= 0)
+					break;
+				etcd_kv_free(&meta);
+				have = 0;
+				mj++;
+			}
+			if (q->holder != NULL &&
+			    strcmp(locks[i].value, q->holder) != 0)
+				continue;
+			etcd_fill_info(info, name, nlen, &locks[i],
+			    have && cmp == 0 ? &meta : NULL);
+			if (fn(info, arg) == -1) {
+				st = store_error(err, LOCKSTORE_STORAGE,
+				    ENOMEM, "Storage error: cannot build the "
+				    "listing");
+				done = 1;
+			} else if (++count == q->limit) {
+				if (i + 1 < n || more)
+					cursor_of(name, nlen, next);
+				done = 1;
+			}
+		}
+		etcd_kv_free(&meta);
+		etcd_resp_free(&mr);
+		free(from);
+		from = key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
+		for (j = 0; j < n; j++)
+			etcd_kv_free(&locks[j]);
+		if (from == NULL && !done)
+			st = etcd_nomem(err);
+		if (from == NULL || !more)
+			done = 1;
+	}
+out:
+	if (locks != NULL)
+		for (j = 0; j < ETCD_LIST_CHUNK; j++)
+			etcd_kv_free(&locks[j]);
+	free(locks);
+	free(info);
+	free(lbase);
+	free(pfx);
+	free(end);
+	free(from);
+	return st;
+}
