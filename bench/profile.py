@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """profile.py -- where lockd's instructions go per request.
 
-    bench/profile.py [--lockd PATH] [--pairs 2000] [--pings 2000]
-                     [--out bench/profile-YYYY-MM-DD.txt]
+    bench/profile.py [--lockd PATH] [--before PATH] [--pairs 2000]
+                     [--pings 2000] [--out bench/profile-YYYY-MM-DD.txt]
+
+With --before, profiles that lockd too (an older build) and puts the two
+side by side: where the CPU goes per request before and after a change.
 
 Runs lockd --no-sync under valgrind --tool=callgrind (instrumentation
 switched on only while the load runs, so start-up and shutdown are not
@@ -14,8 +17,9 @@ libc syscall wrappers, other libc), the top 15 functions by their own
 instructions, and the inclusive cost of the stages of a request.  Then,
 without valgrind, counts the system calls per call (strace -c -f) and
 measures the kernel share of the daemon's CPU time (/proc/PID/stat) and,
-with perf, where in the kernel it goes, which callgrind cannot see.  Writes
-a small text summary.
+with perf, where in the kernel it goes, which callgrind cannot see; the
+same once more for the durable default at 16 connections, where group
+commit and the syncs show.  Writes a small text summary.
 """
 import argparse
 import datetime
@@ -84,9 +88,11 @@ def annotate(outfile, inclusive):
     return total, rows
 
 
-def start_lockd(cmd_prefix, lockd, lockdir, errpath, timeout):
+def start_lockd(cmd_prefix, lockd, lockdir, errpath, timeout, sync=False):
     cmd = cmd_prefix + [lockd, '--foreground', '--port', '0', '--lockdir',
-                        lockdir, '--no-sync', '--config', '/dev/null']
+                        lockdir, '--config', '/dev/null']
+    if not sync:
+        cmd.append('--no-sync')
     if os.geteuid() == 0:
         cmd += ['--user', 'root']
     err = open(errpath, 'wb')
@@ -129,9 +135,9 @@ def traced_child(pid):
     return None
 
 
-def loadgen(args, port, mode, n, pid=None):
-    cmd = [args.loadgen, '--port', str(port), '-c', '1', '-n', str(n),
-           '--call-timeout', '30']
+def loadgen(args, port, mode, n, pid=None, conns=1):
+    cmd = [args.loadgen, '--port', str(port), '-c', str(conns), '-n',
+           str(max(1, n // conns)), '--call-timeout', '30']
     if mode == 'ping':
         cmd += ['--method', 'ping']
     if pid:
@@ -148,7 +154,7 @@ def callgrind(args, work, mode, n):
     out = os.path.join(work, 'callgrind.%s.out' % mode)
     proc, port = start_lockd(
         ['valgrind', '--tool=callgrind', '--instr-atstart=no',
-         '--callgrind-out-file=' + out], args.lockd, ldir,
+         '--callgrind-out-file=' + out], args.cur, ldir,
         os.path.join(work, 'err-cg-' + mode), 120)
     try:
         # A warm-up call outside the window: lazy binding, first malloc.
@@ -166,12 +172,15 @@ def callgrind(args, work, mode, n):
 
 
 PERF_SYMS = [
-    ('__x64_sys_sendto', 'sendto (Abyss: one per header line)'),
+    ('__x64_sys_sendto', 'sendto (Abyss\'s channel: one per header line)'),
+    ('__sys_sendmsg', 'sendmsg (lockd\'s channel: one per reply)'),
     ('__x64_sys_recvfrom', 'recvfrom'),
     ('__x64_sys_poll', 'poll'),
     ('__x64_sys_openat', 'openat'),
     ('__ext4_new_inode', '  of which ext4 inode allocation'),
     ('recently_deleted', '  of which recently_deleted() (no journal)'),
+    ('rwsem_down_write_slowpath', 'waiting for the directory\'s lock '
+     '(i_rwsem; create, link, unlink)'),
     ('__x64_sys_linkat', 'linkat'),
     ('__x64_sys_unlinkat', 'unlinkat'),
     ('__x64_sys_close', 'close'),
@@ -180,6 +189,9 @@ PERF_SYMS = [
     ('__x64_sys_flock', 'flock'),
     ('__x64_sys_pread64', 'pread'),
     ('__x64_sys_getpeername', 'getpeername'),
+    ('__x64_sys_fsync', 'fsync (directory, token counter, history)'),
+    ('__x64_sys_fdatasync', 'fdatasync (lock file)'),
+    ('__x64_sys_futex', 'futex (group commit waits, mutexes)'),
 ]
 
 
@@ -208,15 +220,20 @@ def perf_report(out):
 
 
 def syscalls(args, work, mode, n):
-    """System calls per call, and the kernel share, without valgrind."""
+    """System calls per call, and the kernel share, without valgrind.
+    Mode 'durable': lock+unlock with the syncs on, 16 connections."""
     res = {}
+    sync = mode == 'durable'
+    conns = 16 if sync else 1
+    lmode = 'distinct' if sync else mode
     ldir = os.path.join(work, 'locks-cpu-' + mode)
     os.makedirs(ldir, mode=0o700)
-    proc, port = start_lockd([], args.lockd, ldir,
-                             os.path.join(work, 'err-cpu-' + mode), 30)
+    proc, port = start_lockd([], args.cur, ldir,
+                             os.path.join(work, 'err-cpu-' + mode), 30,
+                             sync=sync)
     try:
-        loadgen(args, port, mode, 200)
-        r = loadgen(args, port, mode, n * 5, pid=proc.pid)
+        loadgen(args, port, lmode, 200, conns=conns)
+        r = loadgen(args, port, lmode, n * 5, pid=proc.pid, conns=conns)
         res['user'] = r.get('server_user_s')
         res['sys'] = r.get('server_sys_s')
         res['cpu_per_call'] = r.get('server_cpu_us_per_call')
@@ -225,8 +242,8 @@ def syscalls(args, work, mode, n):
             rec = perf_profile(proc.pid, 4, pout)   # nothing: once more
             if rec is None:
                 break
-            cmd = [args.loadgen, '--port', str(port), '-c', '1', '-d', '4',
-                   '-w', '0']
+            cmd = [args.loadgen, '--port', str(port), '-c', str(conns),
+                   '-d', '4', '-w', '0']
             if mode == 'ping':
                 cmd += ['--method', 'ping']
             subprocess.run(cmd, stdout=subprocess.DEVNULL,
@@ -243,10 +260,11 @@ def syscalls(args, work, mode, n):
     ldir = os.path.join(work, 'locks-strace-' + mode)
     os.makedirs(ldir, mode=0o700)
     sout = os.path.join(work, 'strace.' + mode)
-    proc, port = start_lockd(['strace', '-f', '-c', '-o', sout], args.lockd,
-                             ldir, os.path.join(work, 'err-st-' + mode), 30)
+    proc, port = start_lockd(['strace', '-f', '-c', '-o', sout], args.cur,
+                             ldir, os.path.join(work, 'err-st-' + mode), 30,
+                             sync=sync)
     try:
-        r = loadgen(args, port, mode, n)
+        r = loadgen(args, port, lmode, n, conns=conns)
     finally:
         # Stop lockd itself (strace's child): strace then writes its
         # summary and exits.
@@ -307,36 +325,49 @@ def summarise(mode, desc, calls, errors, total, selfrows, inclrows):
         out.append('  %-44s %9s %6.1f%%  %s' % (
             name[:44], '{:,.0f}'.format(per(n, calls)), 100.0 * n / total,
             category(fn, obj).split(' (')[0]))
-    stages = [
-        ('RequestRead', 'Abyss: read + parse the HTTP request'),
-        ('xmlrpc_parse_call', 'xmlrpc-c: parse the XML-RPC call'),
-        ('xmlrpc_dispatchCall', 'xmlrpc-c: dispatch, incl. the method'),
-        ('call_store', 'lockd: lock/unlock method (params, store, audit)'),
-        ('lockstore_lock', 'lockd: store lock'),
-        ('lockstore_lock_token', 'lockd: store lock (with fencing token)'),
-        ('lockstore_unlock', 'lockd: store unlock'),
-        ('audit', 'lockd: audit line (format + write)'),
-        ('xmlrpc_serialize_response2', 'xmlrpc-c: serialize the response'),
-        ('ResponseWriteStart', 'Abyss: response headers (asprintf, date, '
-         'one send per line)'),
-        ('SessionLog', 'Abyss: access-log line, formatted although no '
-         'log file is set'),
-        ('RequestFree', 'Abyss: free the request'),
-        ('xmlrpc_DECREF', 'xmlrpc-c: free values'),
-    ]
+    out.append('')
+    out.append('  stages of a request (inclusive)      per call     share')
+    incl = stage_costs(inclrows)
+    for name, desc2 in STAGES:
+        if name in incl:
+            n = incl[name]
+            out.append('  %-36s %9s %6.1f%%  %s' % (
+                name, '{:,.0f}'.format(per(n, calls)),
+                100.0 * n / total, desc2))
+    return out
+
+
+def stage_costs(inclrows):
+    """Inclusive instructions by function name."""
     incl = {}
     for n, fn, obj in inclrows:
         name = fn.split(':', 1)[-1]
         if name not in incl:
             incl[name] = n
-    out.append('')
-    out.append('  stages of a request (inclusive)      per call     share')
-    for name, desc2 in stages:
-        if name in incl:
-            out.append('  %-36s %9s %6.1f%%  %s' % (
-                name, '{:,.0f}'.format(per(incl[name], calls)),
-                100.0 * incl[name] / total, desc2))
-    return out
+    return incl
+
+
+STAGES = [
+    ('RequestRead', 'Abyss: read + parse the HTTP request'),
+    ('rpc_process', 'lockd: the XML-RPC request (checks, parse, method, '
+     'serialize)'),
+    ('fastpath_scan', 'lockd: strict scan of a hot call'),
+    ('xmlrpc_parse_call', 'xmlrpc-c: parse the XML-RPC call'),
+    ('xmlrpc_dispatchCall', 'xmlrpc-c: dispatch, incl. the method'),
+    ('call_store', 'lockd: lock/unlock method (params, store, audit)'),
+    ('store_call', 'lockd: lock/unlock core (identity, store, audit)'),
+    ('lockstore_lock', 'lockd: store lock'),
+    ('lockstore_lock_token', 'lockd: store lock (with fencing token)'),
+    ('lockstore_unlock', 'lockd: store unlock'),
+    ('rpc_audit', 'lockd: audit line (format + write)'),
+    ('xmlrpc_serialize_response2', 'xmlrpc-c: serialize the response'),
+    ('ResponseWriteStart', 'Abyss: response headers (asprintf, '
+     'date; one send per line unless lockd\'s channel gathers them)'),
+    ('SessionLog', 'Abyss: access-log line, formatted although no '
+     'log file is set'),
+    ('RequestFree', 'Abyss: free the request'),
+    ('xmlrpc_DECREF', 'xmlrpc-c: free values'),
+]
 
 
 def revision():
@@ -356,10 +387,76 @@ def revision():
         return '?'
 
 
+def profile_one(a, work, lockd, tag):
+    """Profiles LOCKD; returns (report lines, numbers for the comparison)."""
+    a.cur = lockd
+    sub = os.path.join(work, tag)
+    os.makedirs(sub)
+    nums = {}
+    lines = ['lockd %s (%s)' % (lockd, tag), '']
+    for mode, n, desc in (('distinct', a.pairs, '%d lock+unlock pairs'
+                           % a.pairs),
+                          ('ping', a.pings // 2, '%d ping() calls'
+                           % a.pings)):
+        log('%s: %s under callgrind' % (tag, mode))
+        calls, errors, total, srows, irows = callgrind(a, sub, mode, n)
+        label = 'lock+unlock' if mode == 'distinct' else 'ping'
+        lines += summarise(label, desc, calls, errors, total, srows, irows)
+        lines.append('')
+        nums[(label, 'instructions per call')] = per(total, calls)
+        for name, n2 in stage_costs(irows).items():
+            if name in dict(STAGES):
+                nums[(label, name)] = per(n2, calls)
+    lines.append('== the kernel side: system calls per call (strace -c '
+                 '-f), kernel share of server CPU, perf')
+    for mode, n in (('distinct', 1000), ('ping', 1000), ('durable', 1000)):
+        log('%s: %s system calls and CPU' % (tag, mode))
+        cpu, st = syscalls(a, sub, mode, n)
+        label = {'distinct': 'lock+unlock', 'ping': 'ping',
+                 'durable': 'durable lock+unlock, 16 connections'}[mode]
+        if cpu.get('user') is not None and cpu.get('sys') is not None:
+            tot = cpu['user'] + cpu['sys']
+            lines.append('%s: server CPU %.0f us per call, %.0f%% of it '
+                         'in the kernel (/proc/PID/stat, %d calls, '
+                         'no valgrind)' % (label, cpu['cpu_per_call'],
+                                           100.0 * cpu['sys'] / tot
+                                           if tot else 0, n * 10))
+            nums[(label, 'server CPU us per call')] = cpu['cpu_per_call']
+            nums[(label, 'kernel share %')] = (100.0 * cpu['sys'] / tot
+                                               if tot else 0)
+        shares = cpu.get('perf')
+        if shares and 'entry_SYSCALL_64_after_hwframe' in shares:
+            lines.append('%s: perf (cpu-clock, call graphs), share of '
+                         'the daemon\'s samples: all system calls '
+                         '%.0f%%' % (label, shares[
+                             'entry_SYSCALL_64_after_hwframe']))
+            for sym, what in PERF_SYMS:
+                if shares.get(sym, 0) >= 0.5:
+                    lines.append('    %5.1f%%  %s' % (shares[sym], what))
+        if st:
+            calls, counts = st
+            tot = sum(counts.values())
+            nums[(label, 'system calls per call')] = per(tot, calls)
+            lines.append('%s: %.1f system calls per call: %s' % (
+                label, per(tot, calls), ', '.join(
+                    '%s %.2f' % (k, per(v, calls)) for k, v in sorted(
+                        counts.items(), key=lambda kv: -kv[1])
+                    if per(v, calls) >= 0.1)))
+    lines.append('')
+    return lines, nums
+
+
+def log(msg):
+    sys.stderr.write('[%s] profile: %s\n' % (time.strftime('%H:%M:%S'), msg))
+    sys.stderr.flush()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--lockd', default=os.path.join(
         TOP, '_build', 'bench', 'server', 'lockd'))
+    ap.add_argument('--before', default=None,
+                    help='also profile this (older) lockd and compare')
     ap.add_argument('--pairs', type=int, default=2000)
     ap.add_argument('--pings', type=int, default=2000)
     ap.add_argument('--out', default=os.path.join(
@@ -375,63 +472,48 @@ def main(argv=None):
     a.loadgen = os.path.join(work, 'loadgen')
     subprocess.run([os.environ.get('CC', 'cc'), '-O2', '-pthread', '-o',
                     a.loadgen, os.path.join(HERE, 'loadgen.c')], check=True)
-    lines = ['lockd profile, %s: instructions per request under '
-             'valgrind --tool=callgrind'
-             % datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
-             'lockd %s (%s) --no-sync, one keep-alive connection'
-             % (os.path.relpath(a.lockd, TOP), revision()),
-             '(bench/loadgen.c), audit lines to a file on stderr.',
-             'Made by bench/profile.py.  callgrind counts user-space '
-             'instructions only; the kernel part',
-             '(system calls) is given at the end: strace counts, the CPU '
-             'split, and perf\'s', 'kernel call graph (no valgrind there, '
-             '4-5 s of load at one connection).', '']
+    with open('/proc/loadavg') as f:
+        load0 = ' '.join(f.read().split()[:3])
+    head = ['lockd profile, %s: instructions per request under '
+            'valgrind --tool=callgrind'
+            % datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
+            'source %s; lockd --no-sync, one keep-alive connection'
+            % revision(),
+            '(bench/loadgen.c), audit lines to a file on stderr.',
+            'Made by bench/profile.py.  callgrind counts user-space '
+            'instructions only; the kernel part',
+            '(system calls) is given after it: strace counts, the CPU '
+            'split, and perf\'s', 'kernel call graph (no valgrind there, '
+            '4-5 s of load; the durable default at 16 connections).',
+            'Load average at the start: %s (the CPU figures move with it; '
+            'the instruction counts do not).' % load0, '']
+    runs = []
     try:
-        for mode, n, desc in (('distinct', a.pairs, '%d lock+unlock pairs'
-                               % a.pairs),
-                              ('ping', a.pings // 2, '%d ping() calls'
-                               % a.pings)):
-            sys.stderr.write('[%s] profile: %s under callgrind...\n' % (time.strftime('%H:%M:%S'), mode))
-            calls, errors, total, srows, irows = callgrind(a, work, mode, n)
-            lines += summarise('lock+unlock' if mode == 'distinct' else
-                               'ping', desc, calls, errors, total, srows,
-                               irows)
-            lines.append('')
-        lines.append('== the kernel side: system calls per call (strace -c '
-                     '-f), kernel share of server CPU, perf')
-        for mode, n in (('distinct', 1000), ('ping', 1000)):
-            sys.stderr.write('[%s] profile: %s syscalls and CPU...\n' % (time.strftime('%H:%M:%S'), mode))
-            cpu, st = syscalls(a, work, mode, n)
-            label = 'lock+unlock' if mode == 'distinct' else 'ping'
-            if cpu.get('user') is not None and cpu.get('sys') is not None:
-                tot = cpu['user'] + cpu['sys']
-                lines.append('%s: server CPU %.0f us per call, %.0f%% of it '
-                             'in the kernel (/proc/PID/stat, %d pairs, '
-                             'no valgrind)' % (label, cpu['cpu_per_call'],
-                                               100.0 * cpu['sys'] / tot
-                                               if tot else 0, n * 5))
-            shares = cpu.get('perf')
-            if shares and 'entry_SYSCALL_64_after_hwframe' in shares:
-                lines.append('%s: perf (cpu-clock, call graphs), share of '
-                             'the daemon\'s samples: all system calls '
-                             '%.0f%%' % (label, shares[
-                                 'entry_SYSCALL_64_after_hwframe']))
-                for sym, what in PERF_SYMS:
-                    if shares.get(sym, 0) >= 0.5:
-                        lines.append('    %5.1f%%  %s' % (shares[sym], what))
-            if st:
-                calls, counts = st
-                tot = sum(counts.values())
-                lines.append('%s: %.1f system calls per call: %s' % (
-                    label, per(tot, calls), ', '.join(
-                        '%s %.2f' % (k, per(v, calls)) for k, v in sorted(
-                            counts.items(), key=lambda kv: -kv[1])
-                        if per(v, calls) >= 0.1)))
+        if a.before:
+            runs.append(('before',) + profile_one(a, work, a.before,
+                                                  'before'))
+        runs.append(('after' if a.before else 'this build',) +
+                    profile_one(a, work, a.lockd, 'after' if a.before
+                                else 'this build'))
     finally:
         if a.keep:
             sys.stderr.write('profile: files kept in %s\n' % work)
         else:
             shutil.rmtree(work, ignore_errors=True)
+    lines = list(head)
+    if len(runs) == 2:
+        b, c = runs[0][2], runs[1][2]
+        lines.append('== before -> after, per call')
+        keys = list(b) + [k for k in c if k not in b]
+        for k in keys:
+            x, y = b.get(k), c.get(k)
+            lines.append('  %-36s %-34s %10s -> %10s' % (
+                k[0], k[1], '-' if x is None else '{:,.1f}'.format(x),
+                '-' if y is None else '{:,.1f}'.format(y)))
+        lines.append('')
+    for tag, body, _ in runs:
+        lines.append('=' * 30 + ' %s ' % tag + '=' * 30)
+        lines += body
     text = '\n'.join(lines) + '\n'
     with open(a.out, 'w') as f:
         f.write(text)

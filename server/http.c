@@ -2,11 +2,13 @@
 /*
  * The Abyss HTTP server: the low-level API, because only it lets lockd
  * serve two paths, check every request before parsing, and set limits
- * that keep idle and slow clients from starving others.
+ * that keep idle and slow clients from starving others.  GET /metrics and
+ * GET /healthz are answered here; XML-RPC in rpc.c.
  */
 #include "config.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +17,152 @@
 #include <xmlrpc-c/server_abyss.h>
 #include <xmlrpc-c/abyss.h>
 
+#include "chan.h"
+#include "fastpath.h"
 #include "http.h"
+#include "metrics.h"
 
 static TServer			 server;
 static TChanSwitch		*chan_switch;
 static volatile sig_atomic_t	 initialized;
 static volatile sig_atomic_t	 terminating;
+
+/*
+ * Sends a whole response: STATUS, TYPE and LEN bytes of BODY (not sent for
+ * HEAD, whose Content-Length still says what GET would send).  Nothing of
+ * it may be cached: it describes this moment.
+ */
+static void
+respond(TSession *session, uint16_t status, const char *type,
+    const char *body, size_t len)
+{
+	const TRequestInfo	*ri;
+
+	SessionGetRequestInfo(session, &ri);
+	ResponseStatus(session, status);
+	ResponseContentType(session, type);
+	ResponseContentLength(session, len);
+	ResponseAddField(session, "Cache-Control", "no-store");
+	if (status == 405)
+		ResponseAddField(session, "Allow", "GET, HEAD");
+	ResponseWriteStart(session);
+	if (ri->method != m_head)
+		ResponseWriteBody(session, body, (uint32_t)len);
+	ResponseWriteEnd(session);
+}
+
+/* Sends a short text/plain response. */
+static void
+respond_text(TSession *session, uint16_t status, const char *text)
+{
+	respond(session, status, "text/plain; charset=utf-8", text,
+	    strlen(text));
+}
+
+/*
+ * GET /healthz: 200 "ok" when the store takes a write and the server is
+ * not stopping, else 503 with the reason (control bytes replaced: the
+ * message may quote a path).
+ */
+static void
+serve_healthz(TSession *session, struct lockstore *store)
+{
+	struct lockstore_error	 lerr;
+	char			 msg[LOCKSTORE_MSG_MAX + 1];
+	size_t			 i;
+
+	if (terminating) {
+		respond_text(session, 503, "lockd is shutting down\n");
+		return;
+	}
+	memset(&lerr, 0, sizeof(lerr));
+	if (lockstore_health(store, &lerr) == LOCKSTORE_OK) {
+		respond_text(session, 200, "ok\n");
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s\n", lerr.msg[0] != '\0' ? lerr.msg :
+	    "the lock directory does not take a write");
+	for (i = 0; msg[i] != '\0' && msg[i + 1] != '\0'; i++)
+		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+			msg[i] = '?';
+	respond_text(session, 503, msg);
+}
+
+/* GET /metrics: the Prometheus text of metrics_render(). */
+static void
+serve_metrics(TSession *session, struct lockstore *store)
+{
+	char	*text;
+	size_t	 len;
+
+	if ((text = metrics_render(store, &len)) == NULL) {
+		respond_text(session, 500, "out of memory\n");
+		return;
+	}
+	respond(session, 200, METRICS_CONTENT_TYPE, text, len);
+	free(text);
+}
+
+/*
+ * The Abyss handler of /metrics and /healthz; every other path is left to
+ * the XML-RPC handlers and the default 404.  The query string is not part
+ * of ri->uri, so "/metrics?x" is served too (as "/RPC2?x" is).  Subject to
+ * the allow-list, not to the auth-file (PROTOCOL); a peer not allowed gets
+ * 403 whatever it asks, before the method is looked at.
+ */
+static void
+handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
+{
+	struct rpc		*rpc = arg;
+	const TRequestInfo	*ri;
+	int			 metrics;
+
+	*handled = 0;
+	SessionGetRequestInfo(session, &ri);
+	if (ri->uri == NULL)
+		return;
+	if (strcmp(ri->uri, "/metrics") == 0)
+		metrics = 1;
+	else if (strcmp(ri->uri, "/healthz") == 0)
+		metrics = 0;
+	else
+		return;
+	*handled = 1;
+	if (!rpc_peer_allowed(rpc, session))
+		respond_text(session, 403, "forbidden: this address is not in "
+		    "the allow-list\n");
+	else if (ri->method != m_get && ri->method != m_head)
+		respond_text(session, 405, "only GET and HEAD are allowed "
+		    "here\n");
+	else if (metrics)
+		serve_metrics(session, rpc_store(rpc));
+	else
+		serve_healthz(session, rpc_store(rpc));
+}
+
+/*
+ * Adds the /metrics and /healthz handler.  Abyss asks its handlers, last
+ * added first, until one takes the request, so this one, added after the
+ * XML-RPC handlers, is asked first; it takes only its two paths.
+ */
+static int
+add_endpoints(struct rpc *rpc, char *err, size_t errsize)
+{
+	struct ServerReqHandler3	h;
+	abyss_bool			ok = 0;
+
+	metrics_init();
+	memset(&h, 0, sizeof(h));
+	h.handleReq = handle_endpoint;
+	h.userdata = rpc;
+	ServerAddHandler3(&server, &h, &ok);
+	if (!ok) {
+		snprintf(err, errsize, "cannot install the /metrics and "
+		    "/healthz handler");
+		return -1;
+	}
+	return 0;
+}
 
 /* Sets up the server on FD; see http.h. */
 int
@@ -28,7 +170,7 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
     size_t errsize)
 {
 	xmlrpc_env	 env;
-	const char	*error = NULL;
+	const char	*error = NULL, *env_value;
 
 	xmlrpc_env_init(&env);
 	xmlrpc_server_abyss_global_init(&env);
@@ -41,8 +183,14 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 	/* Checked on Content-Length, before the body is read. */
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID,
 	    (size_t)conf->max_request_size);
-	ChanSwitchUnixCreateFd(fd, &chan_switch, &error);
-	if (error != NULL)
+	/*
+	 * Abyss dates every response with mktime(), which without TZ stats
+	 * /etc/localtime each time (glibc): a system call per request for
+	 * nothing.  With TZ naming that file it is read once.
+	 */
+	if (getenv("TZ") == NULL)
+		setenv("TZ", ":/etc/localtime", 0);
+	if (chan_switch_create(fd, &chan_switch, &error) == -1)
 		goto fail;
 	ServerCreateSwitch(&server, chan_switch, &error);
 	if (error != NULL) {
@@ -55,7 +203,13 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 	ServerSetKeepaliveTimeout(&server, (uint32_t)conf->keepalive_timeout);
 	ServerSetKeepaliveMaxConn(&server, (uint32_t)conf->keepalive_requests);
 	ServerSetTimeout(&server, (uint32_t)conf->timeout);
-	if (rpc_attach(rpc, &server, err, errsize) == -1) {
+	/* For the differential tests and benchmarks: LOCKD_FASTPATH=0 sends
+	 * every request through xmlrpc-c. */
+	if ((env_value = getenv("LOCKD_FASTPATH")) != NULL &&
+	    strcmp(env_value, "0") == 0)
+		rpc_set_fastpath(rpc, 0);
+	if (rpc_attach(rpc, &server, err, errsize) == -1 ||
+	    add_endpoints(rpc, err, errsize) == -1) {
 		ServerFree(&server);
 		ChanSwitchDestroy(chan_switch);
 		xmlrpc_server_abyss_global_term();

@@ -9,8 +9,9 @@
 #include "rpc.h"
 
 /*
- * Sets up the HTTP server on the bound socket FD with the limits of CONF
- * and RPC's handlers, and starts listening.  0, or -1 with ERR filled.
+ * Sets up the HTTP server on the bound socket FD with the limits of CONF,
+ * RPC's XML-RPC handlers and GET /metrics and /healthz (over RPC's store,
+ * behind its allow-list), and starts listening.  0, or -1 with ERR filled.
  */
 int	http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc,
 	    char *err, size_t errsize);

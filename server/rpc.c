@@ -12,16 +12,20 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/server.h>
 #include <xmlrpc-c/server_abyss.h>
 
 #include "access.h"
+#include "fastpath.h"
 #include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 
 struct rpc {
@@ -29,17 +33,19 @@ struct rpc {
 	struct lockstore	*store;
 	struct access		*access;	/* NULL: open to all */
 	pthread_rwlock_t	 access_lock;	/* SIGHUP swaps access */
+	unsigned long		 generation;	/* of access, under the lock */
+	volatile sig_atomic_t	 stopping;
+	struct sockaddr_storage	 listener;
+	socklen_t		 listener_len;	/* 0: unknown */
+	pthread_mutex_t		 policy_lock;
+	struct lockstore_policy	 policy;
+	int			 break_lock;
+	int			 fastpath;	/* scan hot calls first */
 };
 
-/* What a method learns about its caller (the registry's callInfo). */
-struct call_ctx {
-	TSession			*session;	/* NULL in fuzzing */
-	const struct access_user	*user;		/* NULL: no auth */
-};
-
-
-static const char *
-type_name(xmlrpc_type t)
+/* The XML-RPC name of type T, for fault messages. */
+const char *
+rpc_type_name(xmlrpc_type t)
 {
 	switch (t) {
 	case XMLRPC_TYPE_INT:		return "int";
@@ -67,6 +73,12 @@ rpc_fault_code(enum lockstore_status st)
 	case LOCKSTORE_BAD_RESOURCE:	return RPC_FAULT_RESOURCE;
 	case LOCKSTORE_BAD_CLIENT:	return RPC_FAULT_CLIENT;
 	case LOCKSTORE_INVALID_STATE:	return RPC_FAULT_STATE;
+	case LOCKSTORE_DELAYED:		return RPC_FAULT_DELAYED;
+	case LOCKSTORE_STALE_TOKEN:	return RPC_FAULT_STALE_TOKEN;
+	case LOCKSTORE_NO_LEASE:	return RPC_FAULT_NO_LEASE;
+	case LOCKSTORE_TOO_MANY_WAITERS: return RPC_FAULT_WAITERS;
+	case LOCKSTORE_BAD_ARGUMENT:	return RPC_FAULT_PARAMS;
+	case LOCKSTORE_CANCELLED:	/* the caller is gone */
 	case LOCKSTORE_OK:
 	case LOCKSTORE_STORAGE:
 	default:			return RPC_FAULT_STORAGE;
@@ -74,8 +86,8 @@ rpc_fault_code(enum lockstore_status st)
 }
 
 /* The peer of SESSION as "ip:port" for the audit line. */
-static void
-peer_name(void *session, char *buf, size_t size)
+void
+rpc_peer_name(TSession *session, char *buf, size_t size)
 {
 	struct abyss_unix_chaninfo	*ci = NULL;
 	char				 ip[INET6_ADDRSTRLEN];
@@ -125,7 +137,7 @@ get_params(xmlrpc_env *env, xmlrpc_value *params, const char *method,
 			xmlrpc_env_set_fault_formatted(env, RPC_FAULT_PARAMS,
 			    "%s: parameter %d (%s) must be a string, not %s",
 			    method, i + 1, names[i],
-			    type_name(xmlrpc_value_type(v)));
+			    rpc_type_name(xmlrpc_value_type(v)));
 			xmlrpc_DECREF(v);
 			return -1;
 		}
@@ -144,21 +156,25 @@ get_params(xmlrpc_env *env, xmlrpc_value *params, const char *method,
 }
 
 /* Logs one audit line: who asked what from where, and the outcome. */
-static void
-audit(const struct call_ctx *ctx, const char *method, const char *resource,
-    const char *client, const char *outcome, const char *msg)
+void
+rpc_audit(const struct rpc_call *call, const char *method,
+    const char *resource, const char *client, const char *outcome,
+    const char *msg)
 {
 	char	peer[64], r[512], c[512], u[256], m[1200];
 
-	peer_name(ctx->session, peer, sizeof(peer));
+	rpc_peer_name(call->session, peer, sizeof(peer));
 	log_escape(r, sizeof(r), resource);
-	log_escape(c, sizeof(c), client);
-	if (ctx->user != NULL)
-		log_escape(u, sizeof(u), access_user_name(ctx->user));
-	log_info("%s '%s' client '%s' from %s%s%s%s: %s%s%s", method, r, c,
-	    peer, ctx->user != NULL ? " user '" : "",
-	    ctx->user != NULL ? u : "", ctx->user != NULL ? "'" : "", outcome,
-	    msg != NULL ? ": " : "",
+	if (client != NULL)
+		log_escape(c, sizeof(c), client);
+	if (call->authenticated)
+		log_escape(u, sizeof(u), call->user_name);
+	log_info("%s '%s'%s%s%s from %s%s%s%s: %s%s%s", method, r,
+	    client != NULL ? " client '" : "", client != NULL ? c : "",
+	    client != NULL ? "'" : "", peer,
+	    call->authenticated ? " user '" : "",
+	    call->authenticated ? u : "", call->authenticated ? "'" : "",
+	    outcome, msg != NULL ? ": " : "",
 	    msg != NULL ? log_escape(m, sizeof(m), msg) : "");
 }
 
@@ -182,65 +198,99 @@ outcome_of(const char *method, enum lockstore_status st)
 		return "refused (bad-resource)";
 	case LOCKSTORE_BAD_CLIENT:
 		return "refused (bad-client)";
+	default:
+		return "refused";
 	}
-	return "refused";
+}
+
+/* Whether the caller of CALL may act as CLIENT. */
+int
+rpc_may_act_as(const struct rpc_call *call, const char *client)
+{
+	/* Rules replaced while the request waited: no identity is left. */
+	if (call->stale)
+		return 0;
+	return access_may_act_as(call->user, client);
 }
 
 enum store_call { CALL_LOCK, CALL_LOCK_TOKEN, CALL_UNLOCK };
 
 /*
- * lock(), lock_token() and unlock(): parameters in, store call, nil (or
- * the token) or a fault out.
+ * The core of lock(), lock_token() and unlock(), for both ways a call
+ * arrives (xmlrpc-c's registry or the fast path): identity binding, the
+ * store, the audit line.  0 with *TOKEN (0 for unlock), or -1 with the
+ * fault in ENV.
  */
-static xmlrpc_value *
-call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
-    const struct call_ctx *ctx, const char *method, enum store_call call)
+static int
+store_call(xmlrpc_env *env, struct rpc *rpc, const struct rpc_call *ctx,
+    const char *method, enum store_call call, const char *resource,
+    const char *client, unsigned long long *token)
 {
-	unsigned long long	 token = 0;
 	struct lockstore_error	*err;
 	enum lockstore_status	 st;
-	const char		*resource = NULL, *client = NULL;
 	char			 msg[512], c[300];
 
-	if (get_params(env, params, method, &resource, &client) == -1) {
-		free((char *)resource);
-		return NULL;
-	}
+	*token = 0;
 	/* Identity binding: one host cannot release another's lock by
 	 * claiming its client name. */
-	if (!access_may_act_as(ctx->user, client)) {
+	if (!rpc_may_act_as(ctx, client)) {
 		snprintf(msg, sizeof(msg), "Not permitted: user '%s' may not "
-		    "act as client '%s'", access_user_name(ctx->user),
+		    "act as client '%s'", ctx->user_name,
 		    log_escape(c, sizeof(c), client));
-		audit(ctx, method, resource, client, "denied", msg);
+		rpc_audit(ctx, method, resource, client, "denied", msg);
 		xmlrpc_env_set_fault(env, ACCESS_FAULT_FORBIDDEN, msg);
-		goto out;
+		return -1;
 	}
 	if ((err = malloc(sizeof(*err))) == NULL) {
 		xmlrpc_env_set_fault(env, RPC_FAULT_STORAGE,
 		    "Storage error: out of memory");
-		goto out;
+		return -1;
 	}
 	/* Every grant takes a token; the audit line records it. */
 	if (call == CALL_UNLOCK)
 		st = lockstore_unlock(rpc->store, resource, client, err);
 	else
-		st = lockstore_lock_token(rpc->store, resource, client, &token,
+		st = lockstore_lock_token(rpc->store, resource, client, token,
 		    err);
-	if (st == LOCKSTORE_OK && token != 0)
-		snprintf(msg, sizeof(msg), "token %llu", token);
-	audit(ctx, method, resource, client, outcome_of(method, st),
-	    st == LOCKSTORE_OK ? (token != 0 ? msg : NULL) : err->msg);
+	if (st == LOCKSTORE_OK && *token != 0)
+		snprintf(msg, sizeof(msg), "token %llu", *token);
+	rpc_audit(ctx, method, resource, client, outcome_of(method, st),
+	    st == LOCKSTORE_OK ? (*token != 0 ? msg : NULL) : err->msg);
 	if (st != LOCKSTORE_OK)
 		xmlrpc_env_set_fault(env, rpc_fault_code(st), err->msg);
 	free(err);
-out:
-	free((char *)resource);
-	free((char *)client);
-	if (env->fault_occurred)
-		return NULL;
+	return st == LOCKSTORE_OK ? 0 : -1;
+}
+
+/* The result value of a store call that succeeded. */
+static xmlrpc_value *
+store_result(xmlrpc_env *env, enum store_call call, unsigned long long token)
+{
 	return call == CALL_LOCK_TOKEN ? xmlrpc_i8_new(env,
 	    (xmlrpc_int64)token) : xmlrpc_nil_new(env);
+}
+
+/*
+ * lock(), lock_token() and unlock() from the registry: parameters in,
+ * store call, nil (or the token) or a fault out.
+ */
+static xmlrpc_value *
+call_store(xmlrpc_env *env, xmlrpc_value *params, struct rpc *rpc,
+    const struct rpc_call *ctx, const char *method, enum store_call call)
+{
+	unsigned long long	 token = 0;
+	const char		*resource = NULL, *client = NULL;
+	int			 rc;
+
+	if (get_params(env, params, method, &resource, &client) == -1) {
+		free((char *)resource);
+		return NULL;
+	}
+	rc = store_call(env, rpc, ctx, method, call, resource, client,
+	    &token);
+	free((char *)resource);
+	free((char *)client);
+	return rc == -1 ? NULL : store_result(env, call, token);
 }
 
 static xmlrpc_value *
@@ -324,6 +374,7 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 		    lock_token_help },
 		{ "ping", method_ping, NULL, 0, "n:", ping_help },
 	};
+	const struct lockstore_policy	 def = LOCKSTORE_POLICY_DEFAULT;
 	struct rpc			*rpc;
 	xmlrpc_env			 env;
 	size_t				 i;
@@ -333,7 +384,10 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 		return NULL;
 	}
 	rpc->store = store;
+	rpc->fastpath = 1;
 	pthread_rwlock_init(&rpc->access_lock, NULL);
+	pthread_mutex_init(&rpc->policy_lock, NULL);
+	rpc->policy = def;
 	xmlrpc_env_init(&env);
 	rpc->registry = xmlrpc_registry_new(&env);
 	if (!env.fault_occurred)
@@ -346,6 +400,8 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 	}
 	if (!env.fault_occurred)
 		rpc_inspect_register(&env, rpc->registry, store);
+	if (!env.fault_occurred)
+		rpc_features_register(&env, rpc->registry, rpc);
 	if (env.fault_occurred) {
 		snprintf(err, errsize, "cannot build the method registry: %s",
 		    env.fault_string);
@@ -377,7 +433,67 @@ refuse(xmlrpc_env *env, xmlrpc_mem_block **out, int code, const char *msg)
 }
 
 static void	process_checked(xmlrpc_env *, struct rpc *, const char *,
-		    size_t, struct call_ctx *, xmlrpc_mem_block **);
+		    size_t, struct rpc_call *, xmlrpc_mem_block **);
+
+/* Switches the fast path; see fastpath.h. */
+void
+rpc_set_fastpath(struct rpc *rpc, int on)
+{
+	rpc->fastpath = on;
+}
+
+/*
+ * Answers XML through the fast path if the scanner takes it: the cores of
+ * the same methods and xmlrpc-c's own serializer, with the dialect of the
+ * registry (lockd never changes it from i8), so the response is the one
+ * the registry would give.  0: the request is left to the registry.
+ */
+static int
+fast_call(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
+    const struct rpc_call *ctx, xmlrpc_mem_block **out)
+{
+	struct fastpath_call	 fc;
+	xmlrpc_env		 call;
+	xmlrpc_value		*result = NULL;
+	unsigned long long	 token;
+	enum store_call		 sc;
+	const char		*method;
+
+	if (!fastpath_scan(xml, len, &fc))
+		return 0;
+	*out = XMLRPC_MEMBLOCK_NEW(char, env, 0);
+	if (env->fault_occurred) {
+		fastpath_call_clear(&fc);
+		return 1;
+	}
+	xmlrpc_env_init(&call);
+	if (fc.method == FASTPATH_PING)
+		result = xmlrpc_nil_new(&call);
+	else {
+		sc = fc.method == FASTPATH_UNLOCK ? CALL_UNLOCK :
+		    fc.method == FASTPATH_LOCK_TOKEN ? CALL_LOCK_TOKEN :
+		    CALL_LOCK;
+		method = sc == CALL_UNLOCK ? "unlock" : sc == CALL_LOCK_TOKEN ?
+		    "lock_token" : "lock";
+		if (store_call(&call, rpc, ctx, method, sc, fc.resource,
+		    fc.client, &token) == 0)
+			result = store_result(&call, sc, token);
+	}
+	if (call.fault_occurred)
+		xmlrpc_serialize_fault(env, *out, &call);
+	else
+		xmlrpc_serialize_response2(env, *out, result,
+		    xmlrpc_dialect_i8);
+	if (result != NULL)
+		xmlrpc_DECREF(result);
+	xmlrpc_env_clean(&call);
+	fastpath_call_clear(&fc);
+	if (env->fault_occurred) {
+		XMLRPC_MEMBLOCK_FREE(char, *out);
+		*out = NULL;
+	}
+	return 1;
+}
 
 /*
  * Access control, before the XML parser sees anything: the peer must be
@@ -385,7 +501,7 @@ static void	process_checked(xmlrpc_env *, struct rpc *, const char *,
  * with a fault answer in *OUT.
  */
 static int
-admit(struct rpc *rpc, struct call_ctx *ctx, xmlrpc_env *env,
+admit(struct rpc *rpc, struct rpc_call *ctx, xmlrpc_env *env,
     xmlrpc_mem_block **out)
 {
 	struct abyss_unix_chaninfo	*ci = NULL;
@@ -409,7 +525,7 @@ admit(struct rpc *rpc, struct call_ctx *ctx, xmlrpc_env *env,
 	    &ctx->user, msg, sizeof(msg));
 	if (code == 0)
 		return 1;
-	peer_name(ctx->session, who, sizeof(who));
+	rpc_peer_name(ctx->session, who, sizeof(who));
 	log_info("request from %s: denied: %s", who, msg);
 	refuse(env, out, code, msg);
 	return 0;
@@ -469,11 +585,21 @@ void
 rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
     TSession *session, xmlrpc_mem_block **out)
 {
-	struct call_ctx	ctx = { session, NULL };
+	struct rpc_call	ctx;
 
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.rpc = rpc;
+	ctx.session = session;
 	pthread_rwlock_rdlock(&rpc->access_lock);
-	if (rpc->access == NULL || admit(rpc, &ctx, env, out))
+	ctx.generation = rpc->generation;
+	if (rpc->access == NULL || admit(rpc, &ctx, env, out)) {
+		/* Copies that outlive a wait without the rules pinned. */
+		ctx.authenticated = ctx.user != NULL;
+		ctx.admin = access_user_role(ctx.user) == ACCESS_ROLE_ADMIN;
+		snprintf(ctx.user_name, sizeof(ctx.user_name), "%s",
+		    access_user_name(ctx.user));
 		process_checked(env, rpc, xml, len, &ctx, out);
+	}
 	pthread_rwlock_unlock(&rpc->access_lock);
 }
 
@@ -485,7 +611,7 @@ rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
  */
 static void
 process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
-    size_t len, struct call_ctx *ctx, xmlrpc_mem_block **out)
+    size_t len, struct rpc_call *ctx, xmlrpc_mem_block **out)
 {
 	if (memchr(xml, '\0', len) != NULL) {
 		refuse(env, out, RPC_FAULT_REFUSED, "Request refused: only "
@@ -502,6 +628,8 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 		    "document type declarations (<!DOCTYPE>) are not accepted");
 		return;
 	}
+	if (rpc->fastpath && fast_call(env, rpc, xml, len, ctx, out))
+		return;
 	xmlrpc_registry_process_call2(env, rpc->registry, xml, len, ctx, out);
 }
 
@@ -509,7 +637,14 @@ static void
 process(xmlrpc_env *env, void *arg, const char *xml, size_t len,
     TSession *session, xmlrpc_mem_block **out)
 {
+	struct timespec	t0, t1;
+
+	/* Only requests from the network count, not the fuzzer's. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rpc_process(env, arg, xml, len, session, out);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_observe_request((double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 /* Serves XML-RPC on SERVER at "/" and "/RPC2". */
@@ -551,8 +686,132 @@ rpc_set_access(struct rpc *rpc, struct access *access)
 	pthread_rwlock_wrlock(&rpc->access_lock);
 	old = rpc->access;
 	rpc->access = access;
+	rpc->generation++;
 	pthread_rwlock_unlock(&rpc->access_lock);
 	return old;
+}
+
+/* Lets go of the access rules for a long wait. */
+void
+rpc_call_unpin(struct rpc_call *call)
+{
+	call->unpinned_user = call->user;
+	call->user = NULL;
+	pthread_rwlock_unlock(&call->rpc->access_lock);
+}
+
+/* Takes the access rules again after rpc_call_unpin(). */
+void
+rpc_call_repin(struct rpc_call *call)
+{
+	pthread_rwlock_rdlock(&call->rpc->access_lock);
+	/* The user was checked against rules that may be gone now: what
+	 * follows (system.multicall) gets no identity and no role. */
+	if (call->rpc->generation != call->generation) {
+		call->stale = 1;
+		call->admin = 0;
+	} else
+		call->user = call->unpinned_user;
+	call->unpinned_user = NULL;
+}
+
+/* Whether waiting requests should give up. */
+int
+rpc_stopping(const struct rpc *rpc)
+{
+	return rpc->stopping != 0;
+}
+
+/* Makes waiting requests give up; async-signal-safe. */
+void
+rpc_stop(struct rpc *rpc)
+{
+	if (rpc != NULL)
+		rpc->stopping = 1;
+}
+
+/* Records the address of the listening socket FD. */
+void
+rpc_set_listener(struct rpc *rpc, int fd)
+{
+	socklen_t	len = sizeof(rpc->listener);
+
+	if (getsockname(fd, (struct sockaddr *)&rpc->listener, &len) == -1 ||
+	    len > sizeof(rpc->listener))
+		len = 0;
+	rpc->listener_len = len;
+}
+
+/* The address of the listener; *LEN 0 when unknown. */
+const struct sockaddr *
+rpc_listener(const struct rpc *rpc, socklen_t *len)
+{
+	*len = rpc->listener_len;
+	return (const struct sockaddr *)&rpc->listener;
+}
+
+/* Applies POLICY and the break_lock switch. */
+void
+rpc_set_policy(struct rpc *rpc, const struct lockstore_policy *policy,
+    int break_lock)
+{
+	pthread_mutex_lock(&rpc->policy_lock);
+	rpc->policy = *policy;
+	rpc->break_lock = break_lock;
+	lockstore_set_policy(rpc->store, policy);
+	pthread_mutex_unlock(&rpc->policy_lock);
+}
+
+/* The policy last set and the break_lock switch. */
+void
+rpc_get_policy(struct rpc *rpc, struct lockstore_policy *policy,
+    int *break_lock)
+{
+	pthread_mutex_lock(&rpc->policy_lock);
+	*policy = rpc->policy;
+	*break_lock = rpc->break_lock;
+	pthread_mutex_unlock(&rpc->policy_lock);
+}
+
+/* A dateTime of the epoch milliseconds MS, rounded down or UP. */
+xmlrpc_value *
+rpc_datetime_ms(xmlrpc_env *env, long long ms, int up)
+{
+	long long	sec = ms / 1000;
+
+	if (up && ms % 1000 > 0)
+		sec++;
+	return xmlrpc_datetime_new_sec(env, (time_t)sec);
+}
+
+/* The store the methods work on. */
+struct lockstore *
+rpc_store(struct rpc *rpc)
+{
+	return rpc->store;
+}
+
+/* Whether the peer of SESSION passes the allow-list now. */
+int
+rpc_peer_allowed(struct rpc *rpc, TSession *session)
+{
+	struct abyss_unix_chaninfo	*ci = NULL;
+	const struct sockaddr		*peer = NULL;
+	size_t				 salen = 0;
+	int				 ok;
+
+	if (session != NULL) {
+		SessionGetChannelInfo(session, (void **)&ci);
+		if (ci != NULL) {
+			peer = &ci->peerAddr;
+			salen = ci->peerAddrLen < sizeof(ci->peerAddr) ?
+			    ci->peerAddrLen : sizeof(ci->peerAddr);
+		}
+	}
+	pthread_rwlock_rdlock(&rpc->access_lock);
+	ok = access_peer_allowed(rpc->access, peer, salen);
+	pthread_rwlock_unlock(&rpc->access_lock);
+	return ok;
 }
 
 /* Frees the registry and the access rules; accepts NULL. */
@@ -565,5 +824,6 @@ rpc_free(struct rpc *rpc)
 		xmlrpc_registry_free(rpc->registry);
 	access_free(rpc->access);
 	pthread_rwlock_destroy(&rpc->access_lock);
+	pthread_mutex_destroy(&rpc->policy_lock);
 	free(rpc);
 }

@@ -26,6 +26,7 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "access.h"
+#include "chan.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -357,6 +358,9 @@ find_connection(const struct waiter *w)
 
 	if (w->session == NULL)
 		return -1;
+	/* lockd's own channels know their socket (chan.c). */
+	if ((found = chan_session_fd(w->session)) != -1)
+		return found;
 	SessionGetChannelInfo(w->session, (void **)&ci);
 	listener = rpc_listener(w->rpc, &llen);
 	if (ci == NULL || llen == 0)

@@ -23,6 +23,7 @@
 
 #include <xmlrpc-c/base.h>
 
+#include "history.h"
 #include "lockdir.h"
 #include "lockfile.h"
 #include "lockstore.h"
@@ -154,10 +155,13 @@ check_and_clean(void)
 	if ((d = opendir(lockdir)) == NULL)
 		fail("cannot open the lock directory", lockdir);
 	while ((de = readdir(d)) != NULL) {
-		/* The fencing token counter stays: tokens only grow. */
+		/* The fencing token counter and the history stay: tokens
+		 * only grow, records only accumulate. */
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    strcmp(de->d_name, LOCKDIR_TOKEN_FILE) == 0)
+		    strcmp(de->d_name, LOCKDIR_TOKEN_FILE) == 0 ||
+		    strcmp(de->d_name, HISTORY_FILE) == 0 ||
+		    strcmp(de->d_name, HISTORY_FILE_OLD) == 0)
 			continue;
 		check_lock_file(dirfd(d), de->d_name);
 		if (unlinkat(dirfd(d), de->d_name, 0) == -1)

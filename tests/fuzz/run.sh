@@ -7,7 +7,8 @@
 #
 # SECONDS per target, default 60 (or $FUZZ_SECONDS).  Environment:
 #   FUZZ_BUILD_DIR  build directory (default <checkout>/_build/fuzz)
-#   FUZZ_TARGETS    targets to run (default "name lockfile conf request")
+#   FUZZ_TARGETS    targets to run (default "name lockfile conf request
+#                   fastpath")
 #   FUZZ_CC         compiler (default clang)
 # The checked-in seeds (tests/fuzz/corpus/<target>) are copied to a scratch
 # corpus under the build directory; crash artifacts and logs stay there too.
@@ -19,7 +20,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-${FUZZ_SECONDS:-60}}
 build=${FUZZ_BUILD_DIR:-$top/_build/fuzz}
-targets=${FUZZ_TARGETS:-name lockfile conf request}
+targets=${FUZZ_TARGETS:-name lockfile conf request fastpath}
 cc=${FUZZ_CC:-clang}
 fz=$build/fuzz
 
@@ -149,6 +150,7 @@ max_len() {
 	lockfile)	echo 16640 ;;
 	conf)		echo 16384 ;;
 	request)	echo 65536 ;;
+	fastpath)	echo 65536 ;;
 	*)		echo 4096 ;;
 	esac
 }
@@ -167,7 +169,9 @@ for t in $targets; do
 		cp "$top/tests/fuzz/corpus/$t"/* "$work/corpus/" 2>/dev/null
 	fi
 	dict=
-	[ "$t" = request ] && dict=-dict=$top/tests/fuzz/xmlrpc.dict
+	case $t in
+	request|fastpath) dict=-dict=$top/tests/fuzz/xmlrpc.dict ;;
+	esac
 	echo "run.sh: running fuzz_$t for $seconds s" >&2
 	# shellcheck disable=SC2086
 	(cd "$work" &&

@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lockd's own Abyss channel switch and channels.  Abyss writes a response
+ * with one send() per header line (eight for an XML-RPC reply): eight
+ * trips through the TCP stack, and with Nagle's algorithm a reply split
+ * across segments can wait for the client's delayed ACK.  These channels
+ * gather what Abyss writes and send it when the response is complete, in
+ * one segment.  They also accept with close-on-exec, need no pipe per
+ * connection, and tell lockd the socket of a request.
+ *
+ * Abyss 1.33 has no public interface for this; ChanSwitchCreate() and
+ * ChannelCreate() are exported, and the method tables below mirror its
+ * internal chanswitch.h and channel.h (checked against the disassembly of
+ * the Debian 12 library).  chan_switch_create() uses them only with
+ * xmlrpc-c 1.33 and falls back to Abyss's own switch otherwise.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/abyss.h>
+
+#include "chan.h"
+
+/*
+ * Abyss 1.33's internal interface.  Its "bool" is an int-sized enum;
+ * TIME_INFINITE means no timeout.  Every TChanSwitch and TChannel starts
+ * with a signature and the implementation pointer given at creation.
+ */
+#define ABYSS_TIME_INFINITE	0xffffffffu
+
+struct abyss_object {
+	unsigned int	 signature;
+	void		*impl;
+};
+
+struct abyss_channel_vtbl {
+	void	(*destroy)(TChannel *);
+	void	(*write)(TChannel *, const unsigned char *, uint32_t,
+		    int *);
+	void	(*read)(TChannel *, unsigned char *, uint32_t, uint32_t *,
+		    int *);
+	void	(*wait)(TChannel *, int, int, uint32_t, int *, int *,
+		    int *);
+	void	(*interrupt)(TChannel *);
+	void	(*format_peer)(TChannel *, const char **);
+};
+
+struct abyss_switch_vtbl {
+	void	(*destroy)(TChanSwitch *);
+	void	(*listen)(TChanSwitch *, uint32_t, const char **);
+	void	(*accept)(TChanSwitch *, TChannel **, void **,
+		    const char **);
+	void	(*interrupt)(TChanSwitch *);
+};
+
+void	ChannelCreate(const struct abyss_channel_vtbl *, void *,
+	    TChannel **);
+void	ChanSwitchCreate(const struct abyss_switch_vtbl *, void *,
+	    TChanSwitch **);
+
+/* What fits in one reply: status line, headers and a small body. */
+#define CHAN_OUT_SIZE	4096
+
+struct chan {
+	int			 fd;
+	int			 failed;	/* a send failed */
+	volatile int		 interrupted;	/* Abyss is stopping */
+	size_t			 outlen;
+	char			 peer[64];	/* for Abyss's log line */
+	char			 out[CHAN_OUT_SIZE];
+};
+
+/*
+ * The channel information Abyss hands to request handlers and frees with
+ * free() when the connection ends.  It starts with what Abyss's own
+ * channels give, so rpc.c reads either the same way.
+ */
+struct chan_info {
+	struct abyss_unix_chaninfo	 unix_info;
+	struct chan			*chan;
+};
+
+struct chan_switch {
+	int	fd;		/* the listening socket, not ours */
+	int	pipe[2];	/* interrupts accept() */
+};
+
+static int	own;
+
+static void *
+impl_of(const void *obj)
+{
+	return ((const struct abyss_object *)obj)->impl;
+}
+
+/* Sends LEN bytes of BUF and, first, whatever C holds; blocking. */
+static void
+send_all(struct chan *c, const char *buf, size_t len, int flags)
+{
+	struct msghdr	 msg;
+	struct iovec	 iov[2];
+	ssize_t		 n;
+	size_t		 done;
+	int		 i;
+
+	iov[0].iov_base = c->out;
+	iov[0].iov_len = c->outlen;
+	iov[1].iov_base = (void *)buf;
+	iov[1].iov_len = len;
+	c->outlen = 0;
+	i = iov[0].iov_len == 0 ? 1 : 0;
+	while (!c->failed && i < 2) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov[i];
+		msg.msg_iovlen = (size_t)(2 - i);
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | flags);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			c->failed = 1;
+			break;
+		}
+		for (done = (size_t)n; i < 2 && done >= iov[i].iov_len; i++)
+			done -= iov[i].iov_len;
+		if (i < 2) {
+			iov[i].iov_base = (char *)iov[i].iov_base + done;
+			iov[i].iov_len -= done;
+		}
+	}
+}
+
+static void
+flush(struct chan *c, int flags)
+{
+	if (c->outlen > 0)
+		send_all(c, NULL, 0, flags);
+}
+
+/*
+ * Destroys the channel, after the connection's thread ended.  Anything
+ * still held is sent without blocking: this runs in Abyss's accept loop.
+ */
+static void
+chan_destroy(TChannel *ch)
+{
+	struct chan	*c = impl_of(ch);
+
+	flush(c, MSG_DONTWAIT);
+	close(c->fd);
+	free(c);
+}
+
+/*
+ * Abyss writes: held until the response is complete (see
+ * chan_format_peer) or does not fit; then everything goes in one call.
+ */
+static void
+chan_write(TChannel *ch, const unsigned char *buf, uint32_t len, int *failed)
+{
+	struct chan	*c = impl_of(ch);
+
+	if (!c->failed) {
+		if (c->outlen + len <= sizeof(c->out)) {
+			memcpy(c->out + c->outlen, buf, len);
+			c->outlen += len;
+		} else
+			send_all(c, (const char *)buf, len, 0);
+	}
+	*failed = c->failed;
+}
+
+/* Reads what is there; a response being held goes first. */
+static void
+chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
+    int *failed)
+{
+	struct chan	*c = impl_of(ch);
+	ssize_t		 n;
+
+	flush(c, 0);
+	do
+		n = recv(c->fd, buf, size, 0);
+	while (n == -1 && errno == EINTR);
+	*failed = n < 0;
+	*got = n < 0 ? 0 : (uint32_t)n;
+}
+
+/*
+ * Waits until the client sent something (or the socket takes more, or
+ * both), at most MS milliseconds.  Before waiting for the client, the
+ * response it waits for is sent.
+ */
+static void
+chan_wait(TChannel *ch, int rd, int wr, uint32_t ms, int *ready_rd,
+    int *ready_wr, int *failed)
+{
+	struct chan	*c = impl_of(ch);
+	struct pollfd	 pfd;
+	int		 rc, f = 0, r = 0, w = 0;
+
+	flush(c, 0);
+	if (!c->interrupted) {
+		pfd.fd = c->fd;
+		pfd.events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, ms == ABYSS_TIME_INFINITE ? -1 :
+		    ms > INT32_MAX ? INT32_MAX : (int)ms);
+		if (rc == -1)
+			f = errno != EINTR;
+		else if (!c->interrupted) {
+			r = (pfd.revents & POLLIN) != 0;
+			w = (pfd.revents & POLLOUT) != 0;
+		}
+	}
+	if (failed != NULL)
+		*failed = f;
+	if (ready_rd != NULL)
+		*ready_rd = r;
+	if (ready_wr != NULL)
+		*ready_wr = w;
+}
+
+/*
+ * Stops any wait of the connection, now and later: Abyss calls it for
+ * every connection when the server stops.  Shutting the reading side
+ * down wakes a poll() at once and still lets a reply being written out.
+ */
+static void
+chan_interrupt(TChannel *ch)
+{
+	struct chan	*c = impl_of(ch);
+
+	c->interrupted = 1;
+	shutdown(c->fd, SHUT_RD);
+}
+
+/*
+ * The peer for Abyss's access-log line.  Abyss asks for it once per
+ * request, after the response is complete (SessionLog), so this is where
+ * the response leaves: it is the one point every request passes, also
+ * those after which the connection closes without reading again.
+ */
+static void
+chan_format_peer(TChannel *ch, const char **out)
+{
+	struct chan	*c = impl_of(ch);
+
+	flush(c, 0);
+	*out = strdup(c->peer);
+}
+
+static const struct abyss_channel_vtbl chan_vtbl = {
+	chan_destroy,
+	chan_write,
+	chan_read,
+	chan_wait,
+	chan_interrupt,
+	chan_format_peer,
+};
+
+static void
+format_peer(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	const struct sockaddr_in	*s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*s6 = (const struct sockaddr_in6 *)ss;
+	char				 ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+	else if (ss->ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, size, "[%s]:%u", ip,
+		    (unsigned)ntohs(s6->sin6_port));
+	else
+		snprintf(buf, size, "?");
+}
+
+/* Makes the channel and its information for the accepted socket FD. */
+static int
+make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
+    void **infop)
+{
+	struct chan_info	*info;
+	struct chan		*c;
+	TChannel		*ch = NULL;
+	int			 one = 1;
+
+	/* A reply is one send(); the rare second one must not wait for an
+	 * ACK the client delays. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return -1;
+	if ((info = calloc(1, sizeof(*info))) == NULL) {
+		free(c);
+		return -1;
+	}
+	c->fd = fd;
+	c->failed = 0;
+	c->interrupted = 0;
+	c->outlen = 0;
+	format_peer(ss, c->peer, sizeof(c->peer));
+	/* What Abyss's own channels record: the first bytes of the address. */
+	info->unix_info.peerAddrLen = sizeof(info->unix_info.peerAddr);
+	memcpy(&info->unix_info.peerAddr, ss, sizeof(info->unix_info.peerAddr));
+	info->chan = c;
+	ChannelCreate(&chan_vtbl, c, &ch);
+	if (ch == NULL) {
+		free(info);
+		free(c);
+		return -1;
+	}
+	*chp = ch;
+	*infop = info;
+	return 0;
+}
+
+static void
+sw_destroy(TChanSwitch *sw)
+{
+	struct chan_switch	*s = impl_of(sw);
+
+	close(s->pipe[0]);
+	close(s->pipe[1]);
+	free(s);
+}
+
+static void
+sw_listen(TChanSwitch *sw, uint32_t backlog, const char **error)
+{
+	struct chan_switch	*s = impl_of(sw);
+
+	*error = NULL;
+	if (listen(s->fd, backlog > INT32_MAX ? INT32_MAX : (int)backlog) ==
+	    -1)
+		*error = strdup(strerror(errno));
+}
+
+/*
+ * Waits for the next connection.  No channel and no error: interrupted
+ * (Abyss then looks whether it is to stop).  A connection the client
+ * gave up on before it was taken is skipped, not an error; running out
+ * of descriptors or memory is one, as with Abyss's own switch, and ends
+ * the server (main.c caps the connections so that it does not happen).
+ */
+static void
+sw_accept(TChanSwitch *sw, TChannel **chp, void **infop, const char **error)
+{
+	struct chan_switch	*s = impl_of(sw);
+	struct sockaddr_storage	 ss;
+	struct pollfd		 pfd[2];
+	socklen_t		 len;
+	char			 msg[128];
+	int			 fd;
+
+	*chp = NULL;
+	*infop = NULL;
+	*error = NULL;
+	for (;;) {
+		pfd[0].fd = s->fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = s->pipe[0];
+		pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				return;
+			snprintf(msg, sizeof(msg), "poll: %s", strerror(errno));
+			*error = strdup(msg);
+			return;
+		}
+		if (pfd[1].revents != 0)
+			return;
+		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		fd = accept4(s->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+		if (fd == -1) {
+			switch (errno) {
+			case EINTR:
+				return;
+			case EAGAIN:
+			case ECONNABORTED:
+			case EPROTO:
+			case EPERM:
+			case ENETDOWN:
+			case ENOPROTOOPT:
+			case EHOSTDOWN:
+			case ENONET:
+			case EHOSTUNREACH:
+			case EOPNOTSUPP:
+			case ENETUNREACH:
+				continue;
+			default:
+				snprintf(msg, sizeof(msg), "accept: %s",
+				    strerror(errno));
+				*error = strdup(msg);
+				return;
+			}
+		}
+		if (make_channel(fd, &ss, chp, infop) == -1) {
+			close(fd);
+			*error = strdup("out of memory for a connection");
+		}
+		return;
+	}
+}
+
+/* Wakes the accept loop; async-signal-safe (a signal handler stops the
+ * server through ServerTerminate). */
+static void
+sw_interrupt(TChanSwitch *sw)
+{
+	struct chan_switch	*s = impl_of(sw);
+	char			 b = 0;
+	ssize_t			 n;
+
+	n = write(s->pipe[1], &b, 1);
+	(void)n;	/* full: a wake-up is pending anyway */
+}
+
+static const struct abyss_switch_vtbl switch_vtbl = {
+	sw_destroy,
+	sw_listen,
+	sw_accept,
+	sw_interrupt,
+};
+
+/* Makes the channel switch over FD; see chan.h. */
+int
+chan_switch_create(int fd, TChanSwitch **sw, const char **error)
+{
+	struct chan_switch	*s;
+	char			 msg[128];
+
+	*sw = NULL;
+	*error = NULL;
+	own = 0;
+	if (xmlrpc_version_major != 1 || xmlrpc_version_minor != 33) {
+		ChanSwitchUnixCreateFd(fd, sw, error);
+		return *error == NULL ? 0 : -1;
+	}
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		*error = strdup("out of memory");
+		return -1;
+	}
+	s->fd = fd;
+	if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		snprintf(msg, sizeof(msg), "pipe: %s", strerror(errno));
+		*error = strdup(msg);
+		free(s);
+		return -1;
+	}
+	ChanSwitchCreate(&switch_vtbl, s, sw);
+	if (*sw == NULL) {
+		close(s->pipe[0]);
+		close(s->pipe[1]);
+		free(s);
+		*error = strdup("out of memory");
+		return -1;
+	}
+	own = 1;
+	return 0;
+}
+
+/* Whether our switch is in use. */
+int
+chan_own(void)
+{
+	return own;
+}
+
+static struct chan_info *
+info_of(TSession *session)
+{
+	struct chan_info	*info = NULL;
+
+	if (!own || session == NULL)
+		return NULL;
+	SessionGetChannelInfo(session, (void **)&info);
+	return info;
+}
+
+/* The connected socket of SESSION, or -1. */
+int
+chan_session_fd(TSession *session)
+{
+	struct chan_info	*info = info_of(session);
+
+	return info != NULL ? info->chan->fd : -1;
+}
