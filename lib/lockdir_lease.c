@@ -99,6 +99,17 @@ lockdir_delay_state(const struct lockdir *ld, const struct lockfile *lf,
 	return now_ms >= lf->delay_until_ms ? LOCKDIR_EXPIRED : LOCKDIR_LIVE;
 }
 
+/* Whether FNAME is lockd's own file name for RESOURCE (not gocept.lockd's
+ * legacy one). */
+static int
+is_own_name(const char *resource, const char *fname)
+{
+	char	own[NAME_FILE_SIZE];
+
+	name_encode(resource, own);
+	return strcmp(own, fname) == 0;
+}
+
 /* Ends the holding LF of FNAME; see lockdir.h. */
 enum lockstore_status
 lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
@@ -111,7 +122,6 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile			*mark;
 	enum lockstore_status		 st;
 	long long			 now, wall;
-	char				 own[NAME_FILE_SIZE];
 	int				 rc;
 
 	lockdir_policy(ld, &pol);
@@ -141,12 +151,14 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	else if (st != LOCKSTORE_OK)
 		return lockdir_storage(err, err->sys_errno, "cannot record "
 		    "the end of the lock in the history", resource);
-	lockdir_note_lease(ld, resource, 0);
+	/* Only a lease is in the sweep's table: a plain unlock, the common
+	 * case, need not search it. */
+	if (lf->ttl_ms > 0)
+		lockdir_note_lease(ld, resource, 0);
 	/* No marker under gocept.lockd's file name: lockd would not read it
 	 * as this resource's. */
-	name_encode(resource, own);
 	if (how != LOCKSTORE_END_UNLOCK && pol.lock_delay_ms > 0 &&
-	    strcmp(own, fname) == 0) {
+	    is_own_name(resource, fname)) {
 		if ((mark = calloc(1, sizeof(*mark))) == NULL)
 			return lockdir_storage(err, ENOMEM, "out of memory",
 			    resource);
