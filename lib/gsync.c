@@ -33,16 +33,33 @@ gsync_destroy(struct gsync *g)
 	pthread_mutex_destroy(&g->lock);
 }
 
+/* The first sync to start from now on. */
+uint64_t
+gsync_mark(struct gsync *g)
+{
+	uint64_t	target;
+
+	pthread_mutex_lock(&g->lock);
+	target = g->started + 1;
+	pthread_mutex_unlock(&g->lock);
+	return target;
+}
+
 /* Waits for an fsync that began after this call; see gsync.h. */
 int
 gsync_wait(struct gsync *g)
 {
-	uint64_t	target, mine;
+	return gsync_wait_mark(g, gsync_mark(g));
+}
+
+/* Waits for sync TARGET (see gsync_mark()) or a later one to finish. */
+int
+gsync_wait_mark(struct gsync *g, uint64_t target)
+{
+	uint64_t	mine;
 	int		rc, e = 0;
 
 	pthread_mutex_lock(&g->lock);
-	/* The first sync to start from now on. */
-	target = g->started + 1;
 	while (g->done < target) {
 		if (!g->running) {
 			g->running = 1;

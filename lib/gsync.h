@@ -32,4 +32,13 @@ void	gsync_destroy(struct gsync *g);
  */
 int	gsync_wait(struct gsync *g);
 
+/*
+ * gsync_wait() in two steps, so that a caller can overlap it with other
+ * work: gsync_mark() names the first fsync to begin from now on, and
+ * gsync_wait_mark() returns once that one (or a later one) has finished,
+ * as gsync_wait() does.  Between the two another thread often starts it.
+ */
+uint64_t	gsync_mark(struct gsync *g);
+int	gsync_wait_mark(struct gsync *g, uint64_t mark);
+
 #endif /* GSYNC_H */

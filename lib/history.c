@@ -37,7 +37,9 @@
  *   current, ".history.1": two consecutive segments.  It reads them with
  *   no lock held: a segment only grows at its end, and only while current.
  * - Durability: the record's write is followed by an fsync of its file
- *   (shared among concurrent appenders, gsync.c).  Whenever a process opens
+ *   (shared among concurrent appenders, gsync.c); history_append_async()
+ *   lets the caller change the lock directory before waiting for it, so
+ *   that both syncs overlap.  Whenever a process opens
  *   ".history", creating it or not, it syncs the directory before writing,
  *   so an acknowledged record never sits in a file whose name may vanish.
  */
@@ -630,12 +632,13 @@ write_record(struct segment *s, const char *buf, size_t len)
 }
 
 /*
- * One attempt to append BUF: 1 when written (and synced), 0 when the
- * segment changed under us and the caller must try again, -1 on error.
+ * One attempt to append BUF: 1 when written, 0 when the segment changed
+ * under us and the caller must try again, -1 on error.  When durable, P
+ * is left naming the sync still to wait for (history_wait()).
  */
 static int
 append_once(struct history *h, unsigned long limit, const char *buf,
-    size_t len)
+    size_t len, struct history_pending *p)
 {
 	struct segment	*s;
 	struct stat	 st;
@@ -669,8 +672,12 @@ append_once(struct history *h, unsigned long limit, const char *buf,
 	e = errno;
 	leave_shared(h, s);
 	errno = e;
-	if (rc == 0 && h->durable)
-		rc = gsync_wait(&s->sync);
+	if (rc == 0 && h->durable) {
+		/* The segment stays referenced until the sync is waited for. */
+		p->segment = s;
+		p->mark = gsync_mark(&s->sync);
+		return 1;
+	}
 	if (rc == 0)
 		rc = 1;
 out:
@@ -680,9 +687,10 @@ out:
 	return rc;
 }
 
-/* Appends E to the journal. */
+/* Appends E to the journal, the sync left to history_wait(). */
 enum lockstore_status
-history_append(struct history *h, const struct lockstore_history_entry *e,
+history_append_async(struct history *h,
+    const struct lockstore_history_entry *e, struct history_pending *p,
     struct lockstore_error *err)
 {
 	char		 stackbuf[STACK_LINE], *buf = stackbuf;
@@ -690,6 +698,7 @@ history_append(struct history *h, const struct lockstore_history_entry *e,
 	size_t		 size, len;
 	int		 i, rc = 0, saved;
 
+	p->segment = NULL;
 	limit = __atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED);
 	if (limit == 0)
 		return LOCKSTORE_OK;
@@ -700,13 +709,43 @@ history_append(struct history *h, const struct lockstore_history_entry *e,
 		return write_error(err, errno);
 	len = record_put(buf, size, e);
 	for (i = 0; i < RETRIES && rc == 0; i++)
-		rc = append_once(h, limit, buf, len);
+		rc = append_once(h, limit, buf, len, p);
 	saved = (rc == 0 ? EAGAIN : errno);
 	if (buf != stackbuf)
 		free(buf);
 	if (rc != 1)
 		return write_error(err, saved);
 	return LOCKSTORE_OK;
+}
+
+/* Waits for the sync of a record appended by history_append_async(). */
+enum lockstore_status
+history_wait(struct history *h, struct history_pending *p,
+    struct lockstore_error *err)
+{
+	struct segment	*s = p->segment;
+	int		 rc, e;
+
+	if (s == NULL)
+		return LOCKSTORE_OK;
+	p->segment = NULL;
+	rc = gsync_wait_mark(&s->sync, p->mark);
+	e = errno;
+	segment_put(h, s);
+	return rc == -1 ? write_error(err, e) : LOCKSTORE_OK;
+}
+
+/* Appends E to the journal, durably when the journal is. */
+enum lockstore_status
+history_append(struct history *h, const struct lockstore_history_entry *e,
+    struct lockstore_error *err)
+{
+	struct history_pending	p;
+	enum lockstore_status	st;
+
+	if ((st = history_append_async(h, e, &p, err)) != LOCKSTORE_OK)
+		return st;
+	return history_wait(h, &p, err);
 }
 
 static size_t

@@ -7,6 +7,7 @@
 #define HISTORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lockstore.h"
 
@@ -40,6 +41,26 @@ void			 history_set_segment(struct history *h,
  */
 enum lockstore_status	 history_append(struct history *h,
 			    const struct lockstore_history_entry *e,
+			    struct lockstore_error *err);
+
+/* A written record whose sync is still to be waited for. */
+struct history_pending {
+	void		*segment;	/* referenced; NULL: nothing to wait */
+	uint64_t	 mark;		/* its gsync_mark() */
+};
+
+/*
+ * history_append() in two steps, so that the caller can make another
+ * change meanwhile and have both synced at once: the record is written,
+ * and P names its sync.  On success the caller must call history_wait()
+ * once, whatever it does in between.  Same errors.
+ */
+enum lockstore_status	 history_append_async(struct history *h,
+			    const struct lockstore_history_entry *e,
+			    struct history_pending *p,
+			    struct lockstore_error *err);
+enum lockstore_status	 history_wait(struct history *h,
+			    struct history_pending *p,
 			    struct lockstore_error *err);
 
 /*

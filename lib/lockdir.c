@@ -272,141 +272,6 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	return fd;
 }
 
-/* Opens (creating it durably the first time) the token counter. */
-static enum lockstore_status
-open_token(struct lockdir *ld, struct lockstore_error *err)
-{
-	int	created = 1;
-
-	/* Kept open read-only (flock and fsync need no more); each write
-	 * opens it anew, see write_token(). */
-	ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE, O_RDONLY | O_CREAT |
-	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (ld->tokfd == -1 && errno == EEXIST) {
-		created = 0;
-		ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
-		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (ld->tokfd == -1)
-		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
-		    "error: cannot open the token counter %s/%s: %s", ld->path,
-		    LOCKDIR_TOKEN_FILE, strerror(errno));
-	if (created && durable(ld) && fsync(ld->dirfd) == -1) {
-		close(ld->tokfd);
-		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
-		    "error: cannot sync the lock directory %s: %s", ld->path,
-		    strerror(errno));
-	}
-	return LOCKSTORE_OK;
-}
-
-/*
- * Rewrites the counter through a descriptor opened for this write only:
- * a descriptor kept open for writing would stop an operator from
- * remounting the file system read-only.  The digits have a fixed width,
- * so even a torn write leaves a value no lower than the old one.
- */
-static enum lockstore_status
-write_token(struct lockdir *ld, const char *buf, size_t len,
-    const char *resource, struct lockstore_error *err)
-{
-	struct stat	a, b;
-	ssize_t		n;
-	int		fd, e;
-
-	fd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
-	    O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return storage(err, errno, "cannot open the token counter",
-		    resource);
-	/* The file we hold the flock on, not one put in its place. */
-	if (fstat(fd, &a) == -1 || fstat(ld->tokfd, &b) == -1 ||
-	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-		close(fd);
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
-		    "lock state: the token counter %s/%s was replaced",
-		    ld->path, LOCKDIR_TOKEN_FILE);
-	}
-	n = pwrite(fd, buf, len, 0);
-	e = n == -1 ? errno : ENOSPC;
-	if (close(fd) == -1 && n == (ssize_t)len) {
-		n = -1;
-		e = errno;
-	}
-	if (n != (ssize_t)len)
-		return storage(err, e, "cannot write the token counter",
-		    resource);
-	return LOCKSTORE_OK;
-}
-
-/*
- * Hands out the next fencing token.  The counter file is read and
- * rewritten under flock (processes) and a mutex (threads of one process,
- * which share the descriptor and so its flock), and synced before the
- * token is used: a lock file naming a token is linked only after the
- * counter that covers it is durable, so no crash can make a token repeat.
- */
-enum lockstore_status
-lockdir_next_token(struct lockdir *ld, const char *resource,
-    unsigned long long *token, struct lockstore_error *err)
-{
-	char			buf[32], *end;
-	unsigned long long	cur = 0;
-	ssize_t			n;
-	int			len, st = LOCKSTORE_OK, e;
-
-	pthread_mutex_lock(&ld->toklock);
-	/*
-	 * Opened at the first grant, not at open: the daemon opens its store
-	 * as root and then becomes the service user, who must own the file.
-	 */
-	if (ld->tokfd == -1) {
-		if ((st = open_token(ld, err)) != LOCKSTORE_OK) {
-			pthread_mutex_unlock(&ld->toklock);
-			return st;
-		}
-		ld->toksync.fd = ld->tokfd;
-	}
-	if (flock_ex(ld->tokfd) == -1) {
-		e = errno;
-		pthread_mutex_unlock(&ld->toklock);
-		return storage(err, e, "cannot lock the token counter",
-		    resource);
-	}
-	n = pread(ld->tokfd, buf, sizeof(buf) - 1, 0);
-	if (n == -1)
-		st = storage(err, errno, "cannot read the token counter",
-		    resource);
-	else if (n > 0) {
-		buf[n] = '\0';
-		errno = 0;
-		cur = strtoull(buf, &end, 10);
-		if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
-		    (*end != '\n' && *end != '\0'))
-			st = store_error(err, LOCKSTORE_INVALID_STATE, 0,
-			    "Invalid lock state: the token counter %s/%s is "
-			    "damaged", ld->path, LOCKDIR_TOKEN_FILE);
-		/* Tokens travel as XML-RPC i8: signed 64 bits. */
-		else if (cur >= (unsigned long long)INT64_MAX)
-			st = store_error(err, LOCKSTORE_INVALID_STATE, 0,
-			    "Invalid lock state: the token counter %s/%s is "
-			    "exhausted", ld->path, LOCKDIR_TOKEN_FILE);
-	}
-	if (st == LOCKSTORE_OK) {
-		len = snprintf(buf, sizeof(buf), "%020llu\n", ++cur);
-		st = write_token(ld, buf, (size_t)len, resource, err);
-	}
-	flock(ld->tokfd, LOCK_UN);
-	pthread_mutex_unlock(&ld->toklock);
-	if (st != LOCKSTORE_OK)
-		return st;
-	if (durable(ld) && gsync_wait(&ld->toksync) == -1)
-		return storage(err, errno, "cannot sync the token counter",
-		    resource);
-	*token = cur;
-	return LOCKSTORE_OK;
-}
-
 /* Replaces lock file FNAME by LF; the caller holds FNAME's flock. */
 enum lockstore_status
 lockdir_replace(struct lockdir *ld, const char *fname,
@@ -817,7 +682,6 @@ lockdir_close(void *impl)
 
 	lockdir_lease_close(ld);
 	gsync_destroy(&ld->dirsync);
-	gsync_destroy(&ld->toksync);
 	pthread_mutex_destroy(&ld->toklock);
 	if (ld->tokfd != -1)
 		close(ld->tokfd);
@@ -944,7 +808,6 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	ld->ino = st.st_ino;
 	ld->tokfd = -1;		/* opened at the first grant */
 	gsync_init(&ld->dirsync, ld->dirfd);
-	gsync_init(&ld->toksync, ld->tokfd);
 	pthread_mutex_init(&ld->toklock, NULL);
 	pthread_mutex_init(&ld->polock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);

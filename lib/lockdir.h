@@ -23,7 +23,7 @@
 /* Seconds after which any temporary file is stale, whoever made it. */
 #define LOCKDIR_TMP_STALE	600
 
-/* The fencing token counter: the last token handed out, 20 digits. */
+/* The fencing token counter (token.c). */
 #define LOCKDIR_TOKEN_FILE	".token"
 
 /* How often a lock or unlock retries after losing a race. */
@@ -59,7 +59,6 @@ struct lockdir {
 	int		 tokfd;		/* LOCKDIR_TOKEN_FILE, -1 until used */
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
-	struct gsync	 toksync;	/* shared fsyncs of tokfd */
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
 	struct lockstore_stats *stats;	/* the store's counters */
 	struct history	*history;	/* NULL: out of memory at open */
@@ -99,7 +98,8 @@ int	lockdir_open_locked(struct lockdir *ld, const char *fname,
 	    const char *resource, int *fdp, struct lockfile *lf,
 	    struct lockstore_error *err);
 
-/* Hands out the next fencing token (durable before it returns). */
+/* Hands out the next fencing token (token.c; durable before it
+ * returns: no crash can make it repeat). */
 enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);

@@ -120,9 +120,12 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockstore_history_entry	*e;
 	struct lockstore_policy		 pol;
 	struct lockfile			*mark;
-	enum lockstore_status		 st;
+	struct history_pending		 pending = { NULL, 0 };
+	struct lockstore_error		 herr;
+	enum lockstore_status		 st, hst;
 	long long			 now, wall;
-	int				 rc;
+	uint64_t			 dirmark;
+	int				 rc, plain, e_unlink;
 
 	lockdir_policy(ld, &pol);
 	now = lockdir_now_ms();
@@ -137,7 +140,19 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	e->how = how;
 	snprintf(e->by, sizeof(e->by), "%s", by);
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-	st = history_append(ld->history, e, err);
+	/*
+	 * The record is written first.  A plain unlock does not wait for its
+	 * sync before the unlink: both are synced at once below (while one
+	 * thread syncs the history, another often syncs the directory), and
+	 * the release is answered only when both are durable.  A crash in
+	 * between may keep the record of a release that did not survive
+	 * (a retried unlock writes it again and queries show it once) or,
+	 * rarely, lose the record of a release nobody was told of.
+	 */
+	plain = how == LOCKSTORE_END_UNLOCK || pol.lock_delay_ms == 0 ||
+	    !is_own_name(resource, fname);
+	st = plain ? history_append_async(ld->history, e, &pending, err) :
+	    history_append(ld->history, e, err);
 	free(e);
 	/*
 	 * A full disk must not keep a lock from being released (a release
@@ -157,8 +172,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 		lockdir_note_lease(ld, resource, 0);
 	/* No marker under gocept.lockd's file name: lockd would not read it
 	 * as this resource's. */
-	if (how != LOCKSTORE_END_UNLOCK && pol.lock_delay_ms > 0 &&
-	    is_own_name(resource, fname)) {
+	if (!plain) {
 		if ((mark = calloc(1, sizeof(*mark))) == NULL)
 			return lockdir_storage(err, ENOMEM, "out of memory",
 			    resource);
@@ -179,17 +193,27 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 		waitq_notify(ld->waitq, fname);	/* to learn the delay's end */
 		return st;
 	}
-	if (unlinkat(ld->dirfd, fname, 0) == -1)
-		return lockdir_storage(err, errno, "cannot remove the lock file",
-		    resource);
-	rc = lockdir_durable(ld) ? gsync_wait(&ld->dirsync) : 0;
-	/* Waiters look at once, whether or not the sync worked. */
+	if (unlinkat(ld->dirfd, fname, 0) == -1) {
+		e_unlink = errno;
+		history_wait(ld->history, &pending, err);
+		return lockdir_storage(err, e_unlink, "cannot remove the lock "
+		    "file", resource);
+	}
+	dirmark = lockdir_durable(ld) ? gsync_mark(&ld->dirsync) : 0;
+	hst = history_wait(ld->history, &pending, &herr);
+	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
+	/* Waiters look at once, whether or not the syncs worked. */
 	waitq_notify(ld->waitq, fname);
 	if (rc == -1)
 		return store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "
 		    "sync the lock directory (%s): the release may not survive "
 		    "a crash", resource, strerror(errno));
+	if (hst != LOCKSTORE_OK)
+		return store_error(err, LOCKSTORE_STORAGE, herr.sys_errno,
+		    "Storage error: removed the lock file for '%s' but cannot "
+		    "sync its record in the history (%s)", resource,
+		    strerror(herr.sys_errno));
 	return LOCKSTORE_OK;
 }
 

@@ -84,6 +84,43 @@ failed_sync_is_reported_to_its_waiters(void)
 	gsync_destroy(&g);
 }
 
+/*
+ * A mark names the first sync to begin after it: a sync another caller
+ * starts later covers it, a sync that had already begun does not.
+ */
+static void
+mark_is_covered_by_a_later_sync_only(void)
+{
+	char		*dir = tu_tmpdir();
+	uint64_t	 m1, m2;
+	int		 fd;
+
+	CU_ASSERT_FATAL(dir != NULL);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_FATAL(fd != -1);
+	gsync_init(&g, fd);
+	m1 = gsync_mark(&g);
+	CU_ASSERT_EQUAL(gsync_wait(&g), 0);	/* begins after m1 */
+	TU_ASSERT_INT_EQ(g.started, 1);
+	CU_ASSERT_EQUAL(gsync_wait_mark(&g, m1), 0);
+	TU_ASSERT_INT_EQ(g.started, 1);		/* covered: no new sync */
+	/* A mark taken while a sync runs needs the next one. */
+	pthread_mutex_lock(&g.lock);
+	g.running = 1;
+	g.started++;
+	pthread_mutex_unlock(&g.lock);
+	m2 = gsync_mark(&g);
+	TU_ASSERT_INT_EQ(m2, 3);
+	pthread_mutex_lock(&g.lock);
+	g.running = 0;
+	g.done = g.started;
+	pthread_mutex_unlock(&g.lock);
+	CU_ASSERT_EQUAL(gsync_wait_mark(&g, m2), 0);
+	TU_ASSERT_INT_EQ(g.done, 3);		/* it ran a sync of its own */
+	gsync_destroy(&g);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -92,6 +129,8 @@ main(void)
 		    concurrent_waits_each_get_a_sync_that_began_later },
 		{ "failed_sync_is_reported_to_its_waiters",
 		    failed_sync_is_reported_to_its_waiters },
+		{ "mark_is_covered_by_a_later_sync_only",
+		    mark_is_covered_by_a_later_sync_only },
 		{ NULL, NULL }
 	};
 

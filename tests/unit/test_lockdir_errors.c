@@ -137,6 +137,10 @@ lock_in_read_only_directory_is_storage_error(void)
 	TU_ASSERT_INT_EQ(rc, 0);
 }
 
+/* A holder whose lock file is longer than the token counter. */
+#define LONG_HOLDER	"host-with-a-long-name-host-with-a-long-name-" \
+	"host-with-a-long-name-host-with-a-long-name-host-with-a-long-name"
+
 /* Lock with a file size limit too small for any lock file. */
 static int
 write_error_scenario(void *arg)
@@ -150,19 +154,19 @@ write_error_scenario(void *arg)
 	CHILD_CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0);
 	CHILD_STATUS(lockstore_open_dir(&s, dir, 0, &err), LOCKSTORE_OK, &err);
 	small = rl;
-	/* Room for the token counter (21 bytes), not for the lock file. */
-	small.rlim_cur = 24;
+	/* Room for the token counter (84 bytes), not for the lock file. */
+	small.rlim_cur = 96;
 	CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
-	CHILD_STATUS(lockstore_lock(s, "vm1", "host-with-a-long-name", &err),
+	CHILD_STATUS(lockstore_lock(s, "vm1", LONG_HOLDER, &err),
 	    LOCKSTORE_STORAGE, &err);
 	CHILD_CHECK(err.sys_errno == EFBIG);
 	CHILD_CHECK(strncmp(err.msg, "Storage error: ", 15) == 0);
 	/* Neither a lock nor a half-written temporary file remains. */
 	CHILD_CHECK(tu_count_entries(dir) == 0);
-	CHILD_STATUS(lockstore_unlock(s, "vm1", "host-with-a-long-name", &err),
+	CHILD_STATUS(lockstore_unlock(s, "vm1", LONG_HOLDER, &err),
 	    LOCKSTORE_NOT_LOCKED, &err);
 	CHILD_CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0);
-	CHILD_STATUS(lockstore_lock(s, "vm1", "host-with-a-long-name", &err),
+	CHILD_STATUS(lockstore_lock(s, "vm1", LONG_HOLDER, &err),
 	    LOCKSTORE_OK, &err);
 	lockstore_close(s);
 	return 0;

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fencing token counter of a lock directory: <dir>/.token.  Every
+ * token is strictly greater than every token handed out before from the
+ * directory, by any process, across restarts and crashes.
+ *
+ * The file holds two lines, both fixed width:
+ *
+ *     HHHHHHHHHHHHHHHHHHHH             the reserve: no token above it was
+ *                                      ever handed out; synced before use
+ *     next NNNNNNNNNNNNNNNNNNNN BOOT   the last token handed out, valid in
+ *                                      the boot BOOT only
+ *
+ * A grant takes N+1 while it is at most H and rewrites the second line
+ * without syncing: within one boot the page cache is the file for every
+ * process, and a crash of the process loses nothing.  Only a crash of the
+ * machine can lose that write, and it brings a new boot id, so the second
+ * line is then not trusted: the counter goes on from H, which was on disk
+ * before any token up to it was used.  When N reaches H, H moves up by
+ * TOKEN_RESERVE and is synced before the next token is handed out; while
+ * that sync has not succeeded the second line names no boot, so a failed
+ * sync is never trusted by anyone.  So a machine crash skips at most
+ * TOKEN_RESERVE tokens, and one sync covers TOKEN_RESERVE grants instead
+ * of one each.
+ *
+ * Without a boot id (no /proc) every grant moves H and syncs it.  A file
+ * of one line (earlier builds wrote the last token so, or seeded by hand)
+ * is a reserve with no trusted second line.  Processes on other machines sharing the directory
+ * see a foreign boot and go on from H too: always safe, one sync per turn.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lockdir.h"
+#include "store_impl.h"
+
+/* Tokens one sync of the reserve covers. */
+#define TOKEN_RESERVE	1024ULL
+
+/* Tokens travel as XML-RPC i8: signed 64 bits. */
+#define TOKEN_MAX	((unsigned long long)INT64_MAX)
+
+/* The boot lines name while the reserve above them is not known durable. */
+#define TOKEN_NO_BOOT	"none"
+
+static int
+flock_ex(int fd)
+{
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* Whether this boot can be told from the next (see read_boot()). */
+static int
+boot_known(const struct lockdir *ld)
+{
+	return strncmp(ld->boot, "0-", 2) != 0;
+}
+
+/*
+ * Opens (creating it durably the first time) the token counter.  Kept open
+ * read-only (flock and fsync need no more); each write opens it anew, see
+ * write_counter(): a descriptor kept open for writing would stop an
+ * operator from remounting the file system read-only.
+ */
+static enum lockstore_status
+open_counter(struct lockdir *ld, struct lockstore_error *err)
+{
+	int	created = 1;
+
+	ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE, O_RDONLY | O_CREAT |
+	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (ld->tokfd == -1 && errno == EEXIST) {
+		created = 0;
+		ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (ld->tokfd == -1)
+		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
+		    "error: cannot open the token counter %s/%s: %s", ld->path,
+		    LOCKDIR_TOKEN_FILE, strerror(errno));
+	if (created && lockdir_durable(ld) && fsync(ld->dirfd) == -1) {
+		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
+		    "cannot sync the lock directory %s: %s", ld->path,
+		    strerror(errno));
+		close(ld->tokfd);
+		ld->tokfd = -1;
+		return LOCKSTORE_STORAGE;
+	}
+	return LOCKSTORE_OK;
+}
+
+static enum lockstore_status
+damaged(struct lockdir *ld, struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid lock "
+	    "state: the token counter %s/%s is damaged", ld->path,
+	    LOCKDIR_TOKEN_FILE);
+}
+
+/* Parses 20 digits at P into *V; -1 if they are not. */
+static int
+digits20(const char *p, unsigned long long *v)
+{
+	unsigned long long	x = 0;
+	int			i;
+
+	for (i = 0; i < 20; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		if (x > (UINT64_MAX - (unsigned)(p[i] - '0')) / 10)
+			return -1;
+		x = x * 10 + (unsigned)(p[i] - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/*
+ * Reads the counter: *RESERVE, and *LAST when the second line is valid in
+ * this boot (else *TRUSTED is 0).  An empty file is a reserve of 0.
+ */
+static enum lockstore_status
+read_counter(struct lockdir *ld, const char *resource,
+    unsigned long long *reserve, unsigned long long *last, int *trusted,
+    struct lockstore_error *err)
+{
+	char	buf[128], *nl, *p;
+	ssize_t	n;
+	size_t	blen;
+
+	*reserve = *last = 0;
+	*trusted = 0;
+	do
+		n = pread(ld->tokfd, buf, sizeof(buf) - 1, 0);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return lockdir_storage(err, errno, "cannot read the token "
+		    "counter", resource);
+	if (n == 0)
+		return LOCKSTORE_OK;
+	buf[n] = '\0';
+	/* The first line (a counter seeded by hand may be unpadded). */
+	errno = 0;
+	*reserve = strtoull(buf, &p, 10);
+	if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
+	    (*p != '\n' && *p != '\0'))
+		return damaged(ld, err);
+	if (*p == '\0' || p[1] == '\0')
+		return LOCKSTORE_OK;
+	/* The second line, or something torn: then only the reserve. */
+	p++;
+	if ((nl = strchr(p, '\n')) == NULL || strncmp(p, "next ", 5) != 0 ||
+	    digits20(p + 5, last) == -1 || p[25] != ' ')
+		return LOCKSTORE_OK;
+	blen = strlen(ld->boot);
+	if (boot_known(ld) && (size_t)(nl - (p + 26)) == blen &&
+	    memcmp(p + 26, ld->boot, blen) == 0 && *last <= *reserve)
+		*trusted = 1;
+	return LOCKSTORE_OK;
+}
+
+/*
+ * Writes the whole counter file: RESERVE, LAST, BOOT, through a descriptor
+ * opened for this write only, and only to the file we hold the flock on,
+ * not one put in its place.  -1 with errno, or with errno 0 for a
+ * replaced file.
+ */
+static int
+write_counter(struct lockdir *ld, unsigned long long reserve,
+    unsigned long long last, const char *boot)
+{
+	char		buf[128];
+	struct stat	a, b;
+	ssize_t		n;
+	int		fd, len, e;
+
+	len = snprintf(buf, sizeof(buf), "%020llu\nnext %020llu %s\n",
+	    reserve, last, boot);
+	fd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
+	    O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &a) == -1 || fstat(ld->tokfd, &b) == -1 ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		close(fd);
+		errno = 0;
+		return -1;
+	}
+	do
+		n = pwrite(fd, buf, (size_t)len, 0);
+	while (n == -1 && errno == EINTR);
+	e = n == -1 ? errno : ENOSPC;
+	if (close(fd) == -1 && n == len) {
+		n = -1;
+		e = errno;
+	}
+	if (n != len) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/* The error of a failed write_counter(). */
+static enum lockstore_status
+write_error(struct lockdir *ld, const char *resource,
+    struct lockstore_error *err)
+{
+	if (errno == 0)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
+		    "lock state: the token counter %s/%s was replaced",
+		    ld->path, LOCKDIR_TOKEN_FILE);
+	return lockdir_storage(err, errno, "cannot write the token counter",
+	    resource);
+}
+
+/*
+ * Moves the reserve above LAST and syncs it; the second line names this
+ * boot only once the sync has succeeded.
+ */
+static enum lockstore_status
+move_reserve(struct lockdir *ld, unsigned long long last,
+    unsigned long long *reserve, const char *resource,
+    struct lockstore_error *err)
+{
+	unsigned long long	r;
+
+	if (last >= TOKEN_MAX)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
+		    "lock state: the token counter %s/%s is exhausted",
+		    ld->path, LOCKDIR_TOKEN_FILE);
+	if (!boot_known(ld))
+		r = last + 1;	/* a reserve could not be trusted */
+	else
+		r = TOKEN_MAX - last < TOKEN_RESERVE ? TOKEN_MAX :
+		    last + TOKEN_RESERVE;
+	if (write_counter(ld, r, last, TOKEN_NO_BOOT) == -1)
+		return write_error(ld, resource, err);
+	if (lockdir_durable(ld) && fsync(ld->tokfd) == -1)
+		return lockdir_storage(err, errno, "cannot sync the token "
+		    "counter", resource);
+	*reserve = r;
+	return LOCKSTORE_OK;
+}
+
+/*
+ * Hands out the next fencing token.  Under flock (processes) and a mutex
+ * (threads of one process, which share the descriptor and so its flock).
+ */
+enum lockstore_status
+lockdir_next_token(struct lockdir *ld, const char *resource,
+    unsigned long long *token, struct lockstore_error *err)
+{
+	unsigned long long	reserve, last;
+	int			trusted, st, e;
+
+	pthread_mutex_lock(&ld->toklock);
+	/*
+	 * Opened at the first grant, not at open: the daemon opens its store
+	 * as root and then becomes the service user, who must own the file.
+	 */
+	if (ld->tokfd == -1 && (st = open_counter(ld, err)) != LOCKSTORE_OK) {
+		pthread_mutex_unlock(&ld->toklock);
+		return st;
+	}
+	if (flock_ex(ld->tokfd) == -1) {
+		e = errno;
+		pthread_mutex_unlock(&ld->toklock);
+		return lockdir_storage(err, e, "cannot lock the token counter",
+		    resource);
+	}
+	st = read_counter(ld, resource, &reserve, &last, &trusted, err);
+	if (st == LOCKSTORE_OK && !trusted)
+		last = reserve;		/* nothing above it was used */
+	if (st == LOCKSTORE_OK && last >= reserve)
+		st = move_reserve(ld, last, &reserve, resource, err);
+	if (st == LOCKSTORE_OK) {
+		last++;
+		/* Not synced: see the top of this file. */
+		if (write_counter(ld, reserve, last, boot_known(ld) ?
+		    ld->boot : TOKEN_NO_BOOT) == -1)
+			st = write_error(ld, resource, err);
+	}
+	flock(ld->tokfd, LOCK_UN);
+	pthread_mutex_unlock(&ld->toklock);
+	if (st == LOCKSTORE_OK)
+		*token = last;
+	return st;
+}
