@@ -5,6 +5,11 @@
  * the next; that next one is started by whichever waiter sees the device
  * idle first, and covers every change made before it started.  Under load
  * one fsync thus answers a whole batch of requests (group commit).
+ *
+ * Only two syncs are ever waited for: the running one, N, and N + 1.  So
+ * the waiters sleep on one condition variable per parity, and the end of
+ * N wakes N's waiters and a single waiter of N + 1 (to start it), not the
+ * waiters of N + 1 just to put them back to sleep.
  */
 #include "config.h"
 
@@ -18,7 +23,8 @@ void
 gsync_init(struct gsync *g, int fd)
 {
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_cond_init(&g->done_cv, NULL);
+	pthread_cond_init(&g->done_cv[0], NULL);
+	pthread_cond_init(&g->done_cv[1], NULL);
 	g->started = g->done = g->failed = 0;
 	g->failed_errno = 0;
 	g->running = 0;
@@ -29,7 +35,8 @@ gsync_init(struct gsync *g, int fd)
 void
 gsync_destroy(struct gsync *g)
 {
-	pthread_cond_destroy(&g->done_cv);
+	pthread_cond_destroy(&g->done_cv[0]);
+	pthread_cond_destroy(&g->done_cv[1]);
 	pthread_mutex_destroy(&g->lock);
 }
 
@@ -74,9 +81,15 @@ gsync_wait_mark(struct gsync *g, uint64_t target)
 				g->failed = mine;
 				g->failed_errno = e;
 			}
-			pthread_cond_broadcast(&g->done_cv);
+			/*
+			 * Its waiters are done.  The others wait for the next
+			 * sync (no later one can have been asked for), and
+			 * one of them is woken to start it.
+			 */
+			pthread_cond_broadcast(&g->done_cv[mine & 1]);
+			pthread_cond_signal(&g->done_cv[(mine + 1) & 1]);
 		} else
-			pthread_cond_wait(&g->done_cv, &g->lock);
+			pthread_cond_wait(&g->done_cv[target & 1], &g->lock);
 	}
 	rc = 0;
 	if (g->failed >= target) {

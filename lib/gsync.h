@@ -8,7 +8,7 @@
 
 struct gsync {
 	pthread_mutex_t	lock;
-	pthread_cond_t	done_cv;
+	pthread_cond_t	done_cv[2];	/* waiters by the parity of their sync */
 	uint64_t	started;	/* syncs begun */
 	uint64_t	done;		/* syncs finished */
 	uint64_t	failed;		/* last sync that failed, 0: none */

@@ -6,8 +6,10 @@
  *
  * Protocol shared by every process that uses a directory:
  * - lock writes the complete file under a temporary name, syncs it, and
- *   link()s it to the lock name.  link() fails with EEXIST when the lock is
- *   held, so exactly one creator wins and nobody ever sees a partial file.
+ *   renames it to the lock name with RENAME_NOREPLACE (or, where the file
+ *   system cannot, link()s it there and unlinks the temporary name).  Both
+ *   fail with EEXIST when the lock is held, so exactly one creator wins
+ *   and nobody ever sees a partial file.
  *   The creator keeps an flock() on the new inode until the directory is
  *   synced, so nobody can remove a lock that is not yet durable.
  * - unlock opens the lock file, takes flock(LOCK_EX) on it, checks that the
@@ -382,6 +384,30 @@ out:
 }
 
 /*
+ * Gives the temporary file TMP the lock name FNAME unless that name exists
+ * (-1, EEXIST); TMP's name is gone afterwards.  One directory change where
+ * the file system can rename without replacing, else link() and unlink().
+ */
+static int
+place(struct lockdir *ld, const char *tmp, const char *fname)
+{
+#if defined(HAVE_RENAMEAT2) && defined(RENAME_NOREPLACE)
+	if (!__atomic_load_n(&ld->no_rename2, __ATOMIC_RELAXED)) {
+		if (renameat2(ld->dirfd, tmp, ld->dirfd, fname,
+		    RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+			return -1;
+		__atomic_store_n(&ld->no_rename2, 1, __ATOMIC_RELAXED);
+	}
+#endif
+	if (linkat(ld->dirfd, tmp, ld->dirfd, fname, 0) == -1)
+		return -1;
+	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
+	return 0;
+}
+
+/*
  * One lock attempt on RESOURCE for CLIENT.  ACQUIRE: acquire()'s rules
  * (CLIENT holding it already is a success); otherwise lock()'s.  TTL_MS:
  * a lease.  Fills GRANT on success; on DELAYED sets *DELAY_END to the end
@@ -496,7 +522,7 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 				goto out;
 			}
 		}
-		if (linkat(ld->dirfd, tmp, ld->dirfd, fname, 0) == 0)
+		if (place(ld, tmp, fname) == 0)
 			break;
 		if ((e = errno) != EEXIST) {
 			st = storage(err, e, "cannot create the lock file",
@@ -511,7 +537,6 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 		    "taken", resource);
 		goto out;
 	}
-	unlinkat(ld->dirfd, tmp, 0);	/* a leftover is cleaned at open */
 	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
 		/*
 		 * The grant is not durable, so it must not stand: we still

@@ -52,6 +52,7 @@ struct lockdir {
 	unsigned int	 flags;
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
+	int		 no_rename2;	/* renameat2() unsupported (atomic) */
 	char		*path;		/* absolute */
 	dev_t		 dev;		/* identity of the directory opened */
 	ino_t		 ino;
