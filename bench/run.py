@@ -18,7 +18,10 @@ side and interleaved so that drift hits every system alike:
   * held locks 0, 100,000, 1,000,000 (pre-created in lockd's file format):
     startup time to the listening line, lock latency at 1 and 16 clients,
     the daemon's peak RSS
-  * Python xmlrpc.client, 16 processes, against lockd and the reference
+  * Python xmlrpc.client, 16 processes, against lockd and the reference,
+    and doing ping() pairs against lockd: the rate these clients reach with
+    a server that does almost nothing (their ceiling on this machine), with
+    the clients' own CPU per pair
   * the cost of the per-request audit line (stderr to a file vs /dev/null)
 
 and prints the tables and the issue's targets, each MET or NOT MET.
@@ -174,18 +177,20 @@ class Bench:
         self.results.append(r)
         return r
 
-    def pyload(self, d, procs, label):
+    def pyload(self, d, procs, label, method='lock'):
         a = self.a
         cmd = [sys.executable, os.path.join(HERE, 'pyload.py'), '--port',
                str(d.port), '--procs', str(procs), '--duration',
-               str(a.duration), '--warmup', str(a.warmup), '--label', label]
+               str(a.duration), '--warmup', str(a.warmup), '--label', label,
+               '--method', method, '--pid', str(d.pid)]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=a.duration + a.warmup + 120)
         sys.stderr.write(p.stderr.decode(errors='replace'))
         try:
             r = json.loads(p.stdout.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
-            r = {'pairs_per_s': 0, 'errors': -1}
+            r = {'label': label, 'method': method, 'pairs_per_s': 0,
+                 'errors': -1}
         r['system'] = label
         self.results.append(r)
         return r
@@ -390,9 +395,14 @@ def main(argv=None):
             for name, d, mode, c in key:
                 r = b.loadgen(d, c, mode, name)
                 reps.setdefault((name, c), []).append(r)
-            for name, d in (('Python 16 procs -> lockd durable', dur),
-                            ('Python 16 procs -> ref Python', ref)):
-                reps.setdefault((name, 16), []).append(b.pyload(d, 16, name))
+            # The ping phase is the clients' ceiling: the same 16 Python
+            # processes against a server that does almost nothing.
+            for name, d, meth in (
+                    ('Python 16 procs -> lockd durable', dur, 'lock'),
+                    ('Python 16 procs -> ref Python', ref, 'lock'),
+                    ('Python 16 procs -> lockd ping', dur, 'ping')):
+                reps.setdefault((name, 16), []).append(
+                    b.pyload(d, 16, name, meth))
         for k, v in reps.items():
             if k[0] in [s[0] for s in systems] and k[1] in (16, 64):
                 sweep[k] = v
@@ -592,14 +602,26 @@ def main(argv=None):
     def pm(name, c=16):
         return m_any(reps, (name, c), lambda r: r.get('pairs_per_s'))
 
-    rows = [[name, fmt(pm(name)), ' '.join(fmt(r.get('pairs_per_s'))
-                                           for r in reps[(name, 16)]),
+    def pym(name, f):
+        return m_any(reps, (name, 16), f)
+
+    rows = [[name + (' (pair = 2 pings)' if 'ping' in name else ''),
+             fmt(pm(name)), ' '.join(fmt(r.get('pairs_per_s'))
+                                     for r in reps[(name, 16)]),
+             fmt(pym(name, lambda r: r.get('client_cpu_us_per_pair'))),
+             fmt(pym(name, lambda r: r.get('client_cpus')), 2),
+             fmt(pym(name, lambda r: r.get('server_cpu_us_per_pair'))),
              fmt(sum(max(0, r.get('errors', 0)) for r in reps[(name, 16)]))]
             for name in ('Python 16 procs -> lockd durable',
-                         'Python 16 procs -> ref Python')]
-    out.append(table('Python xmlrpc.client, 16 processes, lock+unlock pairs',
+                         'Python 16 procs -> ref Python',
+                         'Python 16 procs -> lockd ping')]
+    out.append(table('Python xmlrpc.client, 16 processes, lock+unlock pairs '
+                     '(ping: the clients\' ceiling; client CPU = the 16 '
+                     'processes\' utime+stime over the window, CPUs = that / '
+                     'window, of %d)' % os.cpu_count(),
                      ['load', 'pairs/s (median)', 'each repetition',
-                      'errors'], rows))
+                      'client CPU us/pair', 'client CPUs',
+                      'server CPU us/pair', 'errors'], rows))
     out.append('')
 
     rows = []
@@ -671,8 +693,42 @@ def main(argv=None):
     tg.append(['Python 16 procs: lockd durable / ref Python', '>= 4x',
                (fmt(r9, 1) + 'x') if r9 else '-',
                verdict(None if r9 is None else r9 >= 4)])
+    # The ceiling of that target: what the same 16 Python processes reach
+    # with ping(), a server doing almost nothing.
+    pyref = pm('Python 16 procs -> ref Python')
+    pyping = pm('Python 16 procs -> lockd ping')
+    rc = ratio(pyping, pyref)
+    tg.append(['  its ceiling: Python 16 procs ping() / ref Python',
+               'reported', (fmt(rc, 1) + 'x') if rc else '-',
+               '-' if rc is None else ('reachable' if rc >= 4
+                                       else 'NOT reachable here')])
     out.append(table('Targets of issue 6 (ratios measured in this run)',
                      ['target', 'wanted', 'measured', 'verdict'], tg))
+    if pyref and pyping:
+        ccpu = pym('Python 16 procs -> lockd ping',
+                   lambda r: r.get('client_cpus'))
+        out.append('Python 16 procs: 4x reference would need %s pairs/s; 16 '
+                   'Python clients reach %s pairs/s against a server doing '
+                   'nothing (ping(), pair = 2 calls)%s.'
+                   % (fmt(4 * pyref), fmt(pyping),
+                      '' if ccpu is None else
+                      ', the clients themselves using %s of the %d CPUs'
+                      % (fmt(ccpu, 2), os.cpu_count())))
+        # The CPU budget of a lock pair: clients + lockd share the cores.
+        name = 'Python 16 procs -> lockd durable'
+        cl = pym(name, lambda r: r.get('client_cpu_us_per_pair'))
+        sv = pym(name, lambda r: r.get('server_cpu_us_per_pair'))
+        if cl and sv is not None:
+            ncpu = os.cpu_count()
+            left = ncpu * 1e6 / (4 * pyref) - cl
+            out.append('CPU budget of a lock pair: clients %s us + lockd '
+                       'durable %s us -> at most %s pairs/s on %d CPUs '
+                       '(%s with a server costing nothing); 4x reference '
+                       'leaves lockd %s.'
+                       % (fmt(cl), fmt(sv), fmt(ncpu * 1e6 / (cl + sv)),
+                          ncpu, fmt(ncpu * 1e6 / cl),
+                          '%s us/pair' % fmt(left) if left > 0 else
+                          'nothing (the clients alone need more)'))
     print('\n'.join(out))
     sys.stdout.flush()
     log('all measurements: %s' % a.json)
