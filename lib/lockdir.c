@@ -97,6 +97,26 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Writes LEN bytes of BUF at offset 0 of FD. */
+static int
+pwrite_all(int fd, const char *buf, size_t len)
+{
+	ssize_t	n;
+	off_t	off = 0;
+
+	while (len > 0) {
+		if ((n = pwrite(fd, buf, len, off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static int
 flock_ex(int fd)
 {
@@ -106,8 +126,12 @@ flock_ex(int fd)
 	return 0;
 }
 
-/* Reads and parses the lock file open at FD. */
-static enum lockstore_status
+/* Internal result of read_open(): the content does not parse. */
+#define UNPARSED	(-3)
+
+/* Reads and parses the lock file open at FD; UNPARSED if it does not
+ * parse (ERR is then set as for INVALID_STATE). */
+static int
 read_open(int fd, const char *resource, struct lockfile *lf,
     struct lockstore_error *err)
 {
@@ -134,10 +158,12 @@ read_open(int fd, const char *resource, struct lockfile *lf,
 			break;
 		len += (size_t)n;
 	}
-	if (lockfile_parse(buf, len, lf) == -1)
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
-		    "Invalid lock state: the lock file for '%s' cannot be "
-		    "parsed", resource);
+	if (lockfile_parse(buf, len, lf) == -1) {
+		store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid lock "
+		    "state: the lock file for '%s' cannot be parsed",
+		    resource);
+		return UNPARSED;
+	}
 	return LOCKSTORE_OK;
 }
 
@@ -183,18 +209,76 @@ open_lock(const struct lockdir *ld, const char *fname, const char *resource,
 	return storage(err, errno, "cannot open the lock file", resource);
 }
 
-/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */
+/* Whether LF, read from file FNAME, can be that file's content: lockd
+ * names a file it writes after the resource it records. */
+static int
+fits_name(const struct lockfile *lf, const char *fname)
+{
+	char	own[NAME_FILE_SIZE];
+
+	if (!lf->has_resource)
+		return 1;	/* gocept.lockd's: nothing to compare */
+	name_encode(lf->resource, own);
+	return strcmp(own, fname) == 0;
+}
+
+/*
+ * Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
+ *
+ * Without a lock at first, so that looking seldom waits for a change.
+ * But lock files' inodes are reused (lockdir_pool.c): the inode opened may
+ * have been released meanwhile and rewritten for another holding, of this
+ * resource or another, maybe more than once.  So content that does not
+ * parse (caught mid-rewrite: its "check" line fails) or that records a
+ * resource of another name is read again under LOCK_SH, which every
+ * rewrite and every release excludes; and any read counts only if FNAME
+ * still names the inode read.  A holding of this resource read without
+ * the lock was its holding at some instant of the call.
+ */
 int
 lockdir_read_lock(const struct lockdir *ld, const char *fname, const char *resource,
     struct lockfile *lf, struct lockstore_error *err)
 {
-	int	fd = -1, st;
+	struct stat	st, now;
+	int		fd = -1, rc, tries, e, locked;
 
-	if ((st = open_lock(ld, fname, resource, &fd, err)) != LOCKSTORE_OK)
-		return st;
-	st = read_open(fd, resource, lf, err);
-	close(fd);
-	return st;
+	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
+		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
+		    LOCKSTORE_OK)
+			return rc;
+		locked = 0;
+		rc = read_open(fd, resource, lf, err);
+		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
+		    !fits_name(lf, fname))) {
+			while (flock(fd, LOCK_SH) == -1)
+				if (errno != EINTR) {
+					e = errno;
+					close(fd);
+					return storage(err, e, "cannot lock the "
+					    "lock file", resource);
+				}
+			locked = 1;
+		}
+		if (locked && (rc = read_open(fd, resource, lf, err)) ==
+		    UNPARSED)
+			rc = LOCKSTORE_INVALID_STATE;	/* it is so */
+		/* Still FNAME's?  (Under LOCK_SH it cannot go away.) */
+		if (fstat(fd, &st) == -1 ||
+		    fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
+			e = errno;
+			close(fd);
+			if (e == ENOENT)
+				return LOCKDIR_ABSENT;	/* released since */
+			return storage(err, e, "cannot inspect the lock file",
+			    resource);
+		}
+		close(fd);
+		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+			return rc;
+		/* changed hands meanwhile: look again */
+	}
+	return store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: "
+	    "the lock for '%s' changes too fast to be read", resource);
 }
 
 /*
@@ -241,6 +325,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 {
 	char		buf[LOCKFILE_MAX];
 	unsigned long	seq;
+	off_t		old;
 	int		fd = -1, len, e, tries;
 
 	len = lockfile_render(buf, sizeof(buf), lf);
@@ -249,11 +334,20 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 		    "Invalid resource name: too long to record");
 		return -1;
 	}
+	/* A spare inode first (lockdir_pool.c): rewritten under LOCK_EX. */
+	if ((fd = lockdir_pool_take(ld, tmp, tmpsize, &old)) != -1) {
+		if (flock_ex(fd) == 0 && pwrite_all(fd, buf, (size_t)len) == 0 &&
+		    (old <= len || ftruncate(fd, len) == 0) &&
+		    (!durable(ld) || fdatasync(fd) == 0))
+			return fd;
+		close(fd);
+		unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
+	}
 	/* A crashed process with our pid may have left this very name. */
 	for (tries = 0; tries < 64; tries++) {
 		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
 		snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
-		    (long)getpid(), ld->instance, seq);
+		    (long)ld->pid, ld->instance, seq);
 		fd = openat(ld->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
@@ -381,6 +475,14 @@ out:
 	close(fd);
 	free(lf);
 	return st;
+}
+
+/* Whether TMP is a spare's name (lockdir_pool.c). */
+static int
+spare_name(const char *tmp)
+{
+	return strncmp(tmp, LOCKDIR_POOL_PREFIX,
+	    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0;
 }
 
 /*
@@ -524,7 +626,13 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 		}
 		if (place(ld, tmp, fname) == 0)
 			break;
-		if ((e = errno) != EEXIST) {
+		if ((e = errno) == ENOENT && spare_name(tmp)) {
+			/* A spare removed under us (by hand): a new file. */
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		if (e != EEXIST) {
 			st = storage(err, e, "cannot create the lock file",
 			    resource);
 			goto out;
@@ -617,9 +725,10 @@ lockdir_open_locked(struct lockdir *ld, const char *fname,
 		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "changed", resource);
+	/* Under LOCK_EX, and still FNAME's: no rewrite is under way. */
 	if ((rc = read_open(fd, resource, lf, err)) != LOCKSTORE_OK) {
 		close(fd);
-		return rc;
+		return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
 	}
 	*fdp = fd;
 	return LOCKSTORE_OK;
@@ -706,6 +815,8 @@ lockdir_close(void *impl)
 	struct lockdir	*ld = impl;
 
 	lockdir_lease_close(ld);
+	lockdir_pool_close(ld);
+	pthread_mutex_destroy(&ld->poollock);
 	gsync_destroy(&ld->dirsync);
 	pthread_mutex_destroy(&ld->toklock);
 	if (ld->tokfd != -1)
@@ -717,8 +828,9 @@ lockdir_close(void *impl)
 
 /*
  * Removes temporary files whose writer is gone (its pid no longer runs) or
- * that are older than any lock call can take.  A crash between write and
- * link leaves them; they are never read as locks.
+ * that are older than any lock call can take, and spare inodes of gone
+ * processes.  A crash between write and link leaves them; they are never
+ * read as locks.
  */
 static void
 remove_stale_tmp(struct lockdir *ld)
@@ -728,6 +840,7 @@ remove_stale_tmp(struct lockdir *ld)
 	struct stat	 st;
 	char		*end;
 	long		 pid;
+	size_t		 skip;
 	int		 fd;
 
 	if ((fd = dup(ld->dirfd)) == -1)
@@ -738,17 +851,24 @@ remove_stale_tmp(struct lockdir *ld)
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
-		    sizeof(LOCKDIR_TMP_PREFIX) - 1) != 0)
+		    sizeof(LOCKDIR_TMP_PREFIX) - 1) == 0)
+			skip = sizeof(LOCKDIR_TMP_PREFIX) - 1;
+		else if (strncmp(de->d_name, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0)
+			skip = sizeof(LOCKDIR_POOL_PREFIX) - 1;
+		else
 			continue;
 		errno = 0;
-		pid = strtol(de->d_name + sizeof(LOCKDIR_TMP_PREFIX) - 1,
-		    &end, 10);
+		pid = strtol(de->d_name + skip, &end, 10);
 		if (errno == 0 && *end == '.' && pid > 0 &&
 		    pid != (long)getpid() &&
 		    kill((pid_t)pid, 0) == -1 && errno == ESRCH) {
 			unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
 		}
+		/* A live process's spares may idle for any time. */
+		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1)
+			continue;
 		if (fstatat(ld->dirfd, de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == 0 &&
 		    st.st_mtime + LOCKDIR_TMP_STALE < time(NULL))
@@ -834,6 +954,8 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	ld->tokfd = -1;		/* opened at the first grant */
 	gsync_init(&ld->dirsync, ld->dirfd);
 	pthread_mutex_init(&ld->toklock, NULL);
+	pthread_mutex_init(&ld->poollock, NULL);
+	ld->pid = getpid();
 	pthread_mutex_init(&ld->polock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);
 	ld->policy = def;

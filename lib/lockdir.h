@@ -20,6 +20,11 @@
 /* Prefix of the temporary files a lock is written to before it is linked. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
 
+/* Prefix of spare lock-file inodes (lockdir_pool.c), and how many a store
+ * keeps at most. */
+#define LOCKDIR_POOL_PREFIX	".pool."
+#define LOCKDIR_POOL_MAX	64
+
 /* Seconds after which any temporary file is stale, whoever made it. */
 #define LOCKDIR_TMP_STALE	600
 
@@ -47,12 +52,24 @@ struct lockdir_lease {
 	long long	 deadline_ms;	/* CLOCK_BOOTTIME */
 };
 
+/* A spare inode: open read-write under its spare name. */
+struct lockdir_spare {
+	int		 fd;
+	off_t		 size;
+	char		 name[64];
+};
+
 struct lockdir {
 	int		 dirfd;
 	unsigned int	 flags;
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
+	pid_t		 pid;		/* of the process that opened it */
+	pthread_mutex_t	 poollock;	/* pool, npool, pool_coming */
+	struct lockdir_spare pool[LOCKDIR_POOL_MAX];
+	int		 npool;
+	int		 pool_coming;	/* releases on their way in */
 	char		*path;		/* absolute */
 	dev_t		 dev;		/* identity of the directory opened */
 	ino_t		 ino;
@@ -104,6 +121,14 @@ int	lockdir_open_locked(struct lockdir *ld, const char *fname,
 enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);
+
+/* The pool of spare inodes (lockdir_pool.c). */
+int	lockdir_pool_take(struct lockdir *ld, char *name, size_t size,
+	    off_t *len);
+int	lockdir_pool_release(struct lockdir *ld, const char *fname,
+	    char *name, size_t size);
+void	lockdir_pool_put(struct lockdir *ld, const char *name, int keep);
+void	lockdir_pool_close(struct lockdir *ld);
 
 /* Replaces lock file FNAME (whose flock the caller holds) by LF,
  * atomically and durably. */

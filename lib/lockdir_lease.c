@@ -125,7 +125,8 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	enum lockstore_status		 st, hst;
 	long long			 now, wall;
 	uint64_t			 dirmark;
-	int				 rc, plain, e_unlink;
+	char				 sname[64];
+	int				 rc, plain, e_unlink, spare;
 
 	lockdir_policy(ld, &pol);
 	now = lockdir_now_ms();
@@ -193,7 +194,10 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 		waitq_notify(ld->waitq, fname);	/* to learn the delay's end */
 		return st;
 	}
-	if (unlinkat(ld->dirfd, fname, 0) == -1) {
+	/* lockd's own files keep their inode for a later lock (pool). */
+	spare = lf->has_resource ? lockdir_pool_release(ld, fname, sname,
+	    sizeof(sname)) : 0;
+	if (spare == -1 || (spare == 0 && unlinkat(ld->dirfd, fname, 0) == -1)) {
 		e_unlink = errno;
 		history_wait(ld->history, &pending, err);
 		return lockdir_storage(err, e_unlink, "cannot remove the lock "
@@ -202,6 +206,9 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	dirmark = lockdir_durable(ld) ? gsync_mark(&ld->dirsync) : 0;
 	hst = history_wait(ld->history, &pending, &herr);
 	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
+	/* Only a durable release frees the inode for another holding. */
+	if (spare == 1)
+		lockdir_pool_put(ld, sname, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
 	waitq_notify(ld->waitq, fname);
 	if (rc == -1)

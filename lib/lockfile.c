@@ -98,7 +98,25 @@ lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 			return -1;
 		pos += (size_t)n;
 	}
-	return (int)pos;
+	n = snprintf(buf + pos, size - pos, "check %016llx\n",
+	    (unsigned long long)lockfile_sum(buf, pos));
+	if (n < 0 || (size_t)n >= size - pos)
+		return -1;
+	return (int)(pos + (size_t)n);
+}
+
+/* FNV-1a, 64 bits, of LEN bytes at BUF. */
+uint64_t
+lockfile_sum(const char *buf, size_t len)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	size_t		i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)buf[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
 }
 
 static int
@@ -263,10 +281,34 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 	return 0;
 }
 
+/*
+ * The "check" line LINE (ending at NL) of the lock file BUF ... END: the
+ * sum of every byte before it, and the last line.  A file read while it
+ * was rewritten fails here (see lockdir.c).
+ */
+static int
+parse_check(const char *buf, const char *line, const char *nl,
+    const char *end)
+{
+	unsigned long long	want;
+	char			num[17], *e;
+	size_t			len = (size_t)(nl - line) - 6;
+
+	if (nl == end || nl + 1 != end || len != 16)
+		return -1;
+	memcpy(num, line + 6, 16);
+	num[16] = '\0';
+	if (strspn(num, "0123456789abcdef") != 16)
+		return -1;
+	want = strtoull(num, &e, 16);
+	return want == lockfile_sum(buf, (size_t)(line - buf)) ? 0 : -1;
+}
+
 /* Parses LEN bytes of a lock file into LF. */
 int
 lockfile_parse(const char *buf, size_t len, struct lockfile *lf)
 {
+	static const char	check[] = "check ";
 	const char	*nl, *line, *end = buf + len;
 	size_t		 hlen;
 
@@ -286,6 +328,9 @@ lockfile_parse(const char *buf, size_t len, struct lockfile *lf)
 	for (line = nl + 1; line < end; line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;
+		if ((size_t)(nl - line) >= sizeof(check) - 1 &&
+		    memcmp(line, check, sizeof(check) - 1) == 0)
+			return parse_check(buf, line, nl, end);
 		if (parse_field(line, (size_t)(nl - line), lf) == -1)
 			return -1;
 	}

@@ -7,6 +7,7 @@
 #define LOCKFILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lockstore.h"
@@ -44,7 +45,8 @@ struct lockfile {
 /*
  * Renders LF (holder, resource, since, token and, when set, the lease or
  * the lock-delay; the boot ids are copied as they are) into BUF of SIZE
- * bytes.  Returns the length, or -1 if SIZE is too small.
+ * bytes, ending with "check <16 hex digits>": lockfile_sum() of all the
+ * bytes before that line.  Returns the length, or -1 if SIZE is too small.
  */
 int	lockfile_render(char *buf, size_t size, const struct lockfile *lf);
 
@@ -59,11 +61,16 @@ int	lockfile_format(char *buf, size_t size, const char *resource,
 int	lockfile_format_token(char *buf, size_t size, const char *resource,
 	    const char *client, long long since, unsigned long long token);
 
+/* The sum of a "check" line: FNV-1a (64 bits) of LEN bytes at BUF. */
+uint64_t	lockfile_sum(const char *buf, size_t len);
+
 /*
  * Parses LEN bytes of a lock file into LF.  A legacy file (one line, maybe
- * without a newline) yields only the holder.  Returns 0, or -1 when the
- * content cannot be a lock file (empty first line after lockd's format,
- * a holder or resource longer than LOCKSTORE_NAME_MAX, bad escapes).
+ * without a newline) yields only the holder.  A "check" line must be the
+ * last and match the bytes before it, so that a file caught while it is
+ * rewritten fails to parse.  Returns 0, or -1 when the content cannot be
+ * a lock file (empty first line after lockd's format, a holder or resource
+ * longer than LOCKSTORE_NAME_MAX, bad escapes, a wrong sum).
  */
 int	lockfile_parse(const char *buf, size_t len, struct lockfile *lf);
 

@@ -29,6 +29,9 @@
 
 #define MAX_OVERRIDES	32
 
+/* Open files the daemon keeps beside its connections (see main()). */
+#define NOFILE_FIXED	128
+
 struct options {
 	const char	*config;	/* NULL: the default file, if any */
 	int		 foreground;
@@ -449,16 +452,19 @@ main(int argc, char *argv[])
 	 * Abyss needs a socket and a pipe per connection (3 descriptors),
 	 * and each request opens lock files: were descriptors to run out,
 	 * Abyss's accept loop would give up and the daemon stop.  So the
-	 * slots are capped to what the open-file limit can serve.
+	 * slots are capped to what the open-file limit can serve, beyond
+	 * NOFILE_FIXED for the daemon's own (logs, the lock directory, its
+	 * history and token counter, up to 64 spare lock-file inodes).
 	 */
-	nofile = daemon_raise_nofile(4L * conf.max_connections + 64);
-	if (nofile != -1 && (nofile - 64) / 4 < conf.max_connections) {
+	nofile = daemon_raise_nofile(4L * conf.max_connections + NOFILE_FIXED);
+	if (nofile != -1 && (nofile - NOFILE_FIXED) / 4 <
+	    conf.max_connections) {
 		log_warnx("only %ld open files allowed: serving %ld "
 		    "connections at a time instead of max-connections %d",
-		    nofile, nofile > 68 ? (nofile - 64) / 4 : 1L,
-		    conf.max_connections);
-		conf.max_connections = nofile > 68 ? (int)((nofile - 64) / 4) :
-		    1;
+		    nofile, nofile > NOFILE_FIXED + 4 ?
+		    (nofile - NOFILE_FIXED) / 4 : 1L, conf.max_connections);
+		conf.max_connections = nofile > NOFILE_FIXED + 4 ?
+		    (int)((nofile - NOFILE_FIXED) / 4) : 1;
 	}
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)

@@ -156,12 +156,15 @@ check_and_clean(void)
 		fail("cannot open the lock directory", lockdir);
 	while ((de = readdir(d)) != NULL) {
 		/* The fencing token counter and the history stay: tokens
-		 * only grow, records only accumulate. */
+		 * only grow, records only accumulate; so do the store's spare
+		 * inodes (at most LOCKDIR_POOL_MAX). */
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
 		    strcmp(de->d_name, LOCKDIR_TOKEN_FILE) == 0 ||
 		    strcmp(de->d_name, HISTORY_FILE) == 0 ||
-		    strcmp(de->d_name, HISTORY_FILE_OLD) == 0)
+		    strcmp(de->d_name, HISTORY_FILE_OLD) == 0 ||
+		    strncmp(de->d_name, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0)
 			continue;
 		check_lock_file(dirfd(d), de->d_name);
 		if (unlinkat(dirfd(d), de->d_name, 0) == -1)

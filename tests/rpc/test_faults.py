@@ -317,13 +317,19 @@ class DiskFull(FaultCase):
             del before['old-0' + SUFFIX]
             self.assertFault(3, 'Resource not locked', p.unlock, 'old-0',
                              'holder-0')
-            # The page it freed is taken again: still full.
+            # The release kept its inode as a spare (lib/lockdir_pool.c):
+            # even with the disk full again, taking a lock needs no new
+            # space then; the next new lock finds no spare and fails.
             fill_blocks(filler)
-            self.assertFault(STORAGE, storage_re('old-0',
+            self.assertIsNone(p.lock('old-0', 'holder-0'))
+            self.assertFault(STORAGE, storage_re('new',
                              'No space left on device'),
-                             p.lock, 'old-0', 'holder-0')
+                             p.lock, 'new', 'client')
+            before['old-0' + SUFFIX] = read_bytes(lock_path(mnt, 'old-0'))
             self.assertNoDebris(mnt, before)
             self.assertIntact(d, before, full=True)
+            self.assertIsNone(p.unlock('old-0', 'holder-0'))
+            del before['old-0' + SUFFIX]
 
             # Space returns: so does service.
             os.unlink(filler)
@@ -494,6 +500,9 @@ class Vanished(FaultCase):
             self.assertIsNone(p.unlock('gone', 'client'))
             os.unlink(os.path.join(lockdir, '.token'))  # the token counter
             os.unlink(os.path.join(lockdir, '.history'))  # and the history
+            for n in os.listdir(lockdir):       # and the spare inodes
+                if n.startswith('.pool.'):
+                    os.unlink(os.path.join(lockdir, n))
             os.rmdir(lockdir)
             gone = re.compile(r"Storage error: the lock directory .*locks "
                               r"was removed or replaced .*'(new|gone)'")

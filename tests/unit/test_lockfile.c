@@ -318,6 +318,68 @@ parse_rejects_empty_holder_in_lockd_format(void)
 	TU_ASSERT_INT_EQ(parse_str("\nresource vm1\nsince 1\n", &lf), -1);
 }
 
+/*
+ * lockfile_render() ends with a "check" line over the bytes before it; a
+ * file whose bytes change (a torn read of a rewritten inode), or that has
+ * anything after that line, does not parse.
+ */
+static void
+render_adds_a_check_line_that_parse_verifies(void)
+{
+	struct lockfile	*lf, *got;
+	char		*buf, *mix;
+	int		 len, i;
+
+	if ((buf = malloc(LOCKFILE_MAX)) == NULL ||
+	    (mix = malloc(LOCKFILE_MAX)) == NULL ||
+	    (lf = calloc(1, sizeof(*lf))) == NULL ||
+	    (got = malloc(sizeof(*got))) == NULL)
+		abort();
+	snprintf(lf->holder, sizeof(lf->holder), "host-a");
+	snprintf(lf->resource, sizeof(lf->resource), "vm1");
+	lf->has_resource = 1;
+	lf->since = 1700000000;
+	lf->token = 41;
+	len = lockfile_render(buf, LOCKFILE_MAX, lf);
+	CU_ASSERT_FATAL(len > 0);
+	TU_ASSERT_INT_EQ(strlen(buf), len);
+	CU_ASSERT(strncmp(buf + len - 23, "check ", 6) == 0);
+	TU_ASSERT_INT_EQ(parse(buf, (size_t)len, got), 0);
+	TU_ASSERT_STR_EQ(got->holder, "host-a");
+	TU_ASSERT_INT_EQ(got->token, 41);
+	/* Any byte changed before the check line: refused. */
+	for (i = 0; i < len - 23; i++) {
+		memcpy(mix, buf, (size_t)len);
+		mix[i] = mix[i] == 'x' ? 'y' : 'x';
+		if (parse(mix, (size_t)len, got) != -1) {
+			fprintf(stderr, "byte %d changed, still parsed\n", i);
+			CU_FAIL("a changed byte passed the check");
+			break;
+		}
+	}
+	/* The same holding of another holder, torn half and half. */
+	snprintf(lf->holder, sizeof(lf->holder), "host-b");
+	lf->token = 42;
+	len = lockfile_render(mix, LOCKFILE_MAX, lf);
+	memcpy(mix, buf, 10);
+	TU_ASSERT_INT_EQ(parse(mix, (size_t)len, got), -1);
+	/* Left over bytes of a longer old content after the check line. */
+	len = lockfile_render(buf, LOCKFILE_MAX, lf);
+	memcpy(buf + len, "token 9\n", 8);
+	TU_ASSERT_INT_EQ(parse(buf, (size_t)len + 8, got), -1);
+	TU_ASSERT_INT_EQ(parse(buf, (size_t)len, got), 0);
+	/* A malformed check line. */
+	TU_ASSERT_INT_EQ(parse_str("h\nresource r\ncheck 12\n", got), -1);
+	TU_ASSERT_INT_EQ(parse_str("h\nresource r\ncheck "
+	    "zzzzzzzzzzzzzzzz\n", got), -1);
+	/* Files without one (gocept.lockd's, earlier builds') still parse. */
+	TU_ASSERT_INT_EQ(parse_str("h\nresource r\nsince 5\n", got), 0);
+	free(got);
+	free(lf);
+	free(mix);
+	free(buf);
+}
+
 static const struct tu_test tests[] = {
 	{ "format_writes_holder_resource_and_since_lines",
 	    format_writes_holder_resource_and_since_lines },
@@ -348,6 +410,8 @@ static const struct tu_test tests[] = {
 	    parse_rejects_bad_percent_escapes },
 	{ "parse_rejects_empty_holder_in_lockd_format",
 	    parse_rejects_empty_holder_in_lockd_format },
+	{ "render_adds_a_check_line_that_parse_verifies",
+	    render_adds_a_check_line_that_parse_verifies },
 	{ NULL, NULL }
 };
 
