@@ -14,23 +14,24 @@
  *   synced, so nobody can remove a lock that is not yet durable.
  * - unlock opens the lock file, takes flock(LOCK_EX) on it, checks that the
  *   name still refers to that very inode, checks the holder, and only then
- *   unlinks.  Every unlink of a lock file happens under that flock and after
- *   that check, so a compare-and-delete can never remove a lock that another
- *   client took in between.
+ *   removes the name (renaming the file to a spare, lockdir_pool.c, or
+ *   unlinking it).  Every removal of a lock name happens under that flock
+ *   and after that check, so a compare-and-delete can never remove a lock
+ *   that another client took in between.
  *
  * Durability, argued for a power loss at any instant:
- * - The lock file's data is fdatasync()ed under its temporary name before
- *   link() gives it the lock name, so no lock name can ever survive a crash
- *   pointing at unwritten data: a holder is always read whole.
+ * - The lock file's data is fdatasync()ed under its temporary (or spare)
+ *   name before it gets the lock name, so no lock name can ever survive a
+ *   crash pointing at unwritten data: a holder is always read whole.
  * - The grant is acknowledged only after an fsync() of the directory that
- *   began after the link (gsync.c shares one among concurrent requests).
+ *   began after the rename (gsync.c shares one among concurrent requests).
  *   A crash before that: the client got no success, and the lock either
  *   vanished or exists complete -- both are states the client must expect
  *   of an unanswered request.  If that fsync fails, the new lock is removed
  *   again (we still hold its flock) and the client gets a storage fault.
  * - A release is acknowledged only after the directory fsync that follows
- *   the unlink; a crash before it may bring the lock back, which is the
- *   state of an unanswered unlock.
+ *   the removal of the name; a crash before it may bring the lock back,
+ *   which is the state of an unanswered unlock.
  * The temporary name of a crashed writer is removed at the next open.
  */
 #include "config.h"
@@ -228,16 +229,28 @@ fits_name(const struct lockfile *lf, const char *fname)
  * Without a lock at first, so that looking seldom waits for a change.
  * But lock files' inodes are reused (lockdir_pool.c): the inode opened may
  * have been released meanwhile and rewritten for another holding, of this
- * resource or another, maybe more than once.  So content that does not
- * parse (caught mid-rewrite: its "check" line fails) or that records a
- * resource of another name is read again under LOCK_SH, which every
- * rewrite and every release excludes; and any read counts only if FNAME
- * still names the inode read.  A holding of this resource read without
- * the lock was its holding at some instant of the call.
+ * resource or another, maybe more than once, and a read racing a rewrite
+ * may see parts of both, or a cut-off start of the new content.  So a
+ * lockless read counts only if it ends in a valid "check" line over all
+ * it read, records a resource of this file's name, and FNAME still names
+ * the inode read afterwards; anything else (gocept.lockd's files and
+ * those of earlier builds included) is read again under LOCK_SH, which
+ * every rewrite and every release excludes.  A holding read without the
+ * lock was this resource's holding at some instant of the call.
  */
 int
 lockdir_read_lock(const struct lockdir *ld, const char *fname, const char *resource,
     struct lockfile *lf, struct lockstore_error *err)
+{
+	return lockdir_read_lock_flags(ld, fname, resource, 1, lf, err);
+}
+
+/* lockdir_read_lock(); without WAIT, LOCKDIR_AGAIN instead of waiting
+ * for LOCK_SH (for callers that hold a mutex a changer may need). */
+int
+lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
+    const char *resource, int wait, struct lockfile *lf,
+    struct lockstore_error *err)
 {
 	struct stat	st, now;
 	int		fd = -1, rc, tries, e, locked;
@@ -248,12 +261,16 @@ lockdir_read_lock(const struct lockdir *ld, const char *fname, const char *resou
 			return rc;
 		locked = 0;
 		rc = read_open(fd, resource, lf, err);
+		/* Only a read that ends in its own sum can be whole. */
 		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
-		    !fits_name(lf, fname))) {
-			while (flock(fd, LOCK_SH) == -1)
+		    (!lf->has_check || !fits_name(lf, fname)))) {
+			while (flock(fd, wait ? LOCK_SH : LOCK_SH | LOCK_NB) ==
+			    -1)
 				if (errno != EINTR) {
 					e = errno;
 					close(fd);
+					if (e == EWOULDBLOCK)
+						return LOCKDIR_AGAIN;
 					return storage(err, e, "cannot lock the "
 					    "lock file", resource);
 				}
@@ -347,7 +364,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	for (tries = 0; tries < 64; tries++) {
 		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
 		snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
-		    (long)ld->pid, ld->instance, seq);
+		    (long)getpid(), ld->instance, seq);
 		fd = openat(ld->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
@@ -374,7 +391,7 @@ lockdir_replace(struct lockdir *ld, const char *fname,
     const struct lockfile *lf, const char *resource,
     struct lockstore_error *err)
 {
-	char	tmp[64];
+	char	tmp[96];
 	int	fd, e;
 
 	if ((fd = write_tmp(ld, lf, resource, tmp, sizeof(tmp), err)) == -1)
@@ -524,7 +541,7 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 	struct lockfile	*lf;
 	enum name_form	 form;
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
-	char		 tmp[64], when[64];
+	char		 tmp[96], when[64];
 	unsigned long long token = 0;
 	long long	 now;
 	time_t		 secs;
@@ -866,6 +883,12 @@ remove_stale_tmp(struct lockdir *ld)
 			unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
 		}
+		/* A spare of an earlier boot: its process is gone too. */
+		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1 &&
+		    lockdir_pool_other_boot(ld, de->d_name)) {
+			unlinkat(ld->dirfd, de->d_name, 0);
+			continue;
+		}
 		/* A live process's spares may idle for any time. */
 		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1)
 			continue;
@@ -955,7 +978,6 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	gsync_init(&ld->dirsync, ld->dirfd);
 	pthread_mutex_init(&ld->toklock, NULL);
 	pthread_mutex_init(&ld->poollock, NULL);
-	ld->pid = getpid();
 	pthread_mutex_init(&ld->polock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);
 	ld->policy = def;

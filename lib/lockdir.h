@@ -52,11 +52,11 @@ struct lockdir_lease {
 	long long	 deadline_ms;	/* CLOCK_BOOTTIME */
 };
 
-/* A spare inode: open read-write under its spare name. */
+/* A spare inode, by name and identity. */
 struct lockdir_spare {
-	int		 fd;
-	off_t		 size;
-	char		 name[64];
+	ino_t		 ino;
+	dev_t		 dev;
+	char		 name[80];
 };
 
 struct lockdir {
@@ -65,7 +65,6 @@ struct lockdir {
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
-	pid_t		 pid;		/* of the process that opened it */
 	pthread_mutex_t	 poollock;	/* pool, npool, pool_coming */
 	struct lockdir_spare pool[LOCKDIR_POOL_MAX];
 	int		 npool;
@@ -126,9 +125,17 @@ enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 int	lockdir_pool_take(struct lockdir *ld, char *name, size_t size,
 	    off_t *len);
 int	lockdir_pool_release(struct lockdir *ld, const char *fname,
-	    char *name, size_t size);
-void	lockdir_pool_put(struct lockdir *ld, const char *name, int keep);
+	    struct lockdir_spare *sp);
+void	lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
+	    int keep);
+int	lockdir_pool_other_boot(const struct lockdir *ld, const char *name);
 void	lockdir_pool_close(struct lockdir *ld);
+
+/* lockdir_read_lock() that, unless WAIT, gives up with LOCKDIR_AGAIN
+ * rather than wait for a change of the file to end. */
+int	lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
+	    const char *resource, int wait, struct lockfile *lf,
+	    struct lockstore_error *err);
 
 /* Replaces lock file FNAME (whose flock the caller holds) by LF,
  * atomically and durably. */

@@ -11,12 +11,16 @@
  * first sweep after the reboot (never shorter than promised); a lock-delay
  * counts as over (the reboot took longer than any lock-delay is for).
  *
- * Ending a holding (unlock, break, expiry) writes its history record and
- * syncs it before the lock file goes: a crash in between leaves the lock
- * in place and a record the retried call writes again (the history
- * reports one holding once).  After a break or an expiry the file is
- * replaced by a lock-delay marker (rename over it, so the name stays taken
- * throughout) whose first line is LOCKFILE_DELAY_HOLDER.
+ * Ending a holding (unlock, break, expiry) writes its history record
+ * first.  Before a lock-delay marker replaces the file the record is
+ * synced; a plain release (unlock, or a break or expiry without a
+ * lock-delay) renames the file away at once and then waits for both
+ * syncs, answering only when both are durable.  A crash in between may
+ * keep the lock and a record the retried call writes again (the history
+ * reports one holding once), or, rarely, lose the record of a release
+ * nobody was told of.  After a break or an expiry the file is replaced by
+ * a lock-delay marker (rename over it, so the name stays taken throughout)
+ * whose first line is LOCKFILE_DELAY_HOLDER.
  */
 #include "config.h"
 
@@ -125,7 +129,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	enum lockstore_status		 st, hst;
 	long long			 now, wall;
 	uint64_t			 dirmark;
-	char				 sname[64];
+	struct lockdir_spare		 sp;
 	int				 rc, plain, e_unlink, spare;
 
 	lockdir_policy(ld, &pol);
@@ -195,8 +199,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 		return st;
 	}
 	/* lockd's own files keep their inode for a later lock (pool). */
-	spare = lf->has_resource ? lockdir_pool_release(ld, fname, sname,
-	    sizeof(sname)) : 0;
+	spare = lf->has_resource ? lockdir_pool_release(ld, fname, &sp) : 0;
 	if (spare == -1 || (spare == 0 && unlinkat(ld->dirfd, fname, 0) == -1)) {
 		e_unlink = errno;
 		history_wait(ld->history, &pending, err);
@@ -208,7 +211,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
 	/* Only a durable release frees the inode for another holding. */
 	if (spare == 1)
-		lockdir_pool_put(ld, sname, rc == 0);
+		lockdir_pool_put(ld, &sp, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
 	waitq_notify(ld->waitq, fname);
 	if (rc == -1)
@@ -376,8 +379,10 @@ scan_step(struct lockdir *ld)
 		    strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
 		    sizeof(LOCKDIR_TMP_PREFIX) - 1) == 0)
 			continue;
-		if (lockdir_read_lock(ld, de->d_name, de->d_name, lf, err) !=
-		    LOCKSTORE_OK || lf->is_delay ||
+		/* Holding leaselock: never wait for a file's LOCK_SH, which a
+		 * renew or release may hold while it waits for leaselock. */
+		if (lockdir_read_lock_flags(ld, de->d_name, de->d_name, 0, lf,
+		    err) != LOCKSTORE_OK || lf->is_delay ||
 		    lockdir_lease_state(ld, lf, now) == LOCKDIR_EXPIRED)
 			continue;
 		ld->scan_held++;

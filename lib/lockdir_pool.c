@@ -17,11 +17,16 @@
  *   file (lockdir.c); a crash before leaves a spare name, removed later.
  * - Whoever opened the inode under its old lock name before the release
  *   finds the name no longer refers to it: flock()ing changers check that
- *   after the flock (and rewrites hold LOCK_EX), readers check it after
- *   reading, and content caught mid-rewrite fails its "check" line
- *   (lockdir_read_lock(), lockfile.c).
- * Spare names are LOCKDIR_POOL_PREFIX<pid>.<store>.<n>: removed by the
- * store's close, or by the next open once that pid has gone.
+ *   after the flock (and rewrites hold LOCK_EX), lockless readers accept
+ *   only content that ends in its own sum, names its file, and is still
+ *   under that name afterwards (lockdir_read_lock(), lockfile.c).
+ * - The pool keeps names and inode numbers, no descriptors (which would
+ *   keep the file system from being remounted read-only, and be shared
+ *   with a forked child): a spare is opened when taken, and used only if
+ *   it is still the inode released.
+ * Spare names are LOCKDIR_POOL_PREFIX<pid>.<boot>.<store>.<n>: removed by
+ * the store's close, or at a later open once that process is gone (its
+ * pid no longer runs, or the machine has booted since).
  */
 #include "config.h"
 
@@ -35,48 +40,53 @@
 
 #include "lockdir.h"
 
-#if defined(HAVE_RENAMEAT2) && defined(RENAME_NOREPLACE)
-/* Whether releases can go into the pool at all (renameat2 works). */
-static int
-pool_usable(struct lockdir *ld)
-{
-	return !__atomic_load_n(&ld->no_rename2, __ATOMIC_RELAXED);
-}
-#endif
-
 /* Takes a spare: its descriptor (read-write), name and size; -1: none. */
 int
 lockdir_pool_take(struct lockdir *ld, char *name, size_t size, off_t *len)
 {
-	struct lockdir_spare	*sp;
-	int			 fd = -1;
+	struct lockdir_spare	 sp;
+	struct stat		 st;
+	int			 fd;
 
-	pthread_mutex_lock(&ld->poollock);
-	if (ld->npool > 0) {
-		sp = &ld->pool[--ld->npool];
-		fd = sp->fd;
-		*len = sp->size;
-		snprintf(name, size, "%s", sp->name);
+	for (;;) {
+		pthread_mutex_lock(&ld->poollock);
+		if (ld->npool == 0) {
+			pthread_mutex_unlock(&ld->poollock);
+			return -1;
+		}
+		sp = ld->pool[--ld->npool];
+		pthread_mutex_unlock(&ld->poollock);
+		fd = openat(ld->dirfd, sp.name, O_RDWR | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1)
+			continue;	/* removed by hand: the next */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_ino == sp.ino && st.st_dev == sp.dev &&
+		    st.st_nlink == 1) {
+			*len = st.st_size;
+			snprintf(name, size, "%s", sp.name);
+			return fd;
+		}
+		close(fd);	/* not the inode released: not ours */
 	}
-	pthread_mutex_unlock(&ld->poollock);
-	return fd;
 }
 
 /*
- * Moves the lock file FNAME, being released, to a fresh spare name NAME
- * if the pool has room: 1 if moved (the caller then calls
- * lockdir_pool_put() after the directory sync), 0 if the caller must
- * unlink it as ever, -1 with errno when the rename failed.
+ * Moves the lock file FNAME, being released (its flock held by the
+ * caller), to a fresh spare name if the pool has room: 1 if moved (the
+ * caller then calls lockdir_pool_put(SP) after the directory sync), 0 if
+ * the caller must unlink it as ever, -1 with errno when that failed.
  */
 int
-lockdir_pool_release(struct lockdir *ld, const char *fname, char *name,
-    size_t size)
+lockdir_pool_release(struct lockdir *ld, const char *fname,
+    struct lockdir_spare *sp)
 {
 #if defined(HAVE_RENAMEAT2) && defined(RENAME_NOREPLACE)
+	struct stat	st;
 	unsigned long	seq;
 	int		room, e = 0, tries;
 
-	if (!pool_usable(ld))
+	if (__atomic_load_n(&ld->no_rename2, __ATOMIC_RELAXED))
 		return 0;
 	pthread_mutex_lock(&ld->poollock);
 	if ((room = ld->npool + ld->pool_coming < LOCKDIR_POOL_MAX))
@@ -84,12 +94,19 @@ lockdir_pool_release(struct lockdir *ld, const char *fname, char *name,
 	pthread_mutex_unlock(&ld->poollock);
 	if (!room)
 		return 0;
+	if (fstatat(ld->dirfd, fname, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		e = errno;
+		goto fail;
+	}
+	sp->ino = st.st_ino;
+	sp->dev = st.st_dev;
 	/* A process of an earlier boot with our pid may have left a name. */
 	for (tries = 0; tries < 8; tries++) {
 		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
-		snprintf(name, size, "%s%ld.%lu.%lu", LOCKDIR_POOL_PREFIX,
-		    (long)ld->pid, ld->instance, seq);
-		if (renameat2(ld->dirfd, fname, ld->dirfd, name,
+		snprintf(sp->name, sizeof(sp->name), "%s%ld.%.8s.%lu.%lu",
+		    LOCKDIR_POOL_PREFIX, (long)getpid(), ld->boot,
+		    ld->instance, seq);
+		if (renameat2(ld->dirfd, fname, ld->dirfd, sp->name,
 		    RENAME_NOREPLACE) == 0)
 			return 1;
 		if ((e = errno) != EEXIST)
@@ -101,6 +118,7 @@ lockdir_pool_release(struct lockdir *ld, const char *fname, char *name,
 		__atomic_store_n(&ld->no_rename2, 1, __ATOMIC_RELAXED);
 		e = 0;
 	}
+fail:
 	pthread_mutex_lock(&ld->poollock);
 	ld->pool_coming--;
 	pthread_mutex_unlock(&ld->poollock);
@@ -109,55 +127,50 @@ lockdir_pool_release(struct lockdir *ld, const char *fname, char *name,
 #else
 	(void)ld;
 	(void)fname;
-	(void)name;
-	(void)size;
+	(void)sp;
 	return 0;
 #endif
 }
 
 /*
  * Ends a lockdir_pool_release() that returned 1: with KEEP (the release
- * is durable) the spare NAME joins the pool, else it is removed.
+ * is durable) the spare SP joins the pool, else it is removed.
  */
 void
-lockdir_pool_put(struct lockdir *ld, const char *name, int keep)
+lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
+    int keep)
 {
-	struct lockdir_spare	*sp;
-	struct stat		 st;
-	int			 fd = -1;
-
-	memset(&st, 0, sizeof(st));
-	if (keep) {
-		fd = openat(ld->dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
-		if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-		    st.st_nlink != 1)) {
-			close(fd);
-			fd = -1;
-		}
-	}
 	pthread_mutex_lock(&ld->poollock);
 	ld->pool_coming--;
-	if (fd != -1) {
-		sp = &ld->pool[ld->npool++];
-		sp->fd = fd;
-		sp->size = st.st_size;
-		snprintf(sp->name, sizeof(sp->name), "%s", name);
-	}
+	if (keep)
+		ld->pool[ld->npool++] = *sp;
 	pthread_mutex_unlock(&ld->poollock);
-	if (fd == -1)
-		unlinkat(ld->dirfd, name, 0);
+	if (!keep)
+		unlinkat(ld->dirfd, sp->name, 0);
+}
+
+/* Whether spare file NAME is left by a process that is gone: one of an
+ * earlier boot, or whose pid no longer runs (checked by the caller). */
+int
+lockdir_pool_other_boot(const struct lockdir *ld, const char *name)
+{
+	const char	*p = name + sizeof(LOCKDIR_POOL_PREFIX) - 1;
+
+	p += strspn(p, "0123456789");
+	return *p != '.' || strncmp(p + 1, ld->boot, 8) != 0 ||
+	    p[9] != '.';
 }
 
 /* Removes every spare (at close). */
 void
 lockdir_pool_close(struct lockdir *ld)
 {
-	int	i;
+	struct stat	st;
+	int		i;
 
-	for (i = 0; i < ld->npool; i++) {
-		unlinkat(ld->dirfd, ld->pool[i].name, 0);
-		close(ld->pool[i].fd);
-	}
+	for (i = 0; i < ld->npool; i++)
+		if (fstatat(ld->dirfd, ld->pool[i].name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ld->pool[i].ino)
+			unlinkat(ld->dirfd, ld->pool[i].name, 0);
 	ld->npool = 0;
 }

@@ -330,7 +330,8 @@ lockfile_parse(const char *buf, size_t len, struct lockfile *lf)
 			nl = end;
 		if ((size_t)(nl - line) >= sizeof(check) - 1 &&
 		    memcmp(line, check, sizeof(check) - 1) == 0)
-			return parse_check(buf, line, nl, end);
+			return (lf->has_check = parse_check(buf, line, nl,
+			    end) == 0) ? 0 : -1;
 		if (parse_field(line, (size_t)(nl - line), lf) == -1)
 			return -1;
 	}

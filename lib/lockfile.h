@@ -23,6 +23,8 @@ struct lockfile {
 	char	holder[LOCKSTORE_NAME_MAX + 1];	/* first line */
 	char	resource[LOCKSTORE_NAME_MAX + 1]; /* if has_resource */
 	int	has_resource;			/* 0 in legacy files */
+	int	has_check;			/* ended in a valid "check"
+						   line */
 	long long since;			/* seconds since the epoch,
 						   0 if unknown */
 	unsigned long long token;		/* fencing token, 0: none */

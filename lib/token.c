@@ -6,10 +6,11 @@
  *
  * The file holds two lines, both fixed width:
  *
- *     HHHHHHHHHHHHHHHHHHHH             the reserve: no token above it was
- *                                      ever handed out; synced before use
- *     next NNNNNNNNNNNNNNNNNNNN BOOT   the last token handed out, valid in
- *                                      the boot BOOT only
+ *     HHHHHHHHHHHHHHHHHHHH          the reserve: no token above it was
+ *                                   ever handed out; synced before use
+ *     next NNNN...N HHHH...H BOOT   the last token handed out, valid in
+ *                                   the boot BOOT only and under the
+ *                                   reserve H repeated
  *
  * A grant takes N+1 while it is at most H and rewrites the second line
  * without syncing: within one boot the page cache is the file for every
@@ -25,8 +26,16 @@
  *
  * Without a boot id (no /proc) every grant moves H and syncs it.  A file
  * of one line (earlier builds wrote the last token so, or seeded by hand)
- * is a reserve with no trusted second line.  Processes on other machines sharing the directory
- * see a foreign boot and go on from H too: always safe, one sync per turn.
+ * is a reserve with no trusted second line; an earlier build sharing the
+ * directory rewrites only the first line, which then no longer matches
+ * the copy in the second.  Processes on other machines sharing the
+ * directory see a foreign boot and go on from H too: always safe, one
+ * sync per turn.  A daemon with --no-sync marks its line "nosync-BOOT"
+ * (its reserve was not synced), which only its kind trusts.
+ *
+ * Assumed: within a boot, the page cache does not lose a written page.
+ * After a failed writeback a page may be dropped and read back stale;
+ * then the reserve's sync fails too, and is not trusted.
  */
 #include "config.h"
 
@@ -67,6 +76,14 @@ static int
 boot_known(const struct lockdir *ld)
 {
 	return strncmp(ld->boot, "0-", 2) != 0;
+}
+
+/* The boot mark of the second line: this boot's id, prefixed "nosync-"
+ * unless DURABLE (a reserve that was not synced). */
+static void
+boot_mark(const struct lockdir *ld, int durable, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s", durable ? "" : "nosync-", ld->boot);
 }
 
 /*
@@ -137,9 +154,10 @@ read_counter(struct lockdir *ld, const char *resource,
     unsigned long long *reserve, unsigned long long *last, int *trusted,
     struct lockstore_error *err)
 {
-	char	buf[128], *nl, *p;
-	ssize_t	n;
-	size_t	blen;
+	unsigned long long	copy;
+	char			buf[160], mark[64], *nl, *p;
+	ssize_t			n;
+	size_t			mlen;
 
 	*reserve = *last = 0;
 	*trusted = 0;
@@ -163,12 +181,26 @@ read_counter(struct lockdir *ld, const char *resource,
 	/* The second line, or something torn: then only the reserve. */
 	p++;
 	if ((nl = strchr(p, '\n')) == NULL || strncmp(p, "next ", 5) != 0 ||
-	    digits20(p + 5, last) == -1 || p[25] != ' ')
+	    digits20(p + 5, last) == -1 || p[25] != ' ' ||
+	    digits20(p + 26, &copy) == -1 || p[46] != ' ')
 		return LOCKSTORE_OK;
-	blen = strlen(ld->boot);
-	if (boot_known(ld) && (size_t)(nl - (p + 26)) == blen &&
-	    memcmp(p + 26, ld->boot, blen) == 0 && *last <= *reserve)
+	/*
+	 * Trusted: written in this boot, by a daemon that syncs (one that
+	 * does not may trust its own kind), under this very reserve (an
+	 * earlier build rewrites only the first line).
+	 */
+	if (!boot_known(ld) || copy != *reserve || *last > *reserve)
+		return LOCKSTORE_OK;
+	boot_mark(ld, 1, mark, sizeof(mark));
+	mlen = strlen(mark);
+	if ((size_t)(nl - (p + 47)) == mlen && memcmp(p + 47, mark, mlen) == 0)
 		*trusted = 1;
+	else if (!lockdir_durable(ld)) {
+		boot_mark(ld, 0, mark, sizeof(mark));
+		mlen = strlen(mark);
+		*trusted = (size_t)(nl - (p + 47)) == mlen &&
+		    memcmp(p + 47, mark, mlen) == 0;
+	}
 	return LOCKSTORE_OK;
 }
 
@@ -182,13 +214,13 @@ static int
 write_counter(struct lockdir *ld, unsigned long long reserve,
     unsigned long long last, const char *boot)
 {
-	char		buf[128];
+	char		buf[160];
 	struct stat	a, b;
 	ssize_t		n;
 	int		fd, len, e;
 
-	len = snprintf(buf, sizeof(buf), "%020llu\nnext %020llu %s\n",
-	    reserve, last, boot);
+	len = snprintf(buf, sizeof(buf),
+	    "%020llu\nnext %020llu %020llu %s\n", reserve, last, reserve, boot);
 	fd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
 	    O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
@@ -265,6 +297,7 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
     unsigned long long *token, struct lockstore_error *err)
 {
 	unsigned long long	reserve, last;
+	char			mark[64];
 	int			trusted, st, e;
 
 	pthread_mutex_lock(&ld->toklock);
@@ -290,8 +323,9 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 	if (st == LOCKSTORE_OK) {
 		last++;
 		/* Not synced: see the top of this file. */
-		if (write_counter(ld, reserve, last, boot_known(ld) ?
-		    ld->boot : TOKEN_NO_BOOT) == -1)
+		boot_mark(ld, lockdir_durable(ld), mark, sizeof(mark));
+		if (write_counter(ld, reserve, last, boot_known(ld) ? mark :
+		    TOKEN_NO_BOOT) == -1)
 			st = write_error(ld, resource, err);
 	}
 	flock(ld->tokfd, LOCK_UN);

@@ -5,12 +5,15 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,6 +595,87 @@ lock_succeeds_when_spares_were_removed_by_hand(void)
 	TU_ASSERT_INT_EQ(tu_count_entries(dir), 0);
 }
 
+/* Spares of an earlier boot go at open even under a live pid (ours);
+ * those of this boot and a live process stay. */
+static void
+spares_of_an_earlier_boot_are_removed_at_open(void)
+{
+	struct lockstore	*s;
+	char			*dir = tu_tmpdir(), old[96], cur[96], boot[64];
+	FILE			*fp;
+
+	CU_ASSERT_FATAL((fp = fopen("/proc/sys/kernel/random/boot_id",
+	    "r")) != NULL);
+	CU_ASSERT_FATAL(fgets(boot, sizeof(boot), fp) != NULL);
+	fclose(fp);
+	snprintf(old, sizeof(old), ".pool.%ld.zzzzzzzz.7.1", (long)getpid());
+	snprintf(cur, sizeof(cur), ".pool.%ld.%.8s.999.1", (long)getpid(),
+	    boot);
+	put_file(dir, old, "x\n");
+	put_file(dir, cur, "x\n");
+	s = open_store(dir, 0);
+	TU_ASSERT_INT_EQ(exists(dir, old), 0);
+	TU_ASSERT_INT_EQ(exists(dir, cur), 1);
+	lockstore_close(s);
+}
+
+struct inspect_arg {
+	struct lockstore	*s;
+	int			 done;		/* atomic */
+	int			 held;
+	char			 holder[LOCKSTORE_NAME_MAX + 1];
+};
+
+static void *
+inspect_thread(void *p)
+{
+	struct inspect_arg		*a = p;
+	struct lockstore_lock_info	 info;
+	struct lockstore_error		 err;
+
+	if (lockstore_inspect(a->s, "vm1", &a->held, &info, &err) ==
+	    LOCKSTORE_OK)
+		snprintf(a->holder, sizeof(a->holder), "%s", info.holder);
+	__atomic_store_n(&a->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * Content without a "check" line (gocept.lockd's, earlier builds') cannot
+ * show a torn read, so it is read under LOCK_SH: while someone holds
+ * LOCK_EX on the file (as a rewrite of a reused inode does), the reader
+ * waits for it instead of taking what it sees.
+ */
+static void
+content_without_check_line_is_read_under_the_lock(void)
+{
+	struct lockstore	*s;
+	struct inspect_arg	 a;
+	pthread_t		 t;
+	char			*dir = tu_tmpdir(), path[PATH_SIZE];
+	int			 fd, i;
+
+	put_file(dir, "vm1.resource.lock", "host7\n");
+	CU_ASSERT_FATAL(tu_join(path, sizeof(path), dir,
+	    "vm1.resource.lock") == 0);
+	CU_ASSERT_FATAL((fd = open(path, O_RDONLY)) != -1);
+	CU_ASSERT_FATAL(flock(fd, LOCK_EX) == 0);
+	s = open_store(dir, LOCKSTORE_NOSYNC);
+	memset(&a, 0, sizeof(a));
+	a.s = s;
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, inspect_thread, &a) == 0);
+	usleep(200000);
+	CU_ASSERT_EQUAL(__atomic_load_n(&a.done, __ATOMIC_SEQ_CST), 0);
+	close(fd);		/* drops LOCK_EX */
+	for (i = 0; i < 500 && !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST);
+	    i++)
+		usleep(10000);
+	pthread_join(t, NULL);
+	TU_ASSERT_INT_EQ(a.held, 1);
+	TU_ASSERT_STR_EQ(a.holder, "host7");
+	lockstore_close(s);
+}
+
 static const struct tu_test tests[] = {
 	{ "seed_scenario_gives_documented_outcomes_and_messages",
 	    seed_scenario_gives_documented_outcomes_and_messages },
@@ -599,6 +683,10 @@ static const struct tu_test tests[] = {
 	    released_inode_is_reused_by_the_next_lock },
 	{ "lock_succeeds_when_spares_were_removed_by_hand",
 	    lock_succeeds_when_spares_were_removed_by_hand },
+	{ "spares_of_an_earlier_boot_are_removed_at_open",
+	    spares_of_an_earlier_boot_are_removed_at_open },
+	{ "content_without_check_line_is_read_under_the_lock",
+	    content_without_check_line_is_read_under_the_lock },
 	{ "lock_writes_legacy_named_file_with_mode_0600_and_content",
 	    lock_writes_legacy_named_file_with_mode_0600_and_content },
 	{ "lock_of_escaped_and_hashed_names_records_the_resource",

@@ -673,19 +673,24 @@ a_crashed_process_pool_files_are_removed_at_next_open(void)
 /* The store number N in a spare name ".pool.<our pid>.<N>.<seq>" in DIR,
  * or -1 if there is none. */
 static long
-own_spare_store(const char *dir)
+own_spare_store(const char *dir, char *boot, size_t bootsize)
 {
 	DIR		*d;
 	struct dirent	*de;
-	char		 prefix[64], *end;
+	char		 prefix[64], *end, *p;
 	long		 n = -1;
 
+	/* .pool.<pid>.<8 characters of the boot id>.<store>.<n> */
 	snprintf(prefix, sizeof(prefix), ".pool.%ld.", (long)getpid());
 	if ((d = opendir(dir)) == NULL)
 		return -1;
 	while (n == -1 && (de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
-			n = strtol(de->d_name + strlen(prefix), &end, 10);
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    strlen(de->d_name) > strlen(prefix) + 9 &&
+		    de->d_name[strlen(prefix) + 8] == '.') {
+			p = de->d_name + strlen(prefix);
+			snprintf(boot, bootsize, "%.8s", p);
+			n = strtol(p + 9, &end, 10);
 			if (*end != '.')
 				n = -1;
 		}
@@ -705,7 +710,7 @@ spares_left_under_our_own_pid_do_not_break_unlock(void)
 	struct lockstore	*s;
 	struct lockstore_error	 err;
 	enum lockstore_status	 st;
-	char			*dir, name[128], me[32];
+	char			*dir, name[128], me[32], boot[16];
 	long			 n;
 	int			 i;
 
@@ -713,7 +718,7 @@ spares_left_under_our_own_pid_do_not_break_unlock(void)
 	s = open_store(dir, LOCKSTORE_NOSYNC);
 	LOCK(s, "a", "h", LOCKSTORE_OK, NULL);
 	UNLOCK(s, "a", "h", LOCKSTORE_OK, NULL);
-	n = own_spare_store(dir);
+	n = own_spare_store(dir, boot, sizeof(boot));
 	lockstore_close(s);
 	if (n < 0) {
 		printf("\n  note: no spare after an unlock: no pool here; "
@@ -723,8 +728,9 @@ spares_left_under_our_own_pid_do_not_break_unlock(void)
 	}
 	/* What a crashed process with our pid, store n + 1, left. */
 	for (i = 0; i < 2 * LEFT_SPARES; i++) {
-		snprintf(name, sizeof(name), ".pool.%ld.%ld.%d",
-		    (long)getpid(), n + 1 + i / LEFT_SPARES, i % LEFT_SPARES);
+		snprintf(name, sizeof(name), ".pool.%ld.%s.%ld.%d",
+		    (long)getpid(), boot, n + 1 + i / LEFT_SPARES,
+		    i % LEFT_SPARES);
 		put_file(dir, name, "left by a crash\n");
 	}
 	s = open_store(dir, LOCKSTORE_NOSYNC);

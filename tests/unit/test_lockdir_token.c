@@ -195,8 +195,8 @@ counter_keeps_a_reserve_and_the_last_token(void)
 	TU_ASSERT_INT_EQ(a, 1);
 	TU_ASSERT_INT_EQ(b, 2);
 	read_counter(dir, text, sizeof(text));
-	snprintf(want, sizeof(want), "%020llu\nnext %020llu %s\n", 1024ULL,
-	    2ULL, boot);
+	snprintf(want, sizeof(want), "%020llu\nnext %020llu %020llu %s\n",
+	    1024ULL, 2ULL, 1024ULL, boot);
 	CU_ASSERT_STRING_EQUAL(text, want);
 	lockstore_close(st);
 }
@@ -212,11 +212,12 @@ stale_next_line_of_another_boot_is_not_trusted(void)
 {
 	static const char *const after_crash[] = {
 	    "00000000000000001024\nnext 00000000000000000003 "
-	    "00000000-1111-2222-3333-444444444444\n",
+	    "00000000000000001024 00000000-1111-2222-3333-444444444444\n",
 	    "00000000000000001024\nnext 000000000000000",	/* torn */
 	    "00000000000000001024\n",
 	    /* a reserve whose sync failed names no boot */
-	    "00000000000000001024\nnext 00000000000000000003 none\n",
+	    "00000000000000001024\nnext 00000000000000000003 "
+	    "00000000000000001024 none\n",
 	};
 	struct lockstore	*st;
 	char			*dir, boot[64], text[256];
@@ -238,17 +239,37 @@ stale_next_line_of_another_boot_is_not_trusted(void)
 		/* ... with a new reserve synced above it. */
 		read_counter(dir, text, sizeof(text));
 		CU_ASSERT(strncmp(text, "00000000000000002048\n"
-		    "next 00000000000000001025 ", 47) == 0);
+		    "next 00000000000000001025 00000000000000002048 ", 68) ==
+		    0);
 		CU_ASSERT(strstr(text, boot) != NULL);
 		lockstore_close(st);
 	}
 	/* The same line of this boot is trusted: no skip. */
 	dir = tu_tmpdir();
 	snprintf(text, sizeof(text), "00000000000000001024\nnext "
-	    "00000000000000000003 %s\n", boot);
+	    "00000000000000000003 00000000000000001024 %s\n", boot);
 	put_file(dir, ".token", text);
 	st = open_store(dir, 0);
 	TU_ASSERT_INT_EQ(take(st, "c", "h"), 4);
+	lockstore_close(st);
+	/* An earlier build rewrote the first line only (it handed out
+	 * 1025): the copy no longer matches, the count goes on above it. */
+	snprintf(text, sizeof(text), "00000000000000001025\nnext "
+	    "00000000000000000003 00000000000000001024 %s\n", boot);
+	put_file(dir, ".token", text);
+	st = open_store(dir, 0);
+	TU_ASSERT_INT_EQ(take(st, "d", "h"), 1026);
+	lockstore_close(st);
+	/* A reserve a --no-sync daemon wrote is not durable: a syncing
+	 * daemon does not trust it; another --no-sync daemon does. */
+	snprintf(text, sizeof(text), "00000000000000004096\nnext "
+	    "00000000000000003000 00000000000000004096 nosync-%s\n", boot);
+	put_file(dir, ".token", text);
+	st = open_store(dir, LOCKSTORE_NOSYNC);
+	TU_ASSERT_INT_EQ(take(st, "e", "h"), 3001);
+	lockstore_close(st);
+	st = open_store(dir, 0);
+	TU_ASSERT_INT_EQ(take(st, "f", "h"), 4097);
 	lockstore_close(st);
 }
 
@@ -262,14 +283,15 @@ reserve_is_moved_when_used_up(void)
 
 	this_boot(boot, sizeof(boot));
 	snprintf(text, sizeof(text), "00000000000000001024\nnext "
-	    "00000000000000001023 %s\n", boot);
+	    "00000000000000001023 00000000000000001024 %s\n", boot);
 	put_file(dir, ".token", text);
 	st = open_store(dir, LOCKSTORE_NOSYNC);
 	TU_ASSERT_INT_EQ(take(st, "a", "h"), 1024);
 	TU_ASSERT_INT_EQ(take(st, "b", "h"), 1025);
 	read_counter(dir, text, sizeof(text));
 	CU_ASSERT(strncmp(text, "00000000000000002048\n"
-	    "next 00000000000000001025 ", 47) == 0);
+	    "next 00000000000000001025 00000000000000002048 nosync-", 75) ==
+	    0);
 	t = take(st, "c", "h");
 	TU_ASSERT_INT_EQ(t, 1026);
 	lockstore_close(st);
