@@ -210,6 +210,30 @@ open_lock(const struct lockdir *ld, const char *fname, const char *resource,
 	return storage(err, errno, "cannot open the lock file", resource);
 }
 
+/*
+ * flock(LOCK_SH) on FD; without WAIT only if free at once, with WAIT for
+ * at most LOCKDIR_SH_WAIT_MS (lockd's own changes hold LOCK_EX for a few
+ * syncs; a process outside that keeps it must not hang the request).
+ * 0 or an errno (EWOULDBLOCK: not got).
+ */
+static int
+flock_sh(int fd, int wait)
+{
+	struct timespec	 ts = { 0, 1000000 };	/* 1 ms */
+	long		 waited;
+
+	for (waited = 0; ; waited++) {
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || !wait ||
+		    waited >= LOCKDIR_SH_WAIT_MS)
+			return errno;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Whether LF, read from file FNAME, can be that file's content: lockd
  * names a file it writes after the resource it records. */
 static int
@@ -264,16 +288,15 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 		/* Only a read that ends in its own sum can be whole. */
 		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
 		    (!lf->has_check || !fits_name(lf, fname)))) {
-			while (flock(fd, wait ? LOCK_SH : LOCK_SH | LOCK_NB) ==
-			    -1)
-				if (errno != EINTR) {
-					e = errno;
-					close(fd);
-					if (e == EWOULDBLOCK)
-						return LOCKDIR_AGAIN;
-					return storage(err, e, "cannot lock the "
-					    "lock file", resource);
-				}
+			if ((e = flock_sh(fd, wait)) != 0) {
+				close(fd);
+				if (e == EWOULDBLOCK && !wait)
+					return LOCKDIR_AGAIN;
+				return storage(err, e, e == EWOULDBLOCK ?
+				    "the lock file stays flock()ed by someone "
+				    "else" : "cannot lock the lock file",
+				    resource);
+			}
 			locked = 1;
 		}
 		if (locked && (rc = read_open(fd, resource, lf, err)) ==
@@ -334,6 +357,17 @@ lockdir_legacy_name(const char *resource, enum name_form form, char *buf, size_t
 	return n > 0 && (size_t)n < size;
 }
 
+/* Whether spare NAME is still the inode open at FD, with no other name. */
+static int
+still_spare(const struct lockdir *ld, int fd, const char *name)
+{
+	struct stat	a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(ld->dirfd, name, &b,
+	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev && a.st_nlink == 1;
+}
+
 /* Writes LF to a temporary file, syncs and flocks it; returns its fd or
  * -1.  RESOURCE names the lock in messages. */
 static int
@@ -353,12 +387,16 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	}
 	/* A spare inode first (lockdir_pool.c): rewritten under LOCK_EX. */
 	if ((fd = lockdir_pool_take(ld, tmp, tmpsize, &old)) != -1) {
-		if (flock_ex(fd) == 0 && pwrite_all(fd, buf, (size_t)len) == 0 &&
+		/* Every rename of a spare happens under LOCK_EX: if the name
+		 * is still this inode's now, it is nobody's lock. */
+		if (flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
+		    pwrite_all(fd, buf, (size_t)len) == 0 &&
 		    (old <= len || ftruncate(fd, len) == 0) &&
 		    (!durable(ld) || fdatasync(fd) == 0))
 			return fd;
+		if (still_spare(ld, fd, tmp))
+			unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
 		close(fd);
-		unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
 	}
 	/* A crashed process with our pid may have left this very name. */
 	for (tries = 0; tries < 64; tries++) {
@@ -543,7 +581,7 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
 	char		 tmp[96], when[64];
 	unsigned long long token = 0;
-	long long	 now;
+	long long	 now, mine_since = 0, mine_deadline = 0;
 	time_t		 secs;
 	struct tm	 tm;
 	int		 fd = -1, st, tries, e;
@@ -635,6 +673,9 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 				snprintf(lf->boot, sizeof(lf->boot), "%s",
 				    ld->boot);
 			}
+			/* LF is read into again if this attempt loses. */
+			mine_since = lf->since;
+			mine_deadline = lf->deadline_ms;
 			if ((fd = write_tmp(ld, lf, resource, tmp, sizeof(tmp),
 			    err)) == -1) {
 				st = err->status;
@@ -678,11 +719,11 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 	close(fd);
 	fd = -1;
 	grant->token = token;
-	grant->since = lf->since;
+	grant->since = mine_since;
 	grant->ttl_ms = ttl_ms;
 	if (ttl_ms > 0) {
 		grant->expires_ms = lockdir_wall_ms() + ttl_ms;
-		lockdir_note_lease(ld, resource, lf->deadline_ms);
+		lockdir_note_lease(ld, resource, mine_deadline);
 	}
 	st = LOCKSTORE_OK;
 out:
@@ -846,8 +887,8 @@ lockdir_close(void *impl)
 /*
  * Removes temporary files whose writer is gone (its pid no longer runs) or
  * that are older than any lock call can take, and spare inodes of gone
- * processes.  A crash between write and link leaves them; they are never
- * read as locks.
+ * processes.  A crash between write and rename leaves them; they are
+ * never read as locks.
  */
 static void
 remove_stale_tmp(struct lockdir *ld)
@@ -857,7 +898,7 @@ remove_stale_tmp(struct lockdir *ld)
 	struct stat	 st;
 	char		*end;
 	long		 pid;
-	size_t		 skip;
+	size_t		 skip, len;
 	int		 fd;
 
 	if ((fd = dup(ld->dirfd)) == -1)
@@ -867,6 +908,12 @@ remove_stale_tmp(struct lockdir *ld)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
+		/* Never a lock file: gocept.lockd's of a resource ".tmp.x"
+		 * or ".pool.x" looks like ours but for its suffix. */
+		len = strlen(de->d_name);
+		if (len >= sizeof(NAME_SUFFIX) - 1 && strcmp(de->d_name + len -
+		    (sizeof(NAME_SUFFIX) - 1), NAME_SUFFIX) == 0)
+			continue;
 		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
 		    sizeof(LOCKDIR_TMP_PREFIX) - 1) == 0)
 			skip = sizeof(LOCKDIR_TMP_PREFIX) - 1;

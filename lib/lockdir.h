@@ -17,7 +17,8 @@
 #include "name.h"
 #include "waitq.h"
 
-/* Prefix of the temporary files a lock is written to before it is linked. */
+/* Prefix of the temporary files a lock is written to before it gets its
+ * name. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
 
 /* Prefix of spare lock-file inodes (lockdir_pool.c), and how many a store
@@ -30,6 +31,9 @@
 
 /* The fencing token counter (token.c). */
 #define LOCKDIR_TOKEN_FILE	".token"
+
+/* Longest a lockless reader waits for LOCK_SH on a lock file (ms). */
+#define LOCKDIR_SH_WAIT_MS	10000
 
 /* How often a lock or unlock retries after losing a race. */
 #define LOCKDIR_RACE_RETRIES	1000

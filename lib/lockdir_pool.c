@@ -58,8 +58,16 @@ lockdir_pool_take(struct lockdir *ld, char *name, size_t size, off_t *len)
 		pthread_mutex_unlock(&ld->poollock);
 		fd = openat(ld->dirfd, sp.name, O_RDWR | O_NOFOLLOW |
 		    O_NONBLOCK | O_CLOEXEC);
-		if (fd == -1)
+		if (fd == -1 && errno == ENOENT)
 			continue;	/* removed by hand: the next */
+		if (fd == -1) {
+			/* Out of descriptors, say: keep it for later. */
+			pthread_mutex_lock(&ld->poollock);
+			if (ld->npool + ld->pool_coming < LOCKDIR_POOL_MAX)
+				ld->pool[ld->npool++] = sp;
+			pthread_mutex_unlock(&ld->poollock);
+			return -1;
+		}
 		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		    st.st_ino == sp.ino && st.st_dev == sp.dev &&
 		    st.st_nlink == 1) {
@@ -149,16 +157,35 @@ lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
 		unlinkat(ld->dirfd, sp->name, 0);
 }
 
-/* Whether spare file NAME is left by a process that is gone: one of an
- * earlier boot, or whose pid no longer runs (checked by the caller). */
+/* Whether S starts with decimal digits then '.': their end, else NULL. */
+static const char *
+digits_dot(const char *s)
+{
+	size_t	n = strspn(s, "0123456789");
+
+	return n > 0 && s[n] == '.' ? s + n + 1 : NULL;
+}
+
+/*
+ * Whether NAME is a spare of this lockd's making (PREFIX<pid>.<8 of a
+ * boot id>.<store>.<n>, nothing else) left in an earlier boot: its
+ * process is gone.  Anything else of that prefix is left alone (it may be
+ * gocept.lockd's lock of a resource called so).
+ */
 int
 lockdir_pool_other_boot(const struct lockdir *ld, const char *name)
 {
-	const char	*p = name + sizeof(LOCKDIR_POOL_PREFIX) - 1;
+	const char	*p = name + sizeof(LOCKDIR_POOL_PREFIX) - 1, *boot;
 
-	p += strspn(p, "0123456789");
-	return *p != '.' || strncmp(p + 1, ld->boot, 8) != 0 ||
-	    p[9] != '.';
+	if ((p = digits_dot(p)) == NULL)
+		return 0;
+	boot = p;
+	if (strlen(p) < 9 || p[8] != '.' || strcspn(p, ".") != 8)
+		return 0;
+	if ((p = digits_dot(p + 9)) == NULL ||
+	    strspn(p, "0123456789") != strlen(p) || *p == '\0')
+		return 0;
+	return strncmp(boot, ld->boot, 8) != 0;
 }
 
 /* Removes every spare (at close). */
@@ -170,7 +197,8 @@ lockdir_pool_close(struct lockdir *ld)
 
 	for (i = 0; i < ld->npool; i++)
 		if (fstatat(ld->dirfd, ld->pool[i].name, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ld->pool[i].ino)
+		    AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == ld->pool[i].ino &&
+		    st.st_dev == ld->pool[i].dev)
 			unlinkat(ld->dirfd, ld->pool[i].name, 0);
 	ld->npool = 0;
 }

@@ -170,12 +170,18 @@ read_counter(struct lockdir *ld, const char *resource,
 	if (n == 0)
 		return LOCKSTORE_OK;
 	buf[n] = '\0';
-	/* The first line (a counter seeded by hand may be unpadded). */
+	/* The first line (a counter seeded by hand may be unpadded); cut
+	 * off by the buffer it is not to be trusted. */
 	errno = 0;
 	*reserve = strtoull(buf, &p, 10);
 	if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
-	    (*p != '\n' && *p != '\0'))
+	    (*p != '\n' && *p != '\0') ||
+	    (*p == '\0' && (size_t)n == sizeof(buf) - 1))
 		return damaged(ld, err);
+	if (*reserve > TOKEN_MAX)
+		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
+		    "lock state: the token counter %s/%s is exhausted",
+		    ld->path, LOCKDIR_TOKEN_FILE);
 	if (*p == '\0' || p[1] == '\0')
 		return LOCKSTORE_OK;
 	/* The second line, or something torn: then only the reserve. */

@@ -454,7 +454,7 @@ main(int argc, char *argv[])
 	 * Abyss's accept loop would give up and the daemon stop.  So the
 	 * slots are capped to what the open-file limit can serve, beyond
 	 * NOFILE_FIXED for the daemon's own (logs, the lock directory, its
-	 * history and token counter, up to 64 spare lock-file inodes).
+	 * history and token counter, the waiters' inotify).
 	 */
 	nofile = daemon_raise_nofile(4L * conf.max_connections + NOFILE_FIXED);
 	if (nofile != -1 && (nofile - NOFILE_FIXED) / 4 <

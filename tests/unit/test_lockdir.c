@@ -676,6 +676,37 @@ content_without_check_line_is_read_under_the_lock(void)
 	lockstore_close(s);
 }
 
+/* gocept.lockd's locks of resources named like lockd's own temporary or
+ * spare files are locks: the cleanup at open leaves them. */
+static void
+legacy_locks_named_like_spares_survive_open(void)
+{
+	struct lockstore	*s;
+	char			*dir = tu_tmpdir(), path[PATH_SIZE];
+	struct timespec		 old[2];
+
+	put_file(dir, ".pool.db.resource.lock", "old-host\n");
+	put_file(dir, ".tmp.1.2.resource.lock", "old-host\n");
+	put_file(dir, ".pool.999999999.zzzzzzzz.1.1.resource.lock",
+	    "old-host\n");
+	/* Older than any temporary file may be. */
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 3600;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	CU_ASSERT_FATAL(tu_join(path, sizeof(path), dir,
+	    ".tmp.1.2.resource.lock") == 0);
+	CU_ASSERT(utimensat(AT_FDCWD, path, old, 0) == 0);
+	s = open_store(dir, LOCKSTORE_NOSYNC);
+	TU_ASSERT_INT_EQ(exists(dir, ".pool.db.resource.lock"), 1);
+	TU_ASSERT_INT_EQ(exists(dir, ".tmp.1.2.resource.lock"), 1);
+	TU_ASSERT_INT_EQ(exists(dir,
+	    ".pool.999999999.zzzzzzzz.1.1.resource.lock"), 1);
+	LOCK(s, ".pool.db", "new-host", LOCKSTORE_HELD,
+	    "Resource already locked by 'old-host'");
+	LOCK(s, ".tmp.1.2", "new-host", LOCKSTORE_HELD,
+	    "Resource already locked by 'old-host'");
+	lockstore_close(s);
+}
+
 static const struct tu_test tests[] = {
 	{ "seed_scenario_gives_documented_outcomes_and_messages",
 	    seed_scenario_gives_documented_outcomes_and_messages },
@@ -687,6 +718,8 @@ static const struct tu_test tests[] = {
 	    spares_of_an_earlier_boot_are_removed_at_open },
 	{ "content_without_check_line_is_read_under_the_lock",
 	    content_without_check_line_is_read_under_the_lock },
+	{ "legacy_locks_named_like_spares_survive_open",
+	    legacy_locks_named_like_spares_survive_open },
 	{ "lock_writes_legacy_named_file_with_mode_0600_and_content",
 	    lock_writes_legacy_named_file_with_mode_0600_and_content },
 	{ "lock_of_escaped_and_hashed_names_records_the_resource",

@@ -295,8 +295,20 @@ reserve_is_moved_when_used_up(void)
 	t = take(st, "c", "h");
 	TU_ASSERT_INT_EQ(t, 1026);
 	lockstore_close(st);
-	/* A damaged first line is refused, not guessed. */
+	/* A damaged first line is refused, not guessed; so are one too
+	 * long to read whole and a reserve beyond the i8 range. */
 	put_file(dir, ".token", "x0000000000000001024\n");
+	st = open_store(dir, LOCKSTORE_NOSYNC);
+	FAILS(st, 0, "d", "h", LOCKSTORE_INVALID_STATE,
+	    "Invalid lock state: the token counter ");
+	lockstore_close(st);
+	snprintf(text, sizeof(text), "%0200d", 7);
+	put_file(dir, ".token", text);
+	st = open_store(dir, LOCKSTORE_NOSYNC);
+	FAILS(st, 0, "d", "h", LOCKSTORE_INVALID_STATE,
+	    "Invalid lock state: the token counter ");
+	lockstore_close(st);
+	put_file(dir, ".token", "09223372036854775808\n");
 	st = open_store(dir, LOCKSTORE_NOSYNC);
 	FAILS(st, 0, "d", "h", LOCKSTORE_INVALID_STATE,
 	    "Invalid lock state: the token counter ");
