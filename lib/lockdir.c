@@ -81,23 +81,6 @@ lockdir_storage(struct lockstore_error *err, int e, const char *what,
 #define storage(err, e, what, resource) \
 	lockdir_storage((err), (e), (what), (resource))
 
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Writes LEN bytes of BUF at offset 0 of FD. */
 static int
 pwrite_all(int fd, const char *buf, size_t len)
@@ -118,8 +101,9 @@ pwrite_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int
-flock_ex(int fd)
+/* flock(LOCK_EX) on FD, through signals; see lockdir.h. */
+int
+lockdir_flock_ex(int fd)
 {
 	while (flock(fd, LOCK_EX) == -1)
 		if (errno != EINTR)
@@ -130,21 +114,17 @@ flock_ex(int fd)
 /* Internal result of read_open(): the content does not parse. */
 #define UNPARSED	(-3)
 
-/* Reads and parses the lock file open at FD; UNPARSED if it does not
- * parse (ERR is then set as for INVALID_STATE). */
+/* Reads and parses the lock file open at FD, whose fstat() is ST;
+ * UNPARSED if it does not parse (ERR is then set as for INVALID_STATE). */
 static int
-read_open(int fd, const char *resource, struct lockfile *lf,
-    struct lockstore_error *err)
+read_open(int fd, const struct stat *st, const char *resource,
+    struct lockfile *lf, struct lockstore_error *err)
 {
 	char		buf[LOCKFILE_MAX];
-	struct stat	st;
 	ssize_t		n;
 	size_t		len = 0;
 
-	if (fstat(fd, &st) == -1)
-		return storage(err, errno, "cannot inspect the lock file",
-		    resource);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st->st_mode))
 		return store_error(err, LOCKSTORE_INVALID_STATE, 0,
 		    "Invalid lock state: the lock file for '%s' is not a "
 		    "regular file", resource);
@@ -284,7 +264,13 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 		    LOCKSTORE_OK)
 			return rc;
 		locked = 0;
-		rc = read_open(fd, resource, lf, err);
+		if (fstat(fd, &st) == -1) {
+			e = errno;
+			close(fd);
+			return storage(err, e, "cannot inspect the lock file",
+			    resource);
+		}
+		rc = read_open(fd, &st, resource, lf, err);
 		/* Only a read that ends in its own sum can be whole. */
 		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
 		    (!lf->has_check || !fits_name(lf, fname)))) {
@@ -299,12 +285,11 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 			}
 			locked = 1;
 		}
-		if (locked && (rc = read_open(fd, resource, lf, err)) ==
+		if (locked && (rc = read_open(fd, &st, resource, lf, err)) ==
 		    UNPARSED)
 			rc = LOCKSTORE_INVALID_STATE;	/* it is so */
 		/* Still FNAME's?  (Under LOCK_SH it cannot go away.) */
-		if (fstat(fd, &st) == -1 ||
-		    fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (fstatat(ld->dirfd, fname, &now, AT_SYMLINK_NOFOLLOW) == -1) {
 			e = errno;
 			close(fd);
 			if (e == ENOENT)
@@ -389,7 +374,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	if ((fd = lockdir_pool_take(ld, tmp, tmpsize, &old)) != -1) {
 		/* Every rename of a spare happens under LOCK_EX: if the name
 		 * is still this inode's now, it is nobody's lock. */
-		if (flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
+		if (lockdir_flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
 		    pwrite_all(fd, buf, (size_t)len) == 0 &&
 		    (old <= len || ftruncate(fd, len) == 0) &&
 		    (!durable(ld) || fdatasync(fd) == 0))
@@ -412,7 +397,8 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 		storage(err, errno, "cannot create a lock file", resource);
 		return -1;
 	}
-	if (write_all(fd, buf, (size_t)len) == -1 || flock_ex(fd) == -1 ||
+	if (pwrite_all(fd, buf, (size_t)len) == -1 ||
+	    lockdir_flock_ex(fd) == -1 ||
 	    (durable(ld) && fdatasync(fd) == -1)) {
 		e = errno;
 		close(fd);
@@ -763,7 +749,7 @@ lockdir_open_locked(struct lockdir *ld, const char *fname,
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
 			return rc;
-		if (fstat(fd, &st) == -1 || flock_ex(fd) == -1) {
+		if (fstat(fd, &st) == -1 || lockdir_flock_ex(fd) == -1) {
 			rc = storage(err, errno, "cannot lock the lock file",
 			    resource);
 			close(fd);
@@ -784,7 +770,7 @@ lockdir_open_locked(struct lockdir *ld, const char *fname,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "changed", resource);
 	/* Under LOCK_EX, and still FNAME's: no rewrite is under way. */
-	if ((rc = read_open(fd, resource, lf, err)) != LOCKSTORE_OK) {
+	if ((rc = read_open(fd, &st, resource, lf, err)) != LOCKSTORE_OK) {
 		close(fd);
 		return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
 	}

@@ -106,6 +106,9 @@ long long	lockdir_wall_ms(void);
 /* Whether the syncs are on. */
 int	lockdir_durable(const struct lockdir *ld);
 
+/* flock(FD, LOCK_EX), retried when a signal interrupts it; 0 or -1. */
+int	lockdir_flock_ex(int fd);
+
 /* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
 enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
 			    const char *what, const char *resource);

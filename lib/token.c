@@ -62,15 +62,6 @@
 /* The boot lines name while the reserve above them is not known durable. */
 #define TOKEN_NO_BOOT	"none"
 
-static int
-flock_ex(int fd)
-{
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return -1;
-	return 0;
-}
-
 /* Whether this boot can be told from the next (see read_boot()). */
 static int
 boot_known(const struct lockdir *ld)
@@ -315,7 +306,7 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 		pthread_mutex_unlock(&ld->toklock);
 		return st;
 	}
-	if (flock_ex(ld->tokfd) == -1) {
+	if (lockdir_flock_ex(ld->tokfd) == -1) {
 		e = errno;
 		pthread_mutex_unlock(&ld->toklock);
 		return lockdir_storage(err, e, "cannot lock the token counter",
