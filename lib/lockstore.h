@@ -46,25 +46,12 @@ struct lockstore_error {
 	char			msg[LOCKSTORE_MSG_MAX];
 };
 
-/* Options for lockstore_open_dir(). */
-#define LOCKSTORE_NOSYNC	0x1	/* skip fsync: UNSAFE, tests only */
-
 struct lockstore;
 
 /*
- * Opens the lock directory DIR, which must exist and be a directory.
- * Removes temporary files left behind by processes that no longer run.
- * Returns LOCKSTORE_OK and sets *storep (free with lockstore_close()), or
- * LOCKSTORE_STORAGE with err filled.
- */
-enum lockstore_status	lockstore_open_dir(struct lockstore **storep,
-			    const char *dir, unsigned int flags,
-			    struct lockstore_error *err);
-
-/*
- * Takes the lock on RESOURCE for CLIENT.  On LOCKSTORE_OK the lock is on
- * disk and, unless opened with LOCKSTORE_NOSYNC, durable.  Safe to call from
- * many threads and many processes sharing one directory.
+ * Takes the lock on RESOURCE for CLIENT.  On LOCKSTORE_OK the lock is
+ * stored and, unless the backend was opened not to sync, durable.  Safe to
+ * call from many threads and many processes sharing one store.
  * Errors: HELD (also when CLIENT itself holds it, as the original did),
  * BAD_RESOURCE, BAD_CLIENT, STORAGE, INVALID_STATE.
  */
@@ -164,8 +151,8 @@ enum lockstore_status	lockstore_list(struct lockstore *store,
 			    struct lockstore_error *err);
 
 /*
- * Policy for the features beyond lock/unlock; lockstore_open_dir() starts
- * with LOCKSTORE_POLICY_DEFAULT.  Applies to calls made after it is set.
+ * Policy for the features beyond lock/unlock; every backend's open call
+ * starts with LOCKSTORE_POLICY_DEFAULT.  Applies to calls made after it is set.
  */
 struct lockstore_policy {
 	unsigned int	lock_delay_ms;	/* new takers held off after a break

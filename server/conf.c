@@ -14,7 +14,7 @@
 
 #include "cidr.h"
 #include "conf.h"
-#include "lockstore_etcd.h"
+#include "etcd/lockstore_etcd.h"
 
 enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL, CONF_SIZE, CONF_BACKEND };
 

@@ -27,7 +27,7 @@
 #include <xmlrpc-c/server.h>
 
 #include "fastpath.h"
-#include "lockdir.h"
+#include "dir/lockdir.h"
 #include "lockstore.h"
 #include "log.h"
 #include "name.h"

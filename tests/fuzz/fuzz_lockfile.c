@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lockfile.h"
+#include "dir/lockfile.h"
 #include "lockstore.h"
 #include "name.h"
 

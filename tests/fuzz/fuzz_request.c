@@ -23,9 +23,9 @@
 
 #include <xmlrpc-c/base.h>
 
-#include "history.h"
-#include "lockdir.h"
-#include "lockfile.h"
+#include "dir/history.h"
+#include "dir/lockdir.h"
+#include "dir/lockfile.h"
 #include "lockstore.h"
 #include "log.h"
 #include "name.h"

@@ -317,7 +317,7 @@ class DiskFull(FaultCase):
             del before['old-0' + SUFFIX]
             self.assertFault(3, 'Resource not locked', p.unlock, 'old-0',
                              'holder-0')
-            # The release kept its inode as a spare (lib/lockdir_pool.c):
+            # The release kept its inode as a spare (lib/dir/lockdir_pool.c):
             # even with the disk full again, taking a lock needs no new
             # space then; the next new lock finds no spare and fails.
             fill_blocks(filler)

@@ -24,7 +24,7 @@ from harness import (CALL_TIMEOUT, Daemon, LockdTestCase, SharedDaemon, main,
                      xmlrpc_post, xmlrpc_result)
 
 SUFFIX = '.resource.lock'
-TOKEN_FILE = '.token'       # the counter, "%020llu\n" (lib/lockdir.c)
+TOKEN_FILE = '.token'       # the counter, "%020llu\n" (lib/dir/token.c)
 MAXINT = 2 ** 31 - 1
 RUN_TIMEOUT = 20            # seconds for any one lockcmd run
 JOIN_TIMEOUT = 60           # seconds for a load thread to finish

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "lockstore.h"
+#include "dir/lockstore_dir.h"
 
 #define PATH_SIZE	4352	/* a directory plus any lock file name */
 

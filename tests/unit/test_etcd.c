@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "lockstore.h"
-#include "lockstore_etcd.h"
+#include "etcd/lockstore_etcd.h"
 #include "test_etcd_tu.h"
 #include "tu.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "lockstore.h"
-#include "lockstore_etcd.h"
+#include "etcd/lockstore_etcd.h"
 #include "test_etcd_tu.h"
 #include "tu.h"
 

@@ -8,7 +8,7 @@
 #define TEST_ETCD_TU_H
 
 #include "lockstore.h"
-#include "lockstore_etcd.h"
+#include "etcd/lockstore_etcd.h"
 
 /* Exit status of a test program that skips (automake's SKIP). */
 #define ETU_SKIP	77

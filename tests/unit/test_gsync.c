@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "gsync.h"
+#include "dir/gsync.h"
 #include "tu.h"
 
 #define THREADS	16

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "history.h"
+#include "dir/history.h"
 #include "tu.h"
 
 #define THREADS		16

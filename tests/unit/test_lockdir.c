@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "lockdir_tu.h"
-#include "lockfile.h"
+#include "dir/lockfile.h"
 #include "lockstore.h"
 #include "name.h"
 #include "tu.h"
@@ -486,7 +486,7 @@ half_written_temporary_file_is_never_read_as_holder(void)
 	tu_end_child(pid, wfd);
 }
 
-/* --- spare inodes (lib/lockdir_pool.c) ------------------------------- */
+/* --- spare inodes (lib/dir/lockdir_pool.c) ------------------------------- */
 
 /* Inode number of DIR/NAME, 0 if none. */
 static ino_t

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "lockdir_tu.h"
-#include "lockfile.h"
+#include "dir/lockfile.h"
 #include "lockstore.h"
 #include "name.h"
 #include "tu.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "lockdir_tu.h"
-#include "lockfile.h"
+#include "dir/lockfile.h"
 #include "lockstore.h"
 #include "tu.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lockfile.h"
+#include "dir/lockfile.h"
 #include "tu.h"
 
 /*

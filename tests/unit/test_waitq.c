@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "tu.h"
-#include "waitq.h"
+#include "dir/waitq.h"
 
 #define KEY		"res.lock"
 #define FIFO_THREADS	8

@@ -14,6 +14,7 @@
 #include "history.h"
 #include "lockfile.h"
 #include "lockstore.h"
+#include "lockstore_dir.h"
 #include "name.h"
 #include "waitq.h"
 
