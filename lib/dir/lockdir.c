@@ -14,7 +14,7 @@
  *   synced, so nobody can remove a lock that is not yet durable.
  * - unlock opens the lock file, takes flock(LOCK_EX) on it, checks that the
  *   name still refers to that very inode, checks the holder, and only then
- *   removes the name (renaming the file to a spare, lockdir_pool.c, or
+ *   removes the name (renaming the file to a spare, pool.c, or
  *   unlinking it).  Every removal of a lock name happens under that flock
  *   and after that check, so a compare-and-delete can never remove a lock
  *   that another client took in between.
@@ -231,7 +231,7 @@ fits_name(const struct lockfile *lf, const char *fname)
  * Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
  *
  * Without a lock at first, so that looking seldom waits for a change.
- * But lock files' inodes are reused (lockdir_pool.c): the inode opened may
+ * But lock files' inodes are reused (pool.c): the inode opened may
  * have been released meanwhile and rewritten for another holding, of this
  * resource or another, maybe more than once, and a read racing a rewrite
  * may see parts of both, or a cut-off start of the new content.  So a
@@ -370,7 +370,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 		    "Invalid resource name: too long to record");
 		return -1;
 	}
-	/* A spare inode first (lockdir_pool.c): rewritten under LOCK_EX. */
+	/* A spare inode first (pool.c): rewritten under LOCK_EX. */
 	if ((fd = lockdir_pool_take(ld, tmp, tmpsize, &old)) != -1) {
 		/* Every rename of a spare happens under LOCK_EX: if the name
 		 * is still this inode's now, it is nobody's lock. */
@@ -518,7 +518,7 @@ out:
 	return st;
 }
 
-/* Whether TMP is a spare's name (lockdir_pool.c). */
+/* Whether TMP is a spare's name (pool.c). */
 static int
 spare_name(const char *tmp)
 {

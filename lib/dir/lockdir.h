@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The lock-directory backend's insides, shared by its files: lockdir.c
- * (open, lock, unlock) and lockdir_query.c (status, list).
+ * (open, lock, unlock) and query.c (status, list).
  */
 #ifndef LOCKDIR_H
 #define LOCKDIR_H
@@ -22,7 +22,7 @@
  * name. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
 
-/* Prefix of spare lock-file inodes (lockdir_pool.c), and how many a store
+/* Prefix of spare lock-file inodes (pool.c), and how many a store
  * keeps at most. */
 #define LOCKDIR_POOL_PREFIX	".pool."
 #define LOCKDIR_POOL_MAX	64
@@ -129,7 +129,7 @@ enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);
 
-/* The pool of spare inodes (lockdir_pool.c). */
+/* The pool of spare inodes (pool.c). */
 int	lockdir_pool_take(struct lockdir *ld, char *name, size_t size,
 	    off_t *len);
 int	lockdir_pool_release(struct lockdir *ld, const char *fname,
@@ -235,7 +235,7 @@ int	lockdir_legacy_name(const char *resource, enum name_form form,
 enum lockstore_status	lockdir_check_dir(const struct lockdir *ld,
 			    const char *resource, struct lockstore_error *err);
 
-/* The backend's inspect and list (lockdir_query.c). */
+/* The backend's inspect and list (query.c). */
 enum lockstore_status	lockdir_inspect(void *impl, const char *resource,
 			    int *held, struct lockstore_lock_info *info,
 			    struct lockstore_error *err);
