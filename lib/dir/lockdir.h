@@ -10,12 +10,12 @@
 
 #include <pthread.h>
 
+#include "fname.h"
 #include "gsync.h"
 #include "history.h"
 #include "lockfile.h"
 #include "lockstore.h"
 #include "lockstore_dir.h"
-#include "name.h"
 #include "waitq.h"
 
 /* Prefix of the temporary files a lock is written to before it gets its
@@ -226,11 +226,6 @@ enum lockstore_status	lockdir_check_owner(const struct lockfile *lf,
 			    const char *resource, enum name_form form,
 			    struct lockstore_error *err);
 
-/* Writes gocept.lockd's file name for an escaped RESOURCE into BUF; 0 if
- * there is none. */
-int	lockdir_legacy_name(const char *resource, enum name_form form,
-	    char *buf, size_t size);
-
 /* STORAGE unless the lock directory is still the one opened. */
 enum lockstore_status	lockdir_check_dir(const struct lockdir *ld,
 			    const char *resource, struct lockstore_error *err);
@@ -244,5 +239,12 @@ enum lockstore_status	lockdir_list(void *impl,
 			    lockstore_list_fn fn, void *arg,
 			    char next[LOCKSTORE_CURSOR_SIZE],
 			    struct lockstore_error *err);
+
+/* The backend's unlock (release.c), its close (open.c), and the store of
+ * LD with the backend's calls (lockdir.c). */
+enum lockstore_status	lockdir_unlock(void *impl, const char *resource,
+			    const char *client, struct lockstore_error *err);
+void			lockdir_close(void *impl);
+struct lockstore	*lockdir_store_new(struct lockdir *ld);
 
 #endif /* LOCKDIR_H */
