@@ -40,11 +40,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +53,7 @@
 #include "gsync.h"
 #include "lockdir.h"
 #include "lockfile.h"
-#include "name.h"
+#include "fname.h"
 #include "store_impl.h"
 
 /* Whether the syncs are on. */

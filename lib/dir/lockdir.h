@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lock-directory backend's insides, shared by its files: lockdir.c
- * (open, lock, unlock) and query.c (status, list).
+ * The lock-directory backend's insides, shared by its files: open, take
+ * (lockdir.c), read, release, expire, renew, break, query, file names
+ * (fname.h), lock files (lockfile.h), tokens, spares (pool.c), history.
  */
 #ifndef LOCKDIR_H
 #define LOCKDIR_H

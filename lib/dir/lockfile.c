@@ -267,7 +267,7 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 /*
  * The "check" line LINE (ending at NL) of the lock file BUF ... END: the
  * sum of every byte before it, and the last line.  A file read while it
- * was rewritten fails here (see lockdir.c).
+ * was rewritten fails here (see read.c).
  */
 static int
 parse_check(const char *buf, const char *line, const char *nl,
