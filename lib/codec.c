@@ -10,9 +10,9 @@
 static const char upper[] = "0123456789ABCDEF";
 static const char lower[] = "0123456789abcdef";
 
-/* The value of hex digit C, or -1. */
-int
-codec_hexval(int c, int flags)
+/* The value of hex digit C of a case in FLAGS, or -1. */
+static int
+hexval(int c, int flags)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -47,8 +47,8 @@ codec_unhex(void *out, const char *s, size_t n, int flags)
 	int		 hi, lo;
 
 	for (i = 0; i < n; i++) {
-		if ((hi = codec_hexval(s[2 * i], flags)) < 0 ||
-		    (lo = codec_hexval(s[2 * i + 1], flags)) < 0 ||
+		if ((hi = hexval(s[2 * i], flags)) < 0 ||
+		    (lo = hexval(s[2 * i + 1], flags)) < 0 ||
 		    ((flags & CODEC_NO_NUL) && hi == 0 && lo == 0))
 			return -1;
 		p[i] = (unsigned char)(hi << 4 | lo);

@@ -14,9 +14,6 @@
 #define CODEC_LOWER	0x2	/* 'a'-'f' */
 #define CODEC_NO_NUL	0x4	/* decoding "00" fails */
 
-/* The value of hex digit C of a case in FLAGS, or -1. */
-int	codec_hexval(int c, int flags);
-
 /* Writes the 2N hex digits (upper case with CODEC_UPPER, else lower) of
  * the N bytes at IN to OUT, without a NUL; returns the end. */
 char	*codec_hex(char *out, const void *in, size_t n, int flags);
