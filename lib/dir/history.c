@@ -59,6 +59,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "gsync.h"
 #include "history.h"
 #include "store_impl.h"
@@ -115,12 +116,12 @@ struct ring {
 	struct lockstore_history_entry *e;
 };
 
-static const char hex[] = "0123456789ABCDEF";
 static const char *const how_names[] = { "unlock", "break", "expiry" };
 
 static int
-needs_escape(unsigned char c)
+needs_escape(unsigned char c, size_t i)
 {
+	(void)i;
 	return c < 0x21 || c == 0x7f || c == '%';
 }
 
@@ -136,7 +137,7 @@ field_len(const char *s, size_t max)
 	if (n == 1 && s[0] == '-')
 		return 3;
 	for (i = 0; i < n; i++)
-		if (needs_escape(p[i]))
+		if (needs_escape(p[i], i))
 			len += 2;
 	return len;
 }
@@ -145,8 +146,7 @@ field_len(const char *s, size_t max)
 static char *
 field_put(char *p, const char *s, size_t max)
 {
-	const unsigned char	*q = (const unsigned char *)s;
-	size_t			 i, n = strnlen(s, max);
+	size_t	n = strnlen(s, max);
 
 	if (n == 0) {
 		*p++ = '-';
@@ -156,25 +156,7 @@ field_put(char *p, const char *s, size_t max)
 		memcpy(p, "%2D", 3);
 		return p + 3;
 	}
-	for (i = 0; i < n; i++) {
-		if (needs_escape(q[i])) {
-			*p++ = '%';
-			*p++ = hex[q[i] >> 4];
-			*p++ = hex[q[i] & 0xf];
-		} else
-			*p++ = (char)q[i];
-	}
-	return p;
-}
-
-static int
-unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	return codec_percent(p, s, n, needs_escape);
 }
 
 /* Decodes the field F of LEN bytes into OUT of SIZE bytes (NUL included);
@@ -182,8 +164,8 @@ unhex(char c)
 static int
 field_get(const char *f, size_t len, char *out, size_t size)
 {
-	size_t	i, o = 0;
-	int	c, hi, lo;
+	unsigned char	c;
+	size_t		i, o = 0;
 
 	if (len == 1 && f[0] == '-') {
 		out[0] = '\0';
@@ -198,14 +180,12 @@ field_get(const char *f, size_t len, char *out, size_t size)
 			return -1;
 		c = (unsigned char)f[i];
 		if (c == '%') {
-			if (len - i < 3 || (hi = unhex(f[i + 1])) < 0 ||
-			    (lo = unhex(f[i + 2])) < 0)
-				return -1;
-			c = hi << 4 | lo;
-			if (c == 0 || !needs_escape((unsigned char)c))
+			if (len - i < 3 || codec_unhex(&c, f + i + 1, 1,
+			    CODEC_UPPER | CODEC_NO_NUL) == -1 ||
+			    !needs_escape(c, 0))
 				return -1;
 			i += 2;
-		} else if (needs_escape((unsigned char)c))
+		} else if (needs_escape(c, 0))
 			return -1;
 		out[o++] = (char)c;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lock-directory backend's insides, shared by its files: lockdir.c
- * (open, lock, unlock) and lockdir_query.c (status, list).
+ * The lock-directory backend's insides, shared by its files: open, take
+ * (lockdir.c), read, release, expire, renew, break, query, file names
+ * (fname.h), lock files (lockfile.h), tokens, spares (pool.c), history.
  */
 #ifndef LOCKDIR_H
 #define LOCKDIR_H
@@ -10,19 +11,19 @@
 
 #include <pthread.h>
 
+#include "fname.h"
 #include "gsync.h"
 #include "history.h"
 #include "lockfile.h"
 #include "lockstore.h"
 #include "lockstore_dir.h"
-#include "name.h"
 #include "waitq.h"
 
 /* Prefix of the temporary files a lock is written to before it gets its
  * name. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
 
-/* Prefix of spare lock-file inodes (lockdir_pool.c), and how many a store
+/* Prefix of spare lock-file inodes (pool.c), and how many a store
  * keeps at most. */
 #define LOCKDIR_POOL_PREFIX	".pool."
 #define LOCKDIR_POOL_MAX	64
@@ -129,7 +130,7 @@ enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);
 
-/* The pool of spare inodes (lockdir_pool.c). */
+/* The pool of spare inodes (pool.c). */
 int	lockdir_pool_take(struct lockdir *ld, char *name, size_t size,
 	    off_t *len);
 int	lockdir_pool_release(struct lockdir *ld, const char *fname,
@@ -226,16 +227,11 @@ enum lockstore_status	lockdir_check_owner(const struct lockfile *lf,
 			    const char *resource, enum name_form form,
 			    struct lockstore_error *err);
 
-/* Writes gocept.lockd's file name for an escaped RESOURCE into BUF; 0 if
- * there is none. */
-int	lockdir_legacy_name(const char *resource, enum name_form form,
-	    char *buf, size_t size);
-
 /* STORAGE unless the lock directory is still the one opened. */
 enum lockstore_status	lockdir_check_dir(const struct lockdir *ld,
 			    const char *resource, struct lockstore_error *err);
 
-/* The backend's inspect and list (lockdir_query.c). */
+/* The backend's inspect and list (query.c). */
 enum lockstore_status	lockdir_inspect(void *impl, const char *resource,
 			    int *held, struct lockstore_lock_info *info,
 			    struct lockstore_error *err);
@@ -244,5 +240,12 @@ enum lockstore_status	lockdir_list(void *impl,
 			    lockstore_list_fn fn, void *arg,
 			    char next[LOCKSTORE_CURSOR_SIZE],
 			    struct lockstore_error *err);
+
+/* The backend's unlock (release.c), its close (open.c), and the store of
+ * LD with the backend's calls (lockdir.c). */
+enum lockstore_status	lockdir_unlock(void *impl, const char *resource,
+			    const char *client, struct lockstore_error *err);
+void			lockdir_close(void *impl);
+struct lockstore	*lockdir_store_new(struct lockdir *ld);
 
 #endif /* LOCKDIR_H */

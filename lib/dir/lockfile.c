@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "lockfile.h"
-
-static const char hex[] = "0123456789ABCDEF";
 
 /* Appends S percent-encoded (controls, DEL, '%') to BUF; -1 if no room. */
 static int
@@ -27,8 +26,8 @@ put_escaped(char *buf, size_t size, size_t *pos, const char *s)
 			return -1;
 		if (*p < 0x20 || *p == 0x7f || *p == '%') {
 			buf[(*pos)++] = '%';
-			buf[(*pos)++] = hex[*p >> 4];
-			buf[(*pos)++] = hex[*p & 0xf];
+			codec_hex(buf + *pos, p, 1, CODEC_UPPER);
+			*pos += 2;
 		} else
 			buf[(*pos)++] = (char)*p;
 	}
@@ -119,24 +118,11 @@ lockfile_sum(const char *buf, size_t len)
 	return h;
 }
 
-static int
-unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes LEN bytes of percent-encoding into OUT (SIZE bytes with NUL). */
 static int
 get_escaped(const char *s, size_t len, char *out, size_t size)
 {
 	size_t	i, o = 0;
-	int	hi, lo;
 
 	for (i = 0; i < len; i++) {
 		if (o + 1 >= size)
@@ -145,13 +131,10 @@ get_escaped(const char *s, size_t len, char *out, size_t size)
 			out[o++] = s[i];
 			continue;
 		}
-		if (i + 2 >= len)
+		if (i + 2 >= len || codec_unhex(out + o, s + i + 1, 1,
+		    CODEC_UPPER | CODEC_LOWER | CODEC_NO_NUL) == -1)
 			return -1;
-		hi = unhex(s[i + 1]);
-		lo = unhex(s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return -1;
-		out[o++] = (char)(hi << 4 | lo);
+		o++;
 		i += 2;
 	}
 	out[o] = '\0';
@@ -284,7 +267,7 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 /*
  * The "check" line LINE (ending at NL) of the lock file BUF ... END: the
  * sum of every byte before it, and the last line.  A file read while it
- * was rewritten fails here (see lockdir.c).
+ * was rewritten fails here (see read.c).
  */
 static int
 parse_check(const char *buf, const char *line, const char *nl,

@@ -239,12 +239,37 @@ etcd_end_expired(struct etcd *e, const char *resource,
 }
 
 
-/* Whether history record HIST tells of a break. */
+/*
+ * Whether the break of RESOURCE is decided by what was read (LOCK, META,
+ * HIST) without a change: when in DOUBT whether our earlier attempt ended
+ * the holding MINE, or when nothing is held.  1 with *ST (and *NEW_TOKEN)
+ * set, else 0.
+ */
 static int
-is_break(const struct etcd_kv *hist)
+break_settled(struct etcd *e, const char *resource, int doubt,
+    unsigned long long mine, const struct etcd_kv *lock,
+    const struct etcd_kv *meta, const struct etcd_kv *hist,
+    unsigned long long *new_token, enum lockstore_status *st,
+    struct lockstore_error *err)
 {
-	return hist->value != NULL &&
-	    strstr(hist->value, "\"w\":\"break\"") != NULL;
+	if (doubt && (lock->key == NULL || lock->create_rev != mine)) {
+		/* The holding is gone: our break, if the history says so
+		 * (its revision is the new token). */
+		if (hist->value != NULL &&
+		    strstr(hist->value, "\"w\":\"break\"") != NULL) {
+			*new_token = hist->mod_rev;
+			*st = LOCKSTORE_OK;
+		} else
+			*st = store_error_not_locked(err);
+		return 1;
+	}
+	if (lock->key == NULL) {
+		if (meta->key == NULL || (*st = etcd_end_expired(e, resource,
+		    meta, NULL, err)) == LOCKSTORE_OK)
+			*st = store_error_not_locked(err);
+		return 1;
+	}
+	return 0;
 }
 
 /* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
@@ -277,22 +302,9 @@ etcd_break(void *impl, const char *resource, const char *by,
 		    &meta, &hist, "break", err);
 		if (st != LOCKSTORE_OK)
 			goto out;
-		if (doubt && (lock.key == NULL || lock.create_rev != mine)) {
-			/* The holding is gone: our break, if the history
-			 * says so (its revision is the new token). */
-			if (is_break(&hist)) {
-				*new_token = hist.mod_rev;
-				st = LOCKSTORE_OK;
-			} else
-				st = store_error_not_locked(err);
+		if (break_settled(e, resource, doubt, mine, &lock, &meta,
+		    &hist, new_token, &st, err))
 			goto done;
-		}
-		if (lock.key == NULL) {
-			if (meta.key == NULL || (st = etcd_end_expired(e,
-			    resource, &meta, NULL, err)) == LOCKSTORE_OK)
-				st = store_error_not_locked(err);
-			goto done;
-		}
 		etcd_fill_info(broken, resource, strlen(resource), &lock,
 		    &meta);
 		mine = lock.create_rev;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "etcd.h"
 #include "sha256.h"
 #include "store_impl.h"
@@ -26,19 +27,8 @@
 #define ETCD_CURSOR_SHORT	250
 #define ETCD_CURSOR_HEAD	200
 
-static const char hexdigits[] = "0123456789abcdef";
-
-static void
-hex_into(char *out, const unsigned char *p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		*out++ = hexdigits[p[i] >> 4];
-		*out++ = hexdigits[p[i] & 15];
-	}
-	*out = '\0';
-}
+/* Names in a cursor: lower-case hex, never a NUL byte. */
+#define NAME_HEX		(CODEC_LOWER | CODEC_NO_NUL)
 
 /* The cursor of the RLEN bytes of resource name R. */
 static void
@@ -48,35 +38,15 @@ cursor_of(const char *r, size_t rlen, char next[LOCKSTORE_CURSOR_SIZE])
 
 	if (rlen <= ETCD_CURSOR_SHORT) {
 		next[0] = 'x';
-		hex_into(next + 1, (const unsigned char *)r, rlen);
+		*codec_hex(next + 1, r, rlen, CODEC_LOWER) = '\0';
 		return;
 	}
 	next[0] = 't';
-	hex_into(next + 1, (const unsigned char *)r, ETCD_CURSOR_HEAD);
+	codec_hex(next + 1, r, ETCD_CURSOR_HEAD, CODEC_LOWER);
 	next[1 + 2 * ETCD_CURSOR_HEAD] = '-';
 	sha256(r, rlen, d);
-	hex_into(next + 2 + 2 * ETCD_CURSOR_HEAD, d, sizeof(d));
-}
-
-/* Decodes N bytes of hex at S into OUT; -1 if S is not that.  NUL bytes
- * are refused unless ZERO_OK (names never hold one). */
-static int
-unhex(const char *s, size_t n, unsigned char *out, int zero_ok)
-{
-	const char	*hi, *lo;
-	size_t		 i;
-
-	for (i = 0; i < n; i++) {
-		if (s[2 * i] == '\0' || s[2 * i + 1] == '\0' ||
-		    (hi = strchr(hexdigits, s[2 * i])) == NULL ||
-		    (lo = strchr(hexdigits, s[2 * i + 1])) == NULL)
-			return -1;
-		out[i] = (unsigned char)((hi - hexdigits) << 4 |
-		    (lo - hexdigits));
-		if (out[i] == 0 && !zero_ok)
-			return -1;
-	}
-	return 0;
+	*codec_hex(next + 2 + 2 * ETCD_CURSOR_HEAD, d, sizeof(d),
+	    CODEC_LOWER) = '\0';
 }
 
 /* A parsed cursor: the name, or its head and digest. */
@@ -96,16 +66,16 @@ cursor_parse(const char *s, struct cursor *c)
 	if (s[0] == 'x' && len % 2 == 1 && len > 1 &&
 	    (len - 1) / 2 <= ETCD_CURSOR_SHORT) {
 		c->len = (len - 1) / 2;
-		return unhex(s + 1, c->len, c->name, 0);
+		return codec_unhex(c->name, s + 1, c->len, NAME_HEX);
 	}
 	if (s[0] == 't' && len == 2 + 2 * ETCD_CURSOR_HEAD +
 	    2 * SHA256_DIGEST_SIZE && s[1 + 2 * ETCD_CURSOR_HEAD] == '-') {
 		c->len = ETCD_CURSOR_HEAD;
 		c->truncated = 1;
-		if (unhex(s + 1, c->len, c->name, 0) == -1)
+		if (codec_unhex(c->name, s + 1, c->len, NAME_HEX) == -1)
 			return -1;
-		return unhex(s + 2 + 2 * ETCD_CURSOR_HEAD, SHA256_DIGEST_SIZE,
-		    c->digest, 1);
+		return codec_unhex(c->digest, s + 2 + 2 * ETCD_CURSOR_HEAD,
+		    SHA256_DIGEST_SIZE, CODEC_LOWER);
 	}
 	return -1;
 }
@@ -227,28 +197,124 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
 	return st;
 }
 
+/* Where the listing starts: after cursor C (if AFTER), never before the
+ * prefix key PFX.  Sets *FROM (malloc'd, also on an error) and *FLEN. */
+static enum lockstore_status
+list_start(struct etcd *e, const struct cursor *c, int after,
+    const char *lbase, size_t lblen, const char *pfx, size_t pfxlen,
+    char **from, size_t *flen, struct lockstore_error *err)
+{
+	enum lockstore_status	 st = LOCKSTORE_OK;
+	char			*k;
+
+	*from = NULL;
+	if (after) {
+		if (c->truncated)
+			st = resume_long(e, lbase, lblen, c, from, flen, err);
+		else if ((k = malloc(lblen + c->len)) == NULL)
+			st = etcd_nomem(err);
+		else {
+			memcpy(k, lbase, lblen);
+			memcpy(k + lblen, c->name, c->len);
+			*from = key_after(k, lblen + c->len, flen);
+			free(k);
+			if (*from == NULL)
+				st = etcd_nomem(err);
+		}
+		if (st != LOCKSTORE_OK)
+			return st;
+	}
+	if (*from == NULL || keycmp(*from, *flen, pfx, pfxlen) < 0) {
+		free(*from);
+		if ((*from = key_after(pfx, pfxlen, flen)) == NULL)
+			return etcd_nomem(err);
+		(*flen)--;	/* the prefix itself, without the NUL */
+	}
+	return LOCKSTORE_OK;
+}
+
+/* A listing under way. */
+struct listing {
+	const struct lockstore_list_query *q;
+	lockstore_list_fn		 fn;
+	void				*arg;
+	struct lockstore_lock_info	*info;
+	char				*next;	/* the cursor */
+	size_t				 count;	/* locks listed */
+};
+
+/*
+ * Hands the N lock keys LOCKS (names after LBLEN bytes), joined with their
+ * metadata keys in MR, to L's callback.  MORE: keys follow.  Returns 1 when
+ * the page is full or the callback failed (*ST set), 0 to go on.
+ */
+static int
+list_chunk(struct etcd *e, struct listing *l, struct etcd_kv *locks,
+    size_t n, size_t lblen, struct etcd_resp *mr, int more,
+    enum lockstore_status *st, struct lockstore_error *err)
+{
+	struct etcd_kv	 meta;
+	const char	*name;
+	size_t		 i, mj = 0, nlen;
+	int		 cmp, have = 0, done = 0;
+
+	memset(&meta, 0, sizeof(meta));
+	for (i = 0; i < n && !done; i++) {
+		name = locks[i].key + lblen;
+		nlen = locks[i].keylen - lblen;
+		/* Both ranges are in name order: merge them. */
+		cmp = 1;
+		for (;;) {
+			if (!have && etcd_range_kv(mr->root, mj, &meta) != 1)
+				break;
+			have = 1;
+			cmp = keycmp(meta.key + e->prefixlen + 2,
+			    meta.keylen - e->prefixlen - 2, name, nlen);
+			if (cmp >= 0)
+				break;
+			etcd_kv_free(&meta);
+			have = 0;
+			mj++;
+		}
+		if (l->q->holder != NULL &&
+		    strcmp(locks[i].value, l->q->holder) != 0)
+			continue;
+		etcd_fill_info(l->info, name, nlen, &locks[i],
+		    have && cmp == 0 ? &meta : NULL);
+		if (l->fn(l->info, l->arg) == -1) {
+			*st = store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+			    "Storage error: cannot build the listing");
+			done = 1;
+		} else if (++l->count == l->q->limit) {
+			if (i + 1 < n || more)
+				cursor_of(name, nlen, l->next);
+			done = 1;
+		}
+	}
+	etcd_kv_free(&meta);
+	return done;
+}
+
 /* Lists held locks one page at a time; see lockstore_list(). */
 enum lockstore_status
 etcd_list(void *impl, const struct lockstore_list_query *q,
     lockstore_list_fn fn, void *arg, char next[LOCKSTORE_CURSOR_SIZE],
     struct lockstore_error *err)
 {
-	struct etcd			*e = impl;
-	struct lockstore_lock_info	*info = NULL;
-	struct etcd_kv			*locks = NULL, meta;
-	struct etcd_resp		 r, mr;
-	struct cursor			 c;
-	enum lockstore_status		 st = LOCKSTORE_OK;
-	json_object			*req;
-	char				*lbase, *pfx, *end, *from = NULL, *k;
-	const char			*name;
-	size_t				 lblen, pfxlen, endlen, flen, n, i;
-	size_t				 j, count = 0, mj, nlen;
-	int				 more, cmp, have, done = 0;
+	struct etcd		*e = impl;
+	struct listing		 l = { q, fn, arg, NULL, next, 0 };
+	struct etcd_kv		*locks = NULL;
+	struct etcd_resp	 r, mr;
+	struct cursor		 c;
+	enum lockstore_status	 st = LOCKSTORE_OK;
+	json_object		*req;
+	char			*lbase, *pfx, *end, *from = NULL;
+	size_t			 lblen, pfxlen, endlen, flen = 0, n, j;
+	int			 more, after, done = 0;
 
 	next[0] = '\0';
-	if (q->after != NULL && *q->after != '\0' &&
-	    cursor_parse(q->after, &c) == -1)
+	after = q->after != NULL && *q->after != '\0';
+	if (after && cursor_parse(q->after, &c) == -1)
 		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid listing: 'after' is not a cursor this lockd "
 		    "returned");
@@ -256,38 +322,16 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	pfx = etcd_key(e, ETCD_NS_LOCK, q->prefix != NULL ? q->prefix : "",
 	    &pfxlen);
 	end = pfx != NULL ? etcd_prefix_end(pfx, pfxlen, &endlen) : NULL;
-	info = malloc(sizeof(*info));
+	l.info = malloc(sizeof(*l.info));
 	locks = calloc(ETCD_LIST_CHUNK, sizeof(*locks));
-	if (lbase == NULL || pfx == NULL || end == NULL || info == NULL ||
+	if (lbase == NULL || pfx == NULL || end == NULL || l.info == NULL ||
 	    locks == NULL) {
 		st = etcd_nomem(err);
 		goto out;
 	}
-	if (q->after != NULL && *q->after != '\0') {
-		if (c.truncated)
-			st = resume_long(e, lbase, lblen, &c, &from, &flen,
-			    err);
-		else if ((k = malloc(lblen + c.len)) == NULL)
-			st = etcd_nomem(err);
-		else {
-			memcpy(k, lbase, lblen);
-			memcpy(k + lblen, c.name, c.len);
-			from = key_after(k, lblen + c.len, &flen);
-			free(k);
-			if (from == NULL)
-				st = etcd_nomem(err);
-		}
-		if (st != LOCKSTORE_OK)
-			goto out;
-	}
-	if (from == NULL || keycmp(from, flen, pfx, pfxlen) < 0) {
-		free(from);
-		if ((from = key_after(pfx, pfxlen, &flen)) == NULL) {
-			st = etcd_nomem(err);
-			goto out;
-		}
-		flen--;		/* the prefix itself, without the NUL */
-	}
+	if ((st = list_start(e, &c, after, lbase, lblen, pfx, pfxlen, &from,
+	    &flen, err)) != LOCKSTORE_OK)
+		goto out;
 	while (!done) {
 		req = etcd_range_req(from, flen, end, endlen, 0,
 		    ETCD_LIST_CHUNK, 0);
@@ -306,45 +350,7 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		if ((st = read_meta(e, locks, n, lblen, &mr, err)) !=
 		    LOCKSTORE_OK)
 			goto out;
-		mj = 0;
-		have = 0;
-		memset(&meta, 0, sizeof(meta));
-		for (i = 0; i < n && !done; i++) {
-			name = locks[i].key + lblen;
-			nlen = locks[i].keylen - lblen;
-			/* Both ranges are in name order: merge them. */
-			cmp = 1;
-			for (;;) {
-				if (!have && etcd_range_kv(mr.root, mj,
-				    &meta) != 1)
-					break;
-				have = 1;
-				cmp = keycmp(meta.key + e->prefixlen + 2,
-				    meta.keylen - e->prefixlen - 2, name,
-				    nlen);
-				if (cmp >= 0)
-					break;
-				etcd_kv_free(&meta);
-				have = 0;
-				mj++;
-			}
-			if (q->holder != NULL &&
-			    strcmp(locks[i].value, q->holder) != 0)
-				continue;
-			etcd_fill_info(info, name, nlen, &locks[i],
-			    have && cmp == 0 ? &meta : NULL);
-			if (fn(info, arg) == -1) {
-				st = store_error(err, LOCKSTORE_STORAGE,
-				    ENOMEM, "Storage error: cannot build the "
-				    "listing");
-				done = 1;
-			} else if (++count == q->limit) {
-				if (i + 1 < n || more)
-					cursor_of(name, nlen, next);
-				done = 1;
-			}
-		}
-		etcd_kv_free(&meta);
+		done = list_chunk(e, &l, locks, n, lblen, &mr, more, &st, err);
 		etcd_resp_free(&mr);
 		free(from);
 		from = key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
@@ -360,7 +366,7 @@ out:
 		for (j = 0; j < ETCD_LIST_CHUNK; j++)
 			etcd_kv_free(&locks[j]);
 	free(locks);
-	free(info);
+	free(l.info);
 	free(lbase);
 	free(pfx);
 	free(end);

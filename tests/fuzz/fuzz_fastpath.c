@@ -30,7 +30,7 @@
 #include "dir/lockdir.h"
 #include "lockstore.h"
 #include "log.h"
-#include "name.h"
+#include "dir/fname.h"
 #include "rpc.h"
 
 /* The daemon's default max-request-size. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lockstore.h"
+#include "dir/fname.h"
 #include "name.h"
 
 #define SUFFIX_LEN	(sizeof(NAME_SUFFIX) - 1)

@@ -28,6 +28,7 @@
 #include "dir/lockfile.h"
 #include "lockstore.h"
 #include "log.h"
+#include "dir/fname.h"
 #include "name.h"
 #include "rpc.h"
 

@@ -9,7 +9,7 @@
 
 #include "lockdir_tu.h"
 #include "lockstore.h"
-#include "name.h"
+#include "dir/fname.h"
 #include "tu.h"
 
 /* Opens DIR as a store or aborts the test. */

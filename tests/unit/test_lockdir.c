@@ -23,7 +23,7 @@
 #include "lockdir_tu.h"
 #include "dir/lockfile.h"
 #include "lockstore.h"
-#include "name.h"
+#include "dir/fname.h"
 #include "tu.h"
 
 /* The path of RESOURCE's lock file in DIR. */

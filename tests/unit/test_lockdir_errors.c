@@ -21,7 +21,7 @@
 #include "lockdir_tu.h"
 #include "dir/lockfile.h"
 #include "lockstore.h"
-#include "name.h"
+#include "dir/fname.h"
 #include "tu.h"
 
 #define NOBODY		65534

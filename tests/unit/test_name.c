@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dir/fname.h"
 #include "name.h"
 #include "tu.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Questions to the lock directory: who holds one resource (inspect), and
- * which locks are held (list, paged in lock file name order).
+ * Questions to the lock directory: who holds one resource (inspect),
+ * which locks are held (list, paged in lock file name order), and who held
+ * one before (history).
  */
 #include "config.h"
 
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
+#include "fname.h"
 #include "lockdir.h"
 #include "store_impl.h"
 
@@ -111,42 +114,22 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 static void
 cursor_of(const char *fname, char next[LOCKSTORE_CURSOR_SIZE])
 {
-	static const char	hex[] = "0123456789abcdef";
-	size_t			i, o = 0;
+	size_t	n = strlen(fname);
 
-	for (i = 0; fname[i] != '\0' && o + 3 <= LOCKSTORE_CURSOR_SIZE; i++) {
-		next[o++] = hex[(unsigned char)fname[i] >> 4];
-		next[o++] = hex[(unsigned char)fname[i] & 0xf];
-	}
-	next[o] = '\0';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	if (n > (LOCKSTORE_CURSOR_SIZE - 1) / 2)
+		n = (LOCKSTORE_CURSOR_SIZE - 1) / 2;
+	*codec_hex(next, fname, n, CODEC_LOWER) = '\0';
 }
 
 /* Decodes cursor AFTER into a file name; -1 if it is not one of ours. */
 static int
 cursor_parse(const char *after, char fname[NAME_FILE_SIZE])
 {
-	size_t	i, len = strlen(after);
-	int	hi, lo;
+	size_t	len = strlen(after);
 
-	if (len % 2 != 0 || len / 2 >= NAME_FILE_SIZE)
+	if (len % 2 != 0 || len / 2 >= NAME_FILE_SIZE || codec_unhex(fname,
+	    after, len / 2, CODEC_LOWER | CODEC_NO_NUL) == -1)
 		return -1;
-	for (i = 0; i < len / 2; i++) {
-		hi = hexval(after[2 * i]);
-		lo = hexval(after[2 * i + 1]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return -1;
-		fname[i] = (char)(hi << 4 | lo);
-	}
 	fname[len / 2] = '\0';
 	return 0;
 }
@@ -156,11 +139,7 @@ cursor_parse(const char *after, char fname[NAME_FILE_SIZE])
 static int
 is_lock_name(const char *name)
 {
-	size_t	len = strlen(name);
-
-	return len > SUFFIX_LEN &&
-	    strcmp(name + len - SUFFIX_LEN, NAME_SUFFIX) == 0 &&
-	    strncmp(name, LOCKDIR_TMP_PREFIX,
+	return name_has_suffix(name) && strncmp(name, LOCKDIR_TMP_PREFIX,
 	    sizeof(LOCKDIR_TMP_PREFIX) - 1) != 0;
 }
 
@@ -297,7 +276,7 @@ judge(struct lockdir *ld, const char *fname,
     const struct lockstore_list_query *q, struct lockfile *lf,
     struct lockstore_lock_info *info, struct lockstore_error *err)
 {
-	char	resource[LOCKSTORE_NAME_MAX + 1], check[NAME_FILE_SIZE];
+	char	resource[LOCKSTORE_NAME_MAX + 1];
 	size_t	rlen = strlen(fname) - SUFFIX_LEN;
 	int	st;
 
@@ -308,8 +287,7 @@ judge(struct lockdir *ld, const char *fname,
 		return 0;	/* released meanwhile, or not a lock file */
 	if (lf->has_resource) {
 		/* It must sit under its resource's own name. */
-		name_encode(lf->resource, check);
-		if (strcmp(check, fname) != 0)
+		if (!name_is_own(lf->resource, fname))
 			return 0;
 		snprintf(resource, sizeof(resource), "%s", lf->resource);
 	} else {
@@ -394,4 +372,14 @@ out:
 	free(lf);
 	free(info);
 	return st;
+}
+
+/* The ended holdings of RESOURCE. */
+enum lockstore_status
+lockdir_history(void *impl, const char *resource, size_t limit,
+    lockstore_history_fn fn, void *arg, struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+
+	return history_query(ld->history, resource, limit, fn, arg, err);
 }

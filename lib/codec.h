@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hex and percent codecs of the on-disk and cursor formats: one place for
+ * the digits, while each format keeps its own rule of what is escaped.
+ */
+#ifndef CODEC_H
+#define CODEC_H
+
+#include <stddef.h>
+
+/* Flags: which hex digits to write or accept, and whether a decoded byte
+ * may be 0. */
+#define CODEC_UPPER	0x1	/* 'A'-'F' */
+#define CODEC_LOWER	0x2	/* 'a'-'f' */
+#define CODEC_NO_NUL	0x4	/* decoding "00" fails */
+
+/* Writes the 2N hex digits (upper case with CODEC_UPPER, else lower) of
+ * the N bytes at IN to OUT, without a NUL; returns the end. */
+char	*codec_hex(char *out, const void *in, size_t n, int flags);
+
+/* Decodes the 2N hex digits at S into the N bytes at OUT; -1 if one is
+ * not a digit FLAGS accepts or, with CODEC_NO_NUL, a byte is 0. */
+int	codec_unhex(void *out, const char *s, size_t n, int flags);
+
+/* Copies the N bytes at S to OUT, writing each byte for which ESC(byte,
+ * offset) holds as '%' and two upper-case hex digits; returns the end (OUT
+ * has room for 3N bytes; no NUL is written). */
+char	*codec_percent(char *out, const char *s, size_t n,
+	    int (*esc)(unsigned char c, size_t i));
+
+#endif /* CODEC_H */

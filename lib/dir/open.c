@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening the lock directory as a store (and cleaning what crashed writers
+ * left there), checking that it is still the one opened, and closing it.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fname.h"
+#include "lockdir.h"
+#include "store_impl.h"
+
+static unsigned long instances;	/* atomic */
+
+/*
+ * Removes temporary files whose writer is gone (its pid no longer runs) or
+ * that are older than any lock call can take, and spare inodes of gone
+ * processes.  A crash between write and rename leaves them; they are
+ * never read as locks.
+ */
+static void
+remove_stale_tmp(struct lockdir *ld)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		*end;
+	long		 pid;
+	size_t		 skip;
+	int		 fd;
+
+	if ((fd = dup(ld->dirfd)) == -1)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		/* Never a lock file: gocept.lockd's of a resource ".tmp.x"
+		 * or ".pool.x" looks like ours but for its suffix. */
+		if (name_has_suffix(de->d_name))
+			continue;
+		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
+		    sizeof(LOCKDIR_TMP_PREFIX) - 1) == 0)
+			skip = sizeof(LOCKDIR_TMP_PREFIX) - 1;
+		else if (strncmp(de->d_name, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0)
+			skip = sizeof(LOCKDIR_POOL_PREFIX) - 1;
+		else
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + skip, &end, 10);
+		if (errno == 0 && *end == '.' && pid > 0 &&
+		    pid != (long)getpid() &&
+		    kill((pid_t)pid, 0) == -1 && errno == ESRCH) {
+			unlinkat(ld->dirfd, de->d_name, 0);
+			continue;
+		}
+		/* A spare of an earlier boot: its process is gone too. */
+		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1 &&
+		    lockdir_pool_other_boot(ld, de->d_name)) {
+			unlinkat(ld->dirfd, de->d_name, 0);
+			continue;
+		}
+		/* A live process's spares may idle for any time. */
+		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1)
+			continue;
+		if (fstatat(ld->dirfd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime + LOCKDIR_TMP_STALE < time(NULL))
+			unlinkat(ld->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+/* Reads this boot's id, or leaves "unknown-boot" (then every deadline
+ * counts as this boot's). */
+static void
+read_boot(struct lockdir *ld)
+{
+	char	buf[64];
+	size_t	n;
+	FILE	*fp;
+
+	snprintf(ld->boot, sizeof(ld->boot), "0-unknown-boot");
+	if ((fp = fopen("/proc/sys/kernel/random/boot_id", "re")) == NULL)
+		return;
+	if (fgets(buf, sizeof(buf), fp) != NULL) {
+		n = strcspn(buf, "\n");
+		buf[n] = '\0';
+		if (n > 0 && n < sizeof(ld->boot) &&
+		    strspn(buf, "0123456789abcdef-") == n)
+			memcpy(ld->boot, buf, n + 1);
+	}
+	fclose(fp);
+}
+
+/* Opens the lock directory DIR as a store. */
+enum lockstore_status
+lockstore_open_dir(struct lockstore **storep, const char *dir,
+    unsigned int flags, struct lockstore_error *err)
+{
+	const struct lockstore_policy	 def = LOCKSTORE_POLICY_DEFAULT;
+	struct lockdir			*ld;
+	struct stat			 st;
+
+	*storep = NULL;
+	if ((ld = calloc(1, sizeof(*ld))) == NULL)
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	/* Absolute, so the identity check works after a chdir("/"). */
+	if ((ld->path = realpath(dir, NULL)) == NULL) {
+		store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: cannot open lock directory '%s': %s", dir,
+		    strerror(errno));
+		free(ld);
+		return LOCKSTORE_STORAGE;
+	}
+	ld->flags = flags;
+	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
+	ld->dirfd = open(ld->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ld->dirfd == -1 || fstat(ld->dirfd, &st) == -1) {
+		store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: cannot open lock directory '%s': %s", dir,
+		    strerror(errno));
+		if (ld->dirfd != -1)
+			close(ld->dirfd);
+		free(ld->path);
+		free(ld);
+		return LOCKSTORE_STORAGE;
+	}
+	ld->dev = st.st_dev;
+	ld->ino = st.st_ino;
+	ld->tokfd = -1;		/* opened at the first grant */
+	gsync_init(&ld->dirsync, ld->dirfd);
+	pthread_mutex_init(&ld->toklock, NULL);
+	pthread_mutex_init(&ld->poollock, NULL);
+	pthread_mutex_init(&ld->polock, NULL);
+	pthread_mutex_init(&ld->leaselock, NULL);
+	ld->policy = def;
+	ld->held = -1;
+	read_boot(ld);
+	remove_stale_tmp(ld);
+	ld->history = history_open(ld->dirfd, def.history_bytes,
+	    lockdir_durable(ld));
+	ld->waitq = waitq_new(ld->path);
+	if (ld->history == NULL || ld->waitq == NULL ||
+	    (*storep = lockdir_store_new(ld)) == NULL) {
+		lockdir_close(ld);
+		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+		    "Storage error: out of memory");
+	}
+	ld->stats = store_stats(*storep);
+	return LOCKSTORE_OK;
+}
+
+/*
+ * Whether the lock directory is still the one we opened.  Were it renamed
+ * or replaced, locks granted into our open descriptor would be invisible
+ * to every daemon that opens the path later: two holders.  So refuse.
+ */
+enum lockstore_status
+lockdir_check_dir(const struct lockdir *ld, const char *resource,
+    struct lockstore_error *err)
+{
+	struct stat	now;
+
+	if (stat(ld->path, &now) == 0 && now.st_dev == ld->dev &&
+	    now.st_ino == ld->ino)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_STORAGE, ESTALE, "Storage error: "
+	    "the lock directory %s was removed or replaced since lockd "
+	    "opened it (restart lockd) while handling '%s'", ld->path,
+	    resource);
+}
+
+/* Whether a lock could be written now: the directory is the one opened
+ * and takes a file. */
+enum lockstore_status
+lockdir_health(void *impl, struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	char		 name[64];
+	int		 fd, e;
+
+	if (lockdir_check_dir(ld, "(health probe)", err) != LOCKSTORE_OK)
+		return LOCKSTORE_STORAGE;
+	snprintf(name, sizeof(name), "%s%ld.health.%lu", LOCKDIR_TMP_PREFIX,
+	    (long)getpid(), ld->instance);
+	fd = openat(ld->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, "ok\n", 3) != 3) {
+		e = errno;
+		if (fd != -1) {
+			close(fd);
+			unlinkat(ld->dirfd, name, 0);
+		}
+		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
+		    "cannot write to the lock directory %s: %s", ld->path,
+		    strerror(e));
+	}
+	close(fd);
+	if (unlinkat(ld->dirfd, name, 0) == -1)
+		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
+		    "error: cannot remove a file from the lock directory %s: "
+		    "%s", ld->path, strerror(errno));
+	return LOCKSTORE_OK;
+}
+
+/* Closes the store LD. */
+void
+lockdir_close(void *impl)
+{
+	struct lockdir	*ld = impl;
+
+	waitq_free(ld->waitq);
+	history_close(ld->history);
+	lockdir_lease_close(ld);
+	pthread_mutex_destroy(&ld->polock);
+	lockdir_pool_close(ld);
+	pthread_mutex_destroy(&ld->poollock);
+	gsync_destroy(&ld->dirsync);
+	pthread_mutex_destroy(&ld->toklock);
+	if (ld->tokfd != -1)
+		close(ld->tokfd);
+	close(ld->dirfd);
+	free(ld->path);
+	free(ld);
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ending a holding: unlock, and the end shared with break and expiry.
+ *
+ * Ending a holding (unlock, break, expiry) writes its history record
+ * first.  Before a lock-delay marker replaces the file the record is
+ * synced; a plain release (unlock, or a break or expiry without a
+ * lock-delay) renames the file away at once and then waits for both
+ * syncs, answering only when both are durable.  A crash in between may
+ * keep the lock and a record the retried call writes again (the history
+ * reports one holding once), or, rarely, lose the record of a release
+ * nobody was told of.  After a break or an expiry the file is replaced by
+ * a lock-delay marker (rename over it, so the name stays taken throughout)
+ * whose first line is LOCKFILE_DELAY_HOLDER.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fname.h"
+#include "lockdir.h"
+#include "store_impl.h"
+
+/*
+ * Records the end of the holding LF of RESOURCE in the history; with
+ * PENDING without waiting for the record's sync (history_wait() on PENDING
+ * then).  A full disk must not keep a lock from being released (a release
+ * needs no space, and a stuck lock stops its resource everywhere): then
+ * the holding ends without a record, which the counters show.  Any other
+ * failure refuses the change, as the lock itself would.
+ */
+static enum lockstore_status
+record_end(struct lockdir *ld, const char *resource,
+    const struct lockfile *lf, enum lockstore_end how, const char *by,
+    const char *reason, long long wall, struct history_pending *pending,
+    struct lockstore_error *err)
+{
+	struct lockstore_history_entry	*e;
+	enum lockstore_status		 st;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
+	snprintf(e->resource, sizeof(e->resource), "%s", resource);
+	snprintf(e->holder, sizeof(e->holder), "%s", lf->holder);
+	e->token = lf->token;
+	e->since = lf->since;
+	e->until_ms = wall;
+	e->how = how;
+	snprintf(e->by, sizeof(e->by), "%s", by);
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	st = pending != NULL ? history_append_async(ld->history, e, pending,
+	    err) : history_append(ld->history, e, err);
+	free(e);
+	if (st != LOCKSTORE_OK && (err->sys_errno == ENOSPC ||
+	    err->sys_errno == EDQUOT))
+		STORE_COUNT(ld->stats, history_lost, 1);
+	else if (st != LOCKSTORE_OK)
+		return lockdir_storage(err, err->sys_errno, "cannot record "
+		    "the end of the lock in the history", resource);
+	return LOCKSTORE_OK;
+}
+
+/* Puts a lock-delay marker of DELAY_MS (token MARK_TOKEN, else LF's) in
+ * place of lock file FNAME, whose holding LF ended (HOW) at NOW/WALL. */
+static enum lockstore_status
+put_marker(struct lockdir *ld, const char *fname, const char *resource,
+    const struct lockfile *lf, enum lockstore_end how,
+    unsigned long long mark_token, long long now, long long wall,
+    unsigned int delay_ms, struct lockstore_error *err)
+{
+	struct lockfile		*mark;
+	enum lockstore_status	 st;
+
+	if ((mark = calloc(1, sizeof(*mark))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
+	snprintf(mark->holder, sizeof(mark->holder), "%s",
+	    LOCKFILE_DELAY_HOLDER);
+	snprintf(mark->resource, sizeof(mark->resource), "%s", resource);
+	mark->has_resource = 1;
+	mark->since = wall / 1000;
+	mark->token = mark_token != 0 ? mark_token : lf->token;
+	mark->is_delay = 1;
+	mark->delay_until_ms = now + delay_ms;
+	mark->delay_wall_ms = wall + delay_ms;
+	mark->delay_cause = how;
+	snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
+	st = lockdir_replace(ld, fname, mark, resource, err);
+	free(mark);
+	waitq_notify(ld->waitq, fname);	/* to learn the delay's end */
+	return st;
+}
+
+/* Removes lock file FNAME of holding LF, then waits for the directory's
+ * sync and for the history record PENDING. */
+static enum lockstore_status
+remove_lock(struct lockdir *ld, const char *fname, const char *resource,
+    const struct lockfile *lf, struct history_pending *pending,
+    struct lockstore_error *err)
+{
+	struct lockstore_error	herr;
+	enum lockstore_status	hst;
+	struct lockdir_spare	sp;
+	uint64_t		dirmark;
+	int			rc, e, spare;
+
+	/* lockd's own files keep their inode for a later lock (pool). */
+	spare = lf->has_resource ? lockdir_pool_release(ld, fname, &sp) : 0;
+	if (spare == -1 ||
+	    (spare == 0 && unlinkat(ld->dirfd, fname, 0) == -1)) {
+		e = errno;
+		history_wait(ld->history, pending, err);
+		return lockdir_storage(err, e, "cannot remove the lock file",
+		    resource);
+	}
+	dirmark = lockdir_durable(ld) ? gsync_mark(&ld->dirsync) : 0;
+	hst = history_wait(ld->history, pending, &herr);
+	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
+	/* Only a durable release frees the inode for another holding. */
+	if (spare == 1)
+		lockdir_pool_put(ld, &sp, rc == 0);
+	/* Waiters look at once, whether or not the syncs worked. */
+	waitq_notify(ld->waitq, fname);
+	if (rc == -1)
+		return store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: removed the lock file for '%s' but cannot "
+		    "sync the lock directory (%s): the release may not survive "
+		    "a crash", resource, strerror(errno));
+	if (hst != LOCKSTORE_OK)
+		return store_error(err, LOCKSTORE_STORAGE, herr.sys_errno,
+		    "Storage error: removed the lock file for '%s' but cannot "
+		    "sync its record in the history (%s)", resource,
+		    strerror(herr.sys_errno));
+	return LOCKSTORE_OK;
+}
+
+/* Ends the holding LF of FNAME; see lockdir.h. */
+enum lockstore_status
+lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
+    const struct lockfile *lf, enum lockstore_end how, const char *by,
+    const char *reason, unsigned long long mark_token,
+    struct lockstore_error *err)
+{
+	struct lockstore_policy		 pol;
+	struct history_pending		 pending = { NULL, 0 };
+	enum lockstore_status		 st;
+	long long			 now, wall;
+	int				 plain;
+
+	lockdir_policy(ld, &pol);
+	now = lockdir_now_ms();
+	wall = lockdir_wall_ms();
+	/*
+	 * The record is written first.  A plain unlock does not wait for its
+	 * sync before the unlink: both are synced at once (while one thread
+	 * syncs the history, another often syncs the directory), and the
+	 * release is answered only when both are durable.  A crash in
+	 * between may keep the record of a release that did not survive
+	 * (a retried unlock writes it again and queries show it once) or,
+	 * rarely, lose the record of a release nobody was told of.  No
+	 * marker under gocept.lockd's file name: lockd would not read it as
+	 * this resource's.
+	 */
+	plain = how == LOCKSTORE_END_UNLOCK || pol.lock_delay_ms == 0 ||
+	    !name_is_own(resource, fname);
+	if ((st = record_end(ld, resource, lf, how, by, reason, wall,
+	    plain ? &pending : NULL, err)) != LOCKSTORE_OK)
+		return st;
+	/* Only a lease is in the sweep's table: a plain unlock, the common
+	 * case, need not search it. */
+	if (lf->ttl_ms > 0)
+		lockdir_note_lease(ld, resource, 0);
+	if (!plain)
+		return put_marker(ld, fname, resource, lf, how, mark_token, now,
+		    wall, pol.lock_delay_ms, err);
+	return remove_lock(ld, fname, resource, lf, &pending, err);
+}
+
+/*
+ * Compare-and-delete of lock file FNAME.  LEGACY_ONLY: act only on a file
+ * without a "resource" line (one gocept.lockd wrote).
+ */
+static int
+unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
+    int legacy_only, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	struct lockfile	*lf;
+	int		 fd = -1, rc;
+
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
+	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, lf, err)) !=
+	    LOCKSTORE_OK) {
+		free(lf);
+		return rc;
+	}
+	if (legacy_only && lf->has_resource) {
+		/* lockd's file of the resource named so */
+		rc = LOCKDIR_ABSENT;
+		goto out;
+	}
+	if (!legacy_only &&
+	    (rc = lockdir_check_owner(lf, resource, form, err)) != LOCKSTORE_OK)
+		goto out;
+	/* A lock-delay marker holds nobody; an expired lease is over. */
+	if (lf->is_delay) {
+		rc = LOCKDIR_ABSENT;
+		goto out;
+	}
+	if (lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+		close(fd);
+		fd = -1;
+		rc = lockdir_expire_one(ld, fname, resource, err);
+		if (rc == LOCKSTORE_OK || rc == LOCKDIR_AGAIN)
+			rc = LOCKDIR_ABSENT;
+		goto out;
+	}
+	if (strcmp(lf->holder, client) != 0) {
+		rc = store_error_not_owner(err, lf->holder, client);
+		goto out;
+	}
+	if (!lf->has_resource)
+		snprintf(lf->resource, sizeof(lf->resource), "%s", resource);
+	rc = lockdir_end(ld, fname, resource, lf, LOCKSTORE_END_UNLOCK, "",
+	    "", 0, err);
+out:
+	if (fd != -1)
+		close(fd);
+	free(lf);
+	return rc;
+}
+
+/* Releases RESOURCE if CLIENT holds it; see lockstore_unlock(). */
+enum lockstore_status
+lockdir_unlock(void *impl, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	enum name_form	 form;
+	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
+	int		 rc;
+
+	if ((rc = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
+		return rc;
+	form = name_encode(resource, fname);
+	rc = unlock_at(ld, fname, form, 0, resource, client, err);
+	if (rc == LOCKDIR_ABSENT &&
+	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy)))
+		rc = unlock_at(ld, legacy, NAME_PLAIN, 1, resource, client,
+		    err);
+	if (rc == LOCKDIR_ABSENT)
+		return store_error_not_locked(err);
+	return rc;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Renewing a lease: its holder, under its current token, sets a new
+ * deadline.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fname.h"
+#include "lockdir.h"
+#include "store_impl.h"
+
+/* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
+enum lockstore_status
+lockdir_renew(void *impl, const char *resource, const char *client,
+    unsigned long long token, unsigned int ttl_ms, struct lockstore_grant *g,
+    struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
+	struct lockfile	*lf;
+	char		 fname[NAME_FILE_SIZE];
+	int		 fd, st;
+
+	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
+		return st;
+	if ((lf = malloc(sizeof(*lf))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
+	name_encode(resource, fname);
+	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	if (st == LOCKSTORE_OK && (!lf->has_resource ||
+	    strcmp(lf->resource, resource) != 0)) {
+		st = lf->has_resource ? store_error(err,
+		    LOCKSTORE_INVALID_STATE, 0, "Invalid lock state: the lock "
+		    "file for '%s' belongs to another resource (name "
+		    "collision)", resource) : store_error(err,
+		    LOCKSTORE_NO_LEASE, 0, "Resource was locked without a "
+		    "TTL: nothing to renew");
+		close(fd);
+	}
+	if (st == LOCKDIR_ABSENT) {
+		free(lf);
+		return store_error_not_locked(err);
+	}
+	if (st != LOCKSTORE_OK) {
+		free(lf);
+		return st;
+	}
+	if (lf->is_delay)
+		st = store_error_not_locked(err);
+	else if (lockdir_lease_state(ld, lf, lockdir_now_ms()) ==
+	    LOCKDIR_EXPIRED) {
+		close(fd);
+		fd = -1;
+		st = lockdir_expire_one(ld, fname, resource, err);
+		if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
+		    st == LOCKDIR_ABSENT)
+			st = store_error_not_locked(err);
+	} else if (strcmp(lf->holder, client) != 0)
+		st = store_error(err, LOCKSTORE_NOT_OWNER, 0,
+		    "Resource locked by '%s' cannot be renewed by '%s'",
+		    lf->holder, client);
+	else if (lf->token != token)
+		st = store_error(err, LOCKSTORE_STALE_TOKEN, 0,
+		    "Token %llu is not the current holding of '%s' by '%s' "
+		    "(current token %llu)", token, resource, client,
+		    lf->token);
+	else if (lf->ttl_ms == 0)
+		st = store_error(err, LOCKSTORE_NO_LEASE, 0,
+		    "Resource was locked without a TTL: nothing to renew");
+	else {
+		if (ttl_ms > 0)
+			lf->ttl_ms = ttl_ms;
+		lf->deadline_ms = lockdir_now_ms() + lf->ttl_ms;
+		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
+		st = lockdir_replace(ld, fname, lf, resource, err);
+		if (st == LOCKSTORE_OK) {
+			lockdir_note_lease(ld, resource, lf->deadline_ms);
+			g->token = lf->token;
+			g->since = lf->since;
+			g->reacquired = 1;
+			g->ttl_ms = lf->ttl_ms;
+			g->expires_ms = lockdir_wall_ms() + lf->ttl_ms;
+		}
+	}
+	if (fd != -1)
+		close(fd);
+	free(lf);
+	return (enum lockstore_status)st;
+}
