@@ -36,7 +36,10 @@ install_missing() {
 build() {
 	dir=$1
 	shift
-	[ -x "$top/configure" ] || "$top/autogen.sh" >&2
+	# Makefile.in too: a package build's clean removes some of them.
+	if [ ! -x "$top/configure" ] || [ ! -f "$top/Makefile.in" ]; then
+		"$top/autogen.sh" >&2
+	fi
 	mkdir -p "$dir"
 	cd "$dir"
 	if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
