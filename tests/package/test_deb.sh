@@ -376,6 +376,20 @@ check "apt-get install again (the user exists)" apt_install
 check "postinst started lockd" wait_until 10 is_running
 check "the started lockd serves" lockcmd lock r3 host1
 check "lockcmd unlock r3 host1" lockcmd unlock r3 host1
+# The upgrade path (postinst configure with the old version): a restart.
+oldpid=$(running_pid) || oldpid=
+lockcmd lock r4 host1 >/dev/null 2>&1
+apt_reinstall() {
+	apt-get install -y -q --reinstall "$deb" "$cdeb" >"$tmp/apt.log" 2>&1
+}
+check "apt-get install --reinstall (the upgrade path)" apt_reinstall
+upgraded() {
+	p=$(running_pid) && [ "$p" != "$oldpid" ]
+}
+check "the upgrade restarted lockd" wait_until 10 upgraded
+check "the lock survived the upgrade" lockcmd unlock r4 host1
+check "/var/lib/lockd is still 0700 lockd:lockd" \
+    stat_is /var/lib/lockd '%a %U %G' "700 lockd lockd"
 apt_remove() {
 	apt-get remove -y -q lockd lockd-client >"$tmp/apt.log" 2>&1
 }
