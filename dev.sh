@@ -7,8 +7,10 @@
 #                    run every test suite (make check), the libFuzzer targets
 #                    (60 s each under CI=true, else 10 s; FUZZ_SECONDS sets
 #                    it), the black-box suites with the daemon under
-#                    valgrind, and under CI=true make distcheck; the last
-#                    line is "N passed, N failed"
+#                    valgrind, and under CI=true make distcheck and the
+#                    Debian packages (tests/package/test_deb.sh: builds,
+#                    installs, runs and purges them); the last line is
+#                    "N passed, N failed"
 set -eu
 
 top=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +36,10 @@ install_missing() {
 build() {
 	dir=$1
 	shift
-	[ -x "$top/configure" ] || "$top/autogen.sh" >&2
+	# Makefile.in too: a package build's clean removes some of them.
+	if [ ! -x "$top/configure" ] || [ ! -f "$top/Makefile.in" ]; then
+		"$top/autogen.sh" >&2
+	fi
 	mkdir -p "$dir"
 	cd "$dir"
 	if [ ! -f Makefile ] || [ "$top/configure" -nt Makefile ]; then
@@ -64,7 +69,8 @@ test)
 	status=0
 	# More suites, each logged where summary.sh finds it.
 	logs=$top/_build/test/tests
-	rm -f "$logs/fuzz.log" "$logs/valgrind.log" "$logs/distcheck.log"
+	rm -f "$logs/fuzz.log" "$logs/valgrind.log" "$logs/distcheck.log" \
+	    "$logs/package.log"
 	make -j"$(nproc)" check >&2 || status=$?
 	if [ "${CI:-}" = true ]; then
 		fuzz_seconds=${FUZZ_SECONDS:-60}
@@ -89,6 +95,9 @@ test)
 			echo "suite-result: 0 passed, 1 failed" >> "$logs/distcheck.log"
 			status=1
 		fi
+		echo "dev.sh: the Debian packages (tests/package)" >&2
+		sh "$top/tests/package/test_deb.sh" > "$logs/package.log" 2>&1 ||
+		    status=1
 	fi
 	sh "$top/tests/summary.sh" "$top/_build/test" || status=1
 	exit $status

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging of the daemon: stderr in the foreground, syslog otherwise. */
+/*
+ * Logging of the daemon: stderr in the foreground, syslog or a file once
+ * detached; a file, too, when nobody listens on the syslog socket.
+ */
 #include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +22,11 @@
 
 enum log_dest { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
 
-static enum log_dest	 log_dest = LOG_TO_STDERR;
+/* Set by the reload thread, read by every thread: an int store. */
+static volatile enum log_dest log_dest = LOG_TO_STDERR;
 static volatile int	 log_verbose;
-static int		 log_fd = -1;		/* LOG_TO_FILE */
+static int		 log_fd = -1;		/* LOG_TO_FILE; dup2()'ed
+						   over, never closed */
 static char		 log_path[4096];
 
 /* Starts logging to stderr. */
@@ -29,30 +37,131 @@ log_init(int verbose)
 	log_verbose = verbose;
 }
 
-/* Switches to syslog or a file once detached. */
-int
-log_open(const char *target, uid_t owner, gid_t group)
+/*
+ * Whether a syslog daemon takes messages on _PATH_LOG (/dev/log).  Without
+ * one, syslog(3) drops every message without a word: the audit trail
+ * would be lost.  glibc tries a datagram socket, then a stream one.
+ */
+static int
+log_syslog_listens(void)
 {
-	if (strcmp(target, "syslog") == 0) {
-		openlog("lockd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-		log_dest = LOG_TO_SYSLOG;
-		return 0;
+	static const int	types[] = { SOCK_DGRAM, SOCK_STREAM };
+	struct sockaddr_un	sun;
+	size_t			i;
+	int			fd, ok = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", _PATH_LOG);
+	for (i = 0; i < sizeof(types) / sizeof(types[0]) && !ok; i++) {
+		if ((fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0)) == -1)
+			continue;
+		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		close(fd);
 	}
-	if (snprintf(log_path, sizeof(log_path), "%s", target) >=
-	    (int)sizeof(log_path)) {
+	return ok;
+}
+
+/* Opens TARGET for appending into log_path and *FD; 0, or -1 with errno. */
+static int
+log_open_file(const char *target, int *fd)
+{
+	if (strlen(target) >= sizeof(log_path)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640);
-	if (log_fd == -1)
+	*fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (*fd == -1)
 		return -1;
+	snprintf(log_path, sizeof(log_path), "%s", target);
+	return 0;
+}
+
+/* Switches to syslog or a file once detached; see log.h. */
+int
+log_open(const char *target, uid_t owner, gid_t group)
+{
+	int	fallback = 0;
+
+	if (strcmp(target, "syslog") == 0) {
+		if (log_syslog_listens()) {
+			openlog("lockd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+			log_dest = LOG_TO_SYSLOG;
+			return 0;
+		}
+		/* Still attached: whoever starts lockd reads this. */
+		fprintf(stderr, "lockd: no syslog daemon listens on %s: "
+		    "logging to %s instead\n", _PATH_LOG, LOG_FALLBACK_FILE);
+		target = LOG_FALLBACK_FILE;
+		fallback = 1;
+	}
+	if (log_open_file(target, &log_fd) == -1) {
+		if (fallback)
+			fprintf(stderr, "lockd: cannot open %s: %s (set \"log\" "
+			    "to a file lockd may write, or start a syslog "
+			    "daemon)\n", target, strerror(errno));
+		return -1;
+	}
 	if (owner != (uid_t)-1 && fchown(log_fd, owner, group) == -1) {
 		close(log_fd);
 		log_fd = -1;
 		return -1;
 	}
 	log_dest = LOG_TO_FILE;
+	if (fallback)
+		log_warnx("no syslog daemon listens on %s: logging here "
+		    "instead (set \"log\" in the configuration to choose)",
+		    _PATH_LOG);
+	return 0;
+}
+
+/*
+ * Moves logging to TARGET on SIGHUP, so that the reload's own messages
+ * reach the new destination.  A new file is opened as the user lockd runs
+ * as by now; what cannot be opened leaves logging where it is, and says
+ * so there.
+ */
+int
+log_switch(const char *target)
+{
+	char	was[sizeof(log_path)];
+	int	fd;
+
+	if (log_dest == LOG_TO_STDERR) {
+		log_warnx("reload: log changed to %s; in the foreground lockd "
+		    "logs to stderr", target);
+		return -1;
+	}
+	snprintf(was, sizeof(was), "%s",
+	    log_dest == LOG_TO_SYSLOG ? "syslog" : log_path);
+	if (strcmp(target, "syslog") == 0) {
+		if (!log_syslog_listens()) {
+			log_warnx("reload: no syslog daemon listens on %s; "
+			    "logging stays in %s", _PATH_LOG, was);
+			return -1;
+		}
+		log_info("reload: logging moves to syslog");
+		openlog("lockd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_dest = LOG_TO_SYSLOG;
+	} else {
+		if (log_open_file(target, &fd) == -1) {
+			log_warn("reload: cannot open log %s; logging stays in "
+			    "%s (restart lockd to apply it)", target, was);
+			return -1;
+		}
+		log_info("reload: logging moves to %s", target);
+		/* Threads logging meanwhile write to one file or the other. */
+		if (log_fd == -1)
+			log_fd = fd;
+		else if (dup2(fd, log_fd) == -1) {
+			close(fd);
+			log_warn("reload: cannot switch to log %s", target);
+			return -1;
+		} else
+			close(fd);
+		log_dest = LOG_TO_FILE;
+	}
+	log_info("reload: logging moved here from %s", was);
 	return 0;
 }
 

@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging of the daemon: stderr in the foreground, syslog otherwise. */
+/*
+ * Logging of the daemon: stderr in the foreground, syslog or a file once
+ * detached; a file, too, when nobody listens on the syslog socket.
+ */
 #ifndef LOG_H
 #define LOG_H
 
 #include <sys/types.h>
 
 #include <stddef.h>
+
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
+/* Where "log syslog" goes when no syslog daemon listens on /dev/log. */
+#define LOG_FALLBACK_FILE	LOCALSTATEDIR "/log/lockd.log"
 
 #define LOG_ATTR(f, a)	__attribute__((format(printf, f, a)))
 
@@ -15,10 +24,18 @@ void	log_init(int verbose);
 /*
  * Switches to TARGET once detached: "syslog" (LOG_DAEMON) or the absolute
  * path of a file, opened for appending and given to OWNER (unless it is
- * (uid_t)-1) so that it can be reopened after root is dropped.  0, or -1
- * with errno.
+ * (uid_t)-1) so that it can be reopened after root is dropped.  "syslog"
+ * with no syslog daemon listening on /dev/log says so on stderr and logs
+ * to LOG_FALLBACK_FILE instead.  0, or -1 with errno.
  */
 int	log_open(const char *target, uid_t owner, gid_t group);
+
+/*
+ * Moves logging to TARGET ("syslog" or a file) on a reload.  0, or -1
+ * when logging stays where it was (in the foreground, no syslog daemon,
+ * a file that cannot be opened); the reason is logged either way.
+ */
+int	log_switch(const char *target);
 
 /* Reopens the log file after rotation (SIGHUP); 0, or -1 with errno. */
 int	log_reopen(void);

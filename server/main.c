@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "check.h"
 #include "conf.h"
 #include "daemon.h"
 #include "http.h"
@@ -430,6 +431,10 @@ main(int argc, char *argv[])
 			return 1;
 		}
 		access_free(acc);
+		if (check_host(&conf, report_stderr) > 0) {
+			conf_free(&conf);
+			return 1;
+		}
 		conf_print(stdout, &conf);
 		conf_free(&conf);
 		return 0;

@@ -32,6 +32,7 @@ static void
 reload(void)
 {
 	struct lockd_conf	next;
+	char			*swap;
 	int			errors;
 
 	if (log_reopen() == -1)
@@ -42,13 +43,18 @@ reload(void)
 		conf_free(&next);
 		return;
 	}
+	/* First, so that what follows reaches the new destination. */
+	if (strcmp(next.log, live->log) != 0 && log_switch(next.log) == 0) {
+		swap = live->log;
+		live->log = next.log;
+		next.log = swap;
+	}
 	note_change("listen", strcmp(next.listen, live->listen) != 0);
 	note_change("port", next.port != live->port);
 	note_change("lockdir", strcmp(next.lockdir, live->lockdir) != 0);
 	note_change("sync", next.sync != live->sync);
 	note_change("user", strcmp(next.user, live->user) != 0);
 	note_change("pidfile", strcmp(next.pidfile, live->pidfile) != 0);
-	note_change("log", strcmp(next.log, live->log) != 0);
 	note_change("max-connections",
 	    next.max_connections != live->max_connections);
 	note_change("keepalive-timeout",

@@ -4,6 +4,7 @@ the lock-delay of the real daemon, through Python's xmlrpc.client: the
 contract PROTOCOL states, and the configuration that shapes it."""
 import datetime
 import os
+import pwd
 import re
 import signal
 import socket
@@ -462,11 +463,14 @@ class MaxWaitersTest(FeaturesCase):
 class ConfigTest(LockdTestCase):
 
     def check(self, text):
-        with tempfile.NamedTemporaryFile('w', suffix='.conf') as f:
+        # --check also wants the user and lock directory to exist.
+        with tempfile.NamedTemporaryFile('w', suffix='.conf') as f, \
+                tempfile.TemporaryDirectory() as locks:
             f.write(text)
             f.flush()
             return subprocess.run([os.environ['LOCKD'], '--check',
-                                   '--config', f.name],
+                                   '--config', f.name, '--lockdir', locks,
+                                   '--user', pwd.getpwuid(os.geteuid())[0]],
                                   capture_output=True, text=True,
                                   timeout=20, stdin=subprocess.DEVNULL)
 
