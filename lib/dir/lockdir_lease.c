@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lock-directory backend beyond lock and unlock: waiting, leases,
+ * The lock-directory backend beyond lock and unlock: leases,
  * breaking a lock, lock-delay, history, and the health probe.
  *
  * Leases and lock-delays are deadlines on CLOCK_BOOTTIME (monotonic, and
@@ -40,44 +40,12 @@
 
 #define SUFFIX_LEN	(sizeof(NAME_SUFFIX) - 1)
 
-/* CLOCK_BOOTTIME in milliseconds. */
-long long
-lockdir_now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The wall clock in milliseconds since the epoch. */
-long long
-lockdir_wall_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The current policy. */
+/* Sizes the history by the new policy. */
 void
-lockdir_policy(struct lockdir *ld, struct lockstore_policy *p)
-{
-	pthread_mutex_lock(&ld->polock);
-	*p = ld->policy;
-	pthread_mutex_unlock(&ld->polock);
-}
-
-/* Sets the policy. */
-void
-lockdir_set_policy(void *impl, const struct lockstore_policy *p)
+lockdir_policy_changed(void *impl, const struct lockstore_policy *p)
 {
 	struct lockdir	*ld = impl;
 
-	pthread_mutex_lock(&ld->polock);
-	ld->policy = *p;
-	pthread_mutex_unlock(&ld->polock);
 	history_set_segment(ld->history, p->history_bytes);
 }
 
@@ -132,9 +100,9 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockdir_spare		 sp;
 	int				 rc, plain, e_unlink, spare;
 
-	lockdir_policy(ld, &pol);
-	now = lockdir_now_ms();
-	wall = lockdir_wall_ms();
+	store_policy(ld->store, &pol);
+	now = clock_mono_ms();
+	wall = clock_wall_ms();
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	snprintf(e->resource, sizeof(e->resource), "%s", resource);
@@ -195,7 +163,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 		snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
 		st = lockdir_replace(ld, fname, mark, resource, err);
 		free(mark);
-		waitq_notify(ld->waitq, fname);	/* to learn the delay's end */
+		waitq_notify(ld->waitq, resource);	/* to learn the delay's end */
 		return st;
 	}
 	/* lockd's own files keep their inode for a later lock (pool). */
@@ -213,7 +181,7 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	if (spare == 1)
 		lockdir_pool_put(ld, &sp, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
-	waitq_notify(ld->waitq, fname);
+	waitq_notify(ld->waitq, resource);
 	if (rc == -1)
 		return store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "
@@ -292,7 +260,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 		lockdir_note_lease(ld, resource, 0);
 		st = LOCKSTORE_OK;
 	} else {
-		switch (lockdir_lease_state(ld, lf, lockdir_now_ms())) {
+		switch (lockdir_lease_state(ld, lf, clock_mono_ms())) {
 		case LOCKDIR_EXPIRED:
 			st = lockdir_end(ld, fname, resource, lf,
 			    LOCKSTORE_END_EXPIRY, "", "", 0, err);
@@ -302,7 +270,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 			}
 			break;
 		case LOCKDIR_OTHER_BOOT:
-			lf->deadline_ms = lockdir_now_ms() + lf->ttl_ms;
+			lf->deadline_ms = clock_mono_ms() + lf->ttl_ms;
 			snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 			st = lockdir_replace(ld, fname, lf, resource, err);
 			if (st == LOCKSTORE_OK)
@@ -346,7 +314,7 @@ scan_step(struct lockdir *ld)
 	struct dirent		*de;
 	const char		*resource;
 	size_t			 len;
-	long long		 now = lockdir_now_ms();
+	long long		 now = clock_mono_ms();
 	int			 fd, n;
 
 	if (ld->scan == NULL) {
@@ -415,7 +383,7 @@ lockdir_expire(void *impl, struct lockstore_error *err)
 	}
 	ld->scanning = 1;
 	scan_step(ld);
-	now = lockdir_now_ms();
+	now = clock_mono_ms();
 	for (i = 0; i < ld->nleases; i++)
 		if (ld->leases[i].deadline_ms <= now)
 			ndue++;
@@ -452,106 +420,6 @@ lockdir_count_held(void *impl)
 	struct lockdir	*ld = impl;
 
 	return __atomic_load_n(&ld->held, __ATOMIC_RELAXED);
-}
-
-/* Milliseconds from the monotonic clock into an absolute timespec. */
-static void
-deadline_in(struct timespec *ts, long long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	if (ms < 0)
-		ms = 0;
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-/* Takes RESOURCE for CLIENT, maybe waiting; see lockstore_acquire(). */
-enum lockstore_status
-lockdir_acquire(void *impl, const char *resource, const char *client,
-    const struct lockstore_acquire_opts *opts, struct lockstore_grant *g,
-    struct lockstore_error *err)
-{
-	struct lockdir		*ld = impl;
-	struct lockstore_policy	 pol;
-	struct waiter		*w;
-	struct timespec		 wake;
-	enum waitq_result	 r;
-	char			 fname[NAME_FILE_SIZE];
-	long long		 start, end, delay_end = 0, left;
-	int			 st, held, looked = 0;
-
-	st = LOCKSTORE_HELD;
-	name_encode(resource, fname);
-	start = lockdir_now_ms();
-	/* Waiters already queued come first: a waiting call never barges. */
-	if (opts->wait_ms == 0 || !waitq_has_waiters(ld->waitq, fname)) {
-		st = lockdir_take(ld, resource, client, 1, opts->ttl_ms, g,
-		    &delay_end, err);
-		looked = 1;
-		if (opts->wait_ms == 0 ||
-		    (st != LOCKSTORE_HELD && st != LOCKSTORE_DELAYED))
-			return (enum lockstore_status)st;
-	}
-	lockdir_policy(ld, &pol);
-	if ((w = waitq_join(ld->waitq, fname, pol.max_waiters)) == NULL) {
-		if (errno == ENOMEM)
-			return lockdir_storage(err, ENOMEM, "out of memory",
-			    resource);
-		return store_error(err, LOCKSTORE_TOO_MANY_WAITERS, 0,
-		    "Too many waiters: %u requests wait already "
-		    "(max-waiters)", pol.max_waiters);
-	}
-	STORE_COUNT(ld->stats, waiting, 1);
-	end = start + opts->wait_ms;
-	for (;;) {
-		/* Head: look (also right after joining, so that a release
-		 * just before it is not missed, and at the end of the wait). */
-		if (waitq_is_head(ld->waitq, w)) {
-			st = lockdir_take(ld, resource, client, 1,
-			    opts->ttl_ms, g, &delay_end, err);
-			looked = 1;
-			if (st != LOCKSTORE_HELD && st != LOCKSTORE_DELAYED)
-				break;
-		}
-		if (lockdir_now_ms() >= end)
-			break;
-		left = end - lockdir_now_ms();
-		if (st == LOCKSTORE_DELAYED && delay_end - lockdir_now_ms() <
-		    left)
-			left = delay_end - lockdir_now_ms();
-		deadline_in(&wake, left);
-		r = waitq_wait(ld->waitq, w, &wake, opts->cancelled,
-		    opts->cancel_arg);
-		if (r == WAITQ_CANCELLED) {
-			st = store_error(err, LOCKSTORE_CANCELLED, 0,
-			    "Request cancelled: the caller went away while "
-			    "waiting for '%s'", resource);
-			break;
-		}
-	}
-	waitq_leave(ld->waitq, w);
-	__atomic_fetch_sub(&ld->stats->waiting, 1, __ATOMIC_RELAXED);
-	if (!looked && st == LOCKSTORE_HELD) {
-		/* Timed out behind other waiters: name the holder. */
-		struct lockstore_lock_info	*info;
-
-		if ((info = malloc(sizeof(*info))) != NULL &&
-		    lockdir_inspect(ld, resource, &held, info, err) ==
-		    LOCKSTORE_OK && held)
-			store_error_held(err, info->holder);
-		else
-			store_error(err, LOCKSTORE_HELD, 0, "Resource already "
-			    "locked (the wait ran out behind other waiters)");
-		free(info);
-	}
-	g->waited_ms = (unsigned int)(lockdir_now_ms() - start);
-	if (g->waited_ms == 0)
-		g->waited_ms = 1;	/* it did queue */
-	return (enum lockstore_status)st;
 }
 
 /* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
@@ -591,7 +459,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 	}
 	if (lf->is_delay)
 		st = store_error_not_locked(err);
-	else if (lockdir_lease_state(ld, lf, lockdir_now_ms()) ==
+	else if (lockdir_lease_state(ld, lf, clock_mono_ms()) ==
 	    LOCKDIR_EXPIRED) {
 		close(fd);
 		fd = -1;
@@ -614,7 +482,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 	else {
 		if (ttl_ms > 0)
 			lf->ttl_ms = ttl_ms;
-		lf->deadline_ms = lockdir_now_ms() + lf->ttl_ms;
+		lf->deadline_ms = clock_mono_ms() + lf->ttl_ms;
 		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 		st = lockdir_replace(ld, fname, lf, resource, err);
 		if (st == LOCKSTORE_OK) {
@@ -623,7 +491,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 			g->since = lf->since;
 			g->reacquired = 1;
 			g->ttl_ms = lf->ttl_ms;
-			g->expires_ms = lockdir_wall_ms() + lf->ttl_ms;
+			g->expires_ms = clock_wall_ms() + lf->ttl_ms;
 		}
 	}
 	if (fd != -1)
@@ -745,7 +613,7 @@ lockdir_lease_close(struct lockdir *ld)
 {
 	size_t	i;
 
-	waitq_free(ld->waitq);
+	dirwatch_free(ld->watch);
 	history_close(ld->history);
 	if (ld->scan != NULL)
 		closedir(ld->scan);
@@ -753,5 +621,4 @@ lockdir_lease_close(struct lockdir *ld)
 		free(ld->leases[i].resource);
 	free(ld->leases);
 	pthread_mutex_destroy(&ld->leaselock);
-	pthread_mutex_destroy(&ld->polock);
 }
