@@ -94,30 +94,16 @@ stream_write(char *p, size_t size, size_t n, void *arg)
 	return s->fired || s->failed ? 0 : len;
 }
 
-/* Sleeps until END_MS or at most MS, testing CANCELLED. */
+/* Sleeps W in the queue for ETCD_REWATCH_MS at most: a failed watch's
+ * pause (a release in this process ends it early). */
 static enum waitq_result
-nap(long long ms, long long end_ms, lockstore_cancel_fn cancelled, void *arg)
+pause_rewatch(const struct store_wait *w)
 {
 	struct timespec	ts;
-	long long	until = clock_mono_ms() + ms, now, step;
+	long long	left = w->until_ms - clock_mono_ms();
 
-	for (;;) {
-		if (cancelled != NULL && cancelled(arg))
-			return WAITQ_CANCELLED;
-		now = clock_mono_ms();
-		if (now >= end_ms)
-			return WAITQ_TIMEOUT;
-		if (now >= until)
-			return WAITQ_RETRY;
-		step = until - now;
-		if (step > ETCD_CANCEL_MS)
-			step = ETCD_CANCEL_MS;
-		if (end_ms - now < step)
-			step = end_ms - now;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)step * 1000000L;
-		nanosleep(&ts, NULL);
-	}
+	ts = clock_abs_in(left < ETCD_REWATCH_MS ? left : ETCD_REWATCH_MS);
+	return waitq_wait(w->q, w->w, &ts, w->cancelled, w->cancel_arg);
 }
 
 /* The body of a watch of KEY from revision REV on. */
@@ -143,19 +129,18 @@ etcd_wait(void *impl, const struct store_wait *w)
 	const struct store_block *block = w->block;
 	lockstore_cancel_fn	  cancelled = w->cancelled;
 	void			 *arg = w->cancel_arg;
-	long long		  end_ms = w->until_ms;
-	struct stream	 s;
-	enum waitq_result	 r = WAITQ_RETRY;
-	CURLM		*m = NULL;
-	CURL		*c = NULL;
-	char		*body = NULL;
-	unsigned int	 idx;
-	long long	 now, left;
-	int		 running = 1, added = 0;
+	long long		  end_ms = w->until_ms, now, left;
+	struct stream		  s;
+	enum waitq_result	  r = WAITQ_RETRY;
+	CURLM			 *m = NULL;
+	CURL			 *c = NULL;
+	char			 *body = NULL;
+	unsigned int		  idx;
+	int			  running = 1, added = 0;
 
 	memset(&s, 0, sizeof(s));
 	if (block->key == NULL)
-		return nap(ETCD_REWATCH_MS, end_ms, cancelled, arg);
+		return pause_rewatch(w);
 	idx = __atomic_load_n(&e->current, __ATOMIC_RELAXED) % e->nendpoints;
 	if ((body = watch_body(block->key, block->keylen,
 	    block->revision + 1)) == NULL ||
@@ -196,7 +181,7 @@ etcd_wait(void *impl, const struct store_wait *w)
 	}
 	goto out;
 failed:
-	r = nap(ETCD_REWATCH_MS, end_ms, cancelled, arg);
+	r = pause_rewatch(w);
 out:
 	if (added)
 		curl_multi_remove_handle(m, c);
