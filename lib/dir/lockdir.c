@@ -677,7 +677,7 @@ grant_new(struct lockdir *ld, const char *fname, const char *resource,
 }
 
 /* One lock attempt; see struct lockstore_ops. */
-enum lockstore_status
+static enum lockstore_status
 lockdir_take(void *impl, const char *resource, const char *client,
     int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
     struct store_block *blk, struct lockstore_error *err)
@@ -751,7 +751,7 @@ out:
 
 /* Sleeps as head until RESOURCE's lock file may have changed; see struct
  * lockstore_ops. */
-enum waitq_result
+static enum waitq_result
 lockdir_wait(void *impl, const struct store_wait *w)
 {
 	struct lockdir	*ld = impl;

@@ -177,14 +177,6 @@ void	lockdir_note_lease(struct lockdir *ld, const char *resource,
 int	lockdir_expire_one(struct lockdir *ld, const char *fname,
 	    const char *resource, struct lockstore_error *err);
 
-/* The backend's take and wait (lockdir.c): see struct lockstore_ops. */
-enum lockstore_status	lockdir_take(void *impl, const char *resource,
-			    const char *client, int acquire,
-			    unsigned int ttl_ms, struct lockstore_grant *grant,
-			    struct store_block *block,
-			    struct lockstore_error *err);
-enum waitq_result	lockdir_wait(void *impl, const struct store_wait *w);
-
 /* The backend's lease, break, history and health calls
  * (lockdir_lease.c). */
 enum lockstore_status	lockdir_renew(void *impl, const char *resource,

@@ -244,7 +244,7 @@ out:
 }
 
 /* One lock attempt; see struct lockstore_ops. */
-enum lockstore_status
+static enum lockstore_status
 etcd_take(void *impl, const char *resource, const char *client,
     int acquire, unsigned int ttl_ms, struct lockstore_grant *g,
     struct store_block *blk, struct lockstore_error *err)
@@ -449,7 +449,7 @@ etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 }
 
 /* Whether RESOURCE is held, and by whom. */
-enum lockstore_status
+static enum lockstore_status
 etcd_inspect(void *impl, const char *resource, int *heldp,
     struct lockstore_lock_info *info, struct lockstore_error *err)
 {

@@ -274,20 +274,10 @@ void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 /* "Storage error: out of memory". */
 enum lockstore_status	etcd_nomem(struct lockstore_error *err);
 
-/* The backend's take (etcd.c) and wait (etcd_wait.c): see struct
- * lockstore_ops.  A refused take fills the block with the key that
- * refused it (the lock, or the lock-delay) and the revision it saw. */
-enum lockstore_status	etcd_take(void *impl, const char *resource,
-			    const char *client, int acquire,
-			    unsigned int ttl_ms, struct lockstore_grant *grant,
-			    struct store_block *block,
-			    struct lockstore_error *err);
+/* The backend's wait (etcd_wait.c; see struct lockstore_ops): watches
+ * the key that refused the take (the lock, or the lock-delay) from the
+ * revision after the one the take saw. */
 enum waitq_result	etcd_wait(void *impl, const struct store_wait *w);
-
-/* The backend's inspect. */
-enum lockstore_status	etcd_inspect(void *impl, const char *resource,
-			    int *held, struct lockstore_lock_info *info,
-			    struct lockstore_error *err);
 
 /* --- etcd_lease.c and etcd_end.c ----------------------------------------------------- */
 
