@@ -151,8 +151,8 @@ enum lockstore_status	lockstore_list(struct lockstore *store,
 			    struct lockstore_error *err);
 
 /*
- * Policy for the features beyond lock/unlock; every backend's open call
- * starts with LOCKSTORE_POLICY_DEFAULT.  Applies to calls made after it is set.
+ * Policy for the features beyond lock/unlock; every store starts with
+ * LOCKSTORE_POLICY_DEFAULT.  Applies to calls made after it is set.
  */
 struct lockstore_policy {
 	unsigned int	lock_delay_ms;	/* new takers held off after a break
@@ -167,6 +167,7 @@ struct lockstore_policy {
 #define LOCKSTORE_POLICY_DEFAULT { 15000, 256, 3600000, 86400000, \
 	    4ul << 20 }
 
+/* Sets the policy; safe while other threads use the store. */
 void	lockstore_set_policy(struct lockstore *store,
 	    const struct lockstore_policy *policy);
 

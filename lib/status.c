@@ -5,9 +5,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_impl.h"
 
@@ -52,6 +54,30 @@ store_error_not_locked(struct lockstore_error *err)
 {
 	return store_error(err, LOCKSTORE_NOT_LOCKED, 0,
 	    "Resource not locked");
+}
+
+/* "Resource held off until <when> after <cause> (lock-delay)" */
+enum lockstore_status
+store_error_delayed(struct lockstore_error *err, long long until_wall_ms,
+    enum lockstore_end cause)
+{
+	struct tm	tm;
+	time_t		secs = (time_t)((until_wall_ms + 999) / 1000);
+	char		when[64];
+
+	gmtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return store_error(err, LOCKSTORE_DELAYED, 0, "Resource held off "
+	    "until %s after %s (lock-delay)", when,
+	    cause == LOCKSTORE_END_BREAK ? "a break" : "an expired lease");
+}
+
+/* "Storage error: out of memory" */
+enum lockstore_status
+store_error_nomem(struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
+	    "Storage error: out of memory");
 }
 
 /* A stable lowercase identifier for STATUS. */

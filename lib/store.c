@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store front end: checks names once for every backend, then
- * dispatches to the backend that was opened.
+ * The store front end: checks names and limits once for every backend,
+ * keeps the policy and the counters, then dispatches to the backend that
+ * was opened (the wait of acquire() is in acquire.c).
  */
 #include "config.h"
 
@@ -12,13 +13,6 @@
 
 #include "name.h"
 #include "store_impl.h"
-
-struct lockstore {
-	const struct lockstore_ops	*ops;
-	void				*impl;
-	struct lockstore_stats		 stats;		/* atomics */
-	struct lockstore_policy		 policy;
-};
 
 const unsigned int lockstore_wait_bucket_ms[LOCKSTORE_WAIT_BUCKETS - 1] = {
 	10, 50, 100, 250, 500, 1000, 2500, 5000, 10000
@@ -60,6 +54,22 @@ unsupported(struct lockstore_error *err, const char *what)
 	    "Invalid argument: %s is not supported by this lock store", what);
 }
 
+/* The policy in force. */
+void
+store_policy(struct lockstore *s, struct lockstore_policy *p)
+{
+	pthread_mutex_lock(&s->polock);
+	*p = s->policy;
+	pthread_mutex_unlock(&s->polock);
+}
+
+/* The wait queue of S. */
+struct waitq *
+store_waitq(struct lockstore *s)
+{
+	return s->waitq;
+}
+
 /* Wraps a backend; NULL when out of memory. */
 struct lockstore *
 store_new(const struct lockstore_ops *ops, void *impl)
@@ -69,6 +79,12 @@ store_new(const struct lockstore_ops *ops, void *impl)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
+	if ((s->waitq = waitq_new()) == NULL ||
+	    pthread_mutex_init(&s->polock, NULL) != 0) {
+		waitq_free(s->waitq);
+		free(s);
+		return NULL;
+	}
 	s->ops = ops;
 	s->impl = impl;
 	s->policy = def;
@@ -91,14 +107,9 @@ enum lockstore_status
 lockstore_lock(struct lockstore *s, const char *resource, const char *client,
     struct lockstore_error *err)
 {
-	enum lockstore_status	st;
+	unsigned long long	token;
 
-	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
-		return count(s, st);
-	if ((st = s->ops->lock(s->impl, resource, client, NULL, err)) ==
-	    LOCKSTORE_OK)
-		STORE_COUNT(&s->stats, grants, 1);
-	return count(s, st);
+	return lockstore_lock_token(s, resource, client, &token, err);
 }
 
 /* Takes RESOURCE for CLIENT and reports the grant's fencing token. */
@@ -107,14 +118,21 @@ lockstore_lock_token(struct lockstore *s, const char *resource,
     const char *client, unsigned long long *token,
     struct lockstore_error *err)
 {
+	struct lockstore_grant	g;
+	struct store_block	blk;
 	enum lockstore_status	st;
 
 	*token = 0;
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return count(s, st);
-	if ((st = s->ops->lock(s->impl, resource, client, token, err)) ==
-	    LOCKSTORE_OK)
+	memset(&g, 0, sizeof(g));
+	memset(&blk, 0, sizeof(blk));
+	st = s->ops->take(s->impl, resource, client, 0, 0, &g, &blk, err);
+	free(blk.key);
+	if (st == LOCKSTORE_OK) {
+		*token = g.token;
 		STORE_COUNT(&s->stats, grants, 1);
+	}
 	return count(s, st);
 }
 
@@ -207,6 +225,7 @@ lockstore_acquire(struct lockstore *s, const char *resource,
     const char *client, const struct lockstore_acquire_opts *opts,
     struct lockstore_grant *grant, struct lockstore_error *err)
 {
+	struct lockstore_policy	pol;
 	enum lockstore_status	st;
 	unsigned long long	ms;
 	int			i;
@@ -214,14 +233,13 @@ lockstore_acquire(struct lockstore *s, const char *resource,
 	memset(grant, 0, sizeof(*grant));
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return count(s, st);
-	if (s->ops->acquire == NULL)
-		return count(s, unsupported(err, "acquire"));
-	if ((st = check_ms("the wait", opts->wait_ms, s->policy.max_wait_ms,
+	store_policy(s, &pol);
+	if ((st = check_ms("the wait", opts->wait_ms, pol.max_wait_ms,
 	    err)) != LOCKSTORE_OK ||
-	    (st = check_ms("the TTL", opts->ttl_ms, s->policy.max_ttl_ms,
+	    (st = check_ms("the TTL", opts->ttl_ms, pol.max_ttl_ms,
 	    err)) != LOCKSTORE_OK)
 		return count(s, st);
-	st = s->ops->acquire(s->impl, resource, client, opts, grant, err);
+	st = store_acquire(s, resource, client, opts, grant, err);
 	if (st == LOCKSTORE_OK)
 		STORE_COUNT(&s->stats, grants, grant->reacquired ? 0 : 1);
 	if (st == LOCKSTORE_OK && grant->reacquired)
@@ -244,6 +262,7 @@ lockstore_renew(struct lockstore *s, const char *resource, const char *client,
     unsigned long long token, unsigned int ttl_ms,
     struct lockstore_grant *grant, struct lockstore_error *err)
 {
+	struct lockstore_policy	pol;
 	enum lockstore_status	st;
 
 	memset(grant, 0, sizeof(*grant));
@@ -251,7 +270,8 @@ lockstore_renew(struct lockstore *s, const char *resource, const char *client,
 		return count(s, st);
 	if (s->ops->renew == NULL)
 		return count(s, unsupported(err, "renew"));
-	if ((st = check_ms("the TTL", ttl_ms, s->policy.max_ttl_ms, err)) !=
+	store_policy(s, &pol);
+	if ((st = check_ms("the TTL", ttl_ms, pol.max_ttl_ms, err)) !=
 	    LOCKSTORE_OK)
 		return count(s, st);
 	if (token == 0)
@@ -356,9 +376,12 @@ lockstore_health(struct lockstore *s, struct lockstore_error *err)
 void
 lockstore_set_policy(struct lockstore *s, const struct lockstore_policy *p)
 {
+	/* Request threads read it meanwhile: a copy under the lock. */
+	pthread_mutex_lock(&s->polock);
 	s->policy = *p;
-	if (s->ops->set_policy != NULL)
-		s->ops->set_policy(s->impl, p);
+	if (s->ops->policy_changed != NULL)
+		s->ops->policy_changed(s->impl, p);
+	pthread_mutex_unlock(&s->polock);
 }
 
 /* Locks held as of the backend's last count, or -1. */
@@ -392,5 +415,7 @@ lockstore_close(struct lockstore *s)
 	if (s == NULL)
 		return;
 	s->ops->close(s->impl);
+	waitq_free(s->waitq);
+	pthread_mutex_destroy(&s->polock);
 	free(s);
 }

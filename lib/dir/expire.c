@@ -113,7 +113,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 		lockdir_note_lease(ld, resource, 0);
 		st = LOCKSTORE_OK;
 	} else {
-		switch (lockdir_lease_state(ld, lf, lockdir_now_ms())) {
+		switch (lockdir_lease_state(ld, lf, clock_mono_ms())) {
 		case LOCKDIR_EXPIRED:
 			st = lockdir_end(ld, fname, resource, lf,
 			    LOCKSTORE_END_EXPIRY, "", "", 0, err);
@@ -123,7 +123,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 			}
 			break;
 		case LOCKDIR_OTHER_BOOT:
-			lf->deadline_ms = lockdir_now_ms() + lf->ttl_ms;
+			lf->deadline_ms = clock_mono_ms() + lf->ttl_ms;
 			snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 			st = lockdir_replace(ld, fname, lf, resource, err);
 			if (st == LOCKSTORE_OK)
@@ -152,7 +152,7 @@ scan_step(struct lockdir *ld)
 	struct lockstore_error	*err;
 	struct lockfile		*lf;
 	struct dirent		*de;
-	long long		 now = lockdir_now_ms();
+	long long		 now = clock_mono_ms();
 	int			 fd, n;
 
 	if (ld->scan == NULL) {
@@ -220,7 +220,7 @@ lockdir_expire(void *impl, struct lockstore_error *err)
 	}
 	ld->scanning = 1;
 	scan_step(ld);
-	now = lockdir_now_ms();
+	now = clock_mono_ms();
 	for (i = 0; i < ld->nleases; i++)
 		if (ld->leases[i].deadline_ms <= now)
 			ndue++;

@@ -219,7 +219,7 @@ remove_marker(struct lockdir *ld, const char *fname, const char *resource,
 	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
 	if (st == LOCKSTORE_OK) {
 		if (lf->is_delay && lockdir_delay_state(ld, lf,
-		    lockdir_now_ms()) != LOCKDIR_LIVE &&
+		    clock_mono_ms()) != LOCKDIR_LIVE &&
 		    unlinkat(ld->dirfd, fname, 0) == -1)
 			st = storage(err, errno, "cannot remove the lock-delay "
 			    "marker", resource);
@@ -251,13 +251,13 @@ reacquire(struct lockdir *ld, const char *fname, const char *resource,
 		return st;
 	}
 	if (lf->is_delay || strcmp(lf->holder, client) != 0 ||
-	    lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+	    lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {
 		st = LOCKDIR_AGAIN;	/* changed meanwhile */
 		goto out;
 	}
 	if (ttl_ms > 0) {
 		lf->ttl_ms = ttl_ms;
-		lf->deadline_ms = lockdir_now_ms() + ttl_ms;
+		lf->deadline_ms = clock_mono_ms() + ttl_ms;
 		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 		if (!lf->has_resource) {
 			snprintf(lf->resource, sizeof(lf->resource), "%s",
@@ -274,8 +274,8 @@ reacquire(struct lockdir *ld, const char *fname, const char *resource,
 	g->reacquired = 1;
 	g->ttl_ms = lf->ttl_ms;
 	if (lf->ttl_ms > 0)
-		g->expires_ms = lockdir_wall_ms() + (lf->deadline_ms -
-		    lockdir_now_ms());
+		g->expires_ms = clock_wall_ms() + (lf->deadline_ms -
+		    clock_mono_ms());
 	st = LOCKSTORE_OK;
 out:
 	close(fd);
@@ -315,48 +315,153 @@ place(struct lockdir *ld, const char *tmp, const char *fname)
 	return 0;
 }
 
+/* What a new lock file of this attempt says (LF is read into again when
+ * the attempt loses a race). */
+struct mine {
+	unsigned long long	token;
+	long long		since;
+	long long		deadline_ms;
+};
+
 /*
- * One lock attempt on RESOURCE for CLIENT.  ACQUIRE: acquire()'s rules
- * (CLIENT holding it already is a success); otherwise lock()'s.  TTL_MS:
- * a lease.  Fills GRANT on success; on DELAYED sets *DELAY_END to the end
- * of the lock-delay (CLOCK_BOOTTIME ms).  Expired leases and lock-delay
- * markers found on the way are cleared.
+ * The answer for gocept.lockd's own lock of RESOURCE, if there is one:
+ * HELD, or a reacquire; LOCKDIR_ABSENT when there is none.  Only a file
+ * without a recorded name is the old lock; anything else there is some
+ * other resource's business.
  */
-int
-lockdir_take(struct lockdir *ld, const char *resource, const char *client,
-    int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
-    long long *delay_end, struct lockstore_error *err)
+static int
+take_legacy(struct lockdir *ld, const char *resource, const char *client,
+    int acquire, enum name_form form, struct lockfile *lf,
+    struct lockstore_grant *grant, struct lockstore_error *err)
 {
+	char	legacy[NAME_FILE_SIZE];
+	int	st;
+
+	if (!lockdir_legacy_name(resource, form, legacy, sizeof(legacy)))
+		return LOCKDIR_ABSENT;
+	st = lockdir_read_lock(ld, legacy, resource, lf, err);
+	if (st == LOCKSTORE_OK && !lf->has_resource) {
+		if (acquire && strcmp(lf->holder, client) == 0) {
+			grant->reacquired = 1;
+			return LOCKSTORE_OK;
+		}
+		return store_error_held(err, lf->holder);
+	}
+	return st == LOCKSTORE_STORAGE ? st : LOCKDIR_ABSENT;
+}
+
+/*
+ * The answer of a lock attempt that found RESOURCE's lock file FNAME
+ * with content LF: DELAYED (filling BLK), HELD, a reacquire, or
+ * LOCKDIR_AGAIN once an expired lock-delay or lease is cleared.
+ */
+static int
+take_found(struct lockdir *ld, const char *fname, const char *resource,
+    const char *client, int acquire, unsigned int ttl_ms,
+    const struct lockfile *lf, struct lockstore_grant *grant,
+    struct store_block *blk, struct lockstore_error *err)
+{
+	long long	now = clock_mono_ms();
+	int		st;
+
+	if (lf->is_delay && lockdir_delay_state(ld, lf, now) == LOCKDIR_LIVE) {
+		blk->delay_end_ms = lf->delay_until_ms;
+		return store_error_delayed(err, lf->delay_wall_ms,
+		    lf->delay_cause);
+	}
+	if (lf->is_delay) {
+		st = remove_marker(ld, fname, resource, err);
+		return st == LOCKSTORE_OK ? LOCKDIR_AGAIN : st;
+	}
+	if (lockdir_lease_state(ld, lf, now) == LOCKDIR_EXPIRED) {
+		st = lockdir_expire_one(ld, fname, resource, err);
+		return st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
+		    st == LOCKDIR_ABSENT ? LOCKDIR_AGAIN : st;
+	}
+	if (acquire && strcmp(lf->holder, client) == 0)
+		return reacquire(ld, fname, resource, client, ttl_ms, grant,
+		    err);
+	return store_error_held(err, lf->holder);
+}
+
+/* Writes the lock file of a new holding into LF and a temporary file TMP
+ * (of SIZE); its descriptor, or -1 with ERR filled. */
+static int
+write_new(struct lockdir *ld, const char *resource, const char *client,
+    unsigned int ttl_ms, struct lockfile *lf, char *tmp, size_t size,
+    struct mine *m, struct lockstore_error *err)
+{
+	memset(lf, 0, sizeof(*lf));
+	if (lockdir_next_token(ld, resource, &m->token, err) != LOCKSTORE_OK)
+		return -1;
+	snprintf(lf->holder, sizeof(lf->holder), "%s", client);
+	snprintf(lf->resource, sizeof(lf->resource), "%s", resource);
+	lf->has_resource = 1;
+	lf->since = (long long)time(NULL);
+	lf->token = m->token;
+	if (ttl_ms > 0) {
+		lf->ttl_ms = ttl_ms;
+		lf->deadline_ms = clock_mono_ms() + ttl_ms;
+		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
+	}
+	m->since = lf->since;
+	m->deadline_ms = lf->deadline_ms;
+	return write_tmp(ld, lf, resource, tmp, size, err);
+}
+
+/* Makes the new lock FNAME (its file open at FD, closed here) durable
+ * and fills GRANT. */
+static enum lockstore_status
+grant_new(struct lockdir *ld, const char *fname, const char *resource,
+    int fd, unsigned int ttl_ms, const struct mine *m,
+    struct lockstore_grant *grant, struct lockstore_error *err)
+{
+	int	e;
+
+	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+		/*
+		 * The grant is not durable, so it must not stand: we still
+		 * hold the flock on the new inode, so nobody else can have
+		 * removed or replaced it.
+		 */
+		e = errno;
+		unlinkat(ld->dirfd, fname, 0);
+		close(fd);
+		return storage(err, e, "cannot sync the lock directory",
+		    resource);
+	}
+	close(fd);
+	grant->token = m->token;
+	grant->since = m->since;
+	grant->ttl_ms = ttl_ms;
+	if (ttl_ms > 0) {
+		grant->expires_ms = clock_wall_ms() + ttl_ms;
+		lockdir_note_lease(ld, resource, m->deadline_ms);
+	}
+	return LOCKSTORE_OK;
+}
+
+/* One lock attempt; see struct lockstore_ops. */
+static enum lockstore_status
+lockdir_take(void *impl, const char *resource, const char *client,
+    int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
+    struct store_block *blk, struct lockstore_error *err)
+{
+	struct lockdir	*ld = impl;
 	struct lockfile	*lf;
+	struct mine	 m;
 	enum name_form	 form;
-	char		 fname[NAME_FILE_SIZE], legacy[NAME_FILE_SIZE];
-	char		 tmp[96], when[64];
-	unsigned long long token = 0;
-	long long	 now, mine_since = 0, mine_deadline = 0;
-	time_t		 secs;
-	struct tm	 tm;
+	char		 fname[NAME_FILE_SIZE], tmp[96];
 	int		 fd = -1, st, tries, e;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
-		return st;
+		return (enum lockstore_status)st;
 	if ((lf = malloc(sizeof(*lf))) == NULL)
 		return storage(err, ENOMEM, "out of memory", resource);
 	form = name_encode(resource, fname);
-	if (lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
-		/* Only a file without a recorded name is the old lock;
-		 * anything else there is some other resource's business. */
-		st = lockdir_read_lock(ld, legacy, resource, lf, err);
-		if (st == LOCKSTORE_OK && !lf->has_resource) {
-			if (acquire && strcmp(lf->holder, client) == 0) {
-				grant->reacquired = 1;
-				goto out;
-			}
-			st = store_error_held(err, lf->holder);
-			goto out;
-		}
-		if (st == LOCKSTORE_STORAGE)
-			goto out;
-	}
+	if ((st = take_legacy(ld, resource, client, acquire, form, lf, grant,
+	    err)) != LOCKDIR_ABSENT)
+		goto out;
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		/* A held lock is answered without writing anything: cheaper,
 		 * and "held" stays the answer even on a full disk. */
@@ -364,74 +469,18 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 		if (st == LOCKSTORE_OK)
 			st = lockdir_check_owner(lf, resource, form, err);
 		if (st == LOCKSTORE_OK) {
-			now = lockdir_now_ms();
-			if (lf->is_delay && lockdir_delay_state(ld, lf, now) ==
-			    LOCKDIR_LIVE) {
-				*delay_end = lf->delay_until_ms;
-				secs = (time_t)((lf->delay_wall_ms + 999) /
-				    1000);
-				gmtime_r(&secs, &tm);
-				strftime(when, sizeof(when),
-				    "%Y-%m-%dT%H:%M:%SZ", &tm);
-				st = store_error(err, LOCKSTORE_DELAYED, 0,
-				    "Resource held off until %s after %s "
-				    "(lock-delay)", when,
-				    lf->delay_cause == LOCKSTORE_END_BREAK ?
-				    "a break" : "an expired lease");
-				goto out;
-			}
-			if (lf->is_delay) {
-				if ((st = remove_marker(ld, fname, resource,
-				    err)) != LOCKSTORE_OK)
-					goto out;
+			st = take_found(ld, fname, resource, client, acquire,
+			    ttl_ms, lf, grant, blk, err);
+			if (st == LOCKDIR_AGAIN)
 				continue;	/* cleared: look again */
-			}
-			if (lockdir_lease_state(ld, lf, now) ==
-			    LOCKDIR_EXPIRED) {
-				st = lockdir_expire_one(ld, fname, resource,
-				    err);
-				if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
-				    st == LOCKDIR_ABSENT)
-					continue;
-				goto out;
-			}
-			if (acquire && strcmp(lf->holder, client) == 0) {
-				st = reacquire(ld, fname, resource, client,
-				    ttl_ms, grant, err);
-				if (st == LOCKDIR_AGAIN)
-					continue;
-				goto out;
-			}
-			st = store_error_held(err, lf->holder);
 			goto out;
 		}
 		if (st != LOCKDIR_ABSENT)
 			goto out;
-		if (fd == -1) {
-			memset(lf, 0, sizeof(*lf));
-			if ((st = lockdir_next_token(ld, resource, &token,
-			    err)) != LOCKSTORE_OK)
-				goto out;
-			snprintf(lf->holder, sizeof(lf->holder), "%s", client);
-			snprintf(lf->resource, sizeof(lf->resource), "%s",
-			    resource);
-			lf->has_resource = 1;
-			lf->since = (long long)time(NULL);
-			lf->token = token;
-			if (ttl_ms > 0) {
-				lf->ttl_ms = ttl_ms;
-				lf->deadline_ms = lockdir_now_ms() + ttl_ms;
-				snprintf(lf->boot, sizeof(lf->boot), "%s",
-				    ld->boot);
-			}
-			/* LF is read into again if this attempt loses. */
-			mine_since = lf->since;
-			mine_deadline = lf->deadline_ms;
-			if ((fd = write_tmp(ld, lf, resource, tmp, sizeof(tmp),
-			    err)) == -1) {
-				st = err->status;
-				goto out;
-			}
+		if (fd == -1 && (fd = write_new(ld, resource, client, ttl_ms,
+		    lf, tmp, sizeof(tmp), &m, err)) == -1) {
+			st = err->status;
+			goto out;
 		}
 		if (place(ld, tmp, fname) == 0)
 			break;
@@ -454,67 +503,57 @@ lockdir_take(struct lockdir *ld, const char *resource, const char *client,
 		    "taken", resource);
 		goto out;
 	}
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
-		/*
-		 * The grant is not durable, so it must not stand: we still
-		 * hold the flock on the new inode, so nobody else can have
-		 * removed or replaced it.
-		 */
-		e = errno;
-		unlinkat(ld->dirfd, fname, 0);
-		close(fd);
-		free(lf);
-		return storage(err, e, "cannot sync the lock directory",
-		    resource);
-	}
-	close(fd);
+	st = grant_new(ld, fname, resource, fd, ttl_ms, &m, grant, err);
 	fd = -1;
-	grant->token = token;
-	grant->since = mine_since;
-	grant->ttl_ms = ttl_ms;
-	if (ttl_ms > 0) {
-		grant->expires_ms = lockdir_wall_ms() + ttl_ms;
-		lockdir_note_lease(ld, resource, mine_deadline);
-	}
-	st = LOCKSTORE_OK;
 out:
 	if (fd != -1) {
 		unlinkat(ld->dirfd, tmp, 0);
 		close(fd);
 	}
 	free(lf);
-	return st;
-}
-
-static enum lockstore_status
-lockdir_lock(void *impl, const char *resource, const char *client,
-    unsigned long long *tokenp, struct lockstore_error *err)
-{
-	struct lockstore_grant	g;
-	long long		delay_end;
-	int			st;
-
-	memset(&g, 0, sizeof(g));
-	st = lockdir_take(impl, resource, client, 0, 0, &g, &delay_end, err);
-	if (st == LOCKSTORE_OK && tokenp != NULL)
-		*tokenp = g.token;
 	return (enum lockstore_status)st;
 }
 
+/* Sleeps as head until RESOURCE's lock file may have changed; see struct
+ * lockstore_ops. */
+static enum waitq_result
+lockdir_wait(void *impl, const struct store_wait *w)
+{
+	struct lockdir	*ld = impl;
+	struct timespec	 until;
+	char		 fname[NAME_FILE_SIZE];
+
+	name_encode(w->resource, fname);
+	/* Changes before the watch routed them here were not seen. */
+	if (dirwatch_arm(ld->watch, w->w, fname))
+		return WAITQ_RETRY;
+	until = clock_abs_in(w->until_ms - clock_mono_ms());
+	return waitq_wait(w->q, w->w, &until, w->cancelled, w->cancel_arg);
+}
+
+/* Sizes the history by the new policy; see struct lockstore_ops. */
+static void
+lockdir_policy_changed(void *impl, const struct lockstore_policy *p)
+{
+	struct lockdir	*ld = impl;
+
+	history_set_segment(ld->history, p->history_bytes);
+}
+
 static const struct lockstore_ops lockdir_ops = {
-	lockdir_lock,
-	lockdir_unlock,
-	lockdir_inspect,
-	lockdir_list,
-	lockdir_acquire,
-	lockdir_renew,
-	lockdir_break,
-	lockdir_history,
-	lockdir_expire,
-	lockdir_health,
-	lockdir_set_policy,
-	lockdir_close,
-	lockdir_count_held
+	.take = lockdir_take,
+	.wait = lockdir_wait,
+	.unlock = lockdir_unlock,
+	.inspect = lockdir_inspect,
+	.list = lockdir_list,
+	.renew = lockdir_renew,
+	.brk = lockdir_break,
+	.history = lockdir_history,
+	.expire = lockdir_expire,
+	.health = lockdir_health,
+	.count_held = lockdir_count_held,
+	.policy_changed = lockdir_policy_changed,
+	.close = lockdir_close
 };
 
 /* A store of LD with this backend's calls. */

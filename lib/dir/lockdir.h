@@ -11,13 +11,15 @@
 
 #include <pthread.h>
 
+#include "clock.h"
 #include "fname.h"
 #include "gsync.h"
 #include "history.h"
 #include "lockfile.h"
 #include "lockstore.h"
 #include "lockstore_dir.h"
-#include "waitq.h"
+#include "store_impl.h"
+#include "watch.h"
 
 /* Prefix of the temporary files a lock is written to before it gets its
  * name. */
@@ -83,11 +85,11 @@ struct lockdir {
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
+	struct lockstore *store;	/* the front end: policy */
 	struct lockstore_stats *stats;	/* the store's counters */
 	struct history	*history;	/* NULL: out of memory at open */
-	struct waitq	*waitq;
-	pthread_mutex_t	 polock;	/* policy */
-	struct lockstore_policy policy;
+	struct waitq	*waitq;		/* the store's */
+	struct dirwatch	*watch;		/* wakes it on others' releases */
 	pthread_mutex_t	 leaselock;	/* leases, nleases, scan */
 	struct lockdir_lease *leases;
 	size_t		 nleases, leasecap;
@@ -97,13 +99,6 @@ struct lockdir {
 	long long	 scan_held;	/* holdings seen in this scan pass */
 	long long	 held;		/* of the last full pass, -1: none */
 };
-
-/* The current policy of LD (copied under its mutex). */
-void	lockdir_policy(struct lockdir *ld, struct lockstore_policy *p);
-
-/* CLOCK_BOOTTIME and the wall clock in milliseconds. */
-long long	lockdir_now_ms(void);
-long long	lockdir_wall_ms(void);
 
 /* Whether the syncs are on. */
 int	lockdir_durable(const struct lockdir *ld);
@@ -183,19 +178,8 @@ void	lockdir_note_lease(struct lockdir *ld, const char *resource,
 int	lockdir_expire_one(struct lockdir *ld, const char *fname,
 	    const char *resource, struct lockstore_error *err);
 
-/* One lock attempt (lockdir.c): see lockdir_take's comment. */
-int	lockdir_take(struct lockdir *ld, const char *resource,
-	    const char *client, int acquire, unsigned int ttl_ms,
-	    struct lockstore_grant *grant, long long *delay_end,
-	    struct lockstore_error *err);
-
-/* The backend's lease, wait, break, history and health calls
+/* The backend's lease, break, history and health calls
  * (lockdir_lease.c). */
-enum lockstore_status	lockdir_acquire(void *impl, const char *resource,
-			    const char *client,
-			    const struct lockstore_acquire_opts *opts,
-			    struct lockstore_grant *grant,
-			    struct lockstore_error *err);
 enum lockstore_status	lockdir_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,
@@ -213,8 +197,6 @@ int			lockdir_expire(void *impl,
 long long		lockdir_count_held(void *impl);
 enum lockstore_status	lockdir_health(void *impl,
 			    struct lockstore_error *err);
-void			lockdir_set_policy(void *impl,
-			    const struct lockstore_policy *policy);
 void			lockdir_lease_close(struct lockdir *ld);
 
 /* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */

@@ -147,22 +147,25 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	gsync_init(&ld->dirsync, ld->dirfd);
 	pthread_mutex_init(&ld->toklock, NULL);
 	pthread_mutex_init(&ld->poollock, NULL);
-	pthread_mutex_init(&ld->polock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);
-	ld->policy = def;
 	ld->held = -1;
 	read_boot(ld);
 	remove_stale_tmp(ld);
 	ld->history = history_open(ld->dirfd, def.history_bytes,
 	    lockdir_durable(ld));
-	ld->waitq = waitq_new(ld->path);
-	if (ld->history == NULL || ld->waitq == NULL ||
+	if (ld->history == NULL ||
 	    (*storep = lockdir_store_new(ld)) == NULL) {
 		lockdir_close(ld);
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
 	}
+	ld->store = *storep;
 	ld->stats = store_stats(*storep);
+	ld->waitq = store_waitq(*storep);
+	if ((ld->watch = dirwatch_new(ld->path, ld->waitq)) == NULL) {
+		lockstore_close(*storep);
+		*storep = NULL;
+		return store_error_nomem(err);
+	}
 	return LOCKSTORE_OK;
 }
 
@@ -225,10 +228,9 @@ lockdir_close(void *impl)
 {
 	struct lockdir	*ld = impl;
 
-	waitq_free(ld->waitq);
+	dirwatch_free(ld->watch);
 	history_close(ld->history);
 	lockdir_lease_close(ld);
-	pthread_mutex_destroy(&ld->polock);
 	lockdir_pool_close(ld);
 	pthread_mutex_destroy(&ld->poollock);
 	gsync_destroy(&ld->dirsync);

@@ -30,7 +30,7 @@ static int
 fill_info(struct lockdir *ld, struct lockstore_lock_info *info,
     const char *resource, const struct lockfile *lf)
 {
-	long long	now = lockdir_now_ms();
+	long long	now = clock_mono_ms();
 
 	memset(info, 0, sizeof(*info));
 	/* Names were checked or parsed to at most LOCKSTORE_NAME_MAX. */
@@ -47,11 +47,11 @@ fill_info(struct lockdir *ld, struct lockstore_lock_info *info,
 		return 0;
 	case LOCKDIR_OTHER_BOOT:
 		/* Restarts at the sweep: at least a whole TTL from now. */
-		info->expires_ms = lockdir_wall_ms() + lf->ttl_ms;
+		info->expires_ms = clock_wall_ms() + lf->ttl_ms;
 		break;
 	case LOCKDIR_LIVE:
 		if (lf->ttl_ms > 0)
-			info->expires_ms = lockdir_wall_ms() +
+			info->expires_ms = clock_wall_ms() +
 			    (lf->deadline_ms - now);
 		break;
 	}
@@ -86,7 +86,7 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 	/* An expired lease ends now, so that the answer shows what follows
 	 * it (the lock-delay), as a lock call would find it. */
 	if (st == LOCKSTORE_OK && !lf->is_delay &&
-	    lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+	    lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {
 		st = lockdir_expire_one(ld, fname, resource, err);
 		if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
 		    st == LOCKDIR_ABSENT)

@@ -91,7 +91,7 @@ put_marker(struct lockdir *ld, const char *fname, const char *resource,
 	snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
 	st = lockdir_replace(ld, fname, mark, resource, err);
 	free(mark);
-	waitq_notify(ld->waitq, fname);	/* to learn the delay's end */
+	waitq_notify(ld->waitq, resource);	/* to learn the delay's end */
 	return st;
 }
 
@@ -124,7 +124,7 @@ remove_lock(struct lockdir *ld, const char *fname, const char *resource,
 	if (spare == 1)
 		lockdir_pool_put(ld, &sp, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
-	waitq_notify(ld->waitq, fname);
+	waitq_notify(ld->waitq, resource);
 	if (rc == -1)
 		return store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "
@@ -151,9 +151,9 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	long long			 now, wall;
 	int				 plain;
 
-	lockdir_policy(ld, &pol);
-	now = lockdir_now_ms();
-	wall = lockdir_wall_ms();
+	store_policy(ld->store, &pol);
+	now = clock_mono_ms();
+	wall = clock_wall_ms();
 	/*
 	 * The record is written first.  A plain unlock does not wait for its
 	 * sync before the unlink: both are synced at once (while one thread
@@ -212,7 +212,7 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 		rc = LOCKDIR_ABSENT;
 		goto out;
 	}
-	if (lockdir_lease_state(ld, lf, lockdir_now_ms()) == LOCKDIR_EXPIRED) {
+	if (lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {
 		close(fd);
 		fd = -1;
 		rc = lockdir_expire_one(ld, fname, resource, err);

@@ -52,7 +52,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 	}
 	if (lf->is_delay)
 		st = store_error_not_locked(err);
-	else if (lockdir_lease_state(ld, lf, lockdir_now_ms()) ==
+	else if (lockdir_lease_state(ld, lf, clock_mono_ms()) ==
 	    LOCKDIR_EXPIRED) {
 		close(fd);
 		fd = -1;
@@ -75,7 +75,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 	else {
 		if (ttl_ms > 0)
 			lf->ttl_ms = ttl_ms;
-		lf->deadline_ms = lockdir_now_ms() + lf->ttl_ms;
+		lf->deadline_ms = clock_mono_ms() + lf->ttl_ms;
 		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 		st = lockdir_replace(ld, fname, lf, resource, err);
 		if (st == LOCKSTORE_OK) {
@@ -84,7 +84,7 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 			g->since = lf->since;
 			g->reacquired = 1;
 			g->ttl_ms = lf->ttl_ms;
-			g->expires_ms = lockdir_wall_ms() + lf->ttl_ms;
+			g->expires_ms = clock_wall_ms() + lf->ttl_ms;
 		}
 	}
 	if (fd != -1)

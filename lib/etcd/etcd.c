@@ -50,61 +50,6 @@ etcd_nomem(struct lockstore_error *err)
 	    "Storage error: out of memory");
 }
 
-/* The wall clock in milliseconds since the epoch. */
-long long
-etcd_wall_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The monotonic clock in milliseconds. */
-long long
-etcd_mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The policy in force. */
-void
-etcd_policy(struct etcd *e, struct lockstore_policy *p)
-{
-	pthread_mutex_lock(&e->polock);
-	*p = e->policy;
-	pthread_mutex_unlock(&e->polock);
-}
-
-static void
-etcd_set_policy(void *impl, const struct lockstore_policy *p)
-{
-	struct etcd	*e = impl;
-
-	pthread_mutex_lock(&e->polock);
-	e->policy = *p;
-	pthread_mutex_unlock(&e->polock);
-}
-
-/* The refusal during a lock-delay, worded as the directory's. */
-enum lockstore_status
-etcd_delayed(struct lockstore_error *err, long long until_ms,
-    enum lockstore_end cause)
-{
-	struct tm	tm;
-	time_t		secs = (time_t)((until_ms + 999) / 1000);
-	char		when[64];
-
-	gmtime_r(&secs, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return store_error(err, LOCKSTORE_DELAYED, 0, "Resource held off "
-	    "until %s after %s (lock-delay)", when,
-	    cause == LOCKSTORE_END_BREAK ? "a break" : "an expired lease");
-}
-
 /* The keys of one resource. */
 struct lockkeys {
 	char	*l, *m, *x, *d;
@@ -171,159 +116,172 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 	return LOCKSTORE_OK;
 }
 
-/* One lock attempt; see etcd.h. */
-enum lockstore_status
-etcd_take(struct etcd *e, const char *resource, const char *client,
-    int acquire, unsigned int ttl_ms, struct lockstore_grant *g,
-    struct etcd_block *blk, struct lockstore_error *err)
-{
+/* The state of one etcd_take(). */
+struct take {
 	struct lockkeys		 k;
-	struct etcd_txn		 t;
-	struct etcd_resp	 r;
-	struct etcd_meta	 md;
-	struct etcd_kv		 lock, meta, delay;
-	enum lockstore_status	 st = LOCKSTORE_STORAGE;
-	enum lockstore_end	 cause;
-	unsigned long long	 lease = 0;
-	unsigned int		 granted = 0;
-	long long		 lease_at = 0;
-	char			*mval = NULL;
-	int			 tries, again;
+	struct etcd_meta	 md;		/* of the last attempt */
+	unsigned long long	 lease;		/* ours, 0: none or in use */
+	unsigned int		 granted;	/* its TTL */
+	long long		 lease_at;	/* wall ms of its grant */
+};
 
-	memset(blk, 0, sizeof(*blk));
+/* Sends one lock transaction for CLIENT and fills R with its answer. */
+static enum lockstore_status
+take_txn(struct etcd *e, struct take *tk, const char *resource,
+    const char *client, unsigned int ttl_ms, struct etcd_resp *r,
+    struct lockstore_error *err)
+{
+	struct lockkeys		*k = &tk->k;
+	struct etcd_txn		 t;
+	enum lockstore_status	 st;
+	char			*mval;
+
+	/* The lease's TTL runs from its grant: so does "expires". */
+	if (ttl_ms > 0 && tk->lease == 0) {
+		tk->lease_at = clock_wall_ms();
+		if ((st = etcd_lease_grant(e, ttl_ms, &tk->lease, &tk->granted,
+		    resource, err)) != LOCKSTORE_OK)
+			return st;
+	}
+	tk->md.since = (long long)time(NULL);
+	tk->md.ttl_ms = ttl_ms > 0 ? tk->granted : 0;
+	tk->md.expires_ms = ttl_ms > 0 ? tk->lease_at + tk->granted : 0;
+	/* Tells this attempt's grant from any other, should its answer be
+	 * lost. */
+	etcd_nonce(e, tk->md.nonce);
+	if ((mval = etcd_meta_encode(&tk->md, client)) == NULL)
+		return etcd_nomem(err);
+	etcd_txn_init(&t);
+	etcd_cmp_create(&t, k->l, k->llen, 0);
+	etcd_cmp_create(&t, k->m, k->mlen, 0);
+	etcd_cmp_create(&t, k->d, k->dlen, 0);
+	etcd_op_put(&t, t.success, k->l, k->llen, client, strlen(client),
+	    tk->lease);
+	etcd_op_put(&t, t.success, k->m, k->mlen, mval, strlen(mval), 0);
+	if (tk->lease != 0)
+		etcd_op_put(&t, t.success, k->x, k->xlen, "", 0, 0);
+	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
+	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
+	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
+	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	    r, NULL, "lock", resource, err);
+	etcd_txn_free(&t);
+	free(mval);
+	return st;
+}
+
+/* Fills G with the holding of TK's last attempt, of token TOKEN. */
+static void
+take_granted(const struct take *tk, unsigned long long token,
+    struct lockstore_grant *g)
+{
+	g->token = token;
+	g->since = tk->md.since;
+	g->ttl_ms = tk->md.ttl_ms;
+	g->expires_ms = tk->md.expires_ms;
+}
+
+/*
+ * The answer to a lock transaction whose compares failed, from what R
+ * read: a grant (ours, its answer lost; or a reacquire), HELD or DELAYED
+ * (filling BLK), or ETCD_CHANGED to look again.
+ */
+static int
+take_refused(struct etcd *e, struct take *tk, const char *resource,
+    const char *client, int acquire, unsigned int ttl_ms,
+    const struct etcd_resp *r, struct lockstore_grant *g,
+    struct store_block *blk, struct lockstore_error *err)
+{
+	struct etcd_kv		lock, meta, delay;
+	enum lockstore_end	cause;
+	long long		until;
+	int			st, again;
+
 	memset(&lock, 0, sizeof(lock));
 	memset(&meta, 0, sizeof(meta));
 	memset(&delay, 0, sizeof(delay));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if (etcd_range_kv(etcd_resp_range(r, 0), 0, &lock) == -1 ||
+	    etcd_range_kv(etcd_resp_range(r, 1), 0, &meta) == -1 ||
+	    etcd_range_kv(etcd_resp_range(r, 2), 0, &delay) == -1) {
+		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
+		    "etcd lock for '%s': a malformed answer", resource);
+		goto out;
+	}
+	blk->revision = r->revision;
+	if (lock.key != NULL && tk->lease != 0 && lock.lease == tk->lease) {
+		/* Our own grant, whose answer was lost. */
+		tk->lease = 0;
+		take_granted(tk, lock.create_rev, g);
+		st = LOCKSTORE_OK;
+	} else if (lock.key != NULL) {
+		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
+		    &lock, &meta, g, err, &again);
+		if (again)
+			st = ETCD_CHANGED;
+		else if (st == LOCKSTORE_HELD) {
+			blk->key = lock.key;
+			blk->keylen = lock.keylen;
+			lock.key = NULL;
+		}
+	} else if (meta.key != NULL) {
+		/* A lease etcd expired: record its end, look again. */
+		st = etcd_end_expired(e, resource, &meta, NULL, err);
+		if (st == LOCKSTORE_OK)
+			st = ETCD_CHANGED;
+	} else if (delay.key != NULL) {
+		etcd_delay_decode(&delay, &until, &cause);
+		st = store_error_delayed(err, until, cause);
+		blk->key = delay.key;
+		blk->keylen = delay.keylen;
+		delay.key = NULL;
+	} else
+		st = ETCD_CHANGED;
+out:
+	etcd_kv_free(&lock);
+	etcd_kv_free(&meta);
+	etcd_kv_free(&delay);
+	return st;
+}
+
+/* One lock attempt; see struct lockstore_ops. */
+static enum lockstore_status
+etcd_take(void *impl, const char *resource, const char *client,
+    int acquire, unsigned int ttl_ms, struct lockstore_grant *g,
+    struct store_block *blk, struct lockstore_error *err)
+{
+	struct etcd		*e = impl;
+	struct take		 tk;
+	struct etcd_resp	 r;
+	int			 st, tries;
+
+	memset(&tk, 0, sizeof(tk));
+	if (keys_make(e, resource, &tk.k) == -1) {
+		keys_free(&tk.k);
 		return etcd_nomem(err);
 	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
-		/* The lease's TTL runs from its grant: so does "expires". */
-		if (ttl_ms > 0 && lease == 0) {
-			lease_at = etcd_wall_ms();
-			if ((st = etcd_lease_grant(e, ttl_ms, &lease, &granted,
-			    resource, err)) != LOCKSTORE_OK)
-				goto out;
-		}
-		md.since = (long long)time(NULL);
-		md.ttl_ms = ttl_ms > 0 ? granted : 0;
-		md.expires_ms = ttl_ms > 0 ? lease_at + granted : 0;
-		/* Tells this attempt's grant from any other, should its
-		 * answer be lost. */
-		etcd_nonce(e, md.nonce);
-		free(mval);
-		if ((mval = etcd_meta_encode(&md, client)) == NULL) {
-			st = etcd_nomem(err);
-			goto out;
-		}
-		etcd_txn_init(&t);
-		etcd_cmp_create(&t, k.l, k.llen, 0);
-		etcd_cmp_create(&t, k.m, k.mlen, 0);
-		etcd_cmp_create(&t, k.d, k.dlen, 0);
-		etcd_op_put(&t, t.success, k.l, k.llen, client, strlen(client),
-		    lease);
-		etcd_op_put(&t, t.success, k.m, k.mlen, mval, strlen(mval), 0);
-		if (lease != 0)
-			etcd_op_put(&t, t.success, k.x, k.xlen, "", 0, 0);
-		etcd_op_range(&t, t.failure, k.l, k.llen, NULL, 0, 0, 0);
-		etcd_op_range(&t, t.failure, k.m, k.mlen, NULL, 0, 0, 0);
-		etcd_op_range(&t, t.failure, k.d, k.dlen, NULL, 0, 0, 0);
-		st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn",
-		    t.req, &r, NULL, "lock", resource, err);
-		etcd_txn_free(&t);
-		if (st != LOCKSTORE_OK)
+		if ((st = take_txn(e, &tk, resource, client, ttl_ms, &r,
+		    err)) != LOCKSTORE_OK)
 			goto out;
 		if (r.succeeded) {
-			g->token = r.revision;
-			g->since = md.since;
-			g->ttl_ms = md.ttl_ms;
-			g->expires_ms = md.expires_ms;
-			lease = 0;	/* in use */
+			take_granted(&tk, r.revision, g);
+			tk.lease = 0;	/* in use */
 			etcd_resp_free(&r);
-			st = LOCKSTORE_OK;
 			goto out;
 		}
-		if (etcd_range_kv(etcd_resp_range(&r, 0), 0, &lock) == -1 ||
-		    etcd_range_kv(etcd_resp_range(&r, 1), 0, &meta) == -1 ||
-		    etcd_range_kv(etcd_resp_range(&r, 2), 0, &delay) == -1) {
-			etcd_resp_free(&r);
-			st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage "
-			    "error: etcd lock for '%s': a malformed answer",
-			    resource);
-			goto out;
-		}
-		blk->revision = r.revision;
+		st = take_refused(e, &tk, resource, client, acquire, ttl_ms,
+		    &r, g, blk, err);
 		etcd_resp_free(&r);
-		if (lock.key != NULL && lease != 0 && lock.lease == lease) {
-			/* Our own grant, whose answer was lost. */
-			lease = 0;
-			g->token = lock.create_rev;
-			g->since = md.since;
-			g->ttl_ms = md.ttl_ms;
-			g->expires_ms = md.expires_ms;
-			st = LOCKSTORE_OK;
+		if (st != ETCD_CHANGED)
 			goto out;
-		}
-		if (lock.key != NULL) {
-			st = held(e, resource, client, acquire, ttl_ms,
-			    md.nonce, &lock, &meta, g, err, &again);
-			if (again)
-				goto retry;
-			if (st == LOCKSTORE_HELD) {
-				blk->key = lock.key;
-				blk->keylen = lock.keylen;
-				lock.key = NULL;
-			}
-			goto out;
-		}
-		if (meta.key != NULL) {
-			/* A lease etcd expired: record its end, look again. */
-			if ((st = etcd_end_expired(e, resource, &meta, NULL,
-			    err)) != LOCKSTORE_OK)
-				goto out;
-			goto retry;
-		}
-		if (delay.key != NULL) {
-			etcd_delay_decode(&delay, &blk->delay_until_ms, &cause);
-			st = etcd_delayed(err, blk->delay_until_ms, cause);
-			blk->key = delay.key;
-			blk->keylen = delay.keylen;
-			delay.key = NULL;
-			goto out;
-		}
-retry:
-		etcd_kv_free(&lock);
-		etcd_kv_free(&meta);
-		etcd_kv_free(&delay);
 	}
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
 	    "lock for '%s' changes too fast to be taken", resource);
 out:
-	if (lease != 0)
-		etcd_lease_revoke(e, lease);
-	etcd_kv_free(&lock);
-	etcd_kv_free(&meta);
-	etcd_kv_free(&delay);
-	free(mval);
-	keys_free(&k);
-	return st;
-}
-
-static enum lockstore_status
-etcd_lock(void *impl, const char *resource, const char *client,
-    unsigned long long *tokenp, struct lockstore_error *err)
-{
-	struct lockstore_grant	g;
-	struct etcd_block	blk;
-	enum lockstore_status	st;
-
-	memset(&g, 0, sizeof(g));
-	st = etcd_take(impl, resource, client, 0, 0, &g, &blk, err);
-	free(blk.key);
-	if (st == LOCKSTORE_OK && tokenp != NULL)
-		*tokenp = g.token;
-	return st;
+	if (tk.lease != 0)
+		etcd_lease_revoke(e, tk.lease);
+	keys_free(&tk.k);
+	return (enum lockstore_status)st;
 }
 
 /* Reads RESOURCE's holding; see etcd.h. */
@@ -491,7 +449,7 @@ etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 }
 
 /* Whether RESOURCE is held, and by whom. */
-enum lockstore_status
+static enum lockstore_status
 etcd_inspect(void *impl, const char *resource, int *heldp,
     struct lockstore_lock_info *info, struct lockstore_error *err)
 {
@@ -533,7 +491,7 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
 	} else if (st == LOCKSTORE_OK) {
 		snprintf(info->resource, sizeof(info->resource), "%s",
 		    resource);
-		etcd_policy(e, &pol);
+		store_policy(e->store, &pol);
 		if (delay.key != NULL) {
 			etcd_delay_decode(&delay, &until, &cause);
 			info->delay_until_ms = until;
@@ -541,7 +499,7 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
 		} else if (meta.key != NULL && pol.lock_delay_ms > 0) {
 			/* A lease etcd expired, its end not yet recorded: the
 			 * next taker records it and is held off from then. */
-			info->delay_until_ms = etcd_wall_ms() +
+			info->delay_until_ms = clock_wall_ms() +
 			    (pol.lock_delay_ms + 999) / 1000 * 1000;
 			info->delay_cause = LOCKSTORE_END_EXPIRY;
 		}
@@ -604,9 +562,7 @@ etcd_close(void *impl)
 {
 	struct etcd	*e = impl;
 
-	etcd_fifo_free(e->fifo);
 	etcd_http_free(e);
-	pthread_mutex_destroy(&e->polock);
 	pthread_mutex_destroy(&e->sweeplock);
 	free(e->sweep_after);
 	free(e->prefix);
@@ -623,19 +579,18 @@ etcd_count_held(void *impl)
 }
 
 static const struct lockstore_ops etcd_ops = {
-	.lock = etcd_lock,
+	.take = etcd_take,
+	.wait = etcd_wait,
 	.unlock = etcd_unlock,
 	.inspect = etcd_inspect,
 	.list = etcd_list,
-	.acquire = etcd_acquire,
 	.renew = etcd_renew,
 	.brk = etcd_break,
 	.history = etcd_history,
 	.expire = etcd_expire,
 	.health = etcd_health,
-	.set_policy = etcd_set_policy,
-	.close = etcd_close,
-	.count_held = etcd_count_held
+	.count_held = etcd_count_held,
+	.close = etcd_close
 };
 
 /* Opens the lock store kept in etcd. */
@@ -643,7 +598,6 @@ enum lockstore_status
 lockstore_open_etcd(struct lockstore **storep,
     const struct lockstore_etcd_config *cfg, struct lockstore_error *err)
 {
-	const struct lockstore_policy	 def = LOCKSTORE_POLICY_DEFAULT;
 	struct etcd			*e;
 	enum lockstore_status		 st;
 	const char			*prefix;
@@ -656,24 +610,22 @@ lockstore_open_etcd(struct lockstore **storep,
 		    "error: etcd: cannot initialize libcurl");
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return etcd_nomem(err);
-	pthread_mutex_init(&e->polock, NULL);
 	pthread_mutex_init(&e->sweeplock, NULL);
-	e->policy = def;
 	e->held = -1;
 	if (getrandom(&e->nonce_base, sizeof(e->nonce_base), 0) !=
 	    (ssize_t)sizeof(e->nonce_base))
-		e->nonce_base = (unsigned long long)etcd_wall_ms() ^
+		e->nonce_base = (unsigned long long)clock_wall_ms() ^
 		    ((unsigned long long)getpid() << 40);
 	prefix = cfg->prefix != NULL ? cfg->prefix : LOCKSTORE_ETCD_PREFIX;
 	e->prefix = strdup(prefix);
 	e->prefixlen = strlen(prefix);
-	e->fifo = etcd_fifo_new();
 	if ((st = etcd_http_init(e, cfg, err)) != LOCKSTORE_OK ||
-	    e->prefix == NULL || e->fifo == NULL ||
+	    e->prefix == NULL ||
 	    (*storep = store_new(&etcd_ops, e)) == NULL) {
 		etcd_close(e);
 		return st != LOCKSTORE_OK ? st : etcd_nomem(err);
 	}
+	e->store = *storep;
 	e->stats = store_stats(*storep);
 	return LOCKSTORE_OK;
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The etcd backend's insides, shared by its files: etcd.c (open, lock,
+ * The etcd backend's insides, shared by its files: etcd.c (open, take,
  * unlock, inspect, health), etcd_keys.c (keys and values), etcd_lease.c
- * (acquire, renew, leases), etcd_end.c (break, expiry, lock-delay,
- * history), etcd_list.c (list), etcd_http.c (libcurl, endpoints),
- * etcd_json.c (requests and answers) and etcd_wait.c (waiters, watches).
+ * (renew, leases), etcd_end.c (break, expiry, lock-delay, history),
+ * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
+ * (requests and answers) and etcd_wait.c (the watch).
  *
  * Keys, under the configured prefix P, for a resource R (any bytes but
  * NUL; keys and values travel base64-encoded):
@@ -34,8 +34,10 @@
 
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "lockstore.h"
 #include "lockstore_etcd.h"
+#include "store_impl.h"
 
 /* The key spaces under the prefix. */
 #define ETCD_NS_LOCK		'l'
@@ -64,12 +66,10 @@
 /* Largest HTTP answer read. */
 #define ETCD_RESPONSE_MAX	(64u << 20)
 
-/* A waiter's cancel test runs this often; a failed watch is retried
+/* A watch's cancel test runs this often; a failed watch is retried
  * after this long. */
 #define ETCD_CANCEL_MS		100
 #define ETCD_REWATCH_MS		250
-
-struct etcd_fifo;
 
 struct etcd {
 	char		*endpoints[LOCKSTORE_ETCD_ENDPOINTS_MAX];
@@ -85,10 +85,8 @@ struct etcd {
 	size_t		 npool, poolcap;
 	unsigned long long nonce_base;	/* random, for etcd_nonce() */
 	unsigned long long nonce_seq;	/* atomic */
-	pthread_mutex_t	 polock;
-	struct lockstore_policy policy;
+	struct lockstore *store;	/* the front end: policy */
 	struct lockstore_stats *stats;
-	struct etcd_fifo *fifo;
 	pthread_mutex_t	 sweeplock;
 	int		 sweeping;
 	long long	 sweep_next;	/* monotonic ms of the next pass */
@@ -276,43 +274,10 @@ void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 /* "Storage error: out of memory". */
 enum lockstore_status	etcd_nomem(struct lockstore_error *err);
 
-/* The wall clock and the monotonic clock in milliseconds. */
-long long	etcd_wall_ms(void);
-long long	etcd_mono_ms(void);
-
-/* The policy in force (copied under its mutex). */
-void	etcd_policy(struct etcd *e, struct lockstore_policy *p);
-
-/* The message of a refusal during a lock-delay UNTIL_MS after CAUSE. */
-enum lockstore_status	etcd_delayed(struct lockstore_error *err,
-			    long long until_ms, enum lockstore_end cause);
-
-/* What a lock attempt met when it was refused: the key to watch for the
- * change it waits for, from REVISION on, and a lock-delay's end. */
-struct etcd_block {
-	char			*key;	/* malloc'd, or NULL */
-	size_t			 keylen;
-	unsigned long long	 revision;
-	long long		 delay_until_ms;
-};
-
-/*
- * One lock attempt on RESOURCE for CLIENT (the names checked).  ACQUIRE:
- * acquire()'s rules (CLIENT holding it already is a success, TTL_MS > 0
- * then renews its lease); otherwise lock()'s.  TTL_MS: a lease.  Fills
- * GRANT; on HELD and DELAYED fills BLOCK (free its key).  An expired lease
- * found on the way is ended (history, lock-delay) first.
- */
-enum lockstore_status	etcd_take(struct etcd *e, const char *resource,
-			    const char *client, int acquire,
-			    unsigned int ttl_ms, struct lockstore_grant *grant,
-			    struct etcd_block *block,
-			    struct lockstore_error *err);
-
-/* The backend's inspect (also for acquire's last word). */
-enum lockstore_status	etcd_inspect(void *impl, const char *resource,
-			    int *held, struct lockstore_lock_info *info,
-			    struct lockstore_error *err);
+/* The backend's wait (etcd_wait.c; see struct lockstore_ops): watches
+ * the key that refused the take (the lock, or the lock-delay) from the
+ * revision after the one the take saw. */
+enum waitq_result	etcd_wait(void *impl, const struct store_wait *w);
 
 /* --- etcd_lease.c and etcd_end.c ----------------------------------------------------- */
 
@@ -362,11 +327,6 @@ int	etcd_history_ops(struct etcd *e, struct etcd_txn *t,
 void	etcd_history_prune(struct etcd *e, const char *resource,
 	    const struct etcd_resp *r, int i);
 
-enum lockstore_status	etcd_acquire(void *impl, const char *resource,
-			    const char *client,
-			    const struct lockstore_acquire_opts *opts,
-			    struct lockstore_grant *grant,
-			    struct lockstore_error *err);
 enum lockstore_status	etcd_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,
@@ -388,44 +348,5 @@ enum lockstore_status	etcd_list(void *impl,
 			    lockstore_list_fn fn, void *arg,
 			    char next[LOCKSTORE_CURSOR_SIZE],
 			    struct lockstore_error *err);
-
-/* --- etcd_wait.c ------------------------------------------------------ */
-
-struct etcd_waiter;
-
-struct etcd_fifo	*etcd_fifo_new(void);
-void			 etcd_fifo_free(struct etcd_fifo *f);
-
-/* Joins RESOURCE's FIFO unless MAX wait already: NULL with errno EAGAIN
- * or ENOMEM. */
-struct etcd_waiter	*etcd_fifo_join(struct etcd_fifo *f,
-			    const char *resource, unsigned int max);
-int			 etcd_fifo_is_head(struct etcd_fifo *f,
-			    const struct etcd_waiter *w);
-int			 etcd_fifo_has_waiters(struct etcd_fifo *f,
-			    const char *resource);
-void			 etcd_fifo_leave(struct etcd_fifo *f,
-			    struct etcd_waiter *w);
-
-/* How a wait ended. */
-enum etcd_wake {
-	ETCD_WAKE_RETRY,	/* look again */
-	ETCD_WAKE_TIMEOUT,	/* END_MS passed */
-	ETCD_WAKE_CANCELLED
-};
-
-/* Sleeps until W is head of its FIFO, END_MS (monotonic) or CANCELLED. */
-enum etcd_wake	etcd_fifo_wait(struct etcd_fifo *f, struct etcd_waiter *w,
-		    long long end_ms, lockstore_cancel_fn cancelled,
-		    void *arg);
-
-/*
- * Watches BLOCK's key from BLOCK's revision + 1 until it changes (RETRY),
- * END_MS (monotonic) passes (TIMEOUT) or CANCELLED says so (tested every
- * ETCD_CANCEL_MS).  A failing watch returns RETRY after ETCD_REWATCH_MS.
- */
-enum etcd_wake	etcd_watch(struct etcd *e, const struct etcd_block *block,
-		    long long end_ms, lockstore_cancel_fn cancelled,
-		    void *arg);
 
 #endif /* ETCD_H */

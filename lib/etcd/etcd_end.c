@@ -36,7 +36,7 @@ history_value(const char *holder, long long since, enum lockstore_end how,
 	r = etcd_b64(reason, strlen(reason));
 	if (h != NULL && b != NULL && r != NULL &&
 	    asprintf(&out, "{\"h\":\"%s\",\"s\":%lld,\"u\":%lld,\"w\":\"%s\","
-	    "\"b\":\"%s\",\"r\":\"%s\"}", h, since, etcd_wall_ms(), w, b, r) ==
+	    "\"b\":\"%s\",\"r\":\"%s\"}", h, since, clock_wall_ms(), w, b, r) ==
 	    -1)
 		out = NULL;
 	free(h);
@@ -76,7 +76,7 @@ etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
 	char			*key, *val, *start, *end;
 	size_t			 klen, slen;
 
-	etcd_policy(e, &pol);
+	store_policy(e->store, &pol);
 	if (pol.history_bytes == 0)
 		return -1;
 	key = etcd_history_key(e, resource, token, &klen);
@@ -159,14 +159,14 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 	*lease = 0;
 	*val = NULL;
 	*until_ms = 0;
-	etcd_policy(e, &pol);
+	store_policy(e->store, &pol);
 	if (pol.lock_delay_ms == 0)
 		return LOCKSTORE_OK;
 	if ((st = etcd_lease_grant(e, pol.lock_delay_ms, lease, &granted,
 	    resource, err)) != LOCKSTORE_OK)
 		return st;
 	/* The key lives for the whole granted TTL: say so. */
-	*until_ms = etcd_wall_ms() + granted;
+	*until_ms = clock_wall_ms() + granted;
 	if ((*val = etcd_delay_encode(*until_ms, cause)) == NULL) {
 		etcd_lease_revoke(e, *lease);
 		*lease = 0;
@@ -608,7 +608,7 @@ etcd_expire(void *impl, struct lockstore_error *err)
 	struct etcd	*e = impl;
 	char		*after, *last = NULL;
 	size_t		 afterlen, lastlen = 0;
-	long long	 now = etcd_mono_ms();
+	long long	 now = clock_mono_ms();
 	int		 n, more = 0;
 
 	pthread_mutex_lock(&e->sweeplock);

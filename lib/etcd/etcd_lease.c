@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The etcd backend beyond lock and unlock: acquire (waiting, leases),
- * renew, break, lock-delay, history, and the expiry sweep.
+ * The etcd backend's leases: granting, revoking and moving a holding onto
+ * a new lease (a renew, or a reacquire with a TTL).
  *
  * A lease holding is an etcd lease attached to the lock key: the etcd
  * leader measures its TTL (whole seconds, at least the cluster's minimum,
@@ -101,7 +101,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	size_t			 mlen, xlen;
 	int			 rc;
 
-	at = etcd_wall_ms();
+	at = clock_wall_ms();
 	if ((st = etcd_lease_grant(e, ttl_ms, &lease, &granted, resource,
 	    err)) != LOCKSTORE_OK)
 		return st;
@@ -157,98 +157,6 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	g->ttl_ms = granted;
 	g->expires_ms = md.expires_ms;
 	return LOCKSTORE_OK;
-}
-
-/* Takes RESOURCE for CLIENT, maybe waiting; see lockstore_acquire(). */
-enum lockstore_status
-etcd_acquire(void *impl, const char *resource, const char *client,
-    const struct lockstore_acquire_opts *opts, struct lockstore_grant *g,
-    struct lockstore_error *err)
-{
-	struct etcd		*e = impl;
-	struct lockstore_policy	 pol;
-	struct lockstore_lock_info *info;
-	struct etcd_waiter	*w;
-	struct etcd_block	 blk;
-	enum lockstore_status	 st = LOCKSTORE_HELD;
-	enum etcd_wake		 r;
-	long long		 start, end;
-	int			 looked = 0, heldnow;
-
-	memset(&blk, 0, sizeof(blk));
-	start = etcd_mono_ms();
-	/* Waiters already queued come first: a waiting call never barges. */
-	if (opts->wait_ms == 0 || !etcd_fifo_has_waiters(e->fifo, resource)) {
-		st = etcd_take(e, resource, client, 1, opts->ttl_ms, g, &blk,
-		    err);
-		looked = 1;
-		if (opts->wait_ms == 0 ||
-		    (st != LOCKSTORE_HELD && st != LOCKSTORE_DELAYED)) {
-			free(blk.key);
-			return st;
-		}
-	}
-	etcd_policy(e, &pol);
-	if ((w = etcd_fifo_join(e->fifo, resource, pol.max_waiters)) ==
-	    NULL) {
-		free(blk.key);
-		if (errno == ENOMEM)
-			return etcd_nomem(err);
-		return store_error(err, LOCKSTORE_TOO_MANY_WAITERS, 0,
-		    "Too many waiters: %u requests wait already "
-		    "(max-waiters)", pol.max_waiters);
-	}
-	STORE_COUNT(e->stats, waiting, 1);
-	end = start + opts->wait_ms;
-	for (;;) {
-		if (etcd_fifo_is_head(e->fifo, w)) {
-			/* Look, unless the last look is still news: the
-			 * watch starts right after it. */
-			if (blk.key == NULL) {
-				st = etcd_take(e, resource, client, 1,
-				    opts->ttl_ms, g, &blk, err);
-				looked = 1;
-				if (st != LOCKSTORE_HELD &&
-				    st != LOCKSTORE_DELAYED)
-					break;
-			}
-			if (etcd_mono_ms() >= end)
-				break;
-			r = etcd_watch(e, &blk, end, opts->cancelled,
-			    opts->cancel_arg);
-			free(blk.key);
-			blk.key = NULL;
-		} else {
-			if (etcd_mono_ms() >= end)
-				break;
-			r = etcd_fifo_wait(e->fifo, w, end, opts->cancelled,
-			    opts->cancel_arg);
-		}
-		if (r == ETCD_WAKE_CANCELLED) {
-			st = store_error(err, LOCKSTORE_CANCELLED, 0,
-			    "Request cancelled: the caller went away while "
-			    "waiting for '%s'", resource);
-			break;
-		}
-	}
-	free(blk.key);
-	etcd_fifo_leave(e->fifo, w);
-	__atomic_fetch_sub(&e->stats->waiting, 1, __ATOMIC_RELAXED);
-	if (!looked && st == LOCKSTORE_HELD) {
-		/* Timed out behind other waiters: name the holder. */
-		if ((info = malloc(sizeof(*info))) != NULL &&
-		    etcd_inspect(e, resource, &heldnow, info, err) ==
-		    LOCKSTORE_OK && heldnow)
-			store_error_held(err, info->holder);
-		else
-			store_error(err, LOCKSTORE_HELD, 0, "Resource already "
-			    "locked (the wait ran out behind other waiters)");
-		free(info);
-	}
-	g->waited_ms = (unsigned int)(etcd_mono_ms() - start);
-	if (g->waited_ms == 0)
-		g->waited_ms = 1;	/* it did queue */
-	return st;
 }
 
 /* Extends the lease CLIENT holds on RESOURCE under TOKEN. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of waitq: FIFO order, wake-ups by this and other processes. */
+/* Unit tests of waitq and the lock directory's watch: FIFO order, wake-ups
+ * by this and other processes. */
 #include "config.h"
 
 #include <CUnit/CUnit.h>
@@ -17,7 +18,8 @@
 #include <unistd.h>
 
 #include "tu.h"
-#include "dir/waitq.h"
+#include "dir/watch.h"
+#include "waitq.h"
 
 #define KEY		"res.lock"
 #define FIFO_THREADS	8
@@ -26,6 +28,45 @@
 #define WAKE_MAX	0.250
 #define STRESS_THREADS	8
 #define STRESS_CYCLES	100
+
+/* The watch of the queue under test (one at a time), as the lock
+ * directory's store makes it. */
+static struct dirwatch	*watch;
+
+/* A queue woken by releases in DIR too; NULL on failure. */
+static struct waitq *
+queue_new(const char *dir)
+{
+	struct waitq	*q;
+
+	if ((q = waitq_new()) == NULL)
+		return NULL;
+	if ((watch = dirwatch_new(dir, q)) == NULL) {
+		waitq_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* Joins KEY, and routes the directory's events of file KEY to it. */
+static struct waiter *
+join(struct waitq *q, const char *key, unsigned int max)
+{
+	struct waiter	*w;
+
+	if ((w = waitq_join(q, key, max)) != NULL)
+		dirwatch_arm(watch, w, key);
+	return w;
+}
+
+/* Frees Q and its watch. */
+static void
+queue_free(struct waitq *q)
+{
+	dirwatch_free(watch);
+	watch = NULL;
+	waitq_free(q);
+}
 
 /* The absolute CLOCK_MONOTONIC time SEC seconds from now. */
 static struct timespec
@@ -129,7 +170,7 @@ sleeper_start(struct sleeper *s, pthread_t *t, struct waitq *q,
 	memset(s, 0, sizeof(*s));
 	s->q = q;
 	s->rounds = ROUNDS;
-	if ((s->w = waitq_join(q, key, 16)) == NULL)
+	if ((s->w = join(q, key, 16)) == NULL)
 		return -1;
 	sem_init(&s->go, 0, 0);
 	sem_init(&s->done, 0, 0);
@@ -181,7 +222,7 @@ fifo_main(void *arg)
 	struct timespec	 deadline = in_sec(20);
 	int		 granted = 0;
 
-	if ((w = waitq_join(f->q, KEY, FIFO_THREADS)) == NULL) {
+	if ((w = join(f->q, KEY, FIFO_THREADS)) == NULL) {
 		pthread_mutex_lock(&f->lock);
 		f->errors++;
 		pthread_mutex_unlock(&f->lock);
@@ -223,7 +264,7 @@ waiters_are_granted_in_join_order(void)
 	int		i, n, started = 0, ngrant;
 
 	memset(&f, 0, sizeof(f));
-	f.q = waitq_new("/nonexistent-waitq-dir");	/* notify only */
+	f.q = queue_new("/nonexistent-waitq-dir");	/* notify only */
 	CU_ASSERT_FATAL(f.q != NULL);
 	pthread_mutex_init(&f.lock, NULL);
 	sem_init(&f.joined, 0, 0);
@@ -268,7 +309,7 @@ waiters_are_granted_in_join_order(void)
 		TU_ASSERT_INT_EQ(f.order[i], i);
 	CU_ASSERT_EQUAL(waitq_count(f.q), 0);
 	CU_ASSERT_FALSE(waitq_has_waiters(f.q, KEY));
-	waitq_free(f.q);
+	queue_free(f.q);
 	sem_destroy(&f.joined);
 	pthread_mutex_destroy(&f.lock);
 }
@@ -284,7 +325,7 @@ notify_wakes_the_head_within_50ms(void)
 	struct waitq	*q;
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
 	CU_ASSERT_FATAL(sleeper_start(&s, &t, q, KEY) == 0);
 	for (i = 0; i < ROUNDS; i++) {
 		sem_post(&s.go);
@@ -300,7 +341,7 @@ notify_wakes_the_head_within_50ms(void)
 	CU_ASSERT_EQUAL(n, ROUNDS);
 	if (n > 0)
 		check_latencies(lat, n);
-	waitq_free(q);
+	queue_free(q);
 }
 
 /*
@@ -383,7 +424,7 @@ release_by_another_process_wakes_the_head_within_50ms(void)
 	}
 	close(tochild[0]);
 	close(fromchild[1]);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
 	CU_ASSERT_FATAL(sleeper_start(&s, &t, q, KEY) == 0);
 	for (i = 0; i < ROUNDS; i++) {
 		/* Leftovers of the last round; none names KEY. */
@@ -409,7 +450,7 @@ release_by_another_process_wakes_the_head_within_50ms(void)
 	CU_ASSERT_EQUAL(n, ROUNDS);
 	if (n > 0)
 		check_latencies(lat, n);
-	waitq_free(q);
+	queue_free(q);
 	close(dirfd);
 }
 
@@ -424,9 +465,9 @@ wait_times_out_at_the_deadline_not_before(void)
 	char			*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((a = waitq_join(q, KEY, 4)) != NULL);
-	CU_ASSERT_FATAL((b = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((a = join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, KEY, 4)) != NULL);
 
 	/* A head, well before the fallback poll. */
 	t0 = tu_now();
@@ -453,7 +494,7 @@ wait_times_out_at_the_deadline_not_before(void)
 
 	waitq_leave(q, b);
 	waitq_leave(q, a);
-	waitq_free(q);
+	queue_free(q);
 }
 
 static void
@@ -465,14 +506,14 @@ head_retries_after_the_fallback_poll(void)
 	char		*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((w = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((w = join(q, KEY, 4)) != NULL);
 	t0 = tu_now();
 	CU_ASSERT_EQUAL(waitq_wait(q, w, NULL, NULL, NULL), WAITQ_RETRY);
 	el = tu_now() - t0;
 	CU_ASSERT(el >= 1.0 && el < 1.0 + WAKE_MAX);
 	waitq_leave(q, w);
-	waitq_free(q);
+	queue_free(q);
 }
 
 /* Without inotify (the directory does not exist) waiting still works. */
@@ -483,8 +524,8 @@ waiting_works_without_inotify(void)
 	struct waiter	*w;
 	double		 t0, el;
 
-	CU_ASSERT_FATAL((q = waitq_new("/nonexistent-waitq-dir")) != NULL);
-	CU_ASSERT_FATAL((w = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new("/nonexistent-waitq-dir")) != NULL);
+	CU_ASSERT_FATAL((w = join(q, KEY, 4)) != NULL);
 	waitq_notify(q, KEY);
 	t0 = tu_now();
 	CU_ASSERT_EQUAL(waitq_wait(q, w, NULL, NULL, NULL), WAITQ_RETRY);
@@ -495,7 +536,7 @@ waiting_works_without_inotify(void)
 	CU_ASSERT(el >= 1.0 && el < 1.0 + WAKE_MAX);
 	waitq_leave(q, w);
 	t0 = tu_now();
-	waitq_free(q);
+	queue_free(q);
 	CU_ASSERT(tu_now() - t0 < WAKE_MAX);
 }
 
@@ -526,9 +567,9 @@ cancel_ends_the_wait_within_250ms(void)
 	char		*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((a = waitq_join(q, KEY, 4)) != NULL);
-	CU_ASSERT_FATAL((b = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((a = join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, KEY, 4)) != NULL);
 
 	/* Head and not head, cancelled after 300 ms. */
 	c.when = tu_now() + 0.3;
@@ -549,7 +590,7 @@ cancel_ends_the_wait_within_250ms(void)
 
 	/* Cancelled already: the first wait asks at once. */
 	waitq_leave(q, b);
-	CU_ASSERT_FATAL((b = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, KEY, 4)) != NULL);
 	c.when = 0;
 	c.calls = 0;
 	t0 = tu_now();
@@ -560,7 +601,7 @@ cancel_ends_the_wait_within_250ms(void)
 
 	waitq_leave(q, b);
 	waitq_leave(q, a);
-	waitq_free(q);
+	queue_free(q);
 }
 
 static void
@@ -569,35 +610,36 @@ join_beyond_max_waiters_fails_with_eagain(void)
 	struct waitq	*q;
 	struct waiter	*a, *b, *c;
 
-	CU_ASSERT_FATAL((q = waitq_new("/nonexistent-waitq-dir")) != NULL);
-	CU_ASSERT_FATAL((a = waitq_join(q, "a", 2)) != NULL);
-	CU_ASSERT_FATAL((b = waitq_join(q, "b", 2)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new("/nonexistent-waitq-dir")) != NULL);
+	CU_ASSERT_FATAL((a = join(q, "a", 2)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, "b", 2)) != NULL);
 	TU_ASSERT_INT_EQ(waitq_count(q), 2);
 	errno = 0;
-	CU_ASSERT_PTR_NULL(c = waitq_join(q, "c", 2));
+	CU_ASSERT_PTR_NULL(c = join(q, "c", 2));
 	TU_ASSERT_INT_EQ(errno, EAGAIN);
 	waitq_leave(q, c);
 	errno = 0;
-	CU_ASSERT_PTR_NULL(waitq_join(q, "a", 2));
+	CU_ASSERT_PTR_NULL(join(q, "a", 2));
 	TU_ASSERT_INT_EQ(errno, EAGAIN);
 	errno = 0;
-	CU_ASSERT_PTR_NULL(waitq_join(q, "a", 0));
+	CU_ASSERT_PTR_NULL(join(q, "a", 0));
 	TU_ASSERT_INT_EQ(errno, EAGAIN);
 	errno = 0;
-	CU_ASSERT_PTR_NULL(waitq_join(q, "", 8));
+	CU_ASSERT_PTR_NULL(join(q, "", 8));
 	TU_ASSERT_INT_EQ(errno, EINVAL);
 	TU_ASSERT_INT_EQ(waitq_count(q), 2);
 	CU_ASSERT_TRUE(waitq_has_waiters(q, "a"));
 	CU_ASSERT_FALSE(waitq_has_waiters(q, "c"));
 	waitq_leave(q, a);
 	CU_ASSERT_FALSE(waitq_has_waiters(q, "a"));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(c = waitq_join(q, "c", 2));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c = join(q, "c", 2));
 	CU_ASSERT_TRUE(waitq_has_waiters(q, "c"));
 	waitq_leave(q, b);
 	waitq_leave(q, c);
 	TU_ASSERT_INT_EQ(waitq_count(q), 0);
-	waitq_free(q);
-	CU_ASSERT_PTR_NULL(waitq_new(NULL));
+	queue_free(q);
+	CU_ASSERT_PTR_NULL(dirwatch_new(NULL, NULL));
+	dirwatch_free(NULL);
 	waitq_free(NULL);
 }
 
@@ -611,9 +653,9 @@ notify_before_wait_is_not_lost(void)
 	char		*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((a = waitq_join(q, KEY, 4)) != NULL);
-	CU_ASSERT_FATAL((b = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((a = join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, KEY, 4)) != NULL);
 	CU_ASSERT_TRUE(waitq_is_head(q, a));
 	CU_ASSERT_FALSE(waitq_is_head(q, b));
 
@@ -642,7 +684,7 @@ notify_before_wait_is_not_lost(void)
 	    WAITQ_RETRY);
 	CU_ASSERT(tu_now() - t0 < WAKE_MEDIAN);
 	waitq_leave(q, b);
-	waitq_free(q);
+	queue_free(q);
 }
 
 /* Releases of key B, by notify and in the directory, until told to stop. */
@@ -688,15 +730,15 @@ release_of_another_key_does_not_wake(void)
 	char		*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
 	memset(&n, 0, sizeof(n));
 	n.q = q;
 	n.key = KEY "2";	/* KEY is a prefix of it */
 	pthread_mutex_init(&n.lock, NULL);
 	CU_ASSERT_FATAL((n.dirfd = open(dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) != -1);
-	CU_ASSERT_FATAL((a = waitq_join(q, KEY, 4)) != NULL);
-	CU_ASSERT_FATAL((b = waitq_join(q, n.key, 4)) != NULL);
+	CU_ASSERT_FATAL((a = join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((b = join(q, n.key, 4)) != NULL);
 	CU_ASSERT_FATAL(pthread_create(&t, NULL, noise_main, &n) == 0);
 	t0 = tu_now();
 	deadline = in_sec(0.3);
@@ -715,7 +757,7 @@ release_of_another_key_does_not_wake(void)
 	    WAITQ_RETRY);
 	waitq_leave(q, a);
 	waitq_leave(q, b);
-	waitq_free(q);
+	queue_free(q);
 	close(n.dirfd);
 	pthread_mutex_destroy(&n.lock);
 }
@@ -751,11 +793,11 @@ losing_the_watch_wakes_every_head(void)
 	char		*dir = tu_tmpdir();
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((a = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((a = join(q, KEY, 4)) != NULL);
 	memset(&o, 0, sizeof(o));
 	o.q = q;
-	CU_ASSERT_FATAL((o.w = waitq_join(q, "other", 4)) != NULL);
+	CU_ASSERT_FATAL((o.w = join(q, "other", 4)) != NULL);
 	CU_ASSERT_FATAL(pthread_create(&t, NULL, one_wait_main, &o) == 0);
 	sleep_ms(30);
 	t0 = tu_now();
@@ -770,7 +812,7 @@ losing_the_watch_wakes_every_head(void)
 	waitq_leave(q, a);
 	waitq_leave(q, o.w);
 	t0 = tu_now();
-	waitq_free(q);
+	queue_free(q);
 	CU_ASSERT(tu_now() - t0 < WAKE_MAX);
 	mkdir(dir, 0700);	/* for the harness to remove */
 }
@@ -787,18 +829,18 @@ free_stops_the_watcher_promptly(void)
 	CU_ASSERT_FATAL(dir != NULL);
 	fds = tu_count_entries("/proc/self/fd");
 	/* Never joined: no thread. */
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	waitq_free(q);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	queue_free(q);
 	/* The watcher running, idle and with a watch. */
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
-	CU_ASSERT_FATAL((w = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
+	CU_ASSERT_FATAL((w = join(q, KEY, 4)) != NULL);
 	sleep_ms(20);
 	waitq_leave(q, w);
-	CU_ASSERT_FATAL((w = waitq_join(q, KEY, 4)) != NULL);
+	CU_ASSERT_FATAL((w = join(q, KEY, 4)) != NULL);
 	waitq_leave(q, w);
 	sleep_ms(20);
 	t0 = tu_now();
-	waitq_free(q);
+	queue_free(q);
 	CU_ASSERT(tu_now() - t0 < WAKE_MAX);
 	/* The inotify and eventfd descriptors are closed. */
 	TU_ASSERT_INT_EQ(tu_count_entries("/proc/self/fd"), fds);
@@ -823,7 +865,7 @@ stress_main(void *arg)
 	for (i = 0; i < STRESS_CYCLES; i++) {
 		snprintf(key, sizeof(key), "k%d", (s->id + i) % 3);
 		snprintf(other, sizeof(other), "k%d", (s->id + i + 1) % 3);
-		if ((w = waitq_join(s->q, key, 64)) == NULL) {
+		if ((w = join(s->q, key, 64)) == NULL) {
 			s->failures++;
 			continue;
 		}
@@ -851,7 +893,7 @@ join_leave_cycles_from_threads_leave_nothing(void)
 	int		 i, started = 0;
 
 	CU_ASSERT_FATAL(dir != NULL);
-	CU_ASSERT_FATAL((q = waitq_new(dir)) != NULL);
+	CU_ASSERT_FATAL((q = queue_new(dir)) != NULL);
 	for (i = 0; i < STRESS_THREADS; i++) {
 		s[i].q = q;
 		s[i].id = i;
@@ -869,7 +911,7 @@ join_leave_cycles_from_threads_leave_nothing(void)
 	CU_ASSERT_FALSE(waitq_has_waiters(q, "k0"));
 	CU_ASSERT_FALSE(waitq_has_waiters(q, "k1"));
 	CU_ASSERT_FALSE(waitq_has_waiters(q, "k2"));
-	waitq_free(q);
+	queue_free(q);
 }
 
 static const struct tu_test tests[] = {

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The wait queue of acquire(): waiters of this process in arrival order per
- * resource, woken when this process or another one releases the resource.
+ * The wait queue of acquire(): the waiters of this process in arrival
+ * order per resource, each sleeping on its own condition variable so that
+ * exactly the head is woken when the resource may have become free.
  */
 #ifndef WAITQ_H
 #define WAITQ_H
 
+#include <stddef.h>
 #include <time.h>
 
 #include "lockstore.h"
@@ -19,25 +21,17 @@ enum waitq_result {
 	WAITQ_CANCELLED		/* the cancel test returned nonzero */
 };
 
-/*
- * A queue for the lock directory at PATH.  Nothing is opened until the
- * first waiter joins; then an inotify instance watches PATH (the directory
- * only) for IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO and IN_CLOSE_WRITE, and a
- * watcher thread wakes the head waiter of the key an event names.  A queue
- * overflow or the loss of the watch wakes every head.  The watch is dropped
- * while nobody waits.  Without inotify, waiting still works by the 1 s
- * fallback poll.  PATH is copied.  Returns NULL with errno ENOMEM.
- */
-struct waitq	*waitq_new(const char *path);
+/* An empty queue, or NULL with errno ENOMEM. */
+struct waitq	*waitq_new(void);
 
 /*
- * Joins the FIFO of KEY (a lock file name inside the directory, no '/')
- * unless MAX waiters, all keys together, already wait.  A waiter that joins
- * an empty FIFO is head at once and should try the lock before it waits;
- * the caller's loop reads: join; loop { if head: try the lock, done when
- * granted; wait }; leave.  Returns the waiter, which only waitq_leave()
- * frees, or NULL with errno EAGAIN (MAX reached, also when MAX is 0),
- * EINVAL (KEY NULL or empty) or ENOMEM.
+ * Joins the FIFO of KEY (a resource name) unless MAX waiters, all keys
+ * together, already wait.  A waiter that joins an empty FIFO is head at
+ * once and should try the lock before it waits; the caller's loop reads:
+ * join; loop { if head: try the lock, done when granted; wait }; leave.
+ * Returns the waiter, which only waitq_leave() frees, or NULL with errno
+ * EAGAIN (MAX reached, also when MAX is 0), EINVAL (KEY NULL or empty) or
+ * ENOMEM.
  */
 struct waiter	*waitq_join(struct waitq *q, const char *key,
 		    unsigned int max);
@@ -56,7 +50,7 @@ int		 waitq_is_head(struct waitq *q, const struct waiter *w);
  *   this call is not lost: the call returns at once;
  * - DEADLINE (absolute, CLOCK_MONOTONIC; NULL: none) passed: WAITQ_TIMEOUT;
  * - W is head and 1 s passed since this call began (the fallback poll, for
- *   filesystems without inotify and lock-delays that end without an event):
+ *   releases nobody signals and lock-delays that end without an event):
  *   WAITQ_RETRY.
  * Waiters that are not head sleep until they become head.
  */
@@ -74,14 +68,27 @@ void		 waitq_leave(struct waitq *q, struct waiter *w);
 /* A release of KEY by this process: wakes KEY's head at once. */
 void		 waitq_notify(struct waitq *q, const char *key);
 
+/*
+ * Gives W's key the backend's name TAG (a lock file name) for
+ * waitq_notify_tag(), for as long as the key has waiters.  Returns 1 when
+ * the key had no tag yet (events before this call were not routed to it:
+ * look again), 0 when it had, -1 with errno ENOMEM.
+ */
+int		 waitq_tag(struct waitq *q, struct waiter *w, const char *tag);
+
+/* Wakes the head of every key tagged TAG (a change a watch saw). */
+void		 waitq_notify_tag(struct waitq *q, const char *tag);
+
+/* Wakes every head: changes may have been missed. */
+void		 waitq_notify_all(struct waitq *q);
+
 /* The number of waiters queued now, all keys. */
 unsigned int	 waitq_count(struct waitq *q);
 
 /* Whether KEY has waiters (a fresh acquire must queue behind them). */
 int		 waitq_has_waiters(struct waitq *q, const char *key);
 
-/* Stops the watcher thread and frees Q; no waiter may remain.  Accepts
- * NULL. */
+/* Frees Q; no waiter may remain.  Accepts NULL. */
 void		 waitq_free(struct waitq *q);
 
 #endif /* WAITQ_H */
