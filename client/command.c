@@ -44,7 +44,7 @@ enum kind {
 };
 
 /* An option that follows a command word, as "lock --ttl 30". */
-struct option {
+struct cmd_option {
 	const char	*name;		/* "--ttl"; NULL ends the list */
 	enum kind	 kind;
 	const char	*member;	/* in the options struct at the end of
@@ -65,13 +65,14 @@ struct command {
 	answer_fn	*print;
 	int		 operands;	/* the first N of RESOURCE, CLIENT,
 					   TOKEN */
-	struct option	 options[LOCKCMD_OPTIONS_MAX];
+	struct cmd_option options[LOCKCMD_OPTIONS_MAX];
 	const char	*texts;		/* the strings it sends, as named when
 					   one is not UTF-8 */
 	int		 paged;		/* list: asks page by page; its options
 					   come in any order, the last counts */
 };
 
+/* Name, method, printer, operands, options, texts, paged; as in --help. */
 static const struct command commands[] = {
 	{ "lock", LOCKD_METHOD_LOCK, answer_nil, 2, {
 		{ "--token", FLAG, NULL, LOCKD_METHOD_LOCK_TOKEN,
@@ -240,7 +241,7 @@ static int
 parse_options(int argc, char *argv[], struct request *req, int *firstp)
 {
 	const struct command	*cmd = req->command;
-	const struct option	*o;
+	const struct cmd_option	*o;
 	int			 i, k, r;
 
 	for (i = 1; cmd->options[0].name != NULL && i < argc; i++) {
@@ -278,7 +279,7 @@ parse_options(int argc, char *argv[], struct request *req, int *firstp)
 static int
 check_options(struct request *req, int more)
 {
-	const struct option	*o;
+	const struct cmd_option	*o;
 	const char		*v;
 	char			 what[32];
 	int			 k;
@@ -430,7 +431,7 @@ make_params(xmlrpc_env *env, const struct request *req)
 	const char *const	 operand[] = { req->resource, req->client,
 				    req->token };
 	const struct command	*cmd = req->command;
-	const struct option	*o;
+	const struct cmd_option	*o;
 	xmlrpc_value		*params, *options;
 	int			 i;
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lockcmd's private declarations.  Calls go one way only: lockcmd.c ->
- * command.c -> rpc.c and answer.c -> output.c, which calls nothing back.
+ * lockcmd's private declarations.  Calls go one way only: lockcmd.c calls
+ * command.c, rpc.c and output.c; command.c calls rpc.c, answer.c (through
+ * its table) and output.c; rpc.c and answer.c call output.c; output.c none.
  */
 #ifndef LOCKCMD_H
 #define LOCKCMD_H
@@ -42,7 +43,8 @@ struct request {
 	const char		*cacert;	/* CA file for https, or NULL */
 	unsigned int		 timeout;	/* seconds (list: each page) */
 	const struct command	*command;
-	const char		*method;	/* the command's, or an option's */
+	const char		*method;	/* the command's, or an
+						   option's */
 	answer_fn		*print;		/* likewise */
 	const char		*resource;	/* the operands given */
 	const char		*client;
