@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* lockcmd's private declarations: the request, exit status, shared calls. */
+/*
+ * lockcmd's private declarations.  Calls go one way only: lockcmd.c calls
+ * command.c, rpc.c and output.c; command.c calls rpc.c, answer.c (through
+ * its table) and output.c; rpc.c and answer.c call output.c; output.c none.
+ */
 #ifndef LOCKCMD_H
 #define LOCKCMD_H
 
@@ -10,21 +14,11 @@
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/client.h>
 
+#include "protocol.h"
+
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION		"unknown"
 #endif
-
-/* Exit status, documented in usage_text and in lockcmd.1 (EXIT STATUS). */
-#define LOCKCMD_EXIT_OK			0	/* also: status, held; check, true */
-#define LOCKCMD_EXIT_HELD		1	/* faults 1, 4, 5; check, false */
-#define LOCKCMD_EXIT_NOT_OWNER		2	/* fault 2 */
-#define LOCKCMD_EXIT_NOT_LOCKED		3	/* fault 3; status, not held */
-#define LOCKCMD_EXIT_REFUSED		4	/* 6, 10, 11, 12, 30, negative */
-#define LOCKCMD_EXIT_FAILED		5	/* 20, 21, 50, any other fault */
-#define LOCKCMD_EXIT_NOPERM		77	/* EX_NOPERM: 40, 41, 42, 43 */
-#define LOCKCMD_EXIT_USAGE		64	/* EX_USAGE */
-#define LOCKCMD_EXIT_UNREACHABLE	69	/* EX_UNAVAILABLE */
-#define LOCKCMD_EXIT_SOFTWARE		70	/* EX_SOFTWARE */
 
 /*
  * list asks for pages of LIST_PAGE locks and gives up after LIST_PAGES_MAX
@@ -34,52 +28,75 @@
 #define LIST_PAGE			1000
 #define LIST_PAGES_MAX			100000
 
-/*
- * lock --wait and --ttl, renew --ttl: seconds, 0 to LOCKCMD_SECONDS_MAX
- * (30 days, the largest max-ttl of lockd.conf(5); this bound also keeps the
- * call's time-out, wait plus --timeout, within alarm() and libcurl).
- */
-#define LOCKCMD_SECONDS_MAX		2592000
-/* history --limit: 1 to LOCKCMD_HISTORY_MAX (PROTOCOL, history). */
-#define LOCKCMD_HISTORY_MAX		1000
+/* The most options a command takes (lock: --token, --wait, --ttl). */
+#define LOCKCMD_OPTIONS_MAX		3
 
-/* What one run asks of the daemon. */
+struct command;
+struct request;
+
+/* Prints the answer RESULT to REQ; returns the exit status (list: -1). */
+typedef int	answer_fn(xmlrpc_value *, struct request *);
+
+/* What one run asks of the daemon: a command of command.c's table. */
 struct request {
-	const char	*url;
-	const char	*method;	/* "lock", "lock_token", "acquire",
-					   "unlock", "check", "renew", "status",
-					   "list", "break_lock", "history" */
-	const char	*resource;	/* all but list */
-	const char	*client;	/* all but status, list, break_lock,
-					   history */
-	char		 token[24];	/* check, renew: TOKEN, canonical
-					   decimal */
-	int		 print_token;	/* lock --token (lock_token, acquire) */
-	double		 wait;		/* acquire: --wait seconds; -1: none */
-	double		 ttl;		/* acquire, renew: --ttl; -1: none */
-	const char	*reason;	/* break_lock: --reason */
-	int		 limit;		/* history --limit; 0: the daemon's */
-	const char	*prefix;	/* list --prefix, or NULL */
-	const char	*holder;	/* list --holder, or NULL */
-	const char	*cacert;	/* CA file for https, or NULL */
-	unsigned int	 timeout;	/* seconds (list: for each page) */
+	const char		*url;
+	const char		*cacert;	/* CA file for https, or NULL */
+	unsigned int		 timeout;	/* seconds (list: each page) */
+	const struct command	*command;
+	const char		*method;	/* the command's, or an
+						   option's */
+	answer_fn		*print;		/* likewise */
+	const char		*resource;	/* the operands given */
+	const char		*client;
+	char			 token[24];	/* canonical decimal */
+	/* Each option of the command: NULL if not given, "" for a flag. */
+	const char		*value[LOCKCMD_OPTIONS_MAX];
+	double			 number[LOCKCMD_OPTIONS_MAX];
+	int			 print_token;	/* lock --token */
+	char			*after;		/* list: the page after this */
+	char			*next;		/* list: set by answer_page() */
 };
 
 /* A connection to the daemon, for one call or the pages of a listing. */
 struct session {
 	xmlrpc_client		*client;
 	xmlrpc_server_info	*server;
-	const char		*url;		/* without credentials */
+	char			 url[4096];	/* without credentials */
 	unsigned int		 timeout;	/* seconds, for each call */
 };
 
+/* command.c */
+/* Parses a command word and what follows it into REQ; -1, or 64. */
+int		 command_parse(int, char *[], struct request *);
+/* The time-out of REQ's calls in seconds: --timeout plus any wait. */
+unsigned int	 command_timeout(const struct request *);
+/* Runs REQ's command over the session; returns the exit status. */
+int		 command_run(struct session *, struct request *);
+
+/* rpc.c */
+/* Opens a session with lockd at URL; -1, or the exit status. */
+int		 rpc_open(struct session *, const char *, const char *,
+		    unsigned int);
+/* Sends a call and parses the answer; -1 with a result, or exit status. */
+int		 rpc_exchange(struct session *, xmlrpc_mem_block *,
+		    xmlrpc_value **);
+/* Closes a session rpc_open() opened. */
+void		 rpc_close(struct session *);
+
+/* answer.c: the printers of command.c's table. */
+answer_fn	 answer_nil, answer_token, answer_check, answer_acquired,
+		 answer_renewed, answer_status, answer_page, answer_history,
+		 answer_break;
+
 /* output.c */
 /* Prints "lockcmd: MESSAGE" on stderr; %s arguments must be sanitized. */
-void		 output_vwarnx(const char *, va_list)
-		    __attribute__((format(printf, 1, 0)));
-/* Prints "lockcmd: MESSAGE" on stderr, printf-style. */
 void		 output_warnx(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
+/* Reports a usage error, printf-style, with advice; returns 64. */
+int		 output_usage(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+/* Reports a usage error "WHAT 'ARG'WHY", ARG sanitized; returns 64. */
+int		 output_usage_arg(const char *, const char *, const char *);
 /* A copy of LEN bytes of an untrusted string fit for a terminal; freed. */
 char		*output_sanitize(const char *, size_t);
 /* Prints "lockcmd: PREFIX" followed by the untrusted TEXT, sanitized. */
@@ -90,23 +107,5 @@ int		 output_unexpected(const char *);
 void		 output_put_name(FILE *, const char *, size_t);
 /* Flushes standard output; 0, or 70 after saying why it failed. */
 int		 output_flush(void);
-
-/* rpc.c */
-/* Serializes a request's call (list: the page after a cursor). */
-int		 rpc_make_call(const struct request *, const char *,
-		    xmlrpc_mem_block **);
-/* Sends a call and parses the answer; -1 with a result, or exit status. */
-int		 rpc_exchange(struct session *, xmlrpc_mem_block *,
-		    xmlrpc_value **);
-/* Sends a request to the daemon; returns the exit status for its answer. */
-int		 rpc_call(const struct request *);
-
-/* commands.c */
-/* Runs any command but list; returns the exit status. */
-int		 commands_run_single(struct session *, const struct request *,
-		    xmlrpc_mem_block *);
-/* Runs list page by page; returns the exit status. */
-int		 commands_run_list(struct session *, const struct request *,
-		    xmlrpc_mem_block *);
 
 #endif /* LOCKCMD_H */

@@ -15,8 +15,7 @@
 
 #include "lockcmd.h"
 
-/* Prints "lockcmd: MESSAGE" on stderr; %s arguments must be sanitized. */
-void
+static void
 output_vwarnx(const char *fmt, va_list ap)
 {
 	(void)fputs("lockcmd: ", stderr);
@@ -33,6 +32,19 @@ output_warnx(const char *fmt, ...)
 	va_start(ap, fmt);
 	output_vwarnx(fmt, ap);
 	va_end(ap);
+}
+
+/* Reports a usage error: one line of reason, one line of advice. */
+int
+output_usage(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	output_vwarnx(fmt, ap);
+	va_end(ap);
+	(void)fputs("Try 'lockcmd --help'.\n", stderr);
+	return LOCKCMD_EXIT_USAGE;
 }
 
 /*
@@ -133,6 +145,19 @@ output_warnx_untrusted(const char *prefix, const char *text)
 	}
 	output_warnx("%s%s", prefix, clean);
 	free(clean);
+}
+
+/* Reports a usage error about ARG, shown sanitized between quotes. */
+int
+output_usage_arg(const char *what, const char *arg, const char *why)
+{
+	char	*clean;
+
+	if ((clean = output_sanitize(arg, strlen(arg))) == NULL)
+		return output_usage("%s (out of memory)", what);
+	(void)output_usage("%s '%s'%s", what, clean, why);
+	free(clean);
+	return LOCKCMD_EXIT_USAGE;
 }
 
 /* Reports an answer of lockd that is not what PROTOCOL promises. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lockcmd's side of the wire: builds the XML-RPC call, sends it over curl
- * (timeout, credentials, CA file), checks and parses the response and maps
- * a fault to an exit status.
+ * lockcmd's session with lockd: opens it over curl (timeout, credentials,
+ * CA file), sends a serialized call, checks and parses the response and
+ * maps a fault to an exit status.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -19,23 +19,6 @@
 #include <xmlrpc-c/client.h>
 
 #include "lockcmd.h"
-
-/* Fault codes of the wire protocol (PROTOCOL, "Faults"). */
-#define LOCKD_FAULT_HELD		1
-#define LOCKD_FAULT_NOT_OWNER		2
-#define LOCKD_FAULT_NOT_LOCKED		3
-#define LOCKD_FAULT_DELAYED		4
-#define LOCKD_FAULT_STALE_TOKEN		5
-#define LOCKD_FAULT_NO_LEASE		6
-#define LOCKD_FAULT_PARAMS		10
-#define LOCKD_FAULT_RESOURCE		11
-#define LOCKD_FAULT_CLIENT		12
-#define LOCKD_FAULT_REFUSED		30
-#define LOCKD_FAULT_DENIED		40
-#define LOCKD_FAULT_AUTH		41
-#define LOCKD_FAULT_FORBIDDEN		42
-#define LOCKD_FAULT_NO_BREAK		43
-#define LOCKD_FAULT_WAITERS		50
 
 /*
  * Largest response lockcmd parses (xmlrpc-c's default is 512 KiB).  A page
@@ -72,7 +55,7 @@ exit_for_fault(int code)
 	case LOCKD_FAULT_DENIED:
 	case LOCKD_FAULT_AUTH:
 	case LOCKD_FAULT_FORBIDDEN:
-	case LOCKD_FAULT_NO_BREAK:
+	case LOCKD_FAULT_NOT_PERMITTED:
 		return LOCKCMD_EXIT_NOPERM;
 	case LOCKD_FAULT_WAITERS:
 		return LOCKCMD_EXIT_FAILED;
@@ -262,209 +245,7 @@ arm_timeout(xmlrpc_client *client, unsigned int seconds)
 	return 0;
 }
 
-/* Appends the string S to the XML-RPC array ARRAY. */
-static void
-append_string(xmlrpc_env *env, xmlrpc_value *array, const char *s)
-{
-	xmlrpc_value	*v;
-
-	v = xmlrpc_string_new(env, s);
-	if (env->fault_occurred)
-		return;
-	xmlrpc_array_append_item(env, array, v);
-	xmlrpc_DECREF(v);
-}
-
-/* Sets member KEY of the struct S to the string VALUE. */
-static void
-set_string(xmlrpc_env *env, xmlrpc_value *s, const char *key,
-    const char *value)
-{
-	xmlrpc_value	*v;
-
-	v = xmlrpc_string_new(env, value);
-	if (env->fault_occurred)
-		return;
-	xmlrpc_struct_set_value(env, s, key, v);
-	xmlrpc_DECREF(v);
-}
-
-/* Sets member KEY of the struct S to the double VALUE. */
-static void
-set_double(xmlrpc_env *env, xmlrpc_value *s, const char *key, double value)
-{
-	xmlrpc_value	*v;
-
-	v = xmlrpc_double_new(env, value);
-	if (env->fault_occurred)
-		return;
-	xmlrpc_struct_set_value(env, s, key, v);
-	xmlrpc_DECREF(v);
-}
-
-/* Sets member KEY of the struct S to the int VALUE. */
-static void
-set_int(xmlrpc_env *env, xmlrpc_value *s, const char *key, int value)
-{
-	xmlrpc_value	*v;
-
-	v = xmlrpc_int_new(env, value);
-	if (env->fault_occurred)
-		return;
-	xmlrpc_struct_set_value(env, s, key, v);
-	xmlrpc_DECREF(v);
-}
-
-/* Builds the options struct of list (the page after AFTER). */
-static xmlrpc_value *
-make_list_options(xmlrpc_env *env, const struct request *req,
-    const char *after)
-{
-	xmlrpc_value	*options;
-
-	options = xmlrpc_struct_new(env);
-	if (!env->fault_occurred && req->prefix != NULL)
-		set_string(env, options, "prefix", req->prefix);
-	if (!env->fault_occurred && req->holder != NULL)
-		set_string(env, options, "holder", req->holder);
-	if (!env->fault_occurred && after != NULL)
-		set_string(env, options, "after", after);
-	if (!env->fault_occurred)
-		set_int(env, options, "limit", LIST_PAGE);
-	return options;
-}
-
-/*
- * Builds the options struct of acquire (wait, ttl: those given, as
- * doubles) or history (limit); NULL, without a fault, when there is none.
- */
-static xmlrpc_value *
-make_options(xmlrpc_env *env, const struct request *req)
-{
-	xmlrpc_value	*options;
-
-	if (strcmp(req->method, "acquire") != 0 &&
-	    (strcmp(req->method, "history") != 0 || req->limit == 0))
-		return NULL;
-	options = xmlrpc_struct_new(env);
-	if (!env->fault_occurred && req->wait >= 0 &&
-	    strcmp(req->method, "acquire") == 0)
-		set_double(env, options, "wait", req->wait);
-	if (!env->fault_occurred && req->ttl >= 0 &&
-	    strcmp(req->method, "acquire") == 0)
-		set_double(env, options, "ttl", req->ttl);
-	if (!env->fault_occurred && req->limit > 0)
-		set_int(env, options, "limit", req->limit);
-	return options;
-}
-
-/*
- * Builds the parameters of REQ's call; for list, of the page after the
- * cursor AFTER (NULL: the first page).  The order is PROTOCOL's: RESOURCE,
- * then CLIENT or break_lock's REASON, TOKEN (check, renew), renew's TTL or
- * the options struct (acquire, history).
- */
-static xmlrpc_value *
-make_params(xmlrpc_env *env, const struct request *req, const char *after)
-{
-	xmlrpc_value	*params, *options = NULL, *ttl;
-
-	params = xmlrpc_array_new(env);
-	if (env->fault_occurred)
-		return NULL;
-	if (strcmp(req->method, "list") == 0)
-		options = make_list_options(env, req, after);
-	else {
-		append_string(env, params, req->resource);
-		if (!env->fault_occurred && req->client != NULL)
-			append_string(env, params, req->client);
-		if (!env->fault_occurred && req->reason != NULL)
-			append_string(env, params, req->reason);
-		if (!env->fault_occurred && req->token[0] != '\0')
-			append_string(env, params, req->token);
-		if (!env->fault_occurred && req->ttl >= 0 &&
-		    strcmp(req->method, "renew") == 0) {
-			ttl = xmlrpc_double_new(env, req->ttl);
-			if (!env->fault_occurred) {
-				xmlrpc_array_append_item(env, params, ttl);
-				xmlrpc_DECREF(ttl);
-			}
-		}
-		if (!env->fault_occurred)
-			options = make_options(env, req);
-	}
-	if (!env->fault_occurred && options != NULL)
-		xmlrpc_array_append_item(env, params, options);
-	if (options != NULL)
-		xmlrpc_DECREF(options);
-	if (env->fault_occurred) {
-		xmlrpc_DECREF(params);
-		return NULL;
-	}
-	return params;
-}
-
-/*
- * Serializes REQ's call (for list, of the page after AFTER) into *callp.
- * Returns 0, or after reporting why an exit status: 64 when a name is not
- * UTF-8 or leaves the Basic Multilingual Plane, which xmlrpc-c 1.33 cannot
- * encode (nor lockd's parser decode).
- */
-int
-rpc_make_call(const struct request *req, const char *after,
-    xmlrpc_mem_block **callp)
-{
-	xmlrpc_env		 env;
-	xmlrpc_value		*params = NULL;
-	xmlrpc_mem_block	*call = NULL;
-	int			 status;
-
-	xmlrpc_env_init(&env);
-	params = make_params(&env, req, after);
-	if (env.fault_occurred)
-		goto fail;
-	call = XMLRPC_MEMBLOCK_NEW(char, &env, 0);
-	if (env.fault_occurred)
-		goto fail;
-	xmlrpc_serialize_call(&env, call, req->method, params);
-	if (env.fault_occurred)
-		goto fail;
-	xmlrpc_DECREF(params);
-	xmlrpc_env_clean(&env);
-	*callp = call;
-	return 0;
-
-fail:
-	if (env.fault_code == XMLRPC_INVALID_UTF8_ERROR && after != NULL) {
-		(void)output_unexpected("a 'next' that cannot be sent back");
-		status = LOCKCMD_EXIT_SOFTWARE;
-	} else if (env.fault_code == XMLRPC_INVALID_UTF8_ERROR) {
-		if (strcmp(req->method, "list") == 0)
-			output_warnx("PREFIX and CLIENT must be UTF-8 without "
-			    "characters above U+FFFF");
-		else if (req->reason != NULL)
-			output_warnx("RESOURCE and REASON must be UTF-8 "
-			    "without characters above U+FFFF");
-		else if (req->client == NULL)
-			output_warnx("RESOURCE must be UTF-8 without "
-			    "characters above U+FFFF");
-		else
-			output_warnx("RESOURCE and CLIENT must be UTF-8 "
-			    "without characters above U+FFFF");
-		status = LOCKCMD_EXIT_USAGE;
-	} else {
-		output_warnx_untrusted("cannot build the request: ",
-		    env.fault_string);
-		status = LOCKCMD_EXIT_SOFTWARE;
-	}
-	if (call != NULL)
-		XMLRPC_MEMBLOCK_FREE(char, call);
-	if (params != NULL)
-		xmlrpc_DECREF(params);
-	xmlrpc_env_clean(&env);
-	return status;
-}
-
+/* The value of the hex digit C, or -1. */
 static int
 unhex_digit(char c)
 {
@@ -581,102 +362,72 @@ rpc_exchange(struct session *s, xmlrpc_mem_block *call, xmlrpc_value **resultp)
 }
 
 /*
- * The time-out of REQ's call in seconds: --timeout, and for lock --wait
- * the wait on top (rounded up), since the daemon answers only when the
- * wait is over.  At most 3600 + 2592000 seconds: within alarm() and the
- * milliseconds of libcurl's unsigned int time-out.
+ * Opens a session with the daemon at URL ("scheme://[USER:PASSWORD@]host
+ * ..."), trusting CACERT (NULL: the system's CAs), each call limited to
+ * TIMEOUT seconds.  Returns -1, or the exit status after reporting.
  */
-static unsigned int
-call_timeout(const struct request *req)
-{
-	unsigned int	wait = 0;
-
-	if (strcmp(req->method, "acquire") == 0 && req->wait > 0) {
-		wait = (unsigned int)req->wait;
-		if ((double)wait < req->wait)
-			wait++;
-	}
-	return req->timeout + wait;
-}
-
-/* Sends REQ to the daemon and returns the exit status for its answer. */
 int
-rpc_call(const struct request *req)
+rpc_open(struct session *s, const char *url, const char *cacert,
+    unsigned int timeout)
 {
 	struct xmlrpc_curl_xportparms	 curl_parms;
 	struct xmlrpc_clientparms	 client_parms;
-	struct session			 s;
 	xmlrpc_env			 env;
-	xmlrpc_mem_block		*call = NULL;
-	char				 url[4096], user[512], pass[512];
-	int				 status, creds;
+	char				 user[512], pass[512];
+	int				 status = -1, creds;
 
-	creds = split_credentials(req->url, url, sizeof(url), user,
+	memset(s, 0, sizeof(*s));
+	s->timeout = timeout;
+	creds = split_credentials(url, s->url, sizeof(s->url), user,
 	    sizeof(user), pass, sizeof(pass));
 	if (creds == -1) {
+		explicit_bzero(pass, sizeof(pass));
 		output_warnx("malformed credentials in the server URL (use "
 		    "http://USER:PASSWORD@HOST:PORT/, percent-encoded)");
 		return LOCKCMD_EXIT_USAGE;
 	}
-	if ((status = rpc_make_call(req, NULL, &call)) != 0) {
-		explicit_bzero(pass, sizeof(pass));
-		return status;
-	}
-	status = LOCKCMD_EXIT_SOFTWARE;
-	memset(&s, 0, sizeof(s));
-	s.url = url;
-	s.timeout = call_timeout(req);
 	xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, LOCKCMD_RESPONSE_MAX);
-
 	xmlrpc_env_init(&env);
 	xmlrpc_client_setup_global_const(&env);
-	if (env.fault_occurred)
-		goto fail;
 	memset(&curl_parms, 0, sizeof(curl_parms));
-	curl_parms.timeout = s.timeout * 1000;		/* milliseconds */
-	curl_parms.cainfo = req->cacert;		/* NULL: system CAs */
+	curl_parms.timeout = timeout * 1000;		/* milliseconds */
+	curl_parms.cainfo = cacert;			/* NULL: system CAs */
 	memset(&client_parms, 0, sizeof(client_parms));
 	client_parms.transport = "curl";
 	client_parms.transportparmsP = &curl_parms;
 	client_parms.transportparm_size = XMLRPC_CXPSIZE(timeout);
-	xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "lockcmd",
-	    PACKAGE_VERSION, &client_parms,
-	    XMLRPC_CPSIZE(transportparm_size), &s.client);
-	if (env.fault_occurred)
-		goto fail;
-	s.server = xmlrpc_server_info_new(&env, url);
-	if (env.fault_occurred)
-		goto fail;
-	if (creds) {
-		xmlrpc_server_info_set_user(&env, s.server, user, pass);
-		if (!env.fault_occurred)
-			xmlrpc_server_info_allow_auth_basic(&env, s.server);
-		explicit_bzero(pass, sizeof(pass));
-		if (env.fault_occurred)
-			goto fail;
-	}
-
-	if (arm_timeout(s.client, s.timeout) == -1) {
-		output_warnx("cannot set the timeout: %s", strerror(errno));
-		goto done;
-	}
-	if (strcmp(req->method, "list") == 0)
-		status = commands_run_list(&s, req, call);
-	else
-		status = commands_run_single(&s, req, call);
-	goto done;
-
-fail:
-	output_warnx_untrusted("xmlrpc-c: ", env.fault_string);
-done:
+	if (!env.fault_occurred)
+		xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "lockcmd",
+		    PACKAGE_VERSION, &client_parms,
+		    XMLRPC_CPSIZE(transportparm_size), &s->client);
+	if (!env.fault_occurred)
+		s->server = xmlrpc_server_info_new(&env, s->url);
+	if (!env.fault_occurred && creds)
+		xmlrpc_server_info_set_user(&env, s->server, user, pass);
+	if (!env.fault_occurred && creds)
+		xmlrpc_server_info_allow_auth_basic(&env, s->server);
 	explicit_bzero(pass, sizeof(pass));
-	if (s.server != NULL)
-		xmlrpc_server_info_free(s.server);
-	if (s.client != NULL)
-		xmlrpc_client_destroy(s.client);
+	if (env.fault_occurred) {
+		output_warnx_untrusted("xmlrpc-c: ", env.fault_string);
+		status = LOCKCMD_EXIT_SOFTWARE;
+	} else if (arm_timeout(s->client, timeout) == -1) {
+		output_warnx("cannot set the timeout: %s", strerror(errno));
+		status = LOCKCMD_EXIT_SOFTWARE;
+	}
+	xmlrpc_env_clean(&env);
+	if (status != -1)
+		rpc_close(s);
+	return status;
+}
+
+/* Closes the session S, even one whose opening failed half-way. */
+void
+rpc_close(struct session *s)
+{
+	if (s->server != NULL)
+		xmlrpc_server_info_free(s->server);
+	if (s->client != NULL)
+		xmlrpc_client_destroy(s->client);
 	/* Paired even after a failed setup, which xmlrpc-c counts too. */
 	xmlrpc_client_teardown_global_const();
-	XMLRPC_MEMBLOCK_FREE(char, call);
-	xmlrpc_env_clean(&env);
-	return status;
 }

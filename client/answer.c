@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What lockcmd makes of lockd's answer to each command: status, the token,
- * check's verdict, a grant or lease, a break, the history, and the
- * listing, fetched and printed page by page.
+ * What lockcmd prints of lockd's answer to each command: the printers of
+ * command.c's table (status, the token, check's verdict, a grant or lease,
+ * a break, the history, a page of the listing).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -27,6 +27,25 @@ unexpected_type(xmlrpc_value *v, const char *wanted)
 	return LOCKCMD_EXIT_SOFTWARE;
 }
 
+/*
+ * Member KEY of the struct S (the caller releases it), NULL when it is
+ * absent.  Every caller has checked that S is a struct, the one thing
+ * xmlrpc_struct_find_value() faults on.
+ */
+static xmlrpc_value *
+member(xmlrpc_value *s, const char *key)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*v = NULL;
+
+	xmlrpc_env_init(&env);
+	xmlrpc_struct_find_value(&env, s, key, &v);
+	if (env.fault_occurred)
+		v = NULL;
+	xmlrpc_env_clean(&env);
+	return v;
+}
+
 /* A name from an answer: a string, or base64 if XML could not carry it. */
 struct name {
 	const char	*bytes;		/* malloc()ed by xmlrpc-c; NULL: none */
@@ -41,27 +60,24 @@ static int
 read_name(xmlrpc_value *s, const char *key, struct name *name)
 {
 	xmlrpc_env		 env;
-	xmlrpc_value		*v = NULL;
+	xmlrpc_value		*v = member(s, key);
 	const unsigned char	*bytes;
 
 	name->bytes = NULL;
 	name->len = 0;
+	if (v == NULL)
+		return -1;
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, key, &v);
-	if (!env.fault_occurred && v != NULL) {
-		if (xmlrpc_value_type(v) == XMLRPC_TYPE_STRING)
-			xmlrpc_read_string_lp(&env, v, &name->len,
-			    &name->bytes);
-		else if (xmlrpc_value_type(v) == XMLRPC_TYPE_BASE64) {
-			xmlrpc_read_base64(&env, v, &name->len, &bytes);
-			if (!env.fault_occurred)
-				name->bytes = (const char *)bytes;
-		}
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_STRING)
+		xmlrpc_read_string_lp(&env, v, &name->len, &name->bytes);
+	else if (xmlrpc_value_type(v) == XMLRPC_TYPE_BASE64) {
+		xmlrpc_read_base64(&env, v, &name->len, &bytes);
+		if (!env.fault_occurred)
+			name->bytes = (const char *)bytes;
 	}
-	if (v != NULL)
-		xmlrpc_DECREF(v);
 	if (env.fault_occurred)
 		name->bytes = NULL;
+	xmlrpc_DECREF(v);
 	xmlrpc_env_clean(&env);
 	return name->bytes != NULL ? 0 : -1;
 }
@@ -82,37 +98,26 @@ static int
 read_time(xmlrpc_value *s, const char *key, char buf[32])
 {
 	xmlrpc_env	 env;
-	xmlrpc_value	*v = NULL;
+	xmlrpc_value	*v = member(s, key);
 	xmlrpc_datetime	 dt;
 	int		 ok = 0;
 
 	buf[0] = '\0';
+	if (v == NULL)
+		return 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, key, &v);
-	if (!env.fault_occurred && v == NULL)
-		ok = 1;
-	else if (!env.fault_occurred &&
-	    xmlrpc_value_type(v) == XMLRPC_TYPE_DATETIME) {
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_DATETIME) {
 		xmlrpc_read_datetime(&env, v, &dt);
-		if (!env.fault_occurred && dt.Y >= 1 && dt.Y <= 9999 &&
+		ok = !env.fault_occurred && dt.Y >= 1 && dt.Y <= 9999 &&
 		    dt.M >= 1 && dt.M <= 12 && dt.D >= 1 && dt.D <= 31 &&
-		    dt.h <= 23 && dt.m <= 59 && dt.s <= 60) {
-			(void)snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ",
-			    dt.Y, dt.M, dt.D, dt.h, dt.m, dt.s);
-			ok = 1;
-		}
+		    dt.h <= 23 && dt.m <= 59 && dt.s <= 60;
 	}
-	if (v != NULL)
-		xmlrpc_DECREF(v);
+	if (ok)
+		(void)snprintf(buf, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ",
+		    dt.Y, dt.M, dt.D, dt.h, dt.m, dt.s);
+	xmlrpc_DECREF(v);
 	xmlrpc_env_clean(&env);
 	return ok ? 0 : -1;
-}
-
-/* Reads the optional member "since" of the struct S, as read_time(). */
-static int
-read_since(xmlrpc_value *s, char buf[32])
-{
-	return read_time(s, "since", buf);
 }
 
 /*
@@ -124,52 +129,49 @@ static int
 read_seconds(xmlrpc_value *s, const char *key, double *secondsp)
 {
 	xmlrpc_env	 env;
-	xmlrpc_value	*v = NULL;
+	xmlrpc_value	*v = member(s, key);
 	double		 d = -1;
 	int		 i = 0, ok = 0;
 
+	*secondsp = -1;
+	if (v == NULL)
+		return 0;
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, key, &v);
-	if (!env.fault_occurred && v == NULL)
-		ok = 1;
-	else if (!env.fault_occurred &&
-	    xmlrpc_value_type(v) == XMLRPC_TYPE_DOUBLE) {
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_DOUBLE) {
 		xmlrpc_read_double(&env, v, &d);
 		/* Not NaN, not infinite, not negative. */
 		ok = !env.fault_occurred && d >= 0 && d <= 1e15;
-	} else if (!env.fault_occurred &&
-	    xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
+	} else if (xmlrpc_value_type(v) == XMLRPC_TYPE_INT) {
 		xmlrpc_read_int(&env, v, &i);
 		d = i;
 		ok = !env.fault_occurred && i >= 0;
 	}
-	if (v != NULL)
-		xmlrpc_DECREF(v);
+	xmlrpc_DECREF(v);
 	xmlrpc_env_clean(&env);
 	*secondsp = d;
 	return ok ? 0 : -1;
 }
 
 /*
- * Reads the boolean member KEY of the struct S into *valuep.  Returns 0, or
- * -1 when it is missing or not a boolean.
+ * Reads the boolean V, or member KEY of the struct V if KEY is not NULL,
+ * into *valuep.  Returns 0, or -1 when it is missing or not a boolean.
  */
 static int
-read_bool(xmlrpc_value *s, const char *key, int *valuep)
+read_bool(xmlrpc_value *v, const char *key, int *valuep)
 {
-	xmlrpc_env	 env;
-	xmlrpc_value	*v = NULL;
-	xmlrpc_bool	 b = 0;
-	int		 ok = 0;
+	xmlrpc_env	env;
+	xmlrpc_bool	b = 0;
+	int		ok = 0;
 
+	*valuep = 0;
+	if (key != NULL && (v = member(v, key)) == NULL)
+		return -1;
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, key, &v);
-	if (!env.fault_occurred && v != NULL &&
-	    xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+	if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
 		xmlrpc_read_bool(&env, v, &b);
 		ok = !env.fault_occurred;
 	}
-	if (v != NULL)
+	if (key != NULL)
 		xmlrpc_DECREF(v);
 	xmlrpc_env_clean(&env);
 	*valuep = b ? 1 : 0;
@@ -208,30 +210,17 @@ read_token_value(xmlrpc_value *v, int64_t *tokenp)
  * when it is absent).  Returns 0, or -1 when it is not a positive integer.
  */
 static int
-read_token_member(xmlrpc_value *s, const char *key, int64_t *tokenp)
+read_token(xmlrpc_value *s, const char *key, int64_t *tokenp)
 {
-	xmlrpc_env	 env;
-	xmlrpc_value	*v = NULL;
-	int		 ok = 0;
+	xmlrpc_value	*v = member(s, key);
+	int		 r = 0;
 
 	*tokenp = 0;
-	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, s, key, &v);
-	if (!env.fault_occurred && v == NULL)
-		ok = 1;
-	else if (!env.fault_occurred)
-		ok = read_token_value(v, tokenp) == 0;
-	if (v != NULL)
+	if (v != NULL) {
+		r = read_token_value(v, tokenp);
 		xmlrpc_DECREF(v);
-	xmlrpc_env_clean(&env);
-	return ok ? 0 : -1;
-}
-
-/* Reads the optional member "token" of the struct S, as above. */
-static int
-read_token(xmlrpc_value *s, int64_t *tokenp)
-{
-	return read_token_member(s, "token", tokenp);
+	}
+	return r;
 }
 
 /* Prints " after a break" or " after an expired lease" for CAUSE. */
@@ -247,13 +236,39 @@ put_delay_cause(const struct name *cause)
 }
 
 /*
- * Prints the answer RESULT of status(ASKED) and returns the exit status:
- * 0 if the resource is held, 3 if not.  The name printed is the one lockd
- * answers about (it differs from ASKED when XML turned a CR into a LF).
- * A lease adds its end and TTL, a lock-delay its end and cause.
+ * Prints "RESOURCE VERB'HOLDER' since TIME (token N)", RESOURCE as lockd
+ * names it (else ASKED), without HOLDER's part if there is none and
+ * without what lockd does not say.
  */
-static int
-show_status(xmlrpc_value *result, const char *asked)
+static void
+put_holding(const struct name *resource, const char *asked,
+    const char *verb, const struct name *holder, const char *since,
+    int64_t token)
+{
+	if (resource->bytes != NULL)
+		output_put_name(stdout, resource->bytes, resource->len);
+	else
+		output_put_name(stdout, asked, strlen(asked));
+	(void)fputs(verb, stdout);
+	if (holder->bytes == NULL)
+		return;
+	output_put_name(stdout, holder->bytes, holder->len);
+	(void)putchar('\'');
+	if (since[0] != '\0')
+		(void)printf(" since %s", since);
+	if (token > 0)
+		(void)printf(" (token %" PRId64 ")", token);
+}
+
+/*
+ * Prints the answer RESULT of status and returns the exit status: 0 if
+ * the resource is held, 3 if not.  The name printed is the one lockd
+ * answers about (it differs from the one asked about when XML turned a CR
+ * into a LF).  A lease adds its end and TTL, a lock-delay its end and
+ * cause.
+ */
+int
+answer_status(xmlrpc_value *result, struct request *req)
 {
 	struct name	 resource, holder = { NULL, 0 }, cause = { NULL, 0 };
 	char		 since[32] = "", expires[32] = "", until[32] = "";
@@ -269,9 +284,9 @@ show_status(xmlrpc_value *result, const char *asked)
 	(void)read_name(result, "resource", &resource);	/* optional */
 	if (held && read_name(result, "holder", &holder) == -1)
 		bad = "a held lock without a 'holder' name";
-	else if (held && read_since(result, since) == -1)
+	else if (held && read_time(result, "since", since) == -1)
 		bad = "a 'since' that is not a dateTime.iso8601";
-	else if (held && read_token(result, &token) == -1)
+	else if (held && read_token(result, "token", &token) == -1)
 		bad = "a 'token' that is not a positive integer";
 	else if (held && read_time(result, "expires", expires) == -1)
 		bad = "an 'expires' that is not a dateTime.iso8601";
@@ -286,24 +301,14 @@ show_status(xmlrpc_value *result, const char *asked)
 		free_name(&holder);
 		return output_unexpected(bad);
 	}
-	if (resource.bytes != NULL)
-		output_put_name(stdout, resource.bytes, resource.len);
-	else
-		output_put_name(stdout, asked, strlen(asked));
+	put_holding(&resource, req->resource, held ? " is locked by '" :
+	    " is not locked", &holder, since, token);
 	if (held) {
-		(void)fputs(" is locked by '", stdout);
-		output_put_name(stdout, holder.bytes, holder.len);
-		(void)putchar('\'');
-		if (since[0] != '\0')
-			(void)printf(" since %s", since);
-		if (token > 0)
-			(void)printf(" (token %" PRId64 ")", token);
 		if (expires[0] != '\0')
 			(void)printf(", lease expires %s", expires);
 		if (expires[0] != '\0' && ttl >= 0)
 			(void)printf(" (ttl %.15g s)", ttl);
 	} else {
-		(void)fputs(" is not locked", stdout);
 		if (until[0] != '\0')
 			(void)printf(", held off until %s", until);
 		put_delay_cause(&cause);
@@ -335,7 +340,7 @@ show_lock(xmlrpc_value *lock)
 		return output_unexpected("a lock in the list without a "
 		    "'holder' name");
 	}
-	if (read_since(lock, since) == -1) {
+	if (read_time(lock, "since", since) == -1) {
 		free_name(&resource);
 		free_name(&holder);
 		return output_unexpected("a 'since' that is not a "
@@ -351,58 +356,63 @@ show_lock(xmlrpc_value *lock)
 }
 
 /*
- * Prints the locks of one page RESULT of list() and sets *nextp to its
- * "next" (malloc()ed).  Returns -1, or the exit status after reporting.
+ * Prints each item of ARRAY with PRINT and flushes: 0, or the exit status
+ * after reporting (WHAT: the array, should it be unreadable).
  */
 static int
-show_page(xmlrpc_value *result, char **nextp)
+print_items(xmlrpc_value *array, int (*print)(xmlrpc_value *),
+    const char *what)
 {
 	xmlrpc_env	 env;
-	xmlrpc_value	*locks = NULL, *next = NULL, *lock;
-	const char	*s;
-	int		 i, n, status = -1;
+	xmlrpc_value	*item;
+	int		 i, n, status = 0;
 
-	*nextp = NULL;
-	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
-		return unexpected_type(result, "a struct");
 	xmlrpc_env_init(&env);
-	xmlrpc_struct_find_value(&env, result, "locks", &locks);
-	if (env.fault_occurred || locks == NULL ||
-	    xmlrpc_value_type(locks) != XMLRPC_TYPE_ARRAY) {
-		status = output_unexpected("no array 'locks' in the list");
-		goto done;
-	}
-	xmlrpc_struct_find_value(&env, result, "next", &next);
-	if (env.fault_occurred || next == NULL ||
-	    xmlrpc_value_type(next) != XMLRPC_TYPE_STRING) {
-		status = output_unexpected("no string 'next' in the list");
-		goto done;
-	}
-	xmlrpc_read_string(&env, next, &s);
-	if (env.fault_occurred) {
-		status = output_unexpected("no string 'next' in the list");
-		goto done;
-	}
-	*nextp = (char *)s;
-	n = xmlrpc_array_size(&env, locks);
-	for (i = 0; i < n && !env.fault_occurred; i++) {
-		xmlrpc_array_read_item(&env, locks, (unsigned int)i, &lock);
-		if (env.fault_occurred)
-			break;
-		status = show_lock(lock);
-		xmlrpc_DECREF(lock);
-		if (status != 0)
-			goto done;
+	n = xmlrpc_array_size(&env, array);
+	for (i = 0; i < n && !env.fault_occurred && status == 0; i++) {
+		xmlrpc_array_read_item(&env, array, (unsigned int)i, &item);
+		if (!env.fault_occurred) {
+			status = print(item);
+			xmlrpc_DECREF(item);
+		}
 	}
 	if (env.fault_occurred)
-		status = output_unexpected("an unreadable 'locks' array");
-	else if ((status = output_flush()) == 0)
+		status = output_unexpected(what);
+	xmlrpc_env_clean(&env);
+	return status == 0 ? output_flush() : status;
+}
+
+/*
+ * Prints the locks of one page RESULT of list and sets REQ->next to its
+ * "next" (malloc()ed).  Returns -1, or the exit status after reporting.
+ */
+int
+answer_page(xmlrpc_value *result, struct request *req)
+{
+	xmlrpc_env	 env;
+	xmlrpc_value	*locks, *next;
+	const char	*s = NULL;
+	int		 status;
+
+	req->next = NULL;
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
+		return unexpected_type(result, "a struct");
+	locks = member(result, "locks");
+	next = member(result, "next");
+	xmlrpc_env_init(&env);
+	if (next != NULL && xmlrpc_value_type(next) == XMLRPC_TYPE_STRING)
+		xmlrpc_read_string(&env, next, &s);	/* NULL on a fault */
+	if (locks == NULL || xmlrpc_value_type(locks) != XMLRPC_TYPE_ARRAY)
+		status = output_unexpected("no array 'locks' in the list");
+	else if (s == NULL)
+		status = output_unexpected("no string 'next' in the list");
+	else if ((status = print_items(locks, show_lock,
+	    "an unreadable 'locks' array")) == 0) {
+		req->next = (char *)s;
+		s = NULL;
 		status = -1;
-done:
-	if (status != -1) {
-		free(*nextp);
-		*nextp = NULL;
 	}
+	free((void *)s);
 	if (locks != NULL)
 		xmlrpc_DECREF(locks);
 	if (next != NULL)
@@ -412,11 +422,12 @@ done:
 }
 
 /* Prints the answer RESULT of lock_token: the token, one line. */
-static int
-show_token(xmlrpc_value *result)
+int
+answer_token(xmlrpc_value *result, struct request *req)
 {
 	int64_t	token;
 
+	(void)req;
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_I8 &&
 	    xmlrpc_value_type(result) != XMLRPC_TYPE_INT)
 		return unexpected_type(result, "i8");
@@ -431,22 +442,16 @@ show_token(xmlrpc_value *result)
  * Takes the answer RESULT of check: 0 when true, 1 after saying so on
  * standard error when false.
  */
-static int
-show_check(xmlrpc_value *result, const struct request *req)
+int
+answer_check(xmlrpc_value *result, struct request *req)
 {
-	xmlrpc_env	 env;
-	xmlrpc_bool	 b = 0;
-	char		*client, *resource;
+	char	*client, *resource;
+	int	 b;
 
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_BOOL)
 		return unexpected_type(result, "boolean");
-	xmlrpc_env_init(&env);
-	xmlrpc_read_bool(&env, result, &b);
-	if (env.fault_occurred) {
-		xmlrpc_env_clean(&env);
+	if (read_bool(result, NULL, &b) == -1)
 		return output_unexpected("an unreadable boolean");
-	}
-	xmlrpc_env_clean(&env);
 	if (b)
 		return LOCKCMD_EXIT_OK;
 	client = output_sanitize(req->client, strlen(req->client));
@@ -463,23 +468,22 @@ show_check(xmlrpc_value *result, const struct request *req)
 }
 
 /*
- * Prints the answer RESULT of acquire or renew (REQ): on standard error
- * that a lock was reacquired and when a lease ends, and the token on
- * standard output for lock --token.  Returns the exit status, 0.
+ * Prints the answer RESULT of acquire (ACQUIRE) or renew to REQ: on
+ * standard error that a lock was reacquired and when a lease ends, and the
+ * token on standard output for lock --token.  Returns the exit status, 0.
  */
 static int
-show_grant(xmlrpc_value *result, const struct request *req)
+show_grant(xmlrpc_value *result, const struct request *req, int acquire)
 {
 	char		 expires[32];
 	char		*client, *resource;
 	double		 ttl;
 	int64_t		 token;
-	int		 reacquired = 0, acquire;
+	int		 reacquired = 0;
 
-	acquire = strcmp(req->method, "acquire") == 0;
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_STRUCT)
 		return unexpected_type(result, "a struct");
-	if (read_token(result, &token) == -1 || token == 0)
+	if (read_token(result, "token", &token) == -1 || token == 0)
 		return output_unexpected("no positive integer 'token' in the "
 		    "grant");
 	if (acquire && read_bool(result, "reacquired", &reacquired) == -1)
@@ -515,13 +519,27 @@ show_grant(xmlrpc_value *result, const struct request *req)
 	return output_flush();
 }
 
+/* Prints the answer RESULT of acquire, as show_grant(). */
+int
+answer_acquired(xmlrpc_value *result, struct request *req)
+{
+	return show_grant(result, req, 1);
+}
+
+/* Prints the answer RESULT of renew, as show_grant(). */
+int
+answer_renewed(xmlrpc_value *result, struct request *req)
+{
+	return show_grant(result, req, 0);
+}
+
 /*
- * Prints the answer RESULT of break_lock(ASKED) as one line: "RESOURCE
- * was locked by 'HOLDER' since TIME (token N): broken, new token M, held
- * off until TIME", without what lockd does not say.
+ * Prints the answer RESULT of break_lock as one line: "RESOURCE was locked
+ * by 'HOLDER' since TIME (token N): broken, new token M, held off until
+ * TIME", without what lockd does not say.
  */
-static int
-show_break(xmlrpc_value *result, const char *asked)
+int
+answer_break(xmlrpc_value *result, struct request *req)
 {
 	struct name	 resource, holder;
 	char		 since[32], until[32];
@@ -533,11 +551,11 @@ show_break(xmlrpc_value *result, const char *asked)
 	(void)read_name(result, "resource", &resource);	/* optional */
 	if (read_name(result, "holder", &holder) == -1)
 		bad = "a broken lock without a 'holder' name";
-	else if (read_since(result, since) == -1)
+	else if (read_time(result, "since", since) == -1)
 		bad = "a 'since' that is not a dateTime.iso8601";
-	else if (read_token(result, &token) == -1)
+	else if (read_token(result, "token", &token) == -1)
 		bad = "a 'token' that is not a positive integer";
-	else if (read_token_member(result, "new_token", &new_token) == -1 ||
+	else if (read_token(result, "new_token", &new_token) == -1 ||
 	    new_token == 0)
 		bad = "no positive integer 'new_token' in the answer";
 	else if (read_time(result, "delay_until", until) == -1)
@@ -547,17 +565,8 @@ show_break(xmlrpc_value *result, const char *asked)
 		free_name(&holder);
 		return output_unexpected(bad);
 	}
-	if (resource.bytes != NULL)
-		output_put_name(stdout, resource.bytes, resource.len);
-	else
-		output_put_name(stdout, asked, strlen(asked));
-	(void)fputs(" was locked by '", stdout);
-	output_put_name(stdout, holder.bytes, holder.len);
-	(void)putchar('\'');
-	if (since[0] != '\0')
-		(void)printf(" since %s", since);
-	if (token > 0)
-		(void)printf(" (token %" PRId64 ")", token);
+	put_holding(&resource, req->resource, " was locked by '", &holder,
+	    since, token);
 	(void)printf(": broken, new token %" PRId64, new_token);
 	if (until[0] != '\0')
 		(void)printf(", held off until %s", until);
@@ -603,11 +612,11 @@ show_ended(xmlrpc_value *entry)
 	    names[ENDED].bytes == NULL)
 		bad = "a history entry without 'resource', 'holder' or "
 		    "'ended'";
-	else if (read_since(entry, since) == -1 ||
+	else if (read_time(entry, "since", since) == -1 ||
 	    read_time(entry, "until", until) == -1 || until[0] == '\0')
 		bad = "a history entry whose 'since' or 'until' is not a "
 		    "dateTime.iso8601";
-	else if (read_token(entry, &token) == -1)
+	else if (read_token(entry, "token", &token) == -1)
 		bad = "a 'token' that is not a positive integer";
 	if (bad == NULL) {
 		put_field(&names[RESOURCE]);
@@ -630,111 +639,23 @@ show_ended(xmlrpc_value *entry)
 	return bad != NULL ? output_unexpected(bad) : 0;
 }
 
-/* Prints the answer RESULT of history(), one line per ended holding. */
-static int
-show_history(xmlrpc_value *result)
+/* Prints the answer RESULT of history, one line per ended holding. */
+int
+answer_history(xmlrpc_value *result, struct request *req)
 {
-	xmlrpc_env	 env;
-	xmlrpc_value	*entry;
-	int		 i, n, status = 0;
-
+	(void)req;
 	if (xmlrpc_value_type(result) != XMLRPC_TYPE_ARRAY)
 		return unexpected_type(result, "an array");
-	xmlrpc_env_init(&env);
-	n = xmlrpc_array_size(&env, result);
-	for (i = 0; i < n && !env.fault_occurred && status == 0; i++) {
-		xmlrpc_array_read_item(&env, result, (unsigned int)i, &entry);
-		if (env.fault_occurred)
-			break;
-		status = show_ended(entry);
-		xmlrpc_DECREF(entry);
-	}
-	if (env.fault_occurred)
-		status = output_unexpected("an unreadable history array");
-	xmlrpc_env_clean(&env);
-	if (status == 0)
-		status = output_flush();
-	return status;
+	return print_items(result, show_ended, "an unreadable history "
+	    "array");
 }
 
-/* Runs any command but list, whose call is CALL. */
+/* Takes the answer RESULT of lock or unlock: nil, and nothing to print. */
 int
-commands_run_single(struct session *s, const struct request *req,
-    xmlrpc_mem_block *call)
+answer_nil(xmlrpc_value *result, struct request *req)
 {
-	xmlrpc_value	*result = NULL;
-	int		 status;
-
-	if ((status = rpc_exchange(s, call, &result)) != -1)
-		return status;
-	if (strcmp(req->method, "status") == 0)
-		status = show_status(result, req->resource);
-	else if (strcmp(req->method, "lock_token") == 0)
-		status = show_token(result);
-	else if (strcmp(req->method, "check") == 0)
-		status = show_check(result, req);
-	else if (strcmp(req->method, "acquire") == 0 ||
-	    strcmp(req->method, "renew") == 0)
-		status = show_grant(result, req);
-	else if (strcmp(req->method, "break_lock") == 0)
-		status = show_break(result, req->resource);
-	else if (strcmp(req->method, "history") == 0)
-		status = show_history(result);
-	else if (xmlrpc_value_type(result) == XMLRPC_TYPE_NIL)
-		status = LOCKCMD_EXIT_OK;
-	else
-		status = unexpected_type(result, "nil");
-	xmlrpc_DECREF(result);
-	return status;
-}
-
-/*
- * Runs list: CALL asks for the first page, and every page's "next" for the
- * following one, until it is "".  Lines are printed page by page, so after
- * a failure the output is incomplete (and the exit status not 0).
- */
-int
-commands_run_list(struct session *s, const struct request *req,
-    xmlrpc_mem_block *call)
-{
-	xmlrpc_value	*result;
-	char		*after = NULL, *next = NULL;
-	long		 page;
-	int		 status;
-
-	for (page = 0; page < LIST_PAGES_MAX; page++) {
-		if (page > 0 &&
-		    (status = rpc_make_call(req, after, &call)) != 0)
-			break;
-		result = NULL;
-		status = rpc_exchange(s, call, &result);
-		if (page > 0)
-			XMLRPC_MEMBLOCK_FREE(char, call);
-		if (status != -1)
-			break;
-		status = show_page(result, &next);
-		xmlrpc_DECREF(result);
-		if (status != -1)
-			break;
-		if (next[0] == '\0') {
-			status = LOCKCMD_EXIT_OK;
-			break;
-		}
-		/* The same cursor again would repeat the page forever. */
-		if (after != NULL && strcmp(next, after) == 0) {
-			status = output_unexpected("the same 'next' twice");
-			break;
-		}
-		free(after);
-		after = next;
-		next = NULL;
-	}
-	if (page == LIST_PAGES_MAX) {
-		output_warnx("unexpected response from lockd: more than %d "
-		    "pages of %d locks", LIST_PAGES_MAX, LIST_PAGE);
-		status = LOCKCMD_EXIT_SOFTWARE;
-	}
-	free(after);
-	free(next);
-	return status;
+	(void)req;
+	if (xmlrpc_value_type(result) != XMLRPC_TYPE_NIL)
+		return unexpected_type(result, "nil");
+	return LOCKCMD_EXIT_OK;
 }
