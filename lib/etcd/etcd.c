@@ -42,14 +42,6 @@
 #include "etcd.h"
 #include "store_impl.h"
 
-/* "Storage error: out of memory". */
-enum lockstore_status
-etcd_nomem(struct lockstore_error *err)
-{
-	return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-	    "Storage error: out of memory");
-}
-
 /* The keys of one resource. */
 struct lockkeys {
 	char	*l, *m, *x, *d;
@@ -150,7 +142,7 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	 * lost. */
 	etcd_nonce(e, tk->md.nonce);
 	if ((mval = etcd_meta_encode(&tk->md, client)) == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	etcd_txn_init(&t);
 	etcd_cmp_create(&t, k->l, k->llen, 0);
 	etcd_cmp_create(&t, k->m, k->mlen, 0);
@@ -163,7 +155,7 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
-	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    r, NULL, "lock", resource, err);
 	etcd_txn_free(&t);
 	free(mval);
@@ -257,7 +249,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 	memset(&tk, 0, sizeof(tk));
 	if (keys_make(e, resource, &tk.k) == -1) {
 		keys_free(&tk.k);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		if ((st = take_txn(e, &tk, resource, client, ttl_ms, &r,
@@ -301,14 +293,14 @@ etcd_read(struct etcd *e, const char *resource, const char *hkey,
 		memset(hist, 0, sizeof(*hist));
 	if (keys_make(e, resource, &k) == -1) {
 		keys_free(&k);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	etcd_txn_init(&t);
 	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
 	if (hkey != NULL)
 		etcd_op_range(&t, t.success, hkey, hlen, NULL, 0, 0, 0);
-	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    &r, NULL, what, resource, err);
 	etcd_txn_free(&t);
 	keys_free(&k);
@@ -353,7 +345,7 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 	memset(&hist, 0, sizeof(hist));
 	if (keys_make(e, resource, &k) == -1) {
 		keys_free(&k);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
@@ -383,7 +375,7 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 		free(hkey);
 		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
 		    NULL) {
-			st = etcd_nomem(err);
+			st = store_error_nomem(err);
 			goto out;
 		}
 		etcd_meta_decode(&meta, &md);
@@ -396,7 +388,7 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 		hi = etcd_history_ops(e, &t, resource, mine, client,
 		    meta.create_rev == mine ? md.since : 0,
 		    LOCKSTORE_END_UNLOCK, "", "");
-		st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn",
+		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
 		    t.req, &r, &unknown, "unlock", resource, err);
 		etcd_txn_free(&t);
 		if (st != LOCKSTORE_OK)
@@ -467,13 +459,13 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
 	memset(info, 0, sizeof(*info));
 	if (keys_make(e, resource, &k) == -1) {
 		keys_free(&k);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	etcd_txn_init(&t);
 	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.success, k.d, k.dlen, NULL, 0, 0, 0);
-	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    &r, NULL, "status", resource, err);
 	etcd_txn_free(&t);
 	keys_free(&k);
@@ -523,7 +515,7 @@ etcd_health(void *impl, struct lockstore_error *err)
 	/* A linearizable read: only a member that reaches a quorum
 	 * answers it. */
 	if ((key = etcd_key(e, 'z', "health", &klen)) == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	req = etcd_range_req(key, klen, NULL, 0, ETCD_RANGE_COUNT, 0, 0);
 	free(key);
 	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "health probe",
@@ -537,7 +529,7 @@ etcd_health(void *impl, struct lockstore_error *err)
 	    json_object_object_add(req, "action",
 	    json_object_new_string("GET")) != 0) {
 		json_object_put(req);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	st = etcd_post(e, "/v3/maintenance/alarm", req, &r, NULL,
 	    "health probe", NULL, err);
@@ -609,7 +601,7 @@ lockstore_open_etcd(struct lockstore **storep,
 		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage "
 		    "error: etcd: cannot initialize libcurl");
 	if ((e = calloc(1, sizeof(*e))) == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	pthread_mutex_init(&e->sweeplock, NULL);
 	e->held = -1;
 	if (getrandom(&e->nonce_base, sizeof(e->nonce_base), 0) !=
@@ -623,7 +615,7 @@ lockstore_open_etcd(struct lockstore **storep,
 	    e->prefix == NULL ||
 	    (*storep = store_new(&etcd_ops, e)) == NULL) {
 		etcd_close(e);
-		return st != LOCKSTORE_OK ? st : etcd_nomem(err);
+		return st != LOCKSTORE_OK ? st : store_error_nomem(err);
 	}
 	e->store = *storep;
 	e->stats = store_stats(*storep);

@@ -271,9 +271,6 @@ char	*etcd_delay_encode(long long until_ms, enum lockstore_end cause);
 void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 	    enum lockstore_end *cause);
 
-/* "Storage error: out of memory". */
-enum lockstore_status	etcd_nomem(struct lockstore_error *err);
-
 /* The backend's wait (etcd_wait.c; see struct lockstore_ops): watches
  * the key that refused the take (the lock, or the lock-delay) from the
  * revision after the one the take saw. */

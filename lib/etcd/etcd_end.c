@@ -170,7 +170,7 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 	if ((*val = etcd_delay_encode(*until_ms, cause)) == NULL) {
 		etcd_lease_revoke(e, *lease);
 		*lease = 0;
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	return LOCKSTORE_OK;
 }
@@ -215,7 +215,7 @@ etcd_end_expired(struct etcd *e, const char *resource,
 		    holder != NULL ? holder : "", md.since,
 		    LOCKSTORE_END_EXPIRY, "", "");
 	}
-	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    &r, NULL, "expiry", resource, err);
 	etcd_txn_free(&t);
 	if (st == LOCKSTORE_OK) {
@@ -294,7 +294,7 @@ etcd_break(void *impl, const char *resource, const char *by,
 	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
 	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
 	if (mkey == NULL || xkey == NULL || dkey == NULL) {
-		st = etcd_nomem(err);
+		st = store_error_nomem(err);
 		goto out;
 	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
@@ -311,7 +311,7 @@ etcd_break(void *impl, const char *resource, const char *by,
 		free(hkey);
 		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
 		    NULL) {
-			st = etcd_nomem(err);
+			st = store_error_nomem(err);
 			goto done;
 		}
 		if (dval == NULL && (st = delay_prepare(e, resource,
@@ -330,7 +330,7 @@ etcd_break(void *impl, const char *resource, const char *by,
 			    strlen(dval), dlease);
 		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
 		    broken->since, LOCKSTORE_END_BREAK, by, reason);
-		st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn",
+		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
 		    t.req, &r, &unknown, "break", resource, err);
 		etcd_txn_free(&t);
 		if (st != LOCKSTORE_OK)
@@ -434,13 +434,13 @@ etcd_history(void *impl, const char *resource, size_t limit,
 	int				 rc;
 
 	if (history_range(e, resource, &start, &slen, &end) == -1)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_DESCEND,
 	    (long long)limit, 0);
 	free(start);
 	free(end);
 	if (req == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "history", resource,
 	    err);
 	json_object_put(req);
@@ -448,7 +448,7 @@ etcd_history(void *impl, const char *resource, size_t limit,
 		return st;
 	if ((he = malloc(sizeof(*he))) == NULL) {
 		etcd_resp_free(&r);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	for (j = 0; j < limit; j++) {
 		if ((rc = etcd_range_kv(r.root, j, &kv)) != 1) {
@@ -505,7 +505,7 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	free(end);
 	free(from);
 	if (req == NULL) {
-		etcd_nomem(err);
+		store_error_nomem(err);
 		return -1;
 	}
 	rc = etcd_post(e, "/v3/kv/range", req, &r, NULL, "expiry sweep", NULL,
@@ -546,7 +546,7 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 		free(lk);
 		free(mk);
 	}
-	rc = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	rc = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    &rr, NULL, "expiry sweep", NULL, err);
 	etcd_txn_free(&t);
 	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {

@@ -196,7 +196,7 @@ etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
 	    NULL)
 		failed = 1;
 	e->headers = h;
-	return failed ? etcd_nomem(err) : LOCKSTORE_OK;
+	return failed ? store_error_nomem(err) : LOCKSTORE_OK;
 }
 
 /* Frees what etcd_http_init() set up. */
@@ -439,7 +439,7 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 		*unknown = 0;
 	if (req == NULL || (body = json_object_to_json_string_length(req,
 	    JSON_C_TO_STRING_PLAIN, &bodylen)) == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	tries = 2 * e->nendpoints + 1;
 	snprintf(reason, sizeof(reason), "no endpoint answered");
 	for (i = 0; i < tries; i++) {

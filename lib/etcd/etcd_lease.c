@@ -43,7 +43,7 @@ etcd_lease_grant(struct etcd *e, unsigned int ttl_ms, unsigned long long *id,
 	    json_object_object_add(req, "TTL", json_object_new_string(buf)) !=
 	    0) {
 		json_object_put(req);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	st = etcd_post(e, "/v3/lease/grant", req, &r, NULL, "lease grant",
 	    resource, err);
@@ -126,7 +126,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	if (xkey != NULL)
 		etcd_op_put(&t, t.success, xkey, xlen, "", 0, 0);
 	etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0, 0, 0);
-	st = t.failed ? etcd_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
+	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
 	    &r, NULL, "renew", resource, err);
 	etcd_txn_free(&t);
 	free(mkey);

@@ -127,19 +127,19 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 
 	*from = NULL;
 	if ((head = malloc(lblen + c->len)) == NULL)
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	memcpy(head, lbase, lblen);
 	memcpy(head + lblen, c->name, c->len);
 	hlen = lblen + c->len;
 	if ((hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
 		free(head);
-		return etcd_nomem(err);
+		return store_error_nomem(err);
 	}
 	while (more && *from == NULL && st == LOCKSTORE_OK) {
 		req = etcd_range_req(at != NULL ? at : head,
 		    at != NULL ? atlen : hlen, hend, hendlen, ETCD_RANGE_KEYS,
 		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? etcd_nomem(err) : etcd_post(e,
+		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
 		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
 		json_object_put(req);
 		if (st != LOCKSTORE_OK)
@@ -151,12 +151,12 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 			if (memcmp(d, c->digest, sizeof(d)) == 0 &&
 			    (*from = key_after(kv.key, kv.keylen, flen)) ==
 			    NULL)
-				st = etcd_nomem(err);
+				st = store_error_nomem(err);
 			free(at);
 			at = key_after(kv.key, kv.keylen, &atlen);
 			etcd_kv_free(&kv);
 			if (at == NULL) {
-				st = etcd_nomem(err);
+				st = store_error_nomem(err);
 				break;
 			}
 		}
@@ -188,7 +188,7 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
 	mend = mlast != NULL ? key_after(mlast, mllen, &melen) : NULL;
 	req = mstart != NULL && mend != NULL ? etcd_range_req(mstart, mslen,
 	    mend, melen, 0, 0, 0) : NULL;
-	st = req == NULL ? etcd_nomem(err) : etcd_post(e, "/v3/kv/range", req,
+	st = req == NULL ? store_error_nomem(err) : etcd_post(e, "/v3/kv/range", req,
 	    r, NULL, "list", NULL, err);
 	json_object_put(req);
 	free(mstart);
@@ -212,14 +212,14 @@ list_start(struct etcd *e, const struct cursor *c, int after,
 		if (c->truncated)
 			st = resume_long(e, lbase, lblen, c, from, flen, err);
 		else if ((k = malloc(lblen + c->len)) == NULL)
-			st = etcd_nomem(err);
+			st = store_error_nomem(err);
 		else {
 			memcpy(k, lbase, lblen);
 			memcpy(k + lblen, c->name, c->len);
 			*from = key_after(k, lblen + c->len, flen);
 			free(k);
 			if (*from == NULL)
-				st = etcd_nomem(err);
+				st = store_error_nomem(err);
 		}
 		if (st != LOCKSTORE_OK)
 			return st;
@@ -227,7 +227,7 @@ list_start(struct etcd *e, const struct cursor *c, int after,
 	if (*from == NULL || keycmp(*from, *flen, pfx, pfxlen) < 0) {
 		free(*from);
 		if ((*from = key_after(pfx, pfxlen, flen)) == NULL)
-			return etcd_nomem(err);
+			return store_error_nomem(err);
 		(*flen)--;	/* the prefix itself, without the NUL */
 	}
 	return LOCKSTORE_OK;
@@ -326,7 +326,7 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	locks = calloc(ETCD_LIST_CHUNK, sizeof(*locks));
 	if (lbase == NULL || pfx == NULL || end == NULL || l.info == NULL ||
 	    locks == NULL) {
-		st = etcd_nomem(err);
+		st = store_error_nomem(err);
 		goto out;
 	}
 	if ((st = list_start(e, &c, after, lbase, lblen, pfx, pfxlen, &from,
@@ -335,7 +335,7 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	while (!done) {
 		req = etcd_range_req(from, flen, end, endlen, 0,
 		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? etcd_nomem(err) : etcd_post(e,
+		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
 		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
 		json_object_put(req);
 		if (st != LOCKSTORE_OK)
@@ -357,7 +357,7 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		for (j = 0; j < n; j++)
 			etcd_kv_free(&locks[j]);
 		if (from == NULL && !done)
-			st = etcd_nomem(err);
+			st = store_error_nomem(err);
 		if (from == NULL || !more)
 			done = 1;
 	}
