@@ -18,6 +18,7 @@ import unittest
 import xmlrpc.client
 
 from harness import Daemon, SharedDaemon, main
+from scripted import ScriptedServer, fault_xml, result_xml
 
 RUN_TIMEOUT = 20            # seconds for any one lockcmd run
 HOST = '127.0.0.1'
@@ -91,6 +92,10 @@ class LockcmdTestCase(unittest.TestCase):
     def assertSilentSuccess(self, result):
         self.assertRun(result, EXIT_OK, stderr=re.compile(''))
 
+    def lockcmd(self, *args):
+        """Runs lockcmd ARGS against self.url."""
+        return run(args, url=self.url)
+
 
 class DaemonTest(SharedDaemon, LockcmdTestCase):
     """lockcmd against the real lockd (one daemon for the class: every test
@@ -102,9 +107,6 @@ class DaemonTest(SharedDaemon, LockcmdTestCase):
 
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
-
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
 
     def test_seed_scenario_exit_codes_and_messages(self):
         r1, r2 = self.name('-r1'), self.name('-r2')
@@ -509,16 +511,6 @@ class _CannedHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def fault_xml(code, message):
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message),
-                               methodresponse=True).encode('utf-8')
-
-
-def result_xml(value):
-    return xmlrpc.client.dumps((value,), methodresponse=True,
-                               allow_none=True).encode('utf-8')
-
-
 class CannedServerTest(LockcmdTestCase):
     """lockcmd against answers lockd does not give (or not on demand):
     every fault class, broken responses, and what lockcmd sends."""
@@ -653,9 +645,6 @@ class StatusCmdTest(SharedDaemon, LockcmdTestCase):
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
 
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
-
     def test_status_exit_codes_and_lines(self):
         r = self.name()
         self.assertRun(self.lockcmd('status', r), EXIT_NOT_LOCKED, NO_ERR,
@@ -757,9 +746,6 @@ class ListCmdTest(LockcmdTestCase):
         self.daemon.start()
         self.url = self.daemon.url
         self.py = self.daemon.proxy()
-
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
 
     def lines(self, *args):
         """The stdout lines of a successful lockcmd list ARGS, split by
@@ -883,53 +869,8 @@ class ListCmdTest(LockcmdTestCase):
         return d
 
 
-class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with server.script(method, params) -> value, a
-    Fault, or bytes (the body as it is)."""
-
-    def do_POST(self):
-        length = int(self.headers.get('Content-Length', '0'))
-        body = self.rfile.read(length)
-        params, method = xmlrpc.client.loads(body)
-        self.server.calls.append((method, params))
-        reply = self.server.script(method, params)
-        if isinstance(reply, xmlrpc.client.Fault):
-            reply = fault_xml(reply.faultCode, reply.faultString)
-        elif not isinstance(reply, bytes):
-            reply = result_xml(reply)
-        self.send_response(200)
-        self.send_header('Content-Type', 'text/xml')
-        self.send_header('Content-Length', str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
-class ScriptedServerTest(LockcmdTestCase):
+class ScriptedServerTest(ScriptedServer, LockcmdTestCase):
     """status and list against answers lockd does not give on demand."""
-
-    def setUp(self):
-        self.server = http.server.ThreadingHTTPServer((HOST, 0),
-                                                      _ScriptedHandler)
-        self.server.daemon_threads = True
-        self.server.calls = []
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-        self.thread.start()
-        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-    def answer(self, script, *args):
-        self.server.script = script
-        del self.server.calls[:]
-        return run(args, url=self.url)
 
     def pager(self, total, fmt='r%05d'):
         """A list() that serves TOTAL locks by integer cursors."""

@@ -23,6 +23,7 @@ import xmlrpc.client
 import harness
 import test_lockcmd as tl
 from harness import Daemon, main
+from scripted import ScriptedServer
 
 HOST = '127.0.0.1'
 EXIT_OK, EXIT_HELD, EXIT_NOT_OWNER, EXIT_NOT_LOCKED = 0, 1, 2, 3
@@ -102,9 +103,6 @@ class FeatureDaemonTest(tl.LockcmdTestCase):
 
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
-
-    def lockcmd(self, *args):
-        return tl.run(args, url=self.url)
 
     def take_token(self, *args):
         """Runs lock --token ARGS...; returns the token (int)."""
@@ -625,29 +623,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FeatureScriptedTest(tl.LockcmdTestCase):
+class FeatureScriptedTest(ScriptedServer, tl.LockcmdTestCase):
     """What lockcmd sends, and makes of answers and faults lockd does not
     give on demand."""
-
-    def setUp(self):
-        self.server = _QuietServer((HOST, 0), tl._ScriptedHandler)
-        self.server.daemon_threads = True
-        self.server.calls = []
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-        self.thread.start()
-        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-    def answer(self, script, *args):
-        self.server.script = script
-        del self.server.calls[:]
-        return tl.run(args, url=self.url)
+    server_class = _QuietServer
 
     def grant(self, **extra):
         value = {'token': 42, 'reacquired': False,
