@@ -50,13 +50,14 @@ class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
 
 
 class ScriptedServer:
-    """TestCase mixin: a scripted server on self.url for each test (an
-    instance of server_class); answer() runs self.lockcmd(*args) with
-    SCRIPT answering."""
+    """TestCase mixin: a scripted server on self.url for each test (a
+    server_class serving with handler_class); answer() runs
+    self.lockcmd(*args) with SCRIPT answering."""
     server_class = http.server.ThreadingHTTPServer
+    handler_class = _ScriptedHandler
 
     def setUp(self):
-        self.server = self.server_class((HOST, 0), _ScriptedHandler)
+        self.server = self.server_class((HOST, 0), self.handler_class)
         self.server.daemon_threads = True
         self.server.calls = []
         self.thread = threading.Thread(target=self.server.serve_forever,
