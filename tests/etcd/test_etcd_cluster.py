@@ -41,6 +41,7 @@ import etcdrun                                          # noqa: E402
 import harness                                          # noqa: E402
 import lockstress                                       # noqa: E402
 from harness import Daemon, LockdTestCase, main         # noqa: E402
+from harness import FAULT_HELD, FAULT_STORAGE  # noqa: E402
 
 HAVE_ETCD = etcdrun.etcd_binary() is not None
 CALL_TIMEOUT = 30.0
@@ -176,7 +177,8 @@ class TwoDaemonsOneEtcd(LockdTestCase):
                         p.lock(r, 'c%d' % i)
                         won.append(i)
                     except xmlrpc.client.Fault as f:
-                        self.assertEqual(f.faultCode, 1, f.faultString)
+                        self.assertEqual(f.faultCode, FAULT_HELD,
+                                         f.faultString)
                 threads = [threading.Thread(target=take, args=(i,))
                            for i in range(16)]
                 for t in threads:
@@ -293,14 +295,14 @@ class ThreeMembers(LockdTestCase):
                 p.lock('during', 'c1')
             took = time.monotonic() - t0
             f = cm.exception
-            self.assertEqual(f.faultCode, 20, f.faultString)
+            self.assertEqual(f.faultCode, FAULT_STORAGE, f.faultString)
             self.assertRegex(f.faultString,
                              r"^Storage error: etcd lock for 'during': ")
             sys.stderr.write('2 of 3 members down: fault 20 after %.1f s: '
                              '%s\n' % (took, f.faultString))
             with self.assertRaises(xmlrpc.client.Fault) as cm:
                 p.unlock('before', 'c1')
-            self.assertEqual(cm.exception.faultCode, 20)
+            self.assertEqual(cm.exception.faultCode, FAULT_STORAGE)
             status, _, body = harness.parse_http(harness.raw_http(
                 a.port, harness.http_request('GET', '/healthz'),
                 timeout=60))
@@ -318,7 +320,7 @@ class ThreeMembers(LockdTestCase):
                     st = p.status('before')
                     break
                 except xmlrpc.client.Fault as e:
-                    self.assertEqual(e.faultCode, 20)
+                    self.assertEqual(e.faultCode, FAULT_STORAGE)
                     self.assertLess(time.monotonic(), deadline, str(e))
                     time.sleep(0.2)
             self.assertEqual((st['held'], st['holder']), (True, 'c1'))
@@ -369,7 +371,7 @@ class Tls(LockdTestCase):
     def test_without_the_client_certificate_nothing_is_granted(self):
         conf = self.conf('etcd-cacert %s\n' % self.certs['ca.pem'])
         with Daemon(args=['--config', conf]) as d:
-            self.assertFault(20, re.compile(
+            self.assertFault(FAULT_STORAGE, re.compile(
                 r"Storage error: etcd lock for 'tls2': https://.*"),
                 d.proxy().lock, 'tls2', 'c1')
 

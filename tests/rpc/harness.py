@@ -26,6 +26,10 @@ import traceback
 import unittest
 import xmlrpc.client
 
+# lockd's fault codes (FAULT_HELD ...) and lockcmd's exit statuses
+# (EXIT_OK ...), read from lib/protocol.h.
+from codes import *  # noqa: F401,F403
+
 HOST = '127.0.0.1'
 START_TIMEOUT = float(os.environ.get('LOCKD_START_TIMEOUT', '15'))
 STOP_TIMEOUT = float(os.environ.get('LOCKD_STOP_TIMEOUT', '15'))

@@ -15,6 +15,7 @@ import unittest
 import xmlrpc.client
 
 from harness import CALL_TIMEOUT, HOST, Daemon, LockdTestCase, _Transport, main
+from harness import FAULT_AUTH, FAULT_DENIED, FAULT_FORBIDDEN, FAULT_HELD
 
 
 def crypt_hash(password, prefix):
@@ -80,9 +81,9 @@ class AccessTest(LockdTestCase):
 
     def test_allow_list_refuses_other_networks(self):
         with self.daemon('allow 10.0.0.0/8, 192.168.0.0/16\n') as d:
-            self.assertFault(40, re.compile('Access denied: .*'),
+            self.assertFault(FAULT_DENIED, re.compile('Access denied: .*'),
                              d.proxy().lock, 'r', 'c')
-            self.assertFault(40, None, d.proxy('').unlock, 'r', 'c')
+            self.assertFault(FAULT_DENIED, None, d.proxy('').unlock, 'r', 'c')
             self.assertIn('denied: Access denied', d.stderr_text())
             self.assertEqual([n for n in os.listdir(d.lockdir)
                               if n != '.token'], [])
@@ -106,12 +107,13 @@ class AccessTest(LockdTestCase):
         write_users(self.users, USERS)
         with self.daemon('auth-file %s\n' % self.users) as d:
             no_auth = d.proxy()
-            self.assertFault(41, re.compile('Authentication required.*'),
+            self.assertFault(FAULT_AUTH,
+                             re.compile('Authentication required.*'),
                              no_auth.lock, 'vm1', 'host3')
-            self.assertFault(41, re.compile('Authentication failed.*'),
+            self.assertFault(FAULT_AUTH, re.compile('Authentication failed.*'),
                              self.proxy(d, 'host3', 'wrong').lock,
                              'vm1', 'host3')
-            self.assertFault(41, None,
+            self.assertFault(FAULT_AUTH, None,
                              self.proxy(d, 'nobody', 'x').lock,
                              'vm1', 'host3')
             h3 = self.proxy(d, 'host3', USERS['host3'][0])
@@ -119,16 +121,18 @@ class AccessTest(LockdTestCase):
             self.assertIsNone(h3.lock('vm2', 'host3-bis'))
             # host4 cannot release host3's lock by claiming its name.
             h4 = self.proxy(d, 'host4', 'pw4', path='')
-            self.assertFault(42, "Not permitted: user 'host4' may not act "
+            self.assertFault(FAULT_FORBIDDEN,
+                             "Not permitted: user 'host4' may not act "
                              "as client 'host3'", h4.unlock, 'vm1', 'host3')
-            self.assertFault(1, "Resource already locked by 'host3'",
+            self.assertFault(FAULT_HELD, "Resource already locked by 'host3'",
                              h4.lock, 'vm1', 'host4')
             # The admin may act as anyone.
             ops = self.proxy(d, 'ops', USERS['ops'][0])
             self.assertIsNone(ops.unlock('vm1', 'host3'))
             self.assertIsNone(h3.unlock('vm2', 'host3-bis'))
             # Cached verification must not admit a wrong password later.
-            self.assertFault(41, None, self.proxy(d, 'host3', 'wrong').lock,
+            self.assertFault(FAULT_AUTH, None, self.proxy(d, 'host3',
+                                                          'wrong').lock,
                              'vm1', 'host3')
             text = d.stderr_text()
             self.assertIn("lock 'vm1' client 'host3' from 127.0.0.1", text)
@@ -140,7 +144,7 @@ class AccessTest(LockdTestCase):
         write_users(self.users, {'h': ('pw', 'client', '*')}, prefix=b'$6$')
         with self.daemon('auth-file %s\n' % self.users) as d:
             self.assertIsNone(self.proxy(d, 'h', 'pw').lock('r', 'any'))
-            self.assertFault(41, None, self.proxy(d, 'h', 'pW').lock,
+            self.assertFault(FAULT_AUTH, None, self.proxy(d, 'h', 'pW').lock,
                              'r', 'any')
 
     def test_bad_users_file_refuses_start(self):
@@ -169,7 +173,7 @@ class AccessTest(LockdTestCase):
             write_users(self.users, {'b': ('pb', 'client', '*')})
             os.kill(d.pid, signal.SIGHUP)
             self.wait_for(d, 'access rules (allow, auth-file) applied')
-            self.assertFault(41, None, self.proxy(d, 'a', 'pa').unlock,
+            self.assertFault(FAULT_AUTH, None, self.proxy(d, 'a', 'pa').unlock,
                              'r', 'x')
             self.assertIsNone(self.proxy(d, 'b', 'pb').unlock('r', 'x'))
             with open(self.users, 'w') as f:

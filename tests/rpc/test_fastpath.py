@@ -28,6 +28,7 @@ import xmlrpc.client
 
 from harness import (HOST, Daemon, LockdTestCase, SharedDaemon, main,
                      parse_http, raw_http)
+from harness import FAULT_HELD
 
 PY = "<?xml version='1.0'?>\n"
 LG = '<?xml version="1.0"?>\n'
@@ -296,7 +297,7 @@ class Differential(LockdTestCase):
                 self.assertIsNone(p.ping())
                 self.assertIsNone(p.lock('pyc', 'c'))      # token 1
                 self.assertEqual(p.lock_token('pyt', 'c'), 2)
-                self.assertFault(1, "Resource already locked by 'c'",
+                self.assertFault(FAULT_HELD, "Resource already locked by 'c'",
                                  p.lock, 'pyc', 'd')
                 self.assertIsNone(p.unlock('pyc', 'c'))
                 self.assertIsNone(p.unlock('pyt', 'c'))

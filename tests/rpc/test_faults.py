@@ -30,6 +30,8 @@ import xmlrpc.client
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Daemon, LockdTestCase, main  # noqa: E402
+from harness import (FAULT_HELD, FAULT_NOT_LOCKED,  # noqa: E402
+                     FAULT_NOT_OWNER, FAULT_STATE, FAULT_STORAGE)
 
 Fault = xmlrpc.client.Fault
 SUFFIX = '.resource.lock'
@@ -37,9 +39,6 @@ TMP_PREFIX = '.tmp.'
 CMD_TIMEOUT = 30            # every mount/umount subprocess
 ROOT = os.geteuid() == 0
 NEEDS_ROOT = 'needs root: mounts a tmpfs'
-
-STORAGE = 20
-INVALID = 21
 
 
 def held(holder):
@@ -215,7 +214,7 @@ class FaultCase(LockdTestCase):
         p = d.proxy()
         r = 'serving-' + tag
         self.assertIsNone(p.lock(r, 'checker'))
-        self.assertFault(1, held('checker'), p.lock, r, 'other')
+        self.assertFault(FAULT_HELD, held('checker'), p.lock, r, 'other')
         self.assertIsNone(p.unlock(r, 'checker'))
 
     def assertIntact(self, d, before, full=False):
@@ -231,18 +230,19 @@ class FaultCase(LockdTestCase):
                              content, name)
             resource = name[:-len(SUFFIX)]
             holder = content.split(b'\n')[0].decode()
-            self.assertFault(2, "Resource locked by '%s' cannot be unlocked "
+            self.assertFault(FAULT_NOT_OWNER,
+                             "Resource locked by '%s' cannot be unlocked "
                              "by 'intruder'" % holder, p.unlock, resource,
                              'intruder')
             if not full:
-                self.assertFault(1, held(holder), p.lock, resource,
+                self.assertFault(FAULT_HELD, held(holder), p.lock, resource,
                                  'intruder')
                 continue
             with self.assertRaises(Fault) as cm:
                 p.lock(resource, 'intruder')
             f = cm.exception
-            if f.faultCode != 1:
-                self.assertEqual(f.faultCode, STORAGE, f.faultString)
+            if f.faultCode != FAULT_HELD:
+                self.assertEqual(f.faultCode, FAULT_STORAGE, f.faultString)
             else:
                 self.assertEqual(f.faultString, held(holder))
             self.seen_on_full.add(f.faultCode)
@@ -278,7 +278,7 @@ class DiskFull(FaultCase):
             self.assertGreater(fill_blocks(filler), 0)
 
             # New locks fail with a storage fault, never with success.
-            f = self.assertFault(STORAGE, storage_re('new',
+            f = self.assertFault(FAULT_STORAGE, storage_re('new',
                                  'No space left on device'),
                                  p.lock, 'new', 'client')
             sys.stderr.write('[%s] ' % f.faultString)
@@ -293,7 +293,7 @@ class DiskFull(FaultCase):
                         res = q.lock('new-%d-%d' % (t, i), 'c%d' % t)
                         errors.append('granted on a full disk: %r' % res)
                     except Fault as e:
-                        if e.faultCode != STORAGE:
+                        if e.faultCode != FAULT_STORAGE:
                             errors.append(e.faultString)
                     except Exception as e:      # noqa: BLE001
                         errors.append(repr(e))
@@ -315,14 +315,14 @@ class DiskFull(FaultCase):
                 [h['ended'] for h in p.history('old-0')], [],
                 'no room for the record on a full disk')
             del before['old-0' + SUFFIX]
-            self.assertFault(3, 'Resource not locked', p.unlock, 'old-0',
-                             'holder-0')
+            self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked', p.unlock,
+                             'old-0', 'holder-0')
             # The release kept its inode as a spare (lib/dir/lockdir_pool.c):
             # even with the disk full again, taking a lock needs no new
             # space then; the next new lock finds no spare and fails.
             fill_blocks(filler)
             self.assertIsNone(p.lock('old-0', 'holder-0'))
-            self.assertFault(STORAGE, storage_re('new',
+            self.assertFault(FAULT_STORAGE, storage_re('new',
                              'No space left on device'),
                              p.lock, 'new', 'client')
             before['old-0' + SUFFIX] = read_bytes(lock_path(mnt, 'old-0'))
@@ -334,7 +334,8 @@ class DiskFull(FaultCase):
             # Space returns: so does service.
             os.unlink(filler)
             self.assertIsNone(p.lock('new', 'client'))
-            self.assertFault(1, held('client'), p.lock, 'new', 'other')
+            self.assertFault(FAULT_HELD, held('client'), p.lock, 'new',
+                             'other')
             self.assertIsNone(p.unlock('new', 'client'))
             self.assertIsNone(p.lock('old-0', 'holder-0'))
             before['old-0' + SUFFIX] = read_bytes(lock_path(mnt, 'old-0'))
@@ -353,7 +354,7 @@ class DiskFull(FaultCase):
             self.assertGreater(len(fillers), 0)
 
             # No inode for the temporary file.
-            self.assertFault(STORAGE, storage_re('new',
+            self.assertFault(FAULT_STORAGE, storage_re('new',
                              'No space left on device'),
                              p.lock, 'new', 'client')
             self.assertNoDebris(mnt, before)
@@ -369,7 +370,7 @@ class DiskFull(FaultCase):
                 sys.stderr.write('[one free inode was enough] ')
                 self.assertIsNone(p.unlock('new', 'client'))
             except Fault as f:
-                self.assertEqual(f.faultCode, STORAGE, f.faultString)
+                self.assertEqual(f.faultCode, FAULT_STORAGE, f.faultString)
                 self.assertRegex(f.faultString, storage_re(
                     'new', 'No space left on device'))
                 sys.stderr.write('[%s] ' % f.faultString)
@@ -401,18 +402,19 @@ class ReadOnly(FaultCase):
             before = snapshot(mnt)
             remount(mnt, 'ro')
             try:
-                self.assertFault(STORAGE, storage_re('new',
+                self.assertFault(FAULT_STORAGE, storage_re('new',
                                  'Read-only file system'),
                                  p.lock, 'new', 'client')
-                self.assertFault(STORAGE, storage_re('kept',
+                self.assertFault(FAULT_STORAGE, storage_re('kept',
                                  'Read-only file system'),
                                  p.unlock, 'kept', 'holder')
                 # Reading still works: ownership is still checked.
-                self.assertFault(2, "Resource locked by 'holder' cannot be "
+                self.assertFault(FAULT_NOT_OWNER,
+                                 "Resource locked by 'holder' cannot be "
                                  "unlocked by 'other'", p.unlock, 'kept',
                                  'other')
-                self.assertFault(3, 'Resource not locked', p.unlock, 'new',
-                                 'client')
+                self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                                 p.unlock, 'new', 'client')
                 self.assertTrue(d.alive())
                 self.assertEqual(snapshot(mnt), before)
             finally:
@@ -458,13 +460,14 @@ class Permission(FaultCase):
                              uid, 'lockd does not run as uid %d' % uid)
             os.chmod(lockdir, 0o500)
             try:
-                f = self.assertFault(STORAGE, storage_re(
+                f = self.assertFault(FAULT_STORAGE, storage_re(
                     'new', 'Permission denied'), p.lock, 'new', 'client')
                 self.assertIn('ermission', f.faultString)
-                self.assertFault(STORAGE, storage_re(
+                self.assertFault(FAULT_STORAGE, storage_re(
                     'kept', 'Permission denied'), p.unlock, 'kept', 'holder')
                 # Reading is still allowed: ownership is still checked.
-                self.assertFault(2, "Resource locked by 'holder' cannot be "
+                self.assertFault(FAULT_NOT_OWNER,
+                                 "Resource locked by 'holder' cannot be "
                                  "unlocked by 'other'", p.unlock, 'kept',
                                  'other')
                 self.assertTrue(d.alive())
@@ -506,8 +509,8 @@ class Vanished(FaultCase):
             os.rmdir(lockdir)
             gone = re.compile(r"Storage error: the lock directory .*locks "
                               r"was removed or replaced .*'(new|gone)'")
-            self.assertFault(STORAGE, gone, p.lock, 'new', 'client')
-            self.assertFault(STORAGE, gone, p.unlock, 'gone', 'client')
+            self.assertFault(FAULT_STORAGE, gone, p.lock, 'new', 'client')
+            self.assertFault(FAULT_STORAGE, gone, p.unlock, 'gone', 'client')
             self.assertTrue(d.alive())
             self.assertEqual(os.listdir(parent), [])
             # A new directory under the old name: lockd must not write
@@ -516,7 +519,7 @@ class Vanished(FaultCase):
             try:
                 p.lock('new', 'client')
             except Fault as e:
-                self.assertEqual(e.faultCode, STORAGE, e.faultString)
+                self.assertEqual(e.faultCode, FAULT_STORAGE, e.faultString)
                 self.assertEqual(os.listdir(lockdir), [])
                 sys.stderr.write('[recreated directory: fault 20 until '
                                  'restart] ')
@@ -556,7 +559,7 @@ class Vanished(FaultCase):
                     granted = True
                 except Fault as e:
                     granted = False
-                    self.assertEqual(e.faultCode, STORAGE, e.faultString)
+                    self.assertEqual(e.faultCode, FAULT_STORAGE, e.faultString)
                 self.assertEqual(lock_files(moved), sorted(before),
                                  'lock granted into the renamed directory')
                 self.assertFalse(granted, 'lock granted after the lock '
@@ -566,7 +569,9 @@ class Vanished(FaultCase):
                     released = True
                 except Fault as e:
                     released = False
-                    self.assertIn(e.faultCode, (STORAGE, 3), e.faultString)
+                    self.assertIn(e.faultCode,
+                                  (FAULT_STORAGE, FAULT_NOT_LOCKED),
+                                  e.faultString)
                 self.assertFalse(released, 'unlock in the renamed directory')
                 self.assertEqual(snapshot(moved), before)
                 self.assertFalse(os.path.exists(lockdir))
@@ -607,8 +612,8 @@ class Replaced(FaultCase):
         path = lock_path(d.lockdir, r)
         t0 = time.monotonic()
         for client in ('client', holder):
-            self.assertFault(INVALID, invalid_re(r), p.lock, r, client)
-            self.assertFault(INVALID, invalid_re(r), p.unlock, r, client)
+            self.assertFault(FAULT_STATE, invalid_re(r), p.lock, r, client)
+            self.assertFault(FAULT_STATE, invalid_re(r), p.unlock, r, client)
         took = time.monotonic() - t0
         self.assertLess(took, 5.0, 'lockd took %.1f s on a %s' % (took, kind))
         self.assertTrue(os.path.lexists(path), 'lockd removed the ' + kind)
@@ -624,7 +629,7 @@ class Replaced(FaultCase):
             os.unlink(path)
         p = d.proxy()
         self.assertIsNone(p.lock(r, 'client'))
-        self.assertFault(1, held('client'), p.lock, r, 'other')
+        self.assertFault(FAULT_HELD, held('client'), p.lock, r, 'other')
         self.assertIsNone(p.unlock(r, 'client'))
 
     def replace_held(self, d, r, make):
@@ -657,8 +662,8 @@ class Replaced(FaultCase):
             # link would report it held by 'victim' and let 'victim'
             # release it.
             self.replace_held(d, 'sym', lambda p: os.symlink(self.victim, p))
-            f = self.assertFault(INVALID, invalid_re('sym'), d.proxy().unlock,
-                                 'sym', 'victim')
+            f = self.assertFault(FAULT_STATE, invalid_re('sym'),
+                                 d.proxy().unlock, 'sym', 'victim')
             self.assertIn('symbolic link', f.faultString)
             self.assertRefused(d, 'sym', 'victim', 'symbolic link')
             self.assertEqual(os.readlink(lock_path(d.lockdir, 'sym')),

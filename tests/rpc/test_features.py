@@ -19,6 +19,10 @@ import xmlrpc.client
 
 from harness import (CALL_TIMEOUT, HOST, Daemon, LockdTestCase, _Transport,
                      http_request, main)
+from harness import (FAULT_AUTH, FAULT_DELAYED, FAULT_FORBIDDEN, FAULT_HELD,
+                     FAULT_NOT_LOCKED, FAULT_NOT_OWNER, FAULT_NOT_PERMITTED,
+                     FAULT_NO_LEASE, FAULT_PARAMS, FAULT_STALE_TOKEN,
+                     FAULT_STORAGE, FAULT_WAITERS)
 from test_access import write_users
 
 WAIT_SLACK = 3.0        # seconds a wait may overrun on a loaded machine
@@ -154,9 +158,9 @@ class AcquireTest(FeaturesCase):
         self.assertEqual(again['token'], g['token'])
         self.assertEqual(again['since'].value, g['since'].value)
         # The original behaviour of lock() is untouched.
-        self.assertFault(1, "Resource already locked by 'c'", self.p.lock,
-                         r, 'c')
-        self.assertFault(1, "Resource already locked by 'c'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'c'",
+                         self.p.lock, r, 'c')
+        self.assertFault(FAULT_HELD, "Resource already locked by 'c'",
                          self.p.acquire, r, 'other', {})
         self.assertIs(self.p.check(r, 'c', g['token']), True)
         self.assertIsNone(self.p.unlock(r, 'c'))
@@ -165,7 +169,7 @@ class AcquireTest(FeaturesCase):
         r = self.name()
         self.p.lock(r, 'holder')
         t0 = time.monotonic()
-        self.assertFault(1, "Resource already locked by 'holder'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'holder'",
                          self.p.acquire, r, 'w', {'wait': 0.6})
         took = time.monotonic() - t0
         self.assertGreaterEqual(took, 0.6)
@@ -300,27 +304,31 @@ class AcquireTest(FeaturesCase):
         # The lock-delay (1 s) follows the expiry.
         st = self.p.status(r)
         self.assertEqual(st.get('delay_cause'), 'expiry', st)
-        self.assertFault(4, DELAYED_RE, self.p.acquire, r, 'd', {})
+        self.assertFault(FAULT_DELAYED, DELAYED_RE, self.p.acquire, r, 'd', {})
         t0 = time.monotonic()
         g2 = self.p.acquire(r, 'd', {'wait': 5})
         self.assertLess(time.monotonic() - t0, 1 + WAIT_SLACK)
         self.assertGreater(g2['token'], g['token'])
         self.assertIsNone(self.p.unlock(r, 'd'))
         # The expired holder cannot renew any more.
-        self.assertFault(3, None, self.p.renew, r, 'c', g['token'])
+        self.assertFault(FAULT_NOT_LOCKED, None, self.p.renew, r, 'c',
+                         g['token'])
 
     def test_renew_faults(self):
         r = self.name()
         g = self.p.acquire(r, 'c', {'ttl': 30})
-        self.assertFault(5, re.compile(r'Token \d+ is not the current '
+        self.assertFault(FAULT_STALE_TOKEN,
+                         re.compile(r'Token \d+ is not the current '
                                        r'holding of .*'),
                          self.p.renew, r, 'c', g['token'] - 1)
-        self.assertFault(2, None, self.p.renew, r, 'other', g['token'])
-        self.assertIsNone(self.p.unlock(r, 'c'))
-        self.assertFault(3, 'Resource not locked', self.p.renew, r, 'c',
+        self.assertFault(FAULT_NOT_OWNER, None, self.p.renew, r, 'other',
                          g['token'])
+        self.assertIsNone(self.p.unlock(r, 'c'))
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked', self.p.renew,
+                         r, 'c', g['token'])
         t = self.p.lock_token(r, 'c')
-        self.assertFault(6, 'Resource was locked without a TTL: nothing '
+        self.assertFault(FAULT_NO_LEASE,
+                         'Resource was locked without a TTL: nothing '
                          'to renew', self.p.renew, r, 'c', t)
         self.assertIsNone(self.p.unlock(r, 'c'))
 
@@ -337,8 +345,8 @@ class AcquireTest(FeaturesCase):
         st = self.p.status(r)
         self.assertEqual((st['held'], st.get('delay_cause')),
                          (False, 'break'), st)
-        self.assertFault(4, DELAYED_RE, self.p.acquire, r, 'n', {})
-        self.assertFault(4, DELAYED_RE, self.p.lock, r, 'n')
+        self.assertFault(FAULT_DELAYED, DELAYED_RE, self.p.acquire, r, 'n', {})
+        self.assertFault(FAULT_DELAYED, DELAYED_RE, self.p.lock, r, 'n')
         g = self.p.acquire(r, 'n', {'wait': 5})
         self.assertGreater(g['token'], b['new_token'])
         h = self.p.history(r)
@@ -347,8 +355,8 @@ class AcquireTest(FeaturesCase):
                          ('break', 'h', t0, 'stuck since Monday'))
         self.assertRegex(h[0]['by'], r'^127\.0\.0\.1:\d+$')
         self.assertIsNone(self.p.unlock(r, 'n'))
-        self.assertFault(3, 'Resource not locked', self.p.break_lock, r,
-                         'again')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                         self.p.break_lock, r, 'again')
         self.assertRegex(self.daemon.stderr_text(),
                          r"break_lock '%s' from [^:]+:\d+: broken: "
                          r".*reason: stuck since Monday" % re.escape(r))
@@ -358,9 +366,10 @@ class AcquireTest(FeaturesCase):
         self.p.lock(r, 'h')
         for reason in ('', 'two\nlines', 'tab\there', 'x' * 1001, 5, None):
             with self.subTest(reason=reason):
-                self.assertFault(10, re.compile(r'break_lock: .*reason.*'),
+                self.assertFault(FAULT_PARAMS,
+                                 re.compile(r'break_lock: .*reason.*'),
                                  self.p.break_lock, r, reason)
-        self.assertFault(10, re.compile('break_lock takes .*'),
+        self.assertFault(FAULT_PARAMS, re.compile('break_lock takes .*'),
                          self.p.break_lock, r)
         self.assertEqual(self.p.status(r)['holder'], 'h')
         b = self.p.break_lock(r, 'x' * 1000)
@@ -419,7 +428,7 @@ class AcquireTest(FeaturesCase):
         ]
         for fn, args, pattern in cases:
             with self.subTest(args=args, pattern=pattern):
-                f = self.assertFault(10, None, fn, *args)
+                f = self.assertFault(FAULT_PARAMS, None, fn, *args)
                 self.assertRegex(f.faultString, pattern)
         self.assertIs(self.p.status(r)['held'], False)
 
@@ -440,11 +449,11 @@ class MaxWaitersTest(FeaturesCase):
         self.p.lock(r, 'holder')
         w = [self.start_waiter(r, 'w%d' % i, 15) for i in range(2)]
         t0 = time.monotonic()
-        self.assertFault(50, re.compile(r'Too many waiters: .*'),
+        self.assertFault(FAULT_WAITERS, re.compile(r'Too many waiters: .*'),
                          self.p.acquire, r, 'w2', {'wait': 15})
         self.assertLess(time.monotonic() - t0, 1.0)
         # Not waiting is still fine.
-        self.assertFault(1, None, self.p.acquire, r, 'w3', {})
+        self.assertFault(FAULT_HELD, None, self.p.acquire, r, 'w3', {})
         self.p.unlock(r, 'holder')
         w[0].finish()
         self.p.unlock(r, 'w0')
@@ -455,7 +464,8 @@ class MaxWaitersTest(FeaturesCase):
     def test_break_lock_is_off_by_default(self):
         r = self.name()
         self.p.lock(r, 'h')
-        self.assertFault(43, 'Not permitted: break_lock is disabled on '
+        self.assertFault(FAULT_NOT_PERMITTED,
+                         'Not permitted: break_lock is disabled on '
                          'this server', self.p.break_lock, r, 'why')
         self.assertEqual(self.p.status(r)['holder'], 'h')
 
@@ -525,7 +535,8 @@ class ReloadAndAuthTest(LockdTestCase):
         with self.daemon('lock-delay 0\n') as d:
             p = d.proxy()
             p.lock('r', 'h')
-            self.assertFault(43, None, p.break_lock, 'r', 'why')
+            self.assertFault(FAULT_NOT_PERMITTED, None, p.break_lock, 'r',
+                             'why')
             with open(self.conf, 'w') as f:
                 f.write('lock-delay 0\nbreak-lock yes\n')
             os.kill(d.pid, signal.SIGHUP)
@@ -569,7 +580,8 @@ class ReloadAndAuthTest(LockdTestCase):
             self.assertLess(time.monotonic() - t0, 6)
             w.finish()
             self.assertEqual((w.fault.faultCode, w.fault.faultString),
-                             (20, 'Request cancelled: lockd is stopping'))
+                             (FAULT_STORAGE,
+                              'Request cancelled: lockd is stopping'))
 
     def test_break_lock_needs_role_admin(self):
         users = os.path.join(self.tmp, 'users')
@@ -582,12 +594,15 @@ class ReloadAndAuthTest(LockdTestCase):
                     allow_none=True, transport=_Transport(CALL_TIMEOUT))
             h3, ops = proxy('host3', 'pw3'), proxy('ops', 'pwo')
             g = h3.acquire('r', 'host3', {})
-            self.assertFault(42, None, h3.acquire, 'r', 'ops', {})
-            self.assertFault(42, None, h3.renew, 'r', 'ops', g['token'])
-            self.assertFault(43, "Not permitted: user 'host3' needs role "
+            self.assertFault(FAULT_FORBIDDEN, None, h3.acquire, 'r', 'ops', {})
+            self.assertFault(FAULT_FORBIDDEN, None, h3.renew, 'r', 'ops',
+                             g['token'])
+            self.assertFault(FAULT_NOT_PERMITTED,
+                             "Not permitted: user 'host3' needs role "
                              "admin for break_lock", h3.break_lock, 'r',
                              'mine')
-            self.assertFault(41, None, d.proxy().break_lock, 'r', 'anon')
+            self.assertFault(FAULT_AUTH, None, d.proxy().break_lock, 'r',
+                             'anon')
             b = ops.break_lock('r', 'host3 is dead')
             self.assertEqual((b['holder'], b['token']), ('host3', g['token']))
             h = ops.history('r', {'limit': 1})

@@ -14,6 +14,8 @@ import xmlrpc.client
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Daemon, LockdTestCase, main, parse_http,  # noqa: E402
                      raw_http, http_request, xmlrpc_post, xmlrpc_result)
+from harness import (FAULT_HELD, FAULT_NOT_LOCKED, FAULT_REFUSED,  # noqa: E402
+                     FAULT_RESOURCE)
 
 Fault = xmlrpc.client.Fault
 LIMIT = 64 * 1024
@@ -101,7 +103,7 @@ class Hostile(LockdTestCase):
         p = self.d.proxy(timeout=budget)
         t0 = time.monotonic()
         self.assertIsNone(p.lock('still-serving', 'normal'))
-        self.assertFault(1, "Resource already locked by 'normal'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'normal'",
                          p.lock, 'still-serving', 'other')
         self.assertIsNone(p.unlock('still-serving', 'normal'))
         return time.monotonic() - t0
@@ -153,10 +155,12 @@ class Hostile(LockdTestCase):
 
     def do_doctype(self):
         for body in (BILLION_LAUGHS, EXTERNAL_ENTITY, PLAIN_DOCTYPE):
-            self.assert_fault_response(body, (30,), 'Request refused: ')
+            self.assert_fault_response(body, (FAULT_REFUSED,),
+                                       'Request refused: ')
         # nothing was locked by any of them
         p = self.d.proxy()
-        self.assertFault(3, 'Resource not locked', p.unlock, 'dt', 'dt')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked', p.unlock,
+                         'dt', 'dt')
         self.assertEqual([n for n in os.listdir(self.d.lockdir)
                           if n.endswith('.resource.lock')], [])
 
@@ -172,7 +176,7 @@ class Hostile(LockdTestCase):
         self.assertEqual(status, 200, rbody[:300])
         with self.assertRaises(Fault) as cm:
             xmlrpc_result(rbody)
-        self.assertIn(cm.exception.faultCode, (30, -503),
+        self.assertIn(cm.exception.faultCode, (FAULT_REFUSED, -503),
                       cm.exception.faultString)
         self.assertEqual([n for n in os.listdir(self.d.lockdir)
                           if n.endswith('.resource.lock')], [])
@@ -196,7 +200,8 @@ class Hostile(LockdTestCase):
         # just under the limit is parsed: the name is too long (fault 11)
         body = call_body('lock', 'y' * (LIMIT - 1024), 'c')
         self.assertLess(len(body), LIMIT)
-        self.assert_fault_response(body, (11,), 'Invalid resource name: ')
+        self.assert_fault_response(body, (FAULT_RESOURCE,),
+                                   'Invalid resource name: ')
 
     def do_deep_nesting(self):
         for body in (nested_arrays(2000, closed=False),
@@ -236,7 +241,7 @@ class Hostile(LockdTestCase):
         try:                        # 'rst' may or may not have been locked
             p.unlock('rst', 'rst')
         except Fault as f:
-            self.assertEqual(f.faultCode, 3, f.faultString)
+            self.assertEqual(f.faultCode, FAULT_NOT_LOCKED, f.faultString)
 
     def do_methods_and_paths(self):
         cases = [(http_request('GET', '/'), 405),
@@ -251,14 +256,15 @@ class Hostile(LockdTestCase):
             resp = raw_http(self.d.port, req, timeout=10)
             self.assertEqual(parse_http(resp)[0], want,
                              '%r -> %r' % (req[:30], resp[:200]))
-        self.assertFault(3, 'Resource not locked', self.d.proxy().unlock,
-                         'path', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                         self.d.proxy().unlock, 'path', 'c')
 
     def do_non_bmp(self):
         p = self.d.proxy()
         self.assertFault(-503, None, p.lock, 'emoji-\U0001F600', 'c')
         self.assertFault(-503, None, p.lock, 'emoji', 'c-\U0001F600')
-        self.assertFault(3, 'Resource not locked', p.unlock, 'emoji', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked', p.unlock,
+                         'emoji', 'c')
 
     # -- tests ----------------------------------------------------------------
     def test_malformed_xml(self):
@@ -312,8 +318,8 @@ class Hostile(LockdTestCase):
         if 'resp' in outcome and outcome['resp']:
             self.assertGreaterEqual(parse_http(outcome['resp'])[0], 400,
                                     outcome['resp'][:300])
-        self.assertFault(3, 'Resource not locked', self.d.proxy().unlock,
-                         'short', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                         self.d.proxy().unlock, 'short', 'c')
         # the same, but the client gives up (EOF) after the short body
         try:
             resp = raw_http(self.d.port, req, timeout=10, half_close=True)
@@ -398,8 +404,8 @@ class Hostile(LockdTestCase):
         finally:
             for s in socks:
                 s.close()
-        self.assertFault(3, 'Resource not locked', self.d.proxy().unlock,
-                         'half', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                         self.d.proxy().unlock, 'half', 'c')
 
     def test_everything_on_one_daemon(self):
         """All of the above in a row against one process: nothing that one

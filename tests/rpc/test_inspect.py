@@ -18,6 +18,8 @@ import unittest
 import xmlrpc.client
 
 from harness import CALL_TIMEOUT, Daemon, LockdTestCase, SharedDaemon, main
+from harness import (FAULT_DENIED, FAULT_HELD, FAULT_NOT_OWNER, FAULT_PARAMS,
+                     FAULT_REFUSED, FAULT_RESOURCE, FAULT_STATE)
 
 SUFFIX = '.resource.lock'
 Binary = xmlrpc.client.Binary
@@ -139,7 +141,8 @@ class StatusTest(SharedDaemon, InspectTestCase):
             write_lock(self.lockdir, r, content)
             self.assertEqual(self.p.status(r), {'resource': r, 'held': True,
                                                 'holder': 'host7'})
-        self.assertFault(2, "Resource locked by 'host7' cannot be unlocked "
+        self.assertFault(FAULT_NOT_OWNER,
+                         "Resource locked by 'host7' cannot be unlocked "
                          "by 'x'", self.p.unlock, r, 'x')
         self.assertIsNone(self.p.unlock(r, 'host7'))
         self.assertEqual(self.p.status(r), {'resource': r, 'held': False})
@@ -205,11 +208,11 @@ class StatusTest(SharedDaemon, InspectTestCase):
         r = self.name()
         link = os.path.join(self.lockdir, r + '-link' + SUFFIX)
         os.symlink('elsewhere', link)
-        self.assertFault(21, re.compile(r'Invalid lock state: .*'),
+        self.assertFault(FAULT_STATE, re.compile(r'Invalid lock state: .*'),
                          self.p.status, r + '-link')
         os.unlink(link)
         os.mkdir(os.path.join(self.lockdir, r + '-dir' + SUFFIX))
-        self.assertFault(21, re.compile(r'Invalid lock state: .*'),
+        self.assertFault(FAULT_STATE, re.compile(r'Invalid lock state: .*'),
                          self.p.status, r + '-dir')
         os.rmdir(os.path.join(self.lockdir, r + '-dir' + SUFFIX))
 
@@ -219,29 +222,30 @@ class StatusTest(SharedDaemon, InspectTestCase):
             write_lock(self.lockdir, r, 'host7')
             self.assertEqual(self.p.status(r), {'resource': r, 'held': True,
                                                 'holder': 'host7'})
-            self.assertFault(1, "Resource already locked by 'host7'",
+            self.assertFault(FAULT_HELD, "Resource already locked by 'host7'",
                              self.p.lock, r, 'other')
             self.assertIsNone(self.p.unlock(r, 'host7'))
             self.assertEqual(self.p.status(r), {'resource': r,
                                                 'held': False})
 
     def test_bad_parameters(self):
-        self.assertFault(10, None, self.p.status)
-        self.assertFault(10, None, self.p.status, 'a', 'b')
+        self.assertFault(FAULT_PARAMS, None, self.p.status)
+        self.assertFault(FAULT_PARAMS, None, self.p.status, 'a', 'b')
         for bad in (1, None, ['a'], {'a': 1}, Binary(b'a'), 1.5, True):
-            self.assertFault(10, None, self.p.status, bad)
+            self.assertFault(FAULT_PARAMS, None, self.p.status, bad)
 
     def test_bad_names(self):
-        self.assertFault(11, 'Invalid resource name: it is empty',
+        self.assertFault(FAULT_RESOURCE, 'Invalid resource name: it is empty',
                          self.p.status, '')
-        self.assertFault(11, 'Invalid resource name: longer than 4096 bytes',
+        self.assertFault(FAULT_RESOURCE,
+                         'Invalid resource name: longer than 4096 bytes',
                          self.p.status, 'x' * 4097)
 
     def test_unsendable_names(self):
         # XML cannot carry \x01 at all: the request itself is refused.
         with self.assertRaises(xmlrpc.client.Fault) as cm:
             self.p.status('a\x01b')
-        self.assertIn(cm.exception.faultCode, (-503, 30))
+        self.assertIn(cm.exception.faultCode, (-503, FAULT_REFUSED))
 
     def test_multicall(self):
         r = self.name()
@@ -513,10 +517,10 @@ class ListTest(InspectTestCase):
                         {'after': 'zz'}, {'after': '7'}, {'after': '00'},
                         {'after': 'ab' * 300}):
             with self.subTest(options=options):
-                self.assertFault(10, None, p.list, options)
+                self.assertFault(FAULT_PARAMS, None, p.list, options)
         for args in ((), ({}, {}), ('x',), (None,), ([],), (1,)):
             with self.subTest(args=args):
-                self.assertFault(10, None, p.list, *args)
+                self.assertFault(FAULT_PARAMS, None, p.list, *args)
         # The bounds themselves are accepted.
         self.assertEqual(len(p.list({'limit': 1})['locks']), 1)
         self.assertEqual(len(p.list({'limit': 10000})['locks']), 1)
@@ -600,8 +604,8 @@ class AccessTest(LockdTestCase):
                 f.write('allow 10.0.0.0/8\n')
             with Daemon(args=['--config', conf]) as d:
                 p = d.proxy()
-                self.assertFault(40, None, p.status, 'x')
-                self.assertFault(40, None, p.list, {})
+                self.assertFault(FAULT_DENIED, None, p.status, 'x')
+                self.assertFault(FAULT_DENIED, None, p.list, {})
 
 
 if __name__ == '__main__':

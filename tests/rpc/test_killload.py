@@ -32,6 +32,7 @@ import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, LockdTestCase, main  # noqa: E402
+from harness import FAULT_HELD  # noqa: E402
 
 Fault = xmlrpc.client.Fault
 SUFFIX = '.resource.lock'
@@ -192,7 +193,7 @@ class KillLoad(LockdTestCase):
                         p.unlock(r, PROBE)
                     except Fault as f:
                         if (f.faultCode, f.faultString) != \
-                                (1, held_msg(owner)):
+                                (FAULT_HELD, held_msg(owner)):
                             lost.append('%s: expected held by %s, got fault '
                                         '%d %r' % (r, owner, f.faultCode,
                                                    f.faultString))
@@ -213,7 +214,7 @@ class KillLoad(LockdTestCase):
                         p.lock(r, PROBE)
                     except Fault as f:
                         self.assertEqual((f.faultCode, f.faultString),
-                                         (1, held_msg(owner)),
+                                         (FAULT_HELD, held_msg(owner)),
                                          'resolving %s' % r)
                         state[r] = HELD
                         fig['unknown_held'] += 1

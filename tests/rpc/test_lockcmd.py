@@ -12,21 +12,26 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import xmlrpc.client
 
 from harness import Daemon, SharedDaemon, main
+from harness import (EXIT_FAILED, EXIT_HELD, EXIT_NOPERM, EXIT_NOT_LOCKED,
+                     EXIT_NOT_OWNER, EXIT_OK, EXIT_REFUSED, EXIT_SOFTWARE,
+                     EXIT_UNREACHABLE, EXIT_USAGE, FAULT_AUTH, FAULT_CLIENT,
+                     FAULT_DELAYED, FAULT_DENIED, FAULT_HELD, FAULT_NOT_LOCKED,
+                     FAULT_NOT_OWNER, FAULT_PARAMS, FAULT_REFUSED,
+                     FAULT_RESOURCE, FAULT_STATE, FAULT_STORAGE)
+from scripted import ScriptedServer, fault_xml, result_xml
 
 RUN_TIMEOUT = 20            # seconds for any one lockcmd run
 HOST = '127.0.0.1'
 
 # The exit status table of lockcmd(1).
-EXIT_OK, EXIT_HELD, EXIT_NOT_OWNER, EXIT_NOT_LOCKED = 0, 1, 2, 3
-EXIT_REFUSED, EXIT_FAILED = 4, 5
-EXIT_USAGE, EXIT_UNREACHABLE, EXIT_SOFTWARE = 64, 69, 70
-ALL_CODES = {0, 1, 2, 3, 4, 5, 64, 69, 70, 77}
+ALL_CODES = {EXIT_OK, EXIT_HELD, EXIT_NOT_OWNER, EXIT_NOT_LOCKED,
+             EXIT_REFUSED, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE,
+             EXIT_SOFTWARE, EXIT_NOPERM}
 
 # Environment variables that would change where lockcmd connects.
 _NET_ENV = ('LOCKD_URL', 'http_proxy', 'HTTP_PROXY', 'https_proxy',
@@ -91,6 +96,10 @@ class LockcmdTestCase(unittest.TestCase):
     def assertSilentSuccess(self, result):
         self.assertRun(result, EXIT_OK, stderr=re.compile(''))
 
+    def lockcmd(self, *args):
+        """Runs lockcmd ARGS against self.url."""
+        return run(args, url=self.url)
+
 
 class DaemonTest(SharedDaemon, LockcmdTestCase):
     """lockcmd against the real lockd (one daemon for the class: every test
@@ -102,9 +111,6 @@ class DaemonTest(SharedDaemon, LockcmdTestCase):
 
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
-
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
 
     def test_seed_scenario_exit_codes_and_messages(self):
         r1, r2 = self.name('-r1'), self.name('-r2')
@@ -159,7 +165,7 @@ class DaemonTest(SharedDaemon, LockcmdTestCase):
         self.assertSilentSuccess(self.lockcmd('lock', r, 'shell'))
         with self.assertRaises(xmlrpc.client.Fault) as cm:
             self.py.lock(r, 'python')
-        self.assertEqual(cm.exception.faultCode, 1)
+        self.assertEqual(cm.exception.faultCode, FAULT_HELD)
         self.assertEqual(cm.exception.faultString,
                          "Resource already locked by 'shell'")
         self.assertIsNone(self.py.unlock(r, 'shell'))
@@ -177,7 +183,7 @@ class DaemonTest(SharedDaemon, LockcmdTestCase):
         self.assertSilentSuccess(self.lockcmd('unlock', r, 'python'))
         with self.assertRaises(xmlrpc.client.Fault) as cm:
             self.py.unlock(r, 'python')
-        self.assertEqual(cm.exception.faultCode, 3)
+        self.assertEqual(cm.exception.faultCode, FAULT_NOT_LOCKED)
 
     def test_names_round_trip(self):
         names = ['vm/42 é', 'with  two spaces', 'quo\'te"s', '../../etc',
@@ -401,7 +407,7 @@ class UsageTest(LockcmdTestCase):
     def test_help(self):
         for opt in ('-h', '--help'):
             code, out, err = run([opt], url=self.dead)
-            self.assertEqual((code, err), (0, ''))
+            self.assertEqual((code, err), (EXIT_OK, ''))
             self.assertTrue(out.startswith('usage: lockcmd '), out)
             for word in ('lock|unlock RESOURCE CLIENT', 'status RESOURCE',
                          'lock --token RESOURCE CLIENT',
@@ -413,12 +419,12 @@ class UsageTest(LockcmdTestCase):
             self.assertRegex(out, r'http://127\.0\.0\.1:\d+/')
             self.assertEqual(help_exit_codes(out), ALL_CODES)
         # --help wins over the rest of the line.
-        self.assertEqual(run(['--help', 'bogus'])[0], 0)
+        self.assertEqual(run(['--help', 'bogus'])[0], EXIT_OK)
 
     def test_version(self):
         for opt in ('-V', '--version'):
             code, out, err = run([opt])
-            self.assertEqual((code, err), (0, ''))
+            self.assertEqual((code, err), (EXIT_OK, ''))
             self.assertRegex(out, r'^lockcmd \(lockd\) \d+\.\d+\.\d+\S*\n$')
 
     def test_man_page_lists_the_same_exit_codes(self):
@@ -509,34 +515,16 @@ class _CannedHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def fault_xml(code, message):
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message),
-                               methodresponse=True).encode('utf-8')
-
-
-def result_xml(value):
-    return xmlrpc.client.dumps((value,), methodresponse=True,
-                               allow_none=True).encode('utf-8')
-
-
-class CannedServerTest(LockcmdTestCase):
+class CannedServerTest(ScriptedServer, LockcmdTestCase):
     """lockcmd against answers lockd does not give (or not on demand):
     every fault class, broken responses, and what lockcmd sends."""
+    server_class = http.server.HTTPServer
+    handler_class = _CannedHandler
 
     def setUp(self):
-        self.server = http.server.HTTPServer((HOST, 0), _CannedHandler)
+        super().setUp()
         self.server.requests = []
         self.server.reply = (200, result_xml(None))
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-        self.thread.start()
-        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
 
     def reply(self, body, status=200):
         self.server.reply = (status, body)
@@ -557,11 +545,13 @@ class CannedServerTest(LockcmdTestCase):
             self.assertEqual(params, ('vm/42 é', 'host "1"'))
 
     def test_fault_codes_map_to_exit_status(self):
-        cases = [(1, EXIT_HELD), (2, EXIT_NOT_OWNER), (3, EXIT_NOT_LOCKED),
-                 (10, EXIT_REFUSED), (11, EXIT_REFUSED), (12, EXIT_REFUSED),
-                 (30, EXIT_REFUSED), (-503, EXIT_REFUSED),
-                 (-506, EXIT_REFUSED), (-509, EXIT_REFUSED),
-                 (20, EXIT_FAILED), (21, EXIT_FAILED), (4, EXIT_HELD),
+        cases = [(FAULT_HELD, EXIT_HELD), (FAULT_NOT_OWNER, EXIT_NOT_OWNER),
+                 (FAULT_NOT_LOCKED, EXIT_NOT_LOCKED),
+                 (FAULT_PARAMS, EXIT_REFUSED), (FAULT_RESOURCE, EXIT_REFUSED),
+                 (FAULT_CLIENT, EXIT_REFUSED), (FAULT_REFUSED, EXIT_REFUSED),
+                 (-503, EXIT_REFUSED), (-506, EXIT_REFUSED),
+                 (-509, EXIT_REFUSED), (FAULT_STORAGE, EXIT_FAILED),
+                 (FAULT_STATE, EXIT_FAILED), (FAULT_DELAYED, EXIT_HELD),
                  (99, EXIT_FAILED), (0, EXIT_FAILED)]
         for code, status in cases:
             msg = 'message of fault %d' % code
@@ -576,11 +566,12 @@ class CannedServerTest(LockcmdTestCase):
 
     def test_fault_string_printed_exactly(self):
         msg = 'RPC failed at server.  Storage error: rename: No space left'
-        self.assertRun(self.reply(fault_xml(20, msg)), EXIT_FAILED, msg)
+        self.assertRun(self.reply(fault_xml(FAULT_STORAGE, msg)), EXIT_FAILED,
+                       msg)
 
     def test_fault_string_is_sanitized(self):
         msg = 'a\tb\nc\x7fd\x85e\u009bf\u202eg é中'
-        self.assertRun(self.reply(fault_xml(1, msg)), EXIT_HELD,
+        self.assertRun(self.reply(fault_xml(FAULT_HELD, msg)), EXIT_HELD,
                        'a?b?c?d?e?f?g é中')
 
     def test_non_nil_result_is_unexpected(self):
@@ -603,7 +594,8 @@ class CannedServerTest(LockcmdTestCase):
 
     def test_http_error_status_is_unreachable(self):
         for status in (404, 500, 503):
-            code, out, err = self.reply(fault_xml(1, 'ignored'), status)
+            code, out, err = self.reply(fault_xml(FAULT_HELD, 'ignored'),
+                                        status)
             self.assertEqual((code, out), (EXIT_UNREACHABLE, ''), err)
             self.assertIn(str(status), err)
             self.assertNotIn('ignored', err)
@@ -652,9 +644,6 @@ class StatusCmdTest(SharedDaemon, LockcmdTestCase):
 
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
-
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
 
     def test_status_exit_codes_and_lines(self):
         r = self.name()
@@ -757,9 +746,6 @@ class ListCmdTest(LockcmdTestCase):
         self.daemon.start()
         self.url = self.daemon.url
         self.py = self.daemon.proxy()
-
-    def lockcmd(self, *args):
-        return run(args, url=self.url)
 
     def lines(self, *args):
         """The stdout lines of a successful lockcmd list ARGS, split by
@@ -873,7 +859,7 @@ class ListCmdTest(LockcmdTestCase):
         with Daemon(args=['--config', conf]) as d:
             for args in (['status', 'r'], ['list']):
                 code, out, err = run(args, url=d.url)
-                self.assertEqual((code, out), (77, ''), err)
+                self.assertEqual((code, out), (EXIT_NOPERM, ''), err)
                 self.assertTrue(err.startswith('lockcmd: Access denied'),
                                 err)
 
@@ -883,53 +869,8 @@ class ListCmdTest(LockcmdTestCase):
         return d
 
 
-class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every POST with server.script(method, params) -> value, a
-    Fault, or bytes (the body as it is)."""
-
-    def do_POST(self):
-        length = int(self.headers.get('Content-Length', '0'))
-        body = self.rfile.read(length)
-        params, method = xmlrpc.client.loads(body)
-        self.server.calls.append((method, params))
-        reply = self.server.script(method, params)
-        if isinstance(reply, xmlrpc.client.Fault):
-            reply = fault_xml(reply.faultCode, reply.faultString)
-        elif not isinstance(reply, bytes):
-            reply = result_xml(reply)
-        self.send_response(200)
-        self.send_header('Content-Type', 'text/xml')
-        self.send_header('Content-Length', str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
-class ScriptedServerTest(LockcmdTestCase):
+class ScriptedServerTest(ScriptedServer, LockcmdTestCase):
     """status and list against answers lockd does not give on demand."""
-
-    def setUp(self):
-        self.server = http.server.ThreadingHTTPServer((HOST, 0),
-                                                      _ScriptedHandler)
-        self.server.daemon_threads = True
-        self.server.calls = []
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-        self.thread.start()
-        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-    def answer(self, script, *args):
-        self.server.script = script
-        del self.server.calls[:]
-        return run(args, url=self.url)
 
     def pager(self, total, fmt='r%05d'):
         """A list() that serves TOTAL locks by integer cursors."""
@@ -1026,7 +967,8 @@ class ScriptedServerTest(LockcmdTestCase):
 
         def script(method, params):
             if params[0].get('after'):
-                return xmlrpc.client.Fault(20, 'Storage error: gone')
+                return xmlrpc.client.Fault(FAULT_STORAGE,
+                                           'Storage error: gone')
             return first(method, params)
         code, out, err = self.answer(script, 'list')
         self.assertEqual((code, err), (EXIT_FAILED,
@@ -1034,9 +976,12 @@ class ScriptedServerTest(LockcmdTestCase):
         self.assertEqual(len(out.splitlines()), 1000)
 
     def test_faults_map_to_exit_status(self):
-        for code, status in ((10, EXIT_REFUSED), (11, EXIT_REFUSED),
-                             (20, EXIT_FAILED), (21, EXIT_FAILED),
-                             (40, 77), (41, 77), (-506, EXIT_REFUSED)):
+        for code, status in ((FAULT_PARAMS, EXIT_REFUSED),
+                             (FAULT_RESOURCE, EXIT_REFUSED),
+                             (FAULT_STORAGE, EXIT_FAILED),
+                             (FAULT_STATE, EXIT_FAILED),
+                             (FAULT_DENIED, EXIT_NOPERM),
+                             (FAULT_AUTH, EXIT_NOPERM), (-506, EXIT_REFUSED)):
             fault = xmlrpc.client.Fault(code, 'fault %d' % code)
             for args in (['status', 'r'], ['list']):
                 self.assertRun(self.answer(lambda m, p: fault, *args),
@@ -1108,7 +1053,8 @@ class ScriptedServerTest(LockcmdTestCase):
         self.assertRun(self.answer(lambda m, p: None, 'lock', 'r', 'c'),
                        EXIT_OK, NO_ERR)
         self.assertEqual(self.server.calls, [('lock', ('r', 'c'))])
-        fault = xmlrpc.client.Fault(1, "Resource already locked by 'x'")
+        fault = xmlrpc.client.Fault(FAULT_HELD,
+                                    "Resource already locked by 'x'")
         self.assertRun(self.answer(lambda m, p: fault, 'lock', '--token',
                                    'r', 'c'), EXIT_HELD,
                        "Resource already locked by 'x'")
@@ -1152,9 +1098,12 @@ class ScriptedServerTest(LockcmdTestCase):
         self.assertRun(self.answer(lambda m, p: False, 'check',
                                    'r\u202e[1m', 'c\x7f', '5'), EXIT_HELD,
                        'c? does not hold r?[1m under token 5')
-        for code, status in ((10, EXIT_REFUSED), (11, EXIT_REFUSED),
-                             (12, EXIT_REFUSED), (20, EXIT_FAILED),
-                             (21, EXIT_FAILED), (41, 77)):
+        for code, status in ((FAULT_PARAMS, EXIT_REFUSED),
+                             (FAULT_RESOURCE, EXIT_REFUSED),
+                             (FAULT_CLIENT, EXIT_REFUSED),
+                             (FAULT_STORAGE, EXIT_FAILED),
+                             (FAULT_STATE, EXIT_FAILED),
+                             (FAULT_AUTH, EXIT_NOPERM)):
             fault = xmlrpc.client.Fault(code, 'fault %d' % code)
             self.assertRun(self.answer(lambda m, p: fault, 'check', 'r',
                                        'c', '1'), status,

@@ -23,12 +23,14 @@ import xmlrpc.client
 import harness
 import test_lockcmd as tl
 from harness import Daemon, main
+from harness import (EXIT_FAILED, EXIT_HELD, EXIT_NOPERM, EXIT_NOT_LOCKED,
+                     EXIT_NOT_OWNER, EXIT_OK, EXIT_REFUSED, EXIT_SOFTWARE,
+                     EXIT_UNREACHABLE, EXIT_USAGE, FAULT_DELAYED, FAULT_HELD,
+                     FAULT_NOT_LOCKED, FAULT_NOT_OWNER, FAULT_NOT_PERMITTED,
+                     FAULT_NO_LEASE, FAULT_STALE_TOKEN, FAULT_WAITERS)
+from scripted import ScriptedServer
 
 HOST = '127.0.0.1'
-EXIT_OK, EXIT_HELD, EXIT_NOT_OWNER, EXIT_NOT_LOCKED = 0, 1, 2, 3
-EXIT_REFUSED, EXIT_FAILED = 4, 5
-EXIT_USAGE, EXIT_UNREACHABLE, EXIT_SOFTWARE, EXIT_NOPERM = 64, 69, 70, 77
-
 TIME = r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ'
 # Seconds of lock-delay: the tests that see one must run within it, so a
 # daemon under LOCKD_WRAPPER (valgrind) gets longer.
@@ -102,9 +104,6 @@ class FeatureDaemonTest(tl.LockcmdTestCase):
 
     def name(self, suffix=''):
         return '%s%s' % (self.id().rsplit('.', 1)[-1], suffix)
-
-    def lockcmd(self, *args):
-        return tl.run(args, url=self.url)
 
     def take_token(self, *args):
         """Runs lock --token ARGS...; returns the token (int)."""
@@ -625,29 +624,10 @@ class _QuietServer(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FeatureScriptedTest(tl.LockcmdTestCase):
+class FeatureScriptedTest(ScriptedServer, tl.LockcmdTestCase):
     """What lockcmd sends, and makes of answers and faults lockd does not
     give on demand."""
-
-    def setUp(self):
-        self.server = _QuietServer((HOST, 0), tl._ScriptedHandler)
-        self.server.daemon_threads = True
-        self.server.calls = []
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={'poll_interval': 0.05},
-                                       daemon=True)
-        self.thread.start()
-        self.url = 'http://%s:%d/' % (HOST, self.server.server_address[1])
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-    def answer(self, script, *args):
-        self.server.script = script
-        del self.server.calls[:]
-        return tl.run(args, url=self.url)
+    server_class = _QuietServer
 
     def grant(self, **extra):
         value = {'token': 42, 'reacquired': False,
@@ -827,9 +807,13 @@ class FeatureScriptedTest(tl.LockcmdTestCase):
                 self.assertEqual((code, out), (EXIT_SOFTWARE, ''), err)
 
     def test_new_faults_map_to_exit_status(self):
-        cases = [(1, EXIT_HELD), (4, EXIT_HELD), (5, EXIT_HELD),
-                 (6, EXIT_REFUSED), (43, EXIT_NOPERM), (50, EXIT_FAILED),
-                 (2, EXIT_NOT_OWNER), (3, EXIT_NOT_LOCKED)]
+        cases = [(FAULT_HELD, EXIT_HELD), (FAULT_DELAYED, EXIT_HELD),
+                 (FAULT_STALE_TOKEN, EXIT_HELD), (FAULT_NO_LEASE,
+                                                  EXIT_REFUSED),
+                 (FAULT_NOT_PERMITTED, EXIT_NOPERM),
+                 (FAULT_WAITERS, EXIT_FAILED),
+                 (FAULT_NOT_OWNER, EXIT_NOT_OWNER),
+                 (FAULT_NOT_LOCKED, EXIT_NOT_LOCKED)]
         for code, status in cases:
             fault = xmlrpc.client.Fault(code, 'fault %d' % code)
             for args in (['lock', '--wait', '1', 'r', 'c'],

@@ -19,6 +19,10 @@ import xmlrpc.client
 
 from harness import (HOST, Daemon, LockdTestCase, SharedDaemon, http_request,
                      main, parse_http, raw_http)
+from harness import (FAULT_AUTH, FAULT_CLIENT, FAULT_DELAYED, FAULT_DENIED,
+                     FAULT_HELD, FAULT_NOT_LOCKED, FAULT_NOT_OWNER,
+                     FAULT_NO_LEASE, FAULT_RESOURCE, FAULT_STALE_TOKEN,
+                     FAULT_STORAGE)
 
 ROOT = os.geteuid() == 0
 METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -377,8 +381,8 @@ class Endpoints(SharedDaemon, LockdTestCase):
             p = self.daemon.proxy(path)
             res = 'ep-xmlrpc' + path
             self.assertIsNone(p.lock(res, 'c'))
-            self.assertFault(1, "Resource already locked by 'c'", p.lock,
-                             res, 'd')
+            self.assertFault(FAULT_HELD, "Resource already locked by 'c'",
+                             p.lock, res, 'd')
             self.assertIsNone(p.unlock(res, 'c'))
             self.assertIn('lock', p.system.listMethods())
 
@@ -468,12 +472,12 @@ class Counters(SharedDaemon, LockdTestCase):
         p = d.proxy()
         m0 = scrape(d)
         self.assertIsNone(p.lock('cn-a', 'c1'))
-        self.assertFault(1, None, p.lock, 'cn-a', 'c2')
-        self.assertFault(1, None, p.lock, 'cn-a', 'c1')
-        self.assertFault(2, None, p.unlock, 'cn-a', 'c2')
-        self.assertFault(3, None, p.unlock, 'cn-none', 'c1')
-        self.assertFault(11, None, p.lock, '', 'c1')
-        self.assertFault(12, None, p.lock, 'cn-b', '')
+        self.assertFault(FAULT_HELD, None, p.lock, 'cn-a', 'c2')
+        self.assertFault(FAULT_HELD, None, p.lock, 'cn-a', 'c1')
+        self.assertFault(FAULT_NOT_OWNER, None, p.unlock, 'cn-a', 'c2')
+        self.assertFault(FAULT_NOT_LOCKED, None, p.unlock, 'cn-none', 'c1')
+        self.assertFault(FAULT_RESOURCE, None, p.lock, '', 'c1')
+        self.assertFault(FAULT_CLIENT, None, p.lock, 'cn-b', '')
         self.assertIsNone(p.unlock('cn-a', 'c1'))
         m1 = scrape(d)
         expect = {('lockd_grants_total',): 1, ('lockd_releases_total',): 1,
@@ -514,11 +518,12 @@ class Counters(SharedDaemon, LockdTestCase):
         self.assertFalse(g['reacquired'])
         self.assertTrue(p.acquire('cn-lease', 'c1', {})['reacquired'])
         p.renew('cn-lease', 'c1', str(g['token']))
-        self.assertFault(5, None, p.renew, 'cn-lease', 'c1',
+        self.assertFault(FAULT_STALE_TOKEN, None, p.renew, 'cn-lease', 'c1',
                          str(g['token'] + 1000))
         self.assertIsNone(p.lock('cn-nolease', 'c1'))
         tok = p.acquire('cn-nolease', 'c1', {})['token']
-        self.assertFault(6, None, p.renew, 'cn-nolease', 'c1', str(tok))
+        self.assertFault(FAULT_NO_LEASE, None, p.renew, 'cn-nolease', 'c1',
+                         str(tok))
         self.assertIsNone(p.unlock('cn-lease', 'c1'))
         self.assertIsNone(p.unlock('cn-nolease', 'c1'))
         m1 = scrape(d)
@@ -545,7 +550,7 @@ class Counters(SharedDaemon, LockdTestCase):
             time.sleep(0.05)
         self.assertEqual(self.delta(m0, m1, 'lockd_expiries_total'), 1)
         # The lock-delay after the expiry (default 15 s) refuses a taker.
-        self.assertFault(4, None, p.acquire, 'cn-exp', 'c2', {})
+        self.assertFault(FAULT_DELAYED, None, p.acquire, 'cn-exp', 'c2', {})
         m2 = scrape(d)
         self.assertEqual(self.delta(m1, m2, 'lockd_refusals_total',
                                     reason='delayed'), 1)
@@ -615,7 +620,8 @@ class ConfiguredDaemon(LockdTestCase):
             m0 = scrape(d)
             self.assertIsNone(p.lock('cf-brk', 'c1'))
             p.break_lock('cf-brk', 'test of the metric')
-            self.assertFault(3, None, p.break_lock, 'cf-brk', 'again')
+            self.assertFault(FAULT_NOT_LOCKED, None, p.break_lock, 'cf-brk',
+                             'again')
             m1 = scrape(d)
             self.assertEqual(sample(m1, 'lockd_breaks_total') -
                              sample(m0, 'lockd_breaks_total'), 1)
@@ -632,7 +638,7 @@ class ConfiguredDaemon(LockdTestCase):
                 self.assertEqual(parse_http(resp)[0], 403, path)
             # Refused before anything else, whatever the method.
             self.assertEqual(get(d.port, '/metrics', 'POST', b'x')[0], 403)
-            self.assertFault(40, None, d.proxy().lock, 'r', 'c')
+            self.assertFault(FAULT_DENIED, None, d.proxy().lock, 'r', 'c')
             self.assertEqual(get(d.port, '/x')[0], 404)
 
     def test_allow_list_admits_listed_address(self):
@@ -647,7 +653,7 @@ class ConfiguredDaemon(LockdTestCase):
             f.write('ops:$6$saltsalt$%s:admin:*\n' % ('A' * 86))
         os.chmod(users, 0o600)
         with self.daemon('auth-file %s\n' % users) as d:
-            self.assertFault(41, None, d.proxy().lock, 'r', 'c')
+            self.assertFault(FAULT_AUTH, None, d.proxy().lock, 'r', 'c')
             self.assertEqual(sample(scrape(d), 'lockd_up'), 1)
             self.assertEqual(health(d.port), (200, b'ok\n'))
 
@@ -692,7 +698,7 @@ class Health(LockdTestCase):
                     f.write('not a directory\n')
                 body = self.assertUnhealthy(d)
                 sys_stderr_note(body)
-                self.assertFault(20, None, p.lock, 'h-new', 'c')
+                self.assertFault(FAULT_STORAGE, None, p.lock, 'h-new', 'c')
                 m1 = scrape(d)
                 self.assertGreaterEqual(
                     sample(m1, 'lockd_storage_errors_total') -

@@ -14,6 +14,8 @@ import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, LockdTestCase, main  # noqa: E402
+from harness import (FAULT_CLIENT, FAULT_HELD, FAULT_NOT_LOCKED,  # noqa: E402
+                     FAULT_NOT_OWNER, FAULT_PARAMS, FAULT_RESOURCE)
 
 Fault = xmlrpc.client.Fault
 SUFFIX = '.resource.lock'
@@ -48,14 +50,16 @@ class SeedScenario(LockdTestCase):
         with Daemon() as d:
             p = d.proxy(path)
             self.assertIsNone(p.lock('resource1', 'client1'))
-            self.assertFault(1, "Resource already locked by 'client1'",
+            self.assertFault(FAULT_HELD,
+                             "Resource already locked by 'client1'",
                              p.lock, 'resource1', 'client2')
             self.assertIsNone(p.lock('resource2', 'client2'))
-            self.assertFault(2, "Resource locked by 'client1' cannot be "
+            self.assertFault(FAULT_NOT_OWNER,
+                             "Resource locked by 'client1' cannot be "
                              "unlocked by 'client2'",
                              p.unlock, 'resource1', 'client2')
             self.assertIsNone(p.unlock('resource1', 'client1'))
-            self.assertFault(3, 'Resource not locked',
+            self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
                              p.unlock, 'resource1', 'client1')
             self.assertEqual(lock_files(d.lockdir),
                              ['resource2.resource.lock'])
@@ -74,7 +78,8 @@ class SeedScenario(LockdTestCase):
         with Daemon() as d:
             p = d.proxy('/RPC2')
             self.assertIsNone(p.lock('r', 'c'))
-            self.assertFault(1, held('c'), d.proxy('/').lock, 'r', 'x')
+            self.assertFault(FAULT_HELD, held('c'), d.proxy('/').lock, 'r',
+                             'x')
             self.assertIsNone(p.unlock('r', 'c'))
 
 
@@ -145,9 +150,10 @@ class Contract(LockdTestCase):
             fn = getattr(self.p, method)
             for args in ((), ('arity-r',), ('arity-r', 'c', 'x')):
                 self.assertFault(
-                    10, '%s takes 2 string parameters (resource, client), '
-                    'got %d' % (method, len(args)), fn, *args)
-        self.assertFault(3, NOT_LOCKED, self.p.unlock, 'arity-r', 'c')
+                    FAULT_PARAMS, '%s takes 2 string parameters (resource, '
+                    'client), got %d' % (method, len(args)), fn, *args)
+        self.assertFault(FAULT_NOT_LOCKED, NOT_LOCKED, self.p.unlock,
+                         'arity-r', 'c')
 
     def test_non_string_params(self):
         # parameter numbering is not pinned down here: 0- or 1-based.
@@ -163,24 +169,29 @@ class Contract(LockdTestCase):
         for method in ('lock', 'unlock'):
             for args, name, typ in cases:
                 f = self.assertFault(
-                    10, re.compile(r'%s: parameter \d \(%s\) must be a '
-                                   r'string, not \S.*' % (method, name)),
+                    FAULT_PARAMS,
+                    re.compile(r'%s: parameter \d \(%s\) must be a '
+                               r'string, not \S.*' % (method, name)),
                     getattr(self.p, method), *args)
                 self.assertIn(typ, f.faultString.lower(),
                               'type name in %r' % f.faultString)
-        self.assertFault(3, NOT_LOCKED, self.p.unlock, 'nonstr', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, NOT_LOCKED, self.p.unlock, 'nonstr',
+                         'c')
 
     def test_empty_resource(self):
         for method in ('lock', 'unlock'):
-            self.assertFault(11, re.compile(r'Invalid resource name: .+'),
+            self.assertFault(FAULT_RESOURCE,
+                             re.compile(r'Invalid resource name: .+'),
                              getattr(self.p, method), '', 'c')
 
     def test_resource_too_long(self):
         for method in ('lock', 'unlock'):
-            self.assertFault(11, re.compile(r'Invalid resource name: .+'),
+            self.assertFault(FAULT_RESOURCE,
+                             re.compile(r'Invalid resource name: .+'),
                              getattr(self.p, method), 'x' * 4097, 'c')
             # 4097 bytes in UTF-8, 2049 characters
-            self.assertFault(11, re.compile(r'Invalid resource name: .+'),
+            self.assertFault(FAULT_RESOURCE,
+                             re.compile(r'Invalid resource name: .+'),
                              getattr(self.p, method), 'é' * 2048 + 'x',
                              'c')
         self.assert_no_new_lock_files()
@@ -191,7 +202,7 @@ class Contract(LockdTestCase):
         for i, r in enumerate(names):
             c = 'long-%d' % i
             self.take(r, c)
-            self.assertFault(1, held(c), self.p.lock, r, 'other')
+            self.assertFault(FAULT_HELD, held(c), self.p.lock, r, 'other')
         for i, r in enumerate(names):
             self.assertIsNone(self.p.unlock(r, 'long-%d' % i), i)
         self.assert_no_new_lock_files()
@@ -200,17 +211,19 @@ class Contract(LockdTestCase):
     def test_long_client(self):
         c = 'C' * 4096
         self.take('long-client', c)
-        self.assertFault(1, held(c), self.p.lock, 'long-client', 'x')
+        self.assertFault(FAULT_HELD, held(c), self.p.lock, 'long-client', 'x')
         self.assertIsNone(self.p.unlock('long-client', c))
-        self.assertFault(12, re.compile(r'Invalid client name: .+'),
+        self.assertFault(FAULT_CLIENT, re.compile(r'Invalid client name: .+'),
                          self.p.lock, 'long-client', 'C' * 4097)
 
     def test_bad_client(self):
         for method in ('lock', 'unlock'):
             for c in ('', 'a\nb', 'host\n', 'a\tb', 'a\x7fb'):
-                self.assertFault(12, re.compile(r'Invalid client name: .+'),
+                self.assertFault(FAULT_CLIENT,
+                                 re.compile(r'Invalid client name: .+'),
                                  getattr(self.p, method), 'badclient', c)
-        self.assertFault(3, NOT_LOCKED, self.p.unlock, 'badclient', 'c')
+        self.assertFault(FAULT_NOT_LOCKED, NOT_LOCKED, self.p.unlock,
+                         'badclient', 'c')
         self.assert_no_new_lock_files()
 
     def test_bad_resource_checked_with_bad_client(self):
@@ -218,7 +231,7 @@ class Contract(LockdTestCase):
         # nothing on disk.
         with self.assertRaises(Fault) as cm:
             self.p.lock('', '')
-        self.assertIn(cm.exception.faultCode, (11, 12))
+        self.assertIn(cm.exception.faultCode, (FAULT_RESOURCE, FAULT_CLIENT))
         self.assert_no_new_lock_files()
 
     # -- names ---------------------------------------------------------------
@@ -236,13 +249,15 @@ class Contract(LockdTestCase):
         self.assertEqual(len(set(lock_files(self.lockdir)) - self.before),
                          len(names))
         for i, r in enumerate(names):
-            self.assertFault(1, held('odd-%d' % i), self.p.lock, r, 'x')
-            self.assertFault(2, not_owner('odd-%d' % i, 'x'),
+            self.assertFault(FAULT_HELD, held('odd-%d' % i), self.p.lock, r,
+                             'x')
+            self.assertFault(FAULT_NOT_OWNER, not_owner('odd-%d' % i, 'x'),
                              self.p.unlock, r, 'x')
         self.assert_nothing_outside()
         for i, r in enumerate(names):
             self.assertIsNone(self.p.unlock(r, 'odd-%d' % i), repr(r))
-            self.assertFault(3, NOT_LOCKED, self.p.unlock, r, 'odd-%d' % i)
+            self.assertFault(FAULT_NOT_LOCKED, NOT_LOCKED, self.p.unlock, r,
+                             'odd-%d' % i)
         self.assert_no_new_lock_files()
         self.assert_nothing_outside()
 
@@ -251,12 +266,14 @@ class Contract(LockdTestCase):
         for i, r in enumerate(names):
             self.take(r, 'inj-%d' % i)
         for i, r in enumerate(names):
-            self.assertFault(1, held('inj-%d' % i), self.p.lock, r, 'x')
+            self.assertFault(FAULT_HELD, held('inj-%d' % i), self.p.lock, r,
+                             'x')
         for i, r in enumerate(reversed(names)):
             j = len(names) - 1 - i
             self.assertIsNone(self.p.unlock(r, 'inj-%d' % j))
             for k, r2 in enumerate(names[:j]):
-                self.assertFault(1, held('inj-%d' % k), self.p.lock, r2, 'x')
+                self.assertFault(FAULT_HELD, held('inj-%d' % k), self.p.lock,
+                                 r2, 'x')
         self.assert_no_new_lock_files()
 
     def test_plain_name_layout(self):
@@ -317,21 +334,24 @@ class Contract(LockdTestCase):
             f.write('host7')
         with open(os.path.join(self.lockdir, 'vm2' + SUFFIX), 'w') as f:
             f.write('host8\n')
-        self.assertFault(1, "Resource already locked by 'host7'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host7'",
                          self.p.lock, 'vm1', 'host9')
-        self.assertFault(1, "Resource already locked by 'host7'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host7'",
                          self.p.lock, 'vm1', 'host7')
-        self.assertFault(1, "Resource already locked by 'host8'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host8'",
                          self.p.lock, 'vm2', 'host9')
-        self.assertFault(2, "Resource locked by 'host7' cannot be unlocked "
+        self.assertFault(FAULT_NOT_OWNER,
+                         "Resource locked by 'host7' cannot be unlocked "
                          "by 'host8'", self.p.unlock, 'vm1', 'host8')
-        self.assertFault(2, "Resource locked by 'host8' cannot be unlocked "
+        self.assertFault(FAULT_NOT_OWNER,
+                         "Resource locked by 'host8' cannot be unlocked "
                          "by 'host7'", self.p.unlock, 'vm2', 'host7')
         self.assertIsNone(self.p.unlock('vm1', 'host7'))
         self.assertFalse(os.path.exists(os.path.join(self.lockdir,
                                                      'vm1' + SUFFIX)))
         self.assertIsNone(self.p.unlock('vm2', 'host8'))
-        self.assertFault(3, NOT_LOCKED, self.p.unlock, 'vm1', 'host7')
+        self.assertFault(FAULT_NOT_LOCKED, NOT_LOCKED, self.p.unlock, 'vm1',
+                         'host7')
         self.assertIsNone(self.p.lock('vm1', 'host9'))
         self.assertIsNone(self.p.unlock('vm1', 'host9'))
 
@@ -364,7 +384,7 @@ class Contract(LockdTestCase):
                 got.append(r)
         self.assertEqual(got, [None])
         self.assertEqual((cm.exception.faultCode, cm.exception.faultString),
-                         (1, held('c1')))
+                         (FAULT_HELD, held('c1')))
 
         mc = xmlrpc.client.MultiCall(self.p)
         mc.unlock('mc', 'c2')
@@ -374,8 +394,9 @@ class Contract(LockdTestCase):
         mc.unlock('mc', 'c1')
         res = mc()
         for i, (code, msg) in enumerate([
-                (2, not_owner('c1', 'c2')), (-506, None),
-                (10, re.compile(r'lock: parameter \d \(client\) must be a '
+                (FAULT_NOT_OWNER, not_owner('c1', 'c2')), (-506, None),
+                (FAULT_PARAMS,
+                 re.compile(r'lock: parameter \d \(client\) must be a '
                                 r'string, not \S.*'))]):
             with self.assertRaises(Fault) as cm:
                 res[i]
@@ -388,7 +409,7 @@ class Contract(LockdTestCase):
         with self.assertRaises(Fault) as cm:
             res[4]
         self.assertEqual((cm.exception.faultCode, cm.exception.faultString),
-                         (3, NOT_LOCKED))
+                         (FAULT_NOT_LOCKED, NOT_LOCKED))
 
     def test_unknown_method(self):
         self.assertFault(-506, None, self.p.nosuchmethod, 'a', 'b')
@@ -398,7 +419,8 @@ class Contract(LockdTestCase):
         self.assertIsNone(self.p.ping())
         self.assertEqual(self.p.system.methodSignature('ping'), [['nil']])
         self.assertTrue(self.p.system.methodHelp('ping'))
-        self.assertFault(10, 'ping takes no parameters', self.p.ping, 'x')
+        self.assertFault(FAULT_PARAMS, 'ping takes no parameters', self.p.ping,
+                         'x')
 
     def test_shutdown_disabled(self):
         self.assertFault(-507, None, self.p.system.shutdown, 'x')
@@ -438,7 +460,7 @@ class Contract(LockdTestCase):
         losers = [r for r in results if r[0] == 'fault']
         self.assertEqual(len(losers), n - 1)
         for r in losers:
-            self.assertEqual(r, ('fault', 1, held(w)))
+            self.assertEqual(r, ('fault', FAULT_HELD, held(w)))
         text = read_lock_file(os.path.join(self.lockdir, 'hot' + SUFFIX))
         self.assertEqual(text.split('\n')[0], w)
         self.assertIsNone(self.p.unlock('hot', w))
@@ -474,7 +496,7 @@ class Contract(LockdTestCase):
                           if n.startswith('par-')], [])
         # still serving
         self.take('par-after', 'c')
-        self.assertFault(1, held('c'), self.p.lock, 'par-after', 'd')
+        self.assertFault(FAULT_HELD, held('c'), self.p.lock, 'par-after', 'd')
         self.assertIsNone(self.p.unlock('par-after', 'c'))
 
 

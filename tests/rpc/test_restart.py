@@ -14,6 +14,7 @@ import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Daemon, LockdTestCase, main, free_port  # noqa: E402
+from harness import FAULT_HELD, FAULT_NOT_LOCKED, FAULT_NOT_OWNER  # noqa: E402
 
 Fault = xmlrpc.client.Fault
 SUFFIX = '.resource.lock'
@@ -152,15 +153,16 @@ class Restart(LockdTestCase):
         intruder = 'intruder'
         for r, (c, what) in sorted(state.items()):
             if what == 'held':
-                self.assertFault(1, held(c), p.lock, r, intruder)
+                self.assertFault(FAULT_HELD, held(c), p.lock, r, intruder)
             elif what == 'released':
-                self.assertFault(3, 'Resource not locked', p.unlock, r, c)
+                self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                                 p.unlock, r, c)
             else:
                 try:
                     p.lock(r, intruder)
                 except Fault as f:
                     self.assertEqual((f.faultCode, f.faultString),
-                                     (1, held(c)), r)
+                                     (FAULT_HELD, held(c)), r)
                     state[r] = (c, 'held')
                 else:
                     self.assertIsNone(p.unlock(r, intruder))
@@ -188,8 +190,9 @@ class Restart(LockdTestCase):
         d.start()
         p = d.proxy()
         for r, c in names.items():
-            self.assertFault(1, held(c), p.lock, r, 'other')
-            self.assertFault(2, not_owner(c, 'other'), p.unlock, r, 'other')
+            self.assertFault(FAULT_HELD, held(c), p.lock, r, 'other')
+            self.assertFault(FAULT_NOT_OWNER, not_owner(c, 'other'), p.unlock,
+                             r, 'other')
         self.assertEqual(len(lock_files(self.lockdir)), 50)
         for r, c in names.items():
             self.assertIsNone(p.unlock(r, c))
@@ -258,11 +261,11 @@ class Restart(LockdTestCase):
         self.assertEqual(d.port, port)
         p = d.proxy()
         self.assertIsNone(p.lock('port', 'c'))
-        self.assertFault(1, held('c'), p.lock, 'port', 'd')
+        self.assertFault(FAULT_HELD, held('c'), p.lock, 'port', 'd')
         self.assertEqual(d.kill(), -9)
         d.start()
         self.assertEqual(d.port, port)
-        self.assertFault(1, held('c'), d.proxy().lock, 'port', 'd')
+        self.assertFault(FAULT_HELD, held('c'), d.proxy().lock, 'port', 'd')
         self.assertEqual(d.stop(), 0)
         d.start()
         self.assertEqual(d.port, port)
@@ -296,7 +299,7 @@ class Restart(LockdTestCase):
                         p.lock(r, me)
                     except Fault as f:
                         m = name_re.fullmatch(f.faultString)
-                        if f.faultCode != 1 or m is None or \
+                        if f.faultCode != FAULT_HELD or m is None or \
                                 m.group(1) == me:
                             errors.append('%s lock %s: %d %r' % (
                                 me, r, f.faultCode, f.faultString))
@@ -344,10 +347,11 @@ class Restart(LockdTestCase):
             for d in daemons:
                 p = d.proxy()
                 if owner[r] is None:
-                    self.assertFault(3, 'Resource not locked', p.unlock, r,
-                                     'probe')
+                    self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked',
+                                     p.unlock, r, 'probe')
                 else:
-                    self.assertFault(1, held(owner[r]), p.lock, r, 'probe')
+                    self.assertFault(FAULT_HELD, held(owner[r]), p.lock, r,
+                                     'probe')
         self.assertEqual(len(lock_files(self.lockdir)),
                          sum(v is not None for v in owner.values()))
         # Release through the other daemon than the one that granted.

@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import (Daemon, LockdTestCase, http_request,  # noqa: E402
                      main, parse_http)
+from harness import FAULT_RESOURCE  # noqa: E402
 
 HOST = '127.0.0.1'
 IDLE = 500
@@ -345,7 +346,7 @@ class SlowClients(LockdTestCase):
                             try:
                                 xmlrpc.client.loads(body)
                             except xmlrpc.client.Fault as f:
-                                if f.faultCode == 11:
+                                if f.faultCode == FAULT_RESOURCE:
                                     outcome = 'fault 11'
                         elif kind == 'over' and status == 500:
                             outcome = 'HTTP 500'

@@ -13,6 +13,7 @@ import unittest
 import xmlrpc.client
 
 from harness import Daemon, LockdTestCase, free_port, main
+from harness import FAULT_HELD
 from test_access import crypt_hash, run
 
 STUNNEL = shutil.which('stunnel4') or shutil.which('stunnel')
@@ -91,7 +92,7 @@ class TlsTest(LockdTestCase):
             url = 'https://host3:pw3@127.0.0.1:%d/' % port
             s = xmlrpc.client.ServerProxy(url, context=ctx, allow_none=True)
             self.assertIsNone(s.lock('vm42', 'host3'))
-            self.assertFault(1, "Resource already locked by 'host3'",
+            self.assertFault(FAULT_HELD, "Resource already locked by 'host3'",
                              s.lock, 'vm42', 'host3')
             # A client that does not trust the certificate never talks.
             bad = xmlrpc.client.ServerProxy(url, allow_none=True)

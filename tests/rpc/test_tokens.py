@@ -22,6 +22,8 @@ import xmlrpc.client
 
 from harness import (CALL_TIMEOUT, Daemon, LockdTestCase, SharedDaemon, main,
                      xmlrpc_post, xmlrpc_result)
+from harness import (FAULT_CLIENT, FAULT_HELD, FAULT_PARAMS, FAULT_RESOURCE,
+                     FAULT_STATE, FAULT_STORAGE)
 
 SUFFIX = '.resource.lock'
 TOKEN_FILE = '.token'       # the counter, "%020llu\n" (lib/dir/token.c)
@@ -115,19 +117,20 @@ class TokenTest(SharedDaemon, TokenTestCase):
         r = self.name()
         t = self.p.lock_token(r, 'host1')
         self.assertToken(t)
-        self.assertFault(1, "Resource already locked by 'host1'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host1'",
                          self.p.lock_token, r, 'host2')
-        self.assertFault(1, "Resource already locked by 'host1'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host1'",
                          self.p.lock_token, r, 'host1')
-        self.assertFault(1, "Resource already locked by 'host1'",
+        self.assertFault(FAULT_HELD, "Resource already locked by 'host1'",
                          self.p.lock, r, 'host2')
         self.assertIsNone(self.p.unlock(r, 'host1'))
 
     def test_lock_token_faults_as_lock(self):
-        self.assertFault(11, None, self.p.lock_token, '', 'c')
-        self.assertFault(12, None, self.p.lock_token, self.name(), '')
-        self.assertFault(10, None, self.p.lock_token, self.name())
-        self.assertFault(10, None, self.p.lock_token, self.name(), 5)
+        self.assertFault(FAULT_RESOURCE, None, self.p.lock_token, '', 'c')
+        self.assertFault(FAULT_CLIENT, None, self.p.lock_token, self.name(),
+                         '')
+        self.assertFault(FAULT_PARAMS, None, self.p.lock_token, self.name())
+        self.assertFault(FAULT_PARAMS, None, self.p.lock_token, self.name(), 5)
 
     def test_tokens_increase_across_resources_and_cycles(self):
         tokens = []
@@ -261,7 +264,8 @@ class TokenTest(SharedDaemon, TokenTestCase):
         for bad in (0, -1, 'abc', '', 1.5, '1' * 25, '0', '-1', True,
                     [t], {'t': t}, None):
             with self.subTest(token=bad):
-                self.assertFault(10, None, self.p.check, r, 'host1', bad)
+                self.assertFault(FAULT_PARAMS, None, self.p.check, r, 'host1',
+                                 bad)
         for xml in ('<i8>0</i8>', '<i8>-1</i8>', '<i8>-%d</i8>' % t,
                     '<int>0</int>', '<double>%d.0</double>' % t):
             with self.subTest(token=xml):
@@ -271,7 +275,7 @@ class TokenTest(SharedDaemon, TokenTestCase):
                 self.assertEqual(status, 200)
                 with self.assertRaises(xmlrpc.client.Fault) as cm:
                     xmlrpc_result(body)
-                self.assertEqual(cm.exception.faultCode, 10,
+                self.assertEqual(cm.exception.faultCode, FAULT_PARAMS,
                                  cm.exception.faultString)
         # The lock is untouched.
         self.assertIs(self.p.check(r, 'host1', str(t)), True)
@@ -279,11 +283,12 @@ class TokenTest(SharedDaemon, TokenTestCase):
 
     def test_check_parameter_count_and_names(self):
         r = self.name()
-        self.assertFault(10, None, self.p.check, r, 'host1')
-        self.assertFault(10, None, self.p.check, r, 'host1', '1', '2')
-        self.assertFault(10, None, self.p.check, r, 5, '1')
-        self.assertFault(11, None, self.p.check, '', 'host1', '1')
-        self.assertFault(12, None, self.p.check, r, '', '1')
+        self.assertFault(FAULT_PARAMS, None, self.p.check, r, 'host1')
+        self.assertFault(FAULT_PARAMS, None, self.p.check, r, 'host1', '1',
+                         '2')
+        self.assertFault(FAULT_PARAMS, None, self.p.check, r, 5, '1')
+        self.assertFault(FAULT_RESOURCE, None, self.p.check, '', 'host1', '1')
+        self.assertFault(FAULT_CLIENT, None, self.p.check, r, '', '1')
 
     def test_legacy_lock_files_have_no_token(self):
         now = int(time.time())
@@ -456,7 +461,8 @@ class LargeTokenTest(TokenTestCase):
                     try:
                         got = fn('r2', 'c')
                     except xmlrpc.client.Fault as f:
-                        self.assertIn(f.faultCode, (20, 21), f)
+                        self.assertIn(f.faultCode, (FAULT_STORAGE,
+                                                    FAULT_STATE), f)
                         self.assertEqual(p.status('r2'), {'resource': 'r2',
                                                           'held': False})
                     else:
@@ -513,7 +519,7 @@ def _hammer(proxy_factory, prefix, stop, record, errors):
         try:
             t = p.lock_token(r, prefix)
         except xmlrpc.client.Fault as f:
-            if f.faultCode != 1:
+            if f.faultCode != FAULT_HELD:
                 errors.append('lock_token %r: %r' % (r, f))
                 return
             continue

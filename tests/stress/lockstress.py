@@ -127,6 +127,11 @@ import threading
 import time
 import xmlrpc.client
 
+# lockd's fault codes, read from lib/protocol.h (tests/rpc/codes.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'rpc'))
+from codes import FAULT_HELD, FAULT_NOT_LOCKED, FAULT_NOT_OWNER  # noqa: E402
+
 HOST = '127.0.0.1'
 LISTEN_RE = re.compile(r'^lockd: listening on http://127\.0\.0\.1:(\d+)/$',
                        re.M)
@@ -322,15 +327,16 @@ def classify(kind, client, status, data, resource=None):
             return S_FREE, None, None
     except xmlrpc.client.Fault as f:
         code, msg = f.faultCode, f.faultString
-        if kind == 'L' and code == 1:
+        if kind == 'L' and code == FAULT_HELD:
             m = HELD_RE.fullmatch(msg)
             if m:
                 return HELD, m.group(1), None
-        elif kind == 'U' and code == 2:
+        elif kind == 'U' and code == FAULT_NOT_OWNER:
             m = NOT_OWNER_RE.fullmatch(msg)
             if m and m.group(2) == client:
                 return NOT_OWNER, m.group(1), None
-        elif kind == 'U' and code == 3 and msg == NOT_LOCKED_MSG:
+        elif kind == 'U' and code == FAULT_NOT_LOCKED and \
+                msg == NOT_LOCKED_MSG:
             return NOT_LOCKED, None, None
         return ERROR, None, 'fault %s: %s' % (code, msg[:200])
     except Exception as e:      # not XML-RPC at all

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the etcd store, through lockstore.h, against a real etcd
- * started by this program: the documented outcomes and messages, tokens,
+ * started by this program: the store contract, names of any bytes, tokens,
  * reacquire, listing, races between threads and between stores, waiting,
  * leases, breaks, lock-delay and history.
  */
@@ -17,55 +17,20 @@
 
 #include "lockstore.h"
 #include "etcd/lockstore_etcd.h"
+#include "store_contract.h"
 #include "test_etcd_tu.h"
 #include "tu.h"
 
-static enum lockstore_status
-lock(struct lockstore *s, const char *r, const char *c,
-    struct lockstore_error *err)
+/* The store contract, on a prefix of its own. */
+static struct lockstore *
+contract_open(void)
 {
-	return lockstore_lock(s, r, c, err);
+	return etu_open(NULL, etu_prefix(), 0);
 }
 
-#define LOCK(s, r, c, want, m) do {					\
-	struct lockstore_error e_;					\
-	TU_ASSERT_INT_EQ(lock((s), (r), (c), &e_), (want));		\
-	if ((m) != NULL)						\
-		TU_ASSERT_STR_EQ(e_.msg, (const char *)(m));		\
-} while (0)
-
-#define UNLOCK(s, r, c, want, m) do {					\
-	struct lockstore_error e_;					\
-	TU_ASSERT_INT_EQ(lockstore_unlock((s), (r), (c), &e_), (want));	\
-	if ((m) != NULL)						\
-		TU_ASSERT_STR_EQ(e_.msg, (const char *)(m));		\
-} while (0)
-
-static void
-seed_scenario_gives_documented_outcomes_and_messages(void)
-{
-	struct lockstore	*s;
-
-	s = etu_open(NULL, etu_prefix(), 0);
-	LOCK(s, "vm1", "host1", LOCKSTORE_OK, NULL);
-	LOCK(s, "vm1", "host2", LOCKSTORE_HELD,
-	    "Resource already locked by 'host1'");
-	/* The holder itself is refused too, as gocept.lockd did. */
-	LOCK(s, "vm1", "host1", LOCKSTORE_HELD,
-	    "Resource already locked by 'host1'");
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_NOT_OWNER,
-	    "Resource locked by 'host1' cannot be unlocked by 'host2'");
-	UNLOCK(s, "vm1", "host1", LOCKSTORE_OK, NULL);
-	UNLOCK(s, "vm1", "host1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_NOT_LOCKED, "Resource not locked");
-	UNLOCK(s, "never", "host2", LOCKSTORE_NOT_LOCKED,
-	    "Resource not locked");
-	LOCK(s, "vm1", "host2", LOCKSTORE_OK, NULL);
-	LOCK(s, "vm2", "host1", LOCKSTORE_OK, NULL);
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_OK, NULL);
-	UNLOCK(s, "vm2", "host1", LOCKSTORE_OK, NULL);
-	lockstore_close(s);
-}
+static const struct contract_fixture	etcd_fixture = {
+	.open = contract_open
+};
 
 static void
 names_of_any_bytes_are_distinct_resources(void)
@@ -96,7 +61,7 @@ names_of_any_bytes_are_distinct_resources(void)
 
 		snprintf(want, sizeof(want),
 		    "Resource already locked by 'host%zu'", i);
-		TU_ASSERT_INT_EQ(lock(s, names[i], "other", &e),
+		TU_ASSERT_INT_EQ(lockstore_lock(s, names[i], "other", &e),
 		    LOCKSTORE_HELD);
 		TU_ASSERT_STR_EQ(e.msg, want);
 	}
@@ -540,7 +505,8 @@ lease_expires_is_recorded_and_held_off(void)
 	TU_ASSERT_INT_EQ(info.ttl_ms, g.ttl_ms);
 	CU_ASSERT_FATAL(wait_released(s, "lease", 15000));
 	/* Right after the expiry: lock-delay. */
-	TU_ASSERT_INT_EQ(lock(s, "lease", "c2", &e), LOCKSTORE_DELAYED);
+	TU_ASSERT_INT_EQ(lockstore_lock(s, "lease", "c2", &e),
+	    LOCKSTORE_DELAYED);
 	/* Worded as the lock directory words it (PROTOCOL, fault 4). */
 	CU_ASSERT(strstr(e.msg, " after an expired lease (lock-delay)") !=
 	    NULL);
@@ -625,7 +591,8 @@ break_records_history_takes_a_token_and_holds_off(void)
 	    LOCKSTORE_OK);
 	TU_ASSERT_INT_EQ(valid, 0);
 	UNLOCK(s, "b", "c1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
-	TU_ASSERT_INT_EQ(lock(s, "b", "c2", &e), LOCKSTORE_DELAYED);
+	TU_ASSERT_INT_EQ(lockstore_lock(s, "b", "c2", &e),
+	    LOCKSTORE_DELAYED);
 	CU_ASSERT(strncmp(e.msg, "Resource held off until ", 24) == 0);
 	CU_ASSERT(strstr(e.msg, " after a break (lock-delay)") != NULL);
 	TU_ASSERT_INT_EQ(lockstore_inspect(s, "b", &held, &info, &e),
@@ -642,7 +609,7 @@ break_records_history_takes_a_token_and_holds_off(void)
 	TU_ASSERT_INT_EQ(l->first.token, t);
 	/* The lock-delay ends by itself (an etcd lease). */
 	t0 = etu_now_ms();
-	while (lock(s, "b", "c2", &e) == LOCKSTORE_DELAYED &&
+	while (lockstore_lock(s, "b", "c2", &e) == LOCKSTORE_DELAYED &&
 	    etu_now_ms() - t0 < 15000)
 		usleep(100000);
 	TU_ASSERT_INT_EQ(lockstore_lock_token(s, "b2", "c2", &t2, &e),
@@ -697,8 +664,6 @@ health_is_ok_on_a_live_cluster(void)
 }
 
 static const struct tu_test tests[] = {
-	{ "seed_scenario_gives_documented_outcomes_and_messages",
-	    seed_scenario_gives_documented_outcomes_and_messages },
 	{ "names_of_any_bytes_are_distinct_resources",
 	    names_of_any_bytes_are_distinct_resources },
 	{ "tokens_grow_and_check_tells_the_current_holding",
@@ -734,7 +699,7 @@ main(void)
 
 	if ((rc = etu_start()) != 0)
 		return rc == ETU_SKIP ? ETU_SKIP : 1;
-	rc = tu_run("etcd store", tests);
+	rc = contract_run("etcd store", &etcd_fixture, tests);
 	etu_stop();
 	return rc;
 }

@@ -13,24 +13,11 @@
 
 #include "lockstore.h"
 #include "etcd/lockstore_etcd.h"
+#include "store_contract.h"
 #include "test_etcd_tu.h"
 #include "tu.h"
 
 static char	proxied[192];	/* "http://proxy,http://etcd" */
-
-#define LOCK(s, r, c, want, m) do {					\
-	struct lockstore_error e_;					\
-	TU_ASSERT_INT_EQ(lockstore_lock((s), (r), (c), &e_), (want));	\
-	if ((m) != NULL)						\
-		TU_ASSERT_STR_EQ(e_.msg, (const char *)(m));		\
-} while (0)
-
-#define UNLOCK(s, r, c, want, m) do {					\
-	struct lockstore_error e_;					\
-	TU_ASSERT_INT_EQ(lockstore_unlock((s), (r), (c), &e_), (want));	\
-	if ((m) != NULL)						\
-		TU_ASSERT_STR_EQ(e_.msg, (const char *)(m));		\
-} while (0)
 
 static void
 lost_answer_of_a_lock_is_a_grant_not_held_by_itself(void)

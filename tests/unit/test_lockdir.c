@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests of the lock-directory store, through lockstore.h: the
- * documented outcomes, gocept.lockd's files, containment, crash safety.
+ * Unit tests of the lock-directory store, through lockstore.h: the store
+ * contract, gocept.lockd's files, containment, crash safety, spare inodes.
  */
 #include "config.h"
 
@@ -24,6 +24,7 @@
 #include "dir/lockfile.h"
 #include "lockstore.h"
 #include "dir/fname.h"
+#include "store_contract.h"
 #include "tu.h"
 
 /* The path of RESOURCE's lock file in DIR. */
@@ -60,37 +61,50 @@ exists(const char *dir, const char *name)
 
 /* --- the documented outcomes ------------------------------------------ */
 
-static void
-seed_scenario_gives_documented_outcomes_and_messages(void)
-{
-	struct lockstore	*s;
-	char			*dir, before[64];
+/* --- the store contract, on a fresh lock directory --------------------- */
 
-	CU_ASSERT_FATAL((dir = tu_tmpdir()) != NULL);
-	s = open_store(dir, 0);		/* durable: fsync as in production */
-	LOCK(s, "vm1", "host1", LOCKSTORE_OK, NULL);
-	LOCK(s, "vm1", "host2", LOCKSTORE_HELD,
-	    "Resource already locked by 'host1'");
-	/* The holder itself is refused too, as gocept.lockd did. */
-	LOCK(s, "vm1", "host1", LOCKSTORE_HELD,
-	    "Resource already locked by 'host1'");
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_NOT_OWNER,
-	    "Resource locked by 'host1' cannot be unlocked by 'host2'");
-	CU_ASSERT(read_holder(dir, "vm1", before, sizeof(before)) == 0);
-	TU_ASSERT_STR_EQ(before, "host1");
-	UNLOCK(s, "vm1", "host1", LOCKSTORE_OK, NULL);
-	CU_ASSERT(exists(dir, "vm1.resource.lock") == 0);
-	UNLOCK(s, "vm1", "host1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_NOT_LOCKED, "Resource not locked");
-	UNLOCK(s, "never", "host2", LOCKSTORE_NOT_LOCKED,
-	    "Resource not locked");
-	LOCK(s, "vm1", "host2", LOCKSTORE_OK, NULL);
-	LOCK(s, "vm2", "host1", LOCKSTORE_OK, NULL);
-	UNLOCK(s, "vm1", "host2", LOCKSTORE_OK, NULL);
-	UNLOCK(s, "vm2", "host1", LOCKSTORE_OK, NULL);
-	TU_ASSERT_INT_EQ(tu_count_entries(dir), 0);
-	lockstore_close(s);
+static char	*contract_dir;
+
+static struct lockstore *
+contract_open(void)
+{
+	CU_ASSERT_FATAL((contract_dir = tu_tmpdir()) != NULL);
+	return open_store(contract_dir, 0);	/* durable: fsync as in
+						   production */
 }
+
+/* The lock file names the holder on its first line. */
+static void
+contract_holding(const char *resource, const char *holder)
+{
+	char	before[64];
+
+	CU_ASSERT(read_holder(contract_dir, resource, before,
+	    sizeof(before)) == 0);
+	TU_ASSERT_STR_EQ(before, holder);
+}
+
+static void
+contract_released(const char *resource)
+{
+	char	fname[NAME_FILE_SIZE];
+
+	name_encode(resource, fname);
+	CU_ASSERT(exists(contract_dir, fname) == 0);
+}
+
+static void
+contract_empty(void)
+{
+	TU_ASSERT_INT_EQ(tu_count_entries(contract_dir), 0);
+}
+
+static const struct contract_fixture	lockdir_fixture = {
+	.open = contract_open,
+	.holding = contract_holding,
+	.released = contract_released,
+	.empty = contract_empty
+};
 
 static void
 lock_writes_legacy_named_file_with_mode_0600_and_content(void)
@@ -708,8 +722,6 @@ legacy_locks_named_like_spares_survive_open(void)
 }
 
 static const struct tu_test tests[] = {
-	{ "seed_scenario_gives_documented_outcomes_and_messages",
-	    seed_scenario_gives_documented_outcomes_and_messages },
 	{ "released_inode_is_reused_by_the_next_lock",
 	    released_inode_is_reused_by_the_next_lock },
 	{ "lock_succeeds_when_spares_were_removed_by_hand",
@@ -756,5 +768,5 @@ static const struct tu_test tests[] = {
 int
 main(void)
 {
-	return tu_run("lockdir", tests);
+	return contract_run("lockdir", &lockdir_fixture, tests);
 }

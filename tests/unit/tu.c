@@ -67,13 +67,33 @@ static void (*const tu_trampolines[TU_MAX_TESTS])(void) = {
 	TU_P8(4), TU_P8(5), TU_P8(6), TU_P8(7)
 };
 
+/* Whether NAME is one of the comma-separated names in $TU_TEST (all
+ * tests when it is unset or empty). */
+static int
+tu_selected(const char *name)
+{
+	const char	*want = getenv("TU_TEST"), *end;
+	size_t		 len = strlen(name);
+
+	if (want == NULL || want[0] == '\0')
+		return 1;
+	for (; *want != '\0'; want = *end == ',' ? end + 1 : end) {
+		end = strchr(want, ',');
+		if (end == NULL)
+			end = want + strlen(want);
+		if ((size_t)(end - want) == len && strncmp(want, name, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Runs TESTS as one CUnit suite; the exit status for main(). */
 int
 tu_run(const char *suite, const struct tu_test *tests)
 {
 	CU_pSuite	s;
 	unsigned int	run, failed, failures;
-	size_t		i;
+	size_t		i, chosen = 0;
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		fprintf(stderr, "%s: %s\n", suite, CU_get_error_msg());
@@ -89,8 +109,17 @@ tu_run(const char *suite, const struct tu_test *tests)
 			CU_cleanup_registry();
 			return 2;
 		}
+		if (!tu_selected(tests[i].name))
+			continue;
+		chosen++;
 		if (CU_add_test(s, tests[i].name, tu_trampolines[i]) == NULL)
 			goto fail;
+	}
+	if (chosen == 0) {
+		fprintf(stderr, "%s: no test named %s\n", suite,
+		    getenv("TU_TEST"));
+		CU_cleanup_registry();
+		return 2;
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	if (CU_basic_run_tests() != CUE_SUCCESS)

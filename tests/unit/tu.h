@@ -20,7 +20,8 @@ struct tu_test {
  * Runs TESTS as the CUnit suite SUITE in verbose mode, prints CUnit's
  * summary and, as the last line on stdout, "suite-result: N passed, M
  * failed".  Returns the exit status for main(): 0 only if nothing failed.
- * Directories made by tu_tmpdir() are removed after each test.
+ * Directories made by tu_tmpdir() are removed after each test.  With
+ * $TU_TEST set to test names separated by commas, runs only those.
  */
 int	 tu_run(const char *suite, const struct tu_test *tests);
 
