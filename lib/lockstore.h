@@ -228,6 +228,7 @@ enum lockstore_status	lockstore_renew(struct lockstore *store,
 			    struct lockstore_grant *grant,
 			    struct lockstore_error *err);
 
+#define LOCKSTORE_REASON_MAX	1000	/* longest break reason, in bytes */
 /* One ended holding. */
 struct lockstore_history_entry {
 	char		resource[LOCKSTORE_NAME_MAX + 1];
