@@ -21,7 +21,6 @@
 
 #include "access.h"
 #include "fastpath.h"
-#include "gate.h"
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"

@@ -3,7 +3,7 @@
  * The Abyss HTTP server: the low-level API, because only it lets lockd
  * serve two paths, check every request before parsing, and set limits
  * that keep idle and slow clients from starving others.  GET /metrics and
- * GET /healthz are answered here; XML-RPC in rpc.c.
+ * GET /healthz are answered here; XML-RPC in gate.c.
  */
 #include "config.h"
 

@@ -56,12 +56,6 @@ xmlrpc_value	*method_lock_token(xmlrpc_env *, xmlrpc_value *, void *,
 xmlrpc_value	*method_ping(xmlrpc_env *, xmlrpc_value *, void *, void *);
 xmlrpc_value	*method_lock_fast(xmlrpc_env *, const struct rpc_call *,
 		    const struct fastpath_call *);
-xmlrpc_value	*method_unlock_fast(xmlrpc_env *, const struct rpc_call *,
-		    const struct fastpath_call *);
-xmlrpc_value	*method_lock_token_fast(xmlrpc_env *,
-		    const struct rpc_call *, const struct fastpath_call *);
-xmlrpc_value	*method_ping_fast(xmlrpc_env *, const struct rpc_call *,
-		    const struct fastpath_call *);
 
 /* methods_query.c: status, list, check. */
 xmlrpc_value	*method_status(xmlrpc_env *, xmlrpc_value *, void *,

@@ -17,7 +17,6 @@
 
 #include "args.h"
 #include "chan.h"
-#include "gate.h"
 #include "log.h"
 #include "methods.h"
 #include "reply.h"

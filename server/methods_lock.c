@@ -12,7 +12,6 @@
 #include <xmlrpc-c/server.h>
 
 #include "args.h"
-#include "gate.h"
 #include "methods.h"
 #include "reply.h"
 
@@ -120,32 +119,25 @@ method_ping(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	return xmlrpc_nil_new(env);
 }
 
-/* The fast path's lock(): the scanner read the two strings. */
+/* The fast path's lock(), lock_token(), unlock() and ping(): the scanner
+ * read the two strings (none for ping). */
 xmlrpc_value *
 method_lock_fast(xmlrpc_env *env, const struct rpc_call *call,
     const struct fastpath_call *fc)
 {
-	return store_call(env, call, CALL_LOCK, fc->resource, fc->client);
-}
-
-xmlrpc_value *
-method_lock_token_fast(xmlrpc_env *env, const struct rpc_call *call,
-    const struct fastpath_call *fc)
-{
-	return store_call(env, call, CALL_LOCK_TOKEN, fc->resource,
-	    fc->client);
-}
-
-xmlrpc_value *
-method_unlock_fast(xmlrpc_env *env, const struct rpc_call *call,
-    const struct fastpath_call *fc)
-{
-	return store_call(env, call, CALL_UNLOCK, fc->resource, fc->client);
-}
-
-xmlrpc_value *
-method_ping_fast(xmlrpc_env *env, const struct rpc_call *call,
-    const struct fastpath_call *fc)
-{
+	switch (fc->method) {
+	case FASTPATH_LOCK:
+		return store_call(env, call, CALL_LOCK, fc->resource,
+		    fc->client);
+	case FASTPATH_LOCK_TOKEN:
+		return store_call(env, call, CALL_LOCK_TOKEN, fc->resource,
+		    fc->client);
+	case FASTPATH_UNLOCK:
+		return store_call(env, call, CALL_UNLOCK, fc->resource,
+		    fc->client);
+	case FASTPATH_PING:
+	case FASTPATH_NONE:
+		break;
+	}
 	return xmlrpc_nil_new(env);
 }

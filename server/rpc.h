@@ -117,4 +117,22 @@ int		 rpc_attach(struct rpc *rpc, TServer *server, char *err,
  * gate.c. */
 int		 rpc_peer_allowed(struct rpc *rpc, TSession *session);
 
+/*
+ * Whether the caller of CALL may act as CLIENT (identity binding); if not,
+ * fault 42 and an audit line for METHOD on RESOURCE.  0, or -1.  In
+ * gate.c, like the two below.
+ */
+int		 gate_act_as(xmlrpc_env *env, const struct rpc_call *call,
+		    const char *method, const char *resource,
+		    const char *client);
+
+/*
+ * Lets go of the access rules for a long wait, so that a reload need not
+ * wait for it; CALL->user becomes NULL (check identity before).
+ * gate_repin takes them again; a request whose rules were replaced
+ * meanwhile is treated as unauthenticated from then on.
+ */
+void		 gate_unpin(struct rpc_call *call);
+void		 gate_repin(struct rpc_call *call);
+
 #endif /* RPC_H */
