@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The request gate: every XML-RPC request passes here before any method.
- * Access control (allow-list, authentication) and the access rules a
- * request pins; the checks that refuse what the bundled XML parser must
- * never see; then the fast path or xmlrpc-c's registry.
+ * The request gate every XML-RPC request passes: access control and the
+ * rules a request pins, the checks that keep dangerous XML from xmlrpc-c's
+ * parser, then the fast path or xmlrpc-c's registry.
  */
 #include "config.h"
 
