@@ -229,6 +229,9 @@ enum lockstore_status	lockstore_renew(struct lockstore *store,
 			    struct lockstore_grant *grant,
 			    struct lockstore_error *err);
 
+/* Longest break reason, in bytes (the daemon refuses longer ones first). */
+#define LOCKSTORE_REASON_MAX	1000
+
 /* One ended holding. */
 struct lockstore_history_entry {
 	char		resource[LOCKSTORE_NAME_MAX + 1];

@@ -294,10 +294,10 @@ check_reason(const char *reason, struct lockstore_error *err)
 	if (reason == NULL || (len = strlen(reason)) == 0)
 		return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
 		    "Invalid argument: a reason is required to break a lock");
-	if (len >= sizeof(((struct lockstore_history_entry *)0)->reason))
+	if (len > LOCKSTORE_REASON_MAX)
 		return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,
-		    "Invalid argument: the reason is longer than %zu bytes",
-		    sizeof(((struct lockstore_history_entry *)0)->reason) - 1);
+		    "Invalid argument: the reason is longer than %d bytes",
+		    LOCKSTORE_REASON_MAX);
 	for (p = (const unsigned char *)reason; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return store_error(err, LOCKSTORE_BAD_ARGUMENT, 0,

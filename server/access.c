@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "protocol.h"
 #include "cidr.h"
 #include "sha256.h"
 
@@ -365,14 +366,14 @@ authenticate(struct access *acc, const char *authorization,
 	if (authorization == NULL) {
 		snprintf(msg, msgsize, "Authentication required: this lockd "
 		    "accepts only requests with HTTP Basic credentials");
-		return ACCESS_FAULT_AUTH;
+		return LOCKD_FAULT_AUTH;
 	}
 	if (strncasecmp(authorization, "Basic ", 6) != 0 ||
 	    base64_decode(authorization + 6 + strspn(authorization + 6, " "),
 	    cred, sizeof(cred)) == -1 || (pass = strchr(cred, ':')) == NULL) {
 		snprintf(msg, msgsize, "Authentication failed: malformed "
 		    "Basic credentials");
-		return ACCESS_FAULT_AUTH;
+		return LOCKD_FAULT_AUTH;
 	}
 	*pass++ = '\0';
 	for (i = 0; i < acc->nusers; i++)
@@ -382,7 +383,7 @@ authenticate(struct access *acc, const char *authorization,
 		explicit_bzero(cred, sizeof(cred));
 		snprintf(msg, msgsize, "Authentication failed: wrong user "
 		    "name or password");
-		return ACCESS_FAULT_AUTH;
+		return LOCKD_FAULT_AUTH;
 	}
 	explicit_bzero(cred, sizeof(cred));
 	*userp = &acc->users[i];
@@ -414,7 +415,7 @@ access_check(struct access *acc, const struct sockaddr *peer, size_t salen,
 	if (!access_peer_allowed(acc, peer, salen)) {
 		snprintf(msg, msgsize, "Access denied: your address is not "
 		    "allowed to use this lockd");
-		return ACCESS_FAULT_DENIED;
+		return LOCKD_FAULT_DENIED;
 	}
 	if (!acc->auth)
 		return 0;

@@ -13,11 +13,6 @@
 
 #include "conf.h"
 
-/* Fault codes of access control; PROTOCOL lists them. */
-#define ACCESS_FAULT_DENIED	40	/* peer not in the allow-list */
-#define ACCESS_FAULT_AUTH	41	/* no or wrong credentials */
-#define ACCESS_FAULT_FORBIDDEN	42	/* user may not act as that client */
-
 enum access_role { ACCESS_ROLE_CLIENT, ACCESS_ROLE_ADMIN };
 
 struct access;
@@ -38,7 +33,8 @@ void		 access_free(struct access *acc);
  * Decides whether a request from PEER (SALEN bytes; may be NULL) carrying
  * the Authorization header AUTHORIZATION (may be NULL) may proceed.
  * Returns 0 with *USERP set (NULL when no authentication is configured),
- * or a fault code with a message for the caller in MSG.
+ * or a fault code (LOCKD_FAULT_DENIED, _AUTH) with a message for the
+ * caller in MSG.
  */
 int		 access_check(struct access *acc, const struct sockaddr *peer,
 		    size_t salen, const char *authorization,

@@ -8,11 +8,13 @@
  * one segment.  They also accept with close-on-exec, need no pipe per
  * connection, and tell lockd the socket of a request.
  *
- * Abyss 1.33 has no public interface for this; ChanSwitchCreate() and
+ * Abyss 1.33 has no public interface for this: ChanSwitchCreate() and
  * ChannelCreate() are exported, and the method tables below mirror its
- * internal chanswitch.h and channel.h (checked against the disassembly of
- * the Debian 12 library).  chan_switch_create() uses them only with
- * xmlrpc-c 1.33 and falls back to Abyss's own switch otherwise.
+ * internal chanswitch.h and channel.h.  A security update could change
+ * that layout without changing the version, so chan_switch_create()
+ * proves it at startup (self_test) by driving probe objects through
+ * Abyss's own exported dispatchers, and falls back to Abyss's own switch,
+ * logged once, when anything differs.
  */
 #include "config.h"
 
@@ -36,11 +38,14 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
+#include "log.h"
+#include "procfd.h"
 
 /*
- * Abyss 1.33's internal interface.  Its "bool" is an int-sized enum;
- * TIME_INFINITE means no timeout.  Every TChanSwitch and TChannel starts
- * with a signature and the implementation pointer given at creation.
+ * Abyss 1.33's internal interface.  Its "bool" is the public header's
+ * abyss_bool (an int); TIME_INFINITE means no timeout.  Every TChanSwitch
+ * and TChannel starts with a signature and the implementation pointer
+ * given at creation, followed by a copy of the method table.
  */
 #define ABYSS_TIME_INFINITE	0xffffffffu
 
@@ -52,11 +57,11 @@ struct abyss_object {
 struct abyss_channel_vtbl {
 	void	(*destroy)(TChannel *);
 	void	(*write)(TChannel *, const unsigned char *, uint32_t,
-		    int *);
+		    abyss_bool *);
 	void	(*read)(TChannel *, unsigned char *, uint32_t, uint32_t *,
-		    int *);
-	void	(*wait)(TChannel *, int, int, uint32_t, int *, int *,
-		    int *);
+		    abyss_bool *);
+	void	(*wait)(TChannel *, abyss_bool, abyss_bool, uint32_t,
+		    abyss_bool *, abyss_bool *, abyss_bool *);
 	void	(*interrupt)(TChannel *);
 	void	(*format_peer)(TChannel *, const char **);
 };
@@ -73,6 +78,19 @@ void	ChannelCreate(const struct abyss_channel_vtbl *, void *,
 	    TChannel **);
 void	ChanSwitchCreate(const struct abyss_switch_vtbl *, void *,
 	    TChanSwitch **);
+/* The dispatchers, exported but not in abyss.h: the self-test's probes. */
+void	ChannelWrite(TChannel *, const unsigned char *, uint32_t,
+	    abyss_bool *);
+void	ChannelRead(TChannel *, unsigned char *, uint32_t, uint32_t *,
+	    abyss_bool *);
+void	ChannelWait(TChannel *, abyss_bool, abyss_bool, uint32_t,
+	    abyss_bool *, abyss_bool *, abyss_bool *);
+void	ChannelInterrupt(TChannel *);
+void	ChannelFormatPeerInfo(TChannel *, const char **);
+void	ChanSwitchListen(TChanSwitch *, uint32_t, const char **);
+void	ChanSwitchAccept(TChanSwitch *, TChannel **, void **,
+	    const char **);
+void	ChanSwitchInterrupt(TChanSwitch *);
 
 /* What fits in one reply: status line, headers and a small body. */
 #define CHAN_OUT_SIZE	4096
@@ -101,7 +119,9 @@ struct chan_switch {
 	int	pipe[2];	/* interrupts accept() */
 };
 
-static int	own;
+static int			 own;
+static struct sockaddr_storage	 listener;	/* for procfd_find */
+static socklen_t		 listener_len;	/* 0: unknown */
 
 static void *
 impl_of(const void *obj)
@@ -171,7 +191,8 @@ chan_destroy(TChannel *ch)
  * chan_format_peer) or does not fit; then everything goes in one call.
  */
 static void
-chan_write(TChannel *ch, const unsigned char *buf, uint32_t len, int *failed)
+chan_write(TChannel *ch, const unsigned char *buf, uint32_t len,
+    abyss_bool *failed)
 {
 	struct chan	*c = impl_of(ch);
 
@@ -188,7 +209,7 @@ chan_write(TChannel *ch, const unsigned char *buf, uint32_t len, int *failed)
 /* Reads what is there; a response being held goes first. */
 static void
 chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
-    int *failed)
+    abyss_bool *failed)
 {
 	struct chan	*c = impl_of(ch);
 	ssize_t		 n;
@@ -207,8 +228,8 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
  * response it waits for is sent.
  */
 static void
-chan_wait(TChannel *ch, int rd, int wr, uint32_t ms, int *ready_rd,
-    int *ready_wr, int *failed)
+chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
+    abyss_bool *ready_rd, abyss_bool *ready_wr, abyss_bool *failed)
 {
 	struct chan	*c = impl_of(ch);
 	struct pollfd	 pfd;
@@ -252,9 +273,14 @@ chan_interrupt(TChannel *ch)
 
 /*
  * The peer for Abyss's access-log line.  Abyss asks for it once per
- * request, after the response is complete (SessionLog), so this is where
- * the response leaves: it is the one point every request passes, also
- * those after which the connection closes without reading again.
+ * request, after the response is complete (SessionLog, called whether or
+ * not a log file is configured), so this is where the response leaves.
+ * There is no cleaner hook: Abyss calls no channel method when a response
+ * ends -- the handler returns before Abyss writes its headers and body,
+ * ResponseWriteEnd() only writes, and the next read or wait comes only if
+ * the connection is kept alive.  Flushing here sends every reply at once,
+ * also the last of a connection; chan_read, chan_wait and chan_destroy
+ * flush too, in case a later Abyss stops logging.
  */
 static void
 chan_format_peer(TChannel *ch, const char **out)
@@ -441,19 +467,149 @@ static const struct abyss_switch_vtbl switch_vtbl = {
 	sw_interrupt,
 };
 
+/*
+ * The self-test's probes: each records which slot Abyss called and
+ * touches nothing else, so that a layout that differs is noticed, not
+ * acted on.  Spare slots catch a longer table.
+ */
+#define PROBE_SPARE	8
+
+static volatile int	probe_slot;
+static int		probe_impl;
+
+static void probe_c0(TChannel *c) { probe_slot = 0; }
+static void probe_c1(TChannel *c, const unsigned char *b, uint32_t n,
+    abyss_bool *f) { probe_slot = 1; }
+static void probe_c2(TChannel *c, unsigned char *b, uint32_t n, uint32_t *g,
+    abyss_bool *f) { probe_slot = 2; }
+static void probe_c3(TChannel *c, abyss_bool r, abyss_bool w, uint32_t ms,
+    abyss_bool *rr, abyss_bool *rw, abyss_bool *f) { probe_slot = 3; }
+static void probe_c4(TChannel *c) { probe_slot = 4; }
+static void probe_c5(TChannel *c, const char **o) { probe_slot = 5; }
+static void probe_s0(TChanSwitch *s) { probe_slot = 10; }
+static void probe_s1(TChanSwitch *s, uint32_t b, const char **e)
+    { probe_slot = 11; }
+static void probe_s2(TChanSwitch *s, TChannel **c, void **i, const char **e)
+    { probe_slot = 12; }
+static void probe_s3(TChanSwitch *s) { probe_slot = 13; }
+static void probe_spare(void) { probe_slot = 99; }
+
+static const struct {
+	struct abyss_channel_vtbl	 vtbl;
+	void				(*spare[PROBE_SPARE])(void);
+} probe_chan = { { probe_c0, probe_c1, probe_c2, probe_c3, probe_c4,
+    probe_c5 }, { probe_spare, probe_spare, probe_spare, probe_spare,
+    probe_spare, probe_spare, probe_spare, probe_spare } };
+
+static const struct {
+	struct abyss_switch_vtbl	 vtbl;
+	void				(*spare[PROBE_SPARE])(void);
+} probe_switch = { { probe_s0, probe_s1, probe_s2, probe_s3 },
+    { probe_spare, probe_spare, probe_spare, probe_spare, probe_spare,
+    probe_spare, probe_spare, probe_spare } };
+
+/* Whether the last dispatcher called reached slot WANT. */
+static int
+probe_hit(int want)
+{
+	int	got = probe_slot;
+
+	probe_slot = -1;
+	return got == want;
+}
+
+/*
+ * Proves that this Abyss keeps channels and switches as chan.c assumes:
+ * the implementation pointer where impl_of() reads it, and each exported
+ * dispatcher calling the slot of the table that chan.c fills.  NULL, or
+ * what differs.
+ */
+static const char *
+self_test(void)
+{
+	TChannel	*ch = NULL;
+	TChanSwitch	*sw = NULL;
+	const char	*str = NULL;
+	unsigned char	 b = 0;
+	uint32_t	 got = 0;
+	abyss_bool	 f = 0, r = 0, w = 0;
+	void		*info = NULL;
+	int		 ok;
+
+	if (xmlrpc_version_major != 1 || xmlrpc_version_minor != 33)
+		return "not xmlrpc-c 1.33";
+	ChannelCreate(&probe_chan.vtbl, &probe_impl, &ch);
+	if (ch == NULL)
+		return "ChannelCreate failed";
+	ok = impl_of(ch) == &probe_impl;
+	probe_slot = -1;
+	if (ok) {
+		ChannelWrite(ch, &b, 0, &f);
+		ok = probe_hit(1);
+		ChannelRead(ch, &b, 0, &got, &f);
+		ok = ok && probe_hit(2);
+		ChannelWait(ch, 1, 0, 0, &r, &w, &f);
+		ok = ok && probe_hit(3);
+		ChannelInterrupt(ch);
+		ok = ok && probe_hit(4);
+		ChannelFormatPeerInfo(ch, &str);
+		ok = ok && probe_hit(5);
+	}
+	ChannelDestroy(ch);
+	if (!ok || !probe_hit(0))
+		return "the channel layout differs";
+	ChanSwitchCreate(&probe_switch.vtbl, &probe_impl, &sw);
+	if (sw == NULL)
+		return "ChanSwitchCreate failed";
+	ok = impl_of(sw) == &probe_impl;
+	probe_slot = -1;
+	if (ok) {
+		ChanSwitchListen(sw, 1, &str);
+		ok = probe_hit(11);
+		ChanSwitchAccept(sw, &ch, &info, &str);
+		ok = ok && probe_hit(12);
+		ChanSwitchInterrupt(sw);
+		ok = ok && probe_hit(13);
+	}
+	ChanSwitchDestroy(sw);
+	if (!ok || !probe_hit(10))
+		return "the channel switch layout differs";
+	return NULL;
+}
+
+/* Abyss's own switch over FD. */
+static int
+abyss_switch(int fd, TChanSwitch **sw, const char **error)
+{
+	ChanSwitchUnixCreateFd(fd, sw, error);
+	return *error == NULL ? 0 : -1;
+}
+
 /* Makes the channel switch over FD; see chan.h. */
 int
 chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 {
 	struct chan_switch	*s;
+	const char		*why, *env;
 	char			 msg[128];
 
 	*sw = NULL;
 	*error = NULL;
 	own = 0;
-	if (xmlrpc_version_major != 1 || xmlrpc_version_minor != 33) {
-		ChanSwitchUnixCreateFd(fd, sw, error);
-		return *error == NULL ? 0 : -1;
+	listener_len = sizeof(listener);
+	if (getsockname(fd, (struct sockaddr *)&listener, &listener_len) ==
+	    -1 || listener_len > sizeof(listener))
+		listener_len = 0;
+	/* For benchmarks and tests: Abyss's own reply path (lockd.8). */
+	if ((env = getenv("LOCKD_CHANNELS")) != NULL &&
+	    strcmp(env, "abyss") == 0)
+		why = "LOCKD_CHANNELS=abyss";
+	else
+		why = self_test();
+	if (why != NULL) {
+		log_info("using Abyss's own connections (%s): one send() per "
+		    "header line", why);
+		return abyss_switch(fd, sw, error);
 	}
 	if ((s = malloc(sizeof(*s))) == NULL) {
 		*error = strdup("out of memory");
@@ -478,29 +634,23 @@ chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 	return 0;
 }
 
-/* Whether our switch is in use. */
-int
-chan_own(void)
-{
-	return own;
-}
-
-static struct chan_info *
-info_of(TSession *session)
-{
-	struct chan_info	*info = NULL;
-
-	if (!own || session == NULL)
-		return NULL;
-	SessionGetChannelInfo(session, (void **)&info);
-	return info;
-}
-
 /* The connected socket of SESSION, or -1. */
 int
 chan_session_fd(TSession *session)
 {
-	struct chan_info	*info = info_of(session);
+	struct chan_info	*info = NULL;
+	size_t			 plen;
 
-	return info != NULL ? info->chan->fd : -1;
+	if (session == NULL)
+		return -1;
+	SessionGetChannelInfo(session, (void **)&info);
+	if (info == NULL)
+		return -1;
+	/* lockd's own channels know their socket. */
+	if (own)
+		return info->chan->fd;
+	plen = info->unix_info.peerAddrLen < sizeof(info->unix_info.peerAddr) ?
+	    info->unix_info.peerAddrLen : sizeof(info->unix_info.peerAddr);
+	return procfd_find(&info->unix_info.peerAddr, plen,
+	    (const struct sockaddr *)&listener, listener_len);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fastpath.h"
+#include "methods.h"
 
 struct scan {
 	const char	*p;
@@ -106,24 +107,24 @@ param(struct scan *s, char **out)
 	return lit(s, "</param>");
 }
 
-/* The method name up to '<', one of the four the scanner takes. */
+/*
+ * The method name and its end tag: one of the method table's rows with a
+ * fast-path id.
+ */
 static enum fastpath_method
 method_name(struct scan *s)
 {
-	static const struct {
-		const char		*name;
-		enum fastpath_method	 method;
-	} names[] = {
-		{ "lock</methodName>", FASTPATH_LOCK },
-		{ "unlock</methodName>", FASTPATH_UNLOCK },
-		{ "lock_token</methodName>", FASTPATH_LOCK_TOKEN },
-		{ "ping</methodName>", FASTPATH_PING },
-	};
-	size_t	i;
+	const char	*start = s->p;
+	size_t		 i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (lit(s, names[i].name))
-			return names[i].method;
+	for (i = 0; i < methods_count; i++) {
+		if (methods_table[i].fast == FASTPATH_NONE)
+			continue;
+		if (lit(s, methods_table[i].name) &&
+		    lit(s, "</methodName>"))
+			return methods_table[i].fast;
+		s->p = start;
+	}
 	return FASTPATH_NONE;
 }
 

@@ -22,8 +22,9 @@ struct fastpath_call {
 };
 
 /*
- * Scans the request body XML (LEN bytes).  Takes only ping(),
- * lock(), lock_token() and unlock() in the shapes Python's xmlrpc.client
+ * Scans the request body XML (LEN bytes).  Takes only the methods with a
+ * fast-path id in the method table (methods.c), ping(), lock(),
+ * lock_token() and unlock(), in the shapes Python's xmlrpc.client
  * and bench/loadgen write: an XML declaration of version 1.0 without
  * encoding, elements without attributes or comments, blanks (space, tab,
  * newline) only between elements, string parameters of printable ASCII
@@ -36,14 +37,5 @@ int	fastpath_scan(const char *xml, size_t len, struct fastpath_call *fc);
 
 /* Frees FC's strings; FC may then be scanned into again. */
 void	fastpath_call_clear(struct fastpath_call *fc);
-
-struct rpc;
-
-/*
- * Switches RPC's use of the scanner (on by default).  Off, every request
- * goes through xmlrpc-c: the differential tests compare the two.  Defined
- * in rpc.c, which holds the switch.
- */
-void	rpc_set_fastpath(struct rpc *rpc, int on);
 
 #endif /* FASTPATH_H */

@@ -3,7 +3,7 @@
  * The Abyss HTTP server: the low-level API, because only it lets lockd
  * serve two paths, check every request before parsing, and set limits
  * that keep idle and slow clients from starving others.  GET /metrics and
- * GET /healthz are answered here; XML-RPC in rpc.c.
+ * GET /healthz are answered here; XML-RPC in gate.c.
  */
 #include "config.h"
 
@@ -18,7 +18,6 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
-#include "fastpath.h"
 #include "http.h"
 #include "metrics.h"
 
@@ -135,9 +134,9 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 		respond_text(session, 405, "only GET and HEAD are allowed "
 		    "here\n");
 	else if (metrics)
-		serve_metrics(session, rpc_store(rpc));
+		serve_metrics(session, rpc->store);
 	else
-		serve_healthz(session, rpc_store(rpc));
+		serve_healthz(session, rpc->store);
 }
 
 /*

@@ -1,27 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lockd: the network lock daemon.  main() reads as the startup order:
- * options, configuration, listener, lock directory, detach, signals, run.
+ * options and configuration; listener, store and service; detach,
+ * pidfile, privileges; threads, run; clean up.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "access.h"
+#include "backend.h"
 #include "check.h"
 #include "conf.h"
 #include "daemon.h"
+#include "expire.h"
 #include "http.h"
 #include "listen.h"
 #include "lockstore.h"
-#include "dir/lockstore_dir.h"
 #include "etcd/lockstore_etcd.h"
 #include "log.h"
 #include "pidfile.h"
@@ -38,6 +38,7 @@ struct options {
 	const char	*config;	/* NULL: the default file, if any */
 	int		 foreground;
 	int		 check;
+	int		 config_allocated;	/* by realpath() */
 	int		 noverrides;
 	const char	*keys[MAX_OVERRIDES];
 	const char	*values[MAX_OVERRIDES];
@@ -251,120 +252,27 @@ apply_policy(const struct lockd_conf *conf, const char *when)
 	    p.history_bytes, p.max_waiters, p.max_wait_ms, p.max_ttl_ms);
 }
 
-/* The thread that releases expired leases, and how to stop it. */
-struct expirer {
-	struct lockstore	*store;
-	pthread_t		 thread;
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;
-	int			 stop;
-};
-
-#define EXPIRE_INTERVAL_MS	100
-#define EXPIRE_ERROR_EVERY	60	/* seconds between error lines */
-
-/*
- * Calls lockstore_expire() every EXPIRE_INTERVAL_MS until told to stop.
- * A failing store would fail ten times a second: one line a minute says
- * so, with the count of the failures not logged.
- */
-static void *
-expire_run(void *arg)
-{
-	struct expirer		*x = arg;
-	struct lockstore_error	 err;
-	struct timespec		 t;
-	long long		 now, last_error = 0;
-	unsigned long		 quiet = 0;
-	int			 n;
-
-	pthread_mutex_lock(&x->lock);
-	while (!x->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_nsec += EXPIRE_INTERVAL_MS * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&x->wake, &x->lock, &t);
-		if (x->stop)
-			break;
-		pthread_mutex_unlock(&x->lock);
-		n = lockstore_expire(x->store, &err);
-		if (n > 0)
-			log_info("%d lease%s expired", n, n == 1 ? "" : "s");
-		if (n == -1) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			now = (long long)t.tv_sec;
-			if (last_error == 0 ||
-			    now - last_error >= EXPIRE_ERROR_EVERY) {
-				log_warnx("expiring leases: %s (%lu more "
-				    "failures since the last report)", err.msg,
-				    quiet);
-				last_error = now;
-				quiet = 0;
-			} else
-				quiet++;
-		}
-		pthread_mutex_lock(&x->lock);
-	}
-	pthread_mutex_unlock(&x->lock);
-	return NULL;
-}
-
-/* Starts the expiry thread on STORE; 0, or -1 with errno. */
-static int
-expire_start(struct expirer *x, struct lockstore *store)
-{
-	pthread_condattr_t	ca;
-
-	memset(x, 0, sizeof(*x));
-	x->store = store;
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&x->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((errno = pthread_create(&x->thread, NULL, expire_run, x)) != 0) {
-		pthread_cond_destroy(&x->wake);
-		pthread_mutex_destroy(&x->lock);
-		return -1;
-	}
-	return 0;
-}
-
-/* Stops and joins the expiry thread: before the store closes. */
-static void
-expire_stop(struct expirer *x)
-{
-	pthread_mutex_lock(&x->lock);
-	x->stop = 1;
-	pthread_cond_signal(&x->wake);
-	pthread_mutex_unlock(&x->lock);
-	pthread_join(x->thread, NULL);
-	pthread_cond_destroy(&x->wake);
-	pthread_mutex_destroy(&x->lock);
-}
-
-/* Opens the lock store CONF names: the lock directory or etcd. */
-static enum lockstore_status
-open_store(const struct lockd_conf *conf, struct lockstore **store,
-    struct lockstore_error *err)
-{
-	struct lockstore_etcd_config	cfg;
-
-	if (conf->backend == CONF_BACKEND_ETCD) {
-		conf_etcd(conf, &cfg);
-		return lockstore_open_etcd(store, &cfg, err);
-	}
-	return lockstore_open_dir(store, conf->lockdir,
-	    conf->sync ? 0 : LOCKSTORE_NOSYNC, err);
-}
-
 static int
 reload_conf(struct lockd_conf *conf)
 {
 	return build_conf(conf, report_log);
+}
+
+/*
+ * Serves until a signal; the exit status.  Only a signal may end the
+ * loop: anything else is a failure that a supervisor must see
+ * (Restart=on-failure).
+ */
+static int
+serve(void)
+{
+	if (!http_run()) {
+		log_warnx("the HTTP server stopped by itself (out of file "
+		    "descriptors?); exiting with status 1");
+		return 1;
+	}
+	log_info("stopped");
+	return 0;
 }
 
 /*
@@ -388,6 +296,102 @@ reload_access(const struct lockd_conf *conf)
 	return 0;
 }
 
+/*
+ * -n: the users file and networks are part of the configuration too, and
+ * the service user and lock directory must exist (check.c).
+ * Returns the exit status.
+ */
+static int
+check_only(struct lockd_conf *conf)
+{
+	struct access	*acc;
+	char		 err[512];
+	int		 status = 0;
+
+	if ((acc = access_new(conf, report_stderr, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "lockd: %s\n", err);
+		status = 1;
+	} else if (check_host(conf, report_stderr) > 0)
+		status = 1;
+	else
+		conf_print(stdout, conf);
+	access_free(acc);
+	conf_free(conf);
+	return status;
+}
+
+/*
+ * Abyss needs a socket and a pipe per connection (3 descriptors), and
+ * each request opens lock files: were descriptors to run out, Abyss's
+ * accept loop would give up and the daemon stop.  So the slots are capped
+ * to what the open-file limit can serve, beyond NOFILE_FIXED for the
+ * daemon's own (logs, the lock directory, its history and token counter,
+ * the waiters' inotify).
+ */
+static void
+cap_connections(struct lockd_conf *conf)
+{
+	long	nofile;
+
+	nofile = daemon_raise_nofile(4L * conf->max_connections +
+	    NOFILE_FIXED);
+	if (nofile == -1 || (nofile - NOFILE_FIXED) / 4 >=
+	    conf->max_connections)
+		return;
+	log_warnx("only %ld open files allowed: serving %ld connections at "
+	    "a time instead of max-connections %d", nofile,
+	    nofile > NOFILE_FIXED + 4 ? (nofile - NOFILE_FIXED) / 4 : 1L,
+	    conf->max_connections);
+	conf->max_connections = nofile > NOFILE_FIXED + 4 ?
+	    (int)((nofile - NOFILE_FIXED) / 4) : 1;
+}
+
+/* The daemon works in "/": SIGHUP must find a relative config again. */
+static void
+absolute_config(struct options *o)
+{
+	const char	*given = o->config;
+
+	if (given == NULL || given[0] == '/')
+		return;
+	if ((o->config = realpath(given, NULL)) == NULL) {
+		fprintf(stderr, "lockd: cannot read %s: %s\n", given,
+		    strerror(errno));
+		exit(1);
+	}
+	o->config_allocated = 1;
+}
+
+/*
+ * Steps 3 to 5 of the startup: detach unless FOREGROUND, write the
+ * pidfile when PIDFILE, and become UID and GID when DROP.
+ */
+static void
+become_daemon(const struct lockd_conf *conf, int foreground, int pidfile,
+    int drop, uid_t uid, gid_t gid)
+{
+	char	err[512];
+
+	if (!foreground) {
+		/* Opened first, so that a bad log path is still reported. */
+		if (log_open(conf->log, drop ? uid : (uid_t)-1, gid) == -1)
+			fatal("cannot open log %s", conf->log);
+		if (daemon_detach() == -1)
+			fatal("cannot detach");
+	}
+	if (pidfile && pidfile_write(conf->pidfile, drop ? uid : (uid_t)-1,
+	    gid, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (drop && priv_drop(conf->user, uid, gid, err, sizeof(err)) == -1) {
+		if (pidfile)
+			pidfile_remove(conf->pidfile);
+		fatalx("cannot become %s: %s", conf->user, err);
+	}
+	if (geteuid() == 0)
+		log_warnx("running as root (user root is configured)");
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -395,26 +399,16 @@ main(int argc, char *argv[])
 	struct lockd_conf	 conf;
 	struct lockstore	*store;
 	struct lockstore_error	 serr;
-	struct lockstore_etcd_config ecfg;
 	struct access		*acc;
-	struct expirer		 expirer;
+	struct expirer		*expirer;
 	char			 url[128], err[512];
 	uid_t			 uid;
 	gid_t			 gid;
-	const char		*given = NULL;
-	long			 nofile;
 	int			 fd, errors, drop, pidfile, status = 0;
 
+	/* 1. Options, configuration; log to stderr. */
 	parse_options(argc, argv, &o);
-	/* The daemon works in "/": SIGHUP must find a relative path again. */
-	if (o.config != NULL && o.config[0] != '/') {
-		given = o.config;
-		if ((o.config = realpath(given, NULL)) == NULL) {
-			fprintf(stderr, "lockd: cannot read %s: %s\n", given,
-			    strerror(errno));
-			return 1;
-		}
-	}
+	absolute_config(&o);
 	opts = &o;
 	if ((errors = build_conf(&conf, report_stderr)) > 0) {
 		fprintf(stderr, "lockd: %d error%s in the configuration\n",
@@ -422,23 +416,8 @@ main(int argc, char *argv[])
 		conf_free(&conf);
 		return 1;
 	}
-	if (o.check) {
-		/* The users file and networks are part of the configuration. */
-		if ((acc = access_new(&conf, report_stderr, err,
-		    sizeof(err))) == NULL) {
-			fprintf(stderr, "lockd: %s\n", err);
-			conf_free(&conf);
-			return 1;
-		}
-		access_free(acc);
-		if (check_host(&conf, report_stderr) > 0) {
-			conf_free(&conf);
-			return 1;
-		}
-		conf_print(stdout, &conf);
-		conf_free(&conf);
-		return 0;
-	}
+	if (o.check)
+		return check_only(&conf);
 	log_init(conf.verbose);
 
 	/* Root hands the lock directory to the service user; anyone else
@@ -448,45 +427,25 @@ main(int argc, char *argv[])
 	gid = getegid();
 	if (drop && priv_lookup(conf.user, &uid, &gid, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (conf.backend == CONF_BACKEND_DIR &&
-	    priv_check_lockdir(conf.lockdir, uid, err, sizeof(err)) == -1)
+	if (backend_check(&conf, uid, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	pidfile = !o.foreground || conf.pidfile_set;
 	if (pidfile && pidfile_check(conf.pidfile, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	/*
-	 * Abyss needs a socket and a pipe per connection (3 descriptors),
-	 * and each request opens lock files: were descriptors to run out,
-	 * Abyss's accept loop would give up and the daemon stop.  So the
-	 * slots are capped to what the open-file limit can serve, beyond
-	 * NOFILE_FIXED for the daemon's own (logs, the lock directory, its
-	 * history and token counter, the waiters' inotify).
-	 */
-	nofile = daemon_raise_nofile(4L * conf.max_connections + NOFILE_FIXED);
-	if (nofile != -1 && (nofile - NOFILE_FIXED) / 4 <
-	    conf.max_connections) {
-		log_warnx("only %ld open files allowed: serving %ld "
-		    "connections at a time instead of max-connections %d",
-		    nofile, nofile > NOFILE_FIXED + 4 ?
-		    (nofile - NOFILE_FIXED) / 4 : 1L, conf.max_connections);
-		conf.max_connections = nofile > NOFILE_FIXED + 4 ?
-		    (int)((nofile - NOFILE_FIXED) / 4) : 1;
-	}
+	cap_connections(&conf);
+
+	/* 2. The listener, the store, the service over them. */
 	if ((fd = listen_bind(conf.listen, conf.port, url, sizeof(url), err,
 	    sizeof(err))) == -1)
 		fatalx("%s", err);
-	if (open_store(&conf, &store, &serr) != LOCKSTORE_OK)
+	if (backend_open(&conf, &store, &serr) != LOCKSTORE_OK)
 		fatalx("%s", serr.msg);
-	if (!conf.sync && conf.backend == CONF_BACKEND_DIR)
-		log_warnx("sync is off: acknowledged locks may be lost in a "
-		    "crash (tests and benchmarks only)");
 	if ((acc = access_new(&conf, report_stderr, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((rpc = rpc_new(store, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	running = &conf;
 	apply_policy(&conf, "");
-	rpc_set_listener(rpc, fd);
 	rpc_set_access(rpc, acc);
 	if (http_init(fd, &conf, rpc, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -496,56 +455,19 @@ main(int argc, char *argv[])
 	fprintf(stderr, "lockd: listening on %s\n", url);
 	fflush(stderr);
 
-	if (!o.foreground) {
-		/* Opened first, so that a bad log path is still reported. */
-		if (log_open(conf.log, drop ? uid : (uid_t)-1, gid) == -1)
-			fatal("cannot open log %s", conf.log);
-		if (daemon_detach() == -1)
-			fatal("cannot detach");
-	}
-	if (pidfile && pidfile_write(conf.pidfile, drop ? uid : (uid_t)-1,
-	    gid, err, sizeof(err)) == -1)
-		fatalx("%s", err);
-	if (drop && priv_drop(conf.user, uid, gid, err, sizeof(err)) == -1) {
-		if (pidfile)
-			pidfile_remove(conf.pidfile);
-		fatalx("cannot become %s: %s", conf.user, err);
-	}
-	if (geteuid() == 0)
-		log_warnx("running as root (user root is configured)");
-	/* libcurl reads the TLS files at each connection, as this user. */
-	if (conf.backend == CONF_BACKEND_ETCD) {
-		conf_etcd(&conf, &ecfg);
-		if (lockstore_etcd_check(&ecfg, &serr) != LOCKSTORE_OK)
-			fatalx("as user %s: %s", conf.user, serr.msg);
-	}
+	/* 3.-5. Detach, pidfile, privileges. */
+	become_daemon(&conf, o.foreground, pidfile, drop, uid, gid);
+	if (backend_ready(&conf, store, url, &serr) == -1)
+		fatalx("as user %s: %s", conf.user, serr.msg);
+
+	/* 6. Threads after detaching and dropping root (fork() keeps
+	 * none); run until a signal. */
 	if (reload_start(&conf, reload_conf, reload_access) == -1)
 		fatal("cannot start the reload thread");
-	/* After detaching and dropping root: the thread writes the lock
-	 * directory, and fork() keeps no threads. */
-	if (expire_start(&expirer, store) == -1)
+	if ((expirer = expire_start(store)) == NULL)
 		fatal("cannot start the lease expiry thread");
-	if (conf.backend == CONF_BACKEND_ETCD) {
-		log_info("lockd %s serving %s with etcd %s, prefix %s",
-		    PACKAGE_VERSION, url, conf.etcd_endpoints,
-		    conf.etcd_prefix);
-		/* Not fatal: lockd answers storage errors until etcd is
-		 * back, and /healthz says so. */
-		if (lockstore_health(store, &serr) != LOCKSTORE_OK)
-			log_warnx("%s", serr.msg);
-	} else
-		log_info("lockd %s serving %s with lock directory %s",
-		    PACKAGE_VERSION, url, conf.lockdir);
-
-	/* Only a signal may end the loop: anything else is a failure that
-	 * a supervisor must see (Restart=on-failure). */
-	if (!http_run()) {
-		log_warnx("the HTTP server stopped by itself (out of file "
-		    "descriptors?); exiting with status 1");
-		status = 1;
-	} else
-		log_info("stopped");
-	expire_stop(&expirer);
+	status = serve();
+	expire_stop(expirer);
 	reload_stop();
 	if (pidfile)
 		pidfile_remove(conf.pidfile);
@@ -554,7 +476,7 @@ main(int argc, char *argv[])
 	lockstore_close(store);
 	close(fd);
 	conf_free(&conf);
-	if (given != NULL)
+	if (o.config_allocated)
 		free((char *)o.config);
 	return status;
 }

@@ -116,29 +116,21 @@ counter(struct mbuf *b, const char *name, const char *help,
 }
 
 /*
- * The label of a refusal by status, or NULL for the statuses that are
- * not refusals.  No default case: a new status must be named here.
+ * The label of a refusal by status ("not_owner"), into BUF (SIZE bytes),
+ * or NULL for the statuses that are not refusals.
  */
 static const char *
-refusal_reason(enum lockstore_status st)
+refusal_reason(enum lockstore_status st, char *buf, size_t size)
 {
-	switch (st) {
-	case LOCKSTORE_OK:
-	case LOCKSTORE_STORAGE:		return NULL;
-	case LOCKSTORE_HELD:		return "held";
-	case LOCKSTORE_NOT_OWNER:	return "not_owner";
-	case LOCKSTORE_NOT_LOCKED:	return "not_locked";
-	case LOCKSTORE_BAD_RESOURCE:	return "bad_resource";
-	case LOCKSTORE_BAD_CLIENT:	return "bad_client";
-	case LOCKSTORE_INVALID_STATE:	return "invalid_state";
-	case LOCKSTORE_DELAYED:		return "delayed";
-	case LOCKSTORE_STALE_TOKEN:	return "stale_token";
-	case LOCKSTORE_NO_LEASE:	return "no_lease";
-	case LOCKSTORE_TOO_MANY_WAITERS: return "too_many_waiters";
-	case LOCKSTORE_CANCELLED:	return "cancelled";
-	case LOCKSTORE_BAD_ARGUMENT:	return "bad_argument";
-	}
-	return NULL;
+	char	*p;
+
+	if (st == LOCKSTORE_OK || st == LOCKSTORE_STORAGE)
+		return NULL;
+	snprintf(buf, size, "%s", lockstore_status_name(st));
+	for (p = buf; *p != '\0'; p++)
+		if (*p == '-')
+			*p = '_';
+	return buf;
 }
 
 /*
@@ -151,6 +143,7 @@ render_store(struct mbuf *b, const struct lockstore_stats *s)
 {
 	unsigned long long	cum;
 	const char		*reason;
+	char			 name[32];
 	size_t			 i;
 
 	counter(b, "lockd_grants_total", "Locks granted (lock, lock_token, "
@@ -162,7 +155,8 @@ render_store(struct mbuf *b, const struct lockstore_stats *s)
 	family(b, "lockd_refusals_total", "counter", "Calls the lock store "
 	    "refused, by reason.");
 	for (i = 0; i < sizeof(s->refusals) / sizeof(s->refusals[0]); i++)
-		if ((reason = refusal_reason((enum lockstore_status)i)) != NULL)
+		if ((reason = refusal_reason((enum lockstore_status)i, name,
+		    sizeof(name))) != NULL)
 			mbuf_printf(b, "lockd_refusals_total{reason=\"%s\"} "
 			    "%llu\n", reason, s->refusals[i]);
 	counter(b, "lockd_waits_total", "Acquires that waited for a lock.",

@@ -270,17 +270,17 @@ static void
 check_fault_code(int code, const char *text)
 {
 	switch (code) {
-	case RPC_FAULT_STORAGE:
-	case RPC_FAULT_STATE:
+	case LOCKD_FAULT_STORAGE:
+	case LOCKD_FAULT_STATE:
 		/* The directory is healthy and lockd alone writes to it. */
 		fail("storage or lock state fault on a healthy store", text);
-	case RPC_FAULT_HELD:
-	case RPC_FAULT_NOT_OWNER:
-	case RPC_FAULT_NOT_LOCKED:
-	case RPC_FAULT_PARAMS:
-	case RPC_FAULT_RESOURCE:
-	case RPC_FAULT_CLIENT:
-	case RPC_FAULT_REFUSED:
+	case LOCKD_FAULT_HELD:
+	case LOCKD_FAULT_NOT_OWNER:
+	case LOCKD_FAULT_NOT_LOCKED:
+	case LOCKD_FAULT_PARAMS:
+	case LOCKD_FAULT_RESOURCE:
+	case LOCKD_FAULT_CLIENT:
+	case LOCKD_FAULT_REFUSED:
 		return;
 	}
 	if (code <= -500 && code >= -599)
