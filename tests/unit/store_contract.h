@@ -14,6 +14,9 @@ struct contract_fixture {
 	/* A fresh, empty, durable store; fails the test fatally if it
 	 * cannot open one. */
 	struct lockstore	*(*open)(void);
+	/* Another store on the one opened last, as a second lockd host
+	 * sharing it would open it. */
+	struct lockstore	*(*open_again)(void);
 	/*
 	 * Checks of what the backend itself recorded in the store opened
 	 * last, NULL where it has nothing more to show than lockstore.h:
@@ -69,6 +72,15 @@ void	 expect_failure(const char *file, int line, struct lockstore *s,
 		call(__FILE__, __LINE__, (s), (u), (r), (c), (a), (b),	\
 		    &e_);						\
 	} while (0)
+
+/* What history_fn() saw of a lockstore_history() walk. */
+struct last_entry {
+	int				n;	/* entries */
+	struct lockstore_history_entry	first;	/* the newest */
+};
+
+/* A lockstore_history() callback; ARG is a zeroed struct last_entry. */
+int	 history_fn(const struct lockstore_history_entry *he, void *arg);
 
 /* The message of a refused lock of a resource HOLDER holds; caller frees. */
 char	*held_msg(const char *holder);

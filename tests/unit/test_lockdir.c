@@ -59,8 +59,6 @@ exists(const char *dir, const char *name)
 	return lstat(path, &st) == 0;
 }
 
-/* --- the documented outcomes ------------------------------------------ */
-
 /* --- the store contract, on a fresh lock directory --------------------- */
 
 static char	*contract_dir;
@@ -71,6 +69,12 @@ contract_open(void)
 	CU_ASSERT_FATAL((contract_dir = tu_tmpdir()) != NULL);
 	return open_store(contract_dir, 0);	/* durable: fsync as in
 						   production */
+}
+
+static struct lockstore *
+contract_open_again(void)
+{
+	return open_store(contract_dir, 0);
 }
 
 /* The lock file names the holder on its first line. */
@@ -101,6 +105,7 @@ contract_empty(void)
 
 static const struct contract_fixture	lockdir_fixture = {
 	.open = contract_open,
+	.open_again = contract_open_again,
 	.holding = contract_holding,
 	.released = contract_released,
 	.empty = contract_empty
