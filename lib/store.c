@@ -150,8 +150,7 @@ lockstore_check(struct lockstore *s, const char *resource,
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return count_read(s, st);
 	if ((info = malloc(sizeof(*info))) == NULL)
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
 	st = s->ops->inspect(s->impl, resource, &held, info, err);
 	if (st == LOCKSTORE_OK)
 		*valid = held && token != 0 && info->token == token &&

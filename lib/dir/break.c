@@ -47,13 +47,10 @@ lockdir_break(void *impl, const char *resource, const char *by,
 			st = LOCKDIR_ABSENT;
 		}
 	}
-	if (st == LOCKDIR_ABSENT) {
-		free(lf);
-		return store_error_not_locked(err);
-	}
 	if (st != LOCKSTORE_OK) {
 		free(lf);
-		return st;
+		return st == LOCKDIR_ABSENT ?
+		    (int)store_error_not_locked(err) : st;
 	}
 	if (lf->is_delay) {
 		st = store_error_not_locked(err);

@@ -222,11 +222,8 @@ get_ll(const char *f, size_t len, long long *v)
 	unsigned long long	m;
 	int			neg = (len > 0 && f[0] == '-');
 
-	if (get_ull(f + neg, len - (size_t)neg, &m) == -1)
-		return -1;
-	if (!neg && m > (unsigned long long)LLONG_MAX)
-		return -1;
-	if (neg && m > (unsigned long long)LLONG_MAX + 1)
+	if (get_ull(f + neg, len - (size_t)neg, &m) == -1 ||
+	    m > (unsigned long long)LLONG_MAX + (unsigned int)neg)
 		return -1;
 	*v = neg ? (m == 0 ? 0 : -(long long)(m - 1) - 1) : (long long)m;
 	return 0;
@@ -292,18 +289,12 @@ lock_file(int fd, int op)
 	return 0;
 }
 
+/* "Storage error: cannot VERB the history: <strerror>". */
 static enum lockstore_status
-write_error(struct lockstore_error *err, int e)
+history_error(struct lockstore_error *err, const char *verb, int e)
 {
 	return store_error(err, LOCKSTORE_STORAGE, e,
-	    "Storage error: cannot write the history: %s", strerror(e));
-}
-
-static enum lockstore_status
-read_error(struct lockstore_error *err, int e)
-{
-	return store_error(err, LOCKSTORE_STORAGE, e,
-	    "Storage error: cannot read the history: %s", strerror(e));
+	    "Storage error: cannot %s the history: %s", verb, strerror(e));
 }
 
 /* Opens the journal in the directory DIRFD. */
@@ -683,10 +674,10 @@ history_append_async(struct history *h,
 	if (limit == 0)
 		return LOCKSTORE_OK;
 	if ((unsigned int)e->how > LOCKSTORE_END_EXPIRY)
-		return write_error(err, EINVAL);
+		return history_error(err, "write", EINVAL);
 	size = record_len(e);
 	if (size > sizeof(stackbuf) && (buf = malloc(size)) == NULL)
-		return write_error(err, errno);
+		return history_error(err, "write", errno);
 	len = record_put(buf, size, e);
 	for (i = 0; i < RETRIES && rc == 0; i++)
 		rc = append_once(h, limit, buf, len, p);
@@ -694,7 +685,7 @@ history_append_async(struct history *h,
 	if (buf != stackbuf)
 		free(buf);
 	if (rc != 1)
-		return write_error(err, saved);
+		return history_error(err, "write", saved);
 	return LOCKSTORE_OK;
 }
 
@@ -712,7 +703,7 @@ history_wait(struct history *h, struct history_pending *p,
 	rc = gsync_wait_mark(&s->sync, p->mark);
 	e = errno;
 	segment_put(h, s);
-	return rc == -1 ? write_error(err, e) : LOCKSTORE_OK;
+	return rc == -1 ? history_error(err, "write", e) : LOCKSTORE_OK;
 }
 
 /* Appends E to the journal, durably when the journal is. */
@@ -969,7 +960,7 @@ out:
 	free(want);
 	free(buf);
 	if (e != 0)
-		return read_error(err, e);
+		return history_error(err, "read", e);
 	return LOCKSTORE_OK;
 }
 

@@ -242,13 +242,9 @@ reacquire(struct lockdir *ld, const char *fname, const char *resource,
 	if ((lf = malloc(sizeof(*lf))) == NULL)
 		return storage(err, ENOMEM, "out of memory", resource);
 	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
-	if (st == LOCKDIR_ABSENT) {
-		free(lf);
-		return LOCKDIR_AGAIN;
-	}
 	if (st != LOCKSTORE_OK) {
 		free(lf);
-		return st;
+		return st == LOCKDIR_ABSENT ? LOCKDIR_AGAIN : st;
 	}
 	if (lf->is_delay || strcmp(lf->holder, client) != 0 ||
 	    lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {

@@ -77,8 +77,7 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
 	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
 	form = name_encode(resource, fname);
 	st = lockdir_read_lock(ld, fname, resource, lf, err);
 	if (st == LOCKSTORE_OK)
@@ -332,8 +331,7 @@ lockdir_list(void *impl, const struct lockstore_list_query *q,
 	lf = malloc(sizeof(*lf));
 	info = malloc(sizeof(*info));
 	if (b == NULL || lf == NULL || info == NULL) {
-		st = store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		st = store_error_nomem(err);
 		goto out;
 	}
 	for (;;) {
