@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,13 +60,6 @@ store_policy(struct lockstore *s, struct lockstore_policy *p)
 	pthread_mutex_lock(&s->polock);
 	*p = s->policy;
 	pthread_mutex_unlock(&s->polock);
-}
-
-/* The wait queue of S. */
-struct waitq *
-store_waitq(struct lockstore *s)
-{
-	return s->waitq;
 }
 
 /* Wraps a backend; NULL when out of memory. */

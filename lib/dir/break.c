@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
 enum lockstore_status

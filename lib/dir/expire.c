@@ -22,9 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* What the lease of LF means at NOW_MS. */
 enum lockdir_timed
@@ -118,7 +116,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 			st = lockdir_end(ld, fname, resource, lf,
 			    LOCKSTORE_END_EXPIRY, "", "", 0, err);
 			if (st == LOCKSTORE_OK) {
-				STORE_COUNT(ld->stats, expiries, 1);
+				STORE_COUNT(&ld->store->stats, expiries, 1);
 				st = LOCKDIR_AGAIN;
 			}
 			break;
@@ -221,18 +219,13 @@ lockdir_expire(void *impl, struct lockstore_error *err)
 	ld->scanning = 1;
 	scan_step(ld);
 	now = clock_mono_ms();
-	for (i = 0; i < ld->nleases; i++)
-		if (ld->leases[i].deadline_ms <= now)
-			ndue++;
-	if (ndue > 0 && (due = calloc(ndue, sizeof(*due))) != NULL) {
-		ndue = 0;
+	if (ld->nleases > 0 &&
+	    (due = calloc(ld->nleases, sizeof(*due))) != NULL)
 		for (i = 0; i < ld->nleases; i++)
 			if (ld->leases[i].deadline_ms <= now &&
 			    (due[ndue] = strdup(ld->leases[i].resource)) !=
 			    NULL)
 				ndue++;
-	} else
-		ndue = 0;
 	pthread_mutex_unlock(&ld->leaselock);
 	for (i = 0; i < ndue; i++) {
 		name_encode(due[i], fname);

@@ -613,43 +613,32 @@ append_once(struct history *h, unsigned long limit, const char *buf,
 {
 	struct segment	*s;
 	struct stat	 st;
-	int		 rc, e;
+	int		 rc, e, stale, full = 0;
 
 	if ((s = segment_get(h)) == NULL)
 		return reopen(h, NULL) == -1 ? -1 : 0;
-	if (enter_shared(h, s) == -1) {
-		rc = -1;
+	if ((rc = enter_shared(h, s)) == -1)
 		goto out;
-	}
-	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-		e = errno;
-		leave_shared(h, s);
-		errno = e;
-		/* ENOENT: renamed away, not yet replaced. */
-		rc = (e == ENOENT ? reopen(h, s) : -1);
-		goto out;
-	}
-	if (st.st_ino != s->ino || st.st_dev != s->dev) {
-		leave_shared(h, s);
-		rc = reopen(h, s);
-		goto out;
-	}
-	if ((unsigned long long)st.st_size >= limit) {
-		leave_shared(h, s);
-		rc = rotate(h, s);
-		goto out;
-	}
-	rc = write_record(s, buf, len);
+	/* ENOENT: renamed away, not yet replaced. */
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		stale = errno == ENOENT ? 1 : -1;
+	else
+		stale = st.st_ino != s->ino || st.st_dev != s->dev;
+	if (stale == 0 && !(full = (unsigned long long)st.st_size >= limit))
+		rc = write_record(s, buf, len);
 	e = errno;
 	leave_shared(h, s);
 	errno = e;
-	if (rc == 0 && h->durable) {
+	if (stale != 0)
+		rc = stale == 1 ? reopen(h, s) : -1;
+	else if (full)
+		rc = rotate(h, s);
+	else if (rc == 0 && h->durable) {
 		/* The segment stays referenced until the sync is waited for. */
 		p->segment = s;
 		p->mark = gsync_mark(&s->sync);
 		return 1;
-	}
-	if (rc == 0)
+	} else if (rc == 0)
 		rc = 1;
 out:
 	e = errno;

@@ -42,19 +42,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "gsync.h"
 #include "lockdir.h"
-#include "lockfile.h"
-#include "fname.h"
-#include "store_impl.h"
 
 /* Whether the syncs are on. */
 int

@@ -85,10 +85,9 @@ struct lockdir {
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
-	struct lockstore *store;	/* the front end: policy */
-	struct lockstore_stats *stats;	/* the store's counters */
+	struct lockstore *store;	/* the front end: policy, counters,
+					   wait queue */
 	struct history	*history;	/* NULL: out of memory at open */
-	struct waitq	*waitq;		/* the store's */
 	struct dirwatch	*watch;		/* wakes it on others' releases */
 	pthread_mutex_t	 leaselock;	/* leases, nleases, scan */
 	struct lockdir_lease *leases;

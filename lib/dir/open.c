@@ -18,9 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 static unsigned long instances;	/* atomic */
 
@@ -151,9 +149,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 		return store_error_nomem(err);
 	}
 	ld->store = *storep;
-	ld->stats = store_stats(*storep);
-	ld->waitq = store_waitq(*storep);
-	if ((ld->watch = dirwatch_new(ld->path, ld->waitq)) == NULL) {
+	if ((ld->watch = dirwatch_new(ld->path, ld->store->waitq)) == NULL) {
 		lockstore_close(*storep);
 		*storep = NULL;
 		return store_error_nomem(err);

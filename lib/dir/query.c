@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 #define SUFFIX_LEN	(sizeof(NAME_SUFFIX) - 1)
 

@@ -16,15 +16,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /*
  * Records the end of the holding LF of RESOURCE in the history; with
@@ -58,7 +55,7 @@ record_end(struct lockdir *ld, const char *resource,
 	free(e);
 	if (st != LOCKSTORE_OK && (err->sys_errno == ENOSPC ||
 	    err->sys_errno == EDQUOT))
-		STORE_COUNT(ld->stats, history_lost, 1);
+		STORE_COUNT(&ld->store->stats, history_lost, 1);
 	else if (st != LOCKSTORE_OK)
 		return lockdir_storage(err, err->sys_errno, "cannot record "
 		    "the end of the lock in the history", resource);
@@ -91,7 +88,8 @@ put_marker(struct lockdir *ld, const char *fname, const char *resource,
 	snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
 	st = lockdir_replace(ld, fname, mark, resource, err);
 	free(mark);
-	waitq_notify(ld->waitq, resource);	/* to learn the delay's end */
+	/* Waiters look again to learn the delay's end. */
+	waitq_notify(ld->store->waitq, resource);
 	return st;
 }
 
@@ -124,7 +122,7 @@ remove_lock(struct lockdir *ld, const char *fname, const char *resource,
 	if (spare == 1)
 		lockdir_pool_put(ld, &sp, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
-	waitq_notify(ld->waitq, resource);
+	waitq_notify(ld->store->waitq, resource);
 	if (rc == -1)
 		return store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "

@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
 enum lockstore_status
