@@ -28,10 +28,8 @@ lockdir_break(void *impl, const char *resource, const char *by,
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	form = name_encode(resource, fname);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st == LOCKSTORE_OK &&
 	    (st = lockdir_check_owner(lf, resource, form, err)) !=
 	    LOCKSTORE_OK)
@@ -39,7 +37,7 @@ lockdir_break(void *impl, const char *resource, const char *by,
 	if (st == LOCKDIR_ABSENT &&
 	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
 		at = legacy;
-		st = lockdir_open_locked(ld, legacy, resource, &fd, lf, err);
+		st = lockdir_open_locked(ld, legacy, resource, &fd, &lf, err);
 		if (st == LOCKSTORE_OK && lf->has_resource) {
 			close(fd);
 			st = LOCKDIR_ABSENT;

@@ -98,13 +98,10 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st != LOCKSTORE_OK) {
 		if (st == LOCKDIR_ABSENT)
 			lockdir_note_lease(ld, resource, 0);
-		free(lf);
 		return st;
 	}
 	if (lf->is_delay || lf->ttl_ms == 0) {

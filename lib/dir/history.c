@@ -475,6 +475,16 @@ leave_shared(struct history *h, struct segment *s)
 	pthread_mutex_unlock(&h->lock);
 }
 
+static void
+leave_exclusive(struct history *h, struct segment *s)
+{
+	(void)flock(s->fd, LOCK_UN);
+	pthread_mutex_lock(&h->lock);
+	s->exclusive = 0;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* Takes S's exclusive lock once no other thread of ours is inside. */
 static int
 enter_exclusive(struct history *h, struct segment *s)
@@ -491,22 +501,9 @@ enter_exclusive(struct history *h, struct segment *s)
 	if (lock_file(s->fd, LOCK_EX) == 0)
 		return 0;
 	e = errno;
-	pthread_mutex_lock(&h->lock);
-	s->exclusive = 0;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->lock);
+	leave_exclusive(h, s);	/* LOCK_UN of a lock not held: no-op */
 	errno = e;
 	return -1;
-}
-
-static void
-leave_exclusive(struct history *h, struct segment *s)
-{
-	(void)flock(s->fd, LOCK_UN);
-	pthread_mutex_lock(&h->lock);
-	s->exclusive = 0;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->lock);
 }
 
 /*

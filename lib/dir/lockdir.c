@@ -208,9 +208,7 @@ remove_marker(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st == LOCKSTORE_OK) {
 		if (lf->is_delay && lockdir_delay_state(ld, lf,
 		    clock_mono_ms()) != LOCKDIR_LIVE &&
@@ -233,13 +231,9 @@ reacquire(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
-	if (st != LOCKSTORE_OK) {
-		free(lf);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
+	if (st != LOCKSTORE_OK)
 		return st == LOCKDIR_ABSENT ? LOCKDIR_AGAIN : st;
-	}
 	if (lf->is_delay || strcmp(lf->holder, client) != 0 ||
 	    lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {
 		st = LOCKDIR_AGAIN;	/* changed meanwhile */

@@ -111,11 +111,12 @@ enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
 
 /*
  * Opens lock file FNAME, flock()s it and makes sure the name still refers
- * to the inode locked, then reads it into LF.  Returns LOCKSTORE_OK with
- * *FDP open and locked (the caller closes it), LOCKDIR_ABSENT, or an error.
+ * to the inode locked, then reads it into *LFP (malloc'd).  Returns
+ * LOCKSTORE_OK with *FDP open and locked (the caller closes it and frees
+ * *LFP), LOCKDIR_ABSENT, or an error (*LFP NULL).
  */
 int	lockdir_open_locked(struct lockdir *ld, const char *fname,
-	    const char *resource, int *fdp, struct lockfile *lf,
+	    const char *resource, int *fdp, struct lockfile **lfp,
 	    struct lockstore_error *err);
 
 /* Hands out the next fencing token (token.c; durable before it

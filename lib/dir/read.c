@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -212,43 +213,49 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 /* Opens, flocks and reads lock file FNAME; see lockdir.h. */
 int
 lockdir_open_locked(struct lockdir *ld, const char *fname,
-    const char *resource, int *fdp, struct lockfile *lf,
+    const char *resource, int *fdp, struct lockfile **lfp,
     struct lockstore_error *err)
 {
-	struct stat	st, now;
-	int		fd = -1, rc, tries;
+	struct lockfile	*lf;
+	struct stat	 st, now;
+	int		 fd = -1, rc, tries;
 
+	if ((*lfp = lf = malloc(sizeof(*lf))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
-			return rc;
+			goto fail;
 		if (fstat(fd, &st) == -1 || lockdir_flock_ex(fd) == -1) {
 			rc = lockdir_storage(err, errno,
 			    "cannot lock the lock file", resource);
-			close(fd);
-			return rc;
+			goto fail;
 		}
 		if (fstatat(ld->dirfd, fname, &now,
 		    AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = errno == ENOENT ? LOCKDIR_ABSENT :
 			    (int)lockdir_storage(err, errno,
 			    "cannot inspect the lock file", resource);
-			close(fd);
-			return rc;
+			goto fail;
 		}
 		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
 			break;
 		close(fd);	/* replaced after we opened it: again */
+		fd = -1;
 	}
 	if (tries == LOCKDIR_RACE_RETRIES)
-		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+		rc = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "changed", resource);
 	/* Under LOCK_EX, and still FNAME's: no rewrite is under way. */
-	if ((rc = read_open(fd, &st, resource, lf, err)) != LOCKSTORE_OK) {
-		close(fd);
-		return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
+	else if ((rc = read_open(fd, &st, resource, lf, err)) == LOCKSTORE_OK) {
+		*fdp = fd;
+		return LOCKSTORE_OK;
 	}
-	*fdp = fd;
-	return LOCKSTORE_OK;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(lf);
+	*lfp = NULL;
+	return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
 }

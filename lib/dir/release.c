@@ -152,17 +152,10 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	store_policy(ld->store, &pol);
 	now = clock_mono_ms();
 	wall = clock_wall_ms();
-	/*
-	 * The record is written first.  A plain unlock does not wait for its
-	 * sync before the unlink: both are synced at once (while one thread
-	 * syncs the history, another often syncs the directory), and the
-	 * release is answered only when both are durable.  A crash in
-	 * between may keep the record of a release that did not survive
-	 * (a retried unlock writes it again and queries show it once) or,
-	 * rarely, lose the record of a release nobody was told of.  No
-	 * marker under gocept.lockd's file name: lockd would not read it as
-	 * this resource's.
-	 */
+	/* The record first (see the top of this file).  Both syncs of a
+	 * plain release overlap: while one thread syncs the history, another
+	 * often syncs the directory.  No marker under gocept.lockd's file
+	 * name: lockd would not read it as this resource's. */
 	plain = how == LOCKSTORE_END_UNLOCK || pol.lock_delay_ms == 0 ||
 	    !name_is_own(resource, fname);
 	if ((st = record_end(ld, resource, lf, how, by, reason, wall,
@@ -190,13 +183,9 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 	struct lockfile	*lf;
 	int		 fd = -1, rc;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
-	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, lf, err)) !=
-	    LOCKSTORE_OK) {
-		free(lf);
+	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, &lf, err)) !=
+	    LOCKSTORE_OK)
 		return rc;
-	}
 	if (legacy_only && lf->has_resource) {
 		/* lockd's file of the resource named so */
 		rc = LOCKDIR_ABSENT;

@@ -26,10 +26,8 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	name_encode(resource, fname);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st == LOCKSTORE_OK && (st = lf->has_resource ?
 	    lockdir_check_owner(lf, resource, NAME_PLAIN, err) :
 	    store_error(err, LOCKSTORE_NO_LEASE, 0, "Resource was locked "
