@@ -152,69 +152,43 @@ plainly_excluded(const char *name, const char *prefix, size_t plen)
 	return rlen < plen || strncmp(name, prefix, plen) != 0;
 }
 
-/* Max-heap of file names, to keep the SCAN_BATCH smallest. */
+/* File names, to keep the SCAN_BATCH smallest: twice as many are
+ * gathered, then sorted and cut. */
 struct batch {
-	char	*names[SCAN_BATCH];
+	char	*names[2 * SCAN_BATCH];
 	size_t	 n;
 	int	 more;		/* names beyond those kept exist */
 };
-
-static void
-sift_down(struct batch *b, size_t i)
-{
-	size_t	l, big;
-	char	*t;
-
-	for (;;) {
-		l = 2 * i + 1;
-		big = i;
-		if (l < b->n && strcmp(b->names[l], b->names[big]) > 0)
-			big = l;
-		if (l + 1 < b->n && strcmp(b->names[l + 1], b->names[big]) > 0)
-			big = l + 1;
-		if (big == i)
-			return;
-		t = b->names[i];
-		b->names[i] = b->names[big];
-		b->names[big] = t;
-		i = big;
-	}
-}
-
-static int
-batch_add(struct batch *b, const char *name)
-{
-	size_t	i;
-	char	*copy, *t;
-
-	if (b->n == SCAN_BATCH) {
-		b->more = 1;
-		if (strcmp(name, b->names[0]) >= 0)
-			return 0;
-		if ((copy = strdup(name)) == NULL)
-			return -1;
-		free(b->names[0]);
-		b->names[0] = copy;
-		sift_down(b, 0);
-		return 0;
-	}
-	if ((copy = strdup(name)) == NULL)
-		return -1;
-	i = b->n++;
-	b->names[i] = copy;
-	while (i > 0 && strcmp(b->names[(i - 1) / 2], b->names[i]) < 0) {
-		t = b->names[i];
-		b->names[i] = b->names[(i - 1) / 2];
-		b->names[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-	return 0;
-}
 
 static int
 compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts B and keeps its SCAN_BATCH smallest names. */
+static void
+batch_cut(struct batch *b)
+{
+	qsort(b->names, b->n, sizeof(b->names[0]), compare_names);
+	if (b->n > SCAN_BATCH)
+		b->more = 1;
+	while (b->n > SCAN_BATCH)
+		free(b->names[--b->n]);
+}
+
+static int
+batch_add(struct batch *b, const char *name)
+{
+	/* After a cut, names past the largest kept cannot be kept. */
+	if (b->more && strcmp(name, b->names[SCAN_BATCH - 1]) >= 0)
+		return 0;
+	if (b->n == 2 * SCAN_BATCH)
+		batch_cut(b);
+	if ((b->names[b->n] = strdup(name)) == NULL)
+		return -1;
+	b->n++;
+	return 0;
 }
 
 static void
@@ -259,7 +233,7 @@ scan(struct lockdir *ld, const char *cursor, const char *prefix,
 		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
 		    "cannot read the lock directory: %s", strerror(e));
 	}
-	qsort(b->names, b->n, sizeof(b->names[0]), compare_names);
+	batch_cut(b);
 	return LOCKSTORE_OK;
 }
 
