@@ -180,7 +180,7 @@ scan_step(struct lockdir *ld)
 			continue;
 		/* Holding leaselock: never wait for a file's LOCK_SH, which a
 		 * renew or release may hold while it waits for leaselock. */
-		if (lockdir_read_lock_flags(ld, de->d_name, de->d_name, 0, lf,
+		if (lockdir_read_lock(ld, de->d_name, de->d_name, 0, lf,
 		    err) != LOCKSTORE_OK || lf->is_delay ||
 		    lockdir_lease_state(ld, lf, now) == LOCKDIR_EXPIRED)
 			continue;

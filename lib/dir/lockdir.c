@@ -323,7 +323,7 @@ take_legacy(struct lockdir *ld, const char *resource, const char *client,
 
 	if (!lockdir_legacy_name(resource, form, legacy, sizeof(legacy)))
 		return LOCKDIR_ABSENT;
-	st = lockdir_read_lock(ld, legacy, resource, lf, err);
+	st = lockdir_read_lock(ld, legacy, resource, 1, lf, err);
 	if (st == LOCKSTORE_OK && !lf->has_resource) {
 		if (acquire && strcmp(lf->holder, client) == 0) {
 			grant->reacquired = 1;
@@ -449,7 +449,7 @@ lockdir_take(void *impl, const char *resource, const char *client,
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		/* A held lock is answered without writing anything: cheaper,
 		 * and "held" stays the answer even on a full disk. */
-		st = lockdir_read_lock(ld, fname, resource, lf, err);
+		st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 		if (st == LOCKSTORE_OK)
 			st = lockdir_check_owner(lf, resource, form, err);
 		if (st == LOCKSTORE_OK) {

@@ -135,12 +135,6 @@ void	lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
 int	lockdir_pool_other_boot(const struct lockdir *ld, const char *name);
 void	lockdir_pool_close(struct lockdir *ld);
 
-/* lockdir_read_lock() that, unless WAIT, gives up with LOCKDIR_AGAIN
- * rather than wait for a change of the file to end. */
-int	lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
-	    const char *resource, int wait, struct lockfile *lf,
-	    struct lockstore_error *err);
-
 /* Replaces lock file FNAME (whose flock the caller holds) by LF,
  * atomically and durably. */
 enum lockstore_status	lockdir_replace(struct lockdir *ld,
@@ -199,9 +193,11 @@ enum lockstore_status	lockdir_health(void *impl,
 			    struct lockstore_error *err);
 void			lockdir_lease_close(struct lockdir *ld);
 
-/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */
+/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
+ * Unless WAIT, gives up with LOCKDIR_AGAIN rather than wait for a change
+ * of the file to end. */
 int	lockdir_read_lock(const struct lockdir *ld, const char *fname,
-	    const char *resource, struct lockfile *lf,
+	    const char *resource, int wait, struct lockfile *lf,
 	    struct lockstore_error *err);
 
 /* Whether LF, found under RESOURCE's own file name, is RESOURCE's lock. */

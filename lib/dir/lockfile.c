@@ -34,17 +34,10 @@ put_escaped(char *buf, size_t size, size_t *pos, const char *s)
 	return 0;
 }
 
-/* Renders the lock file of CLIENT holding RESOURCE since SINCE. */
-int
-lockfile_format(char *buf, size_t size, const char *resource,
-    const char *client, long long since)
-{
-	return lockfile_format_token(buf, size, resource, client, since, 0);
-}
-
-/* The same with the fencing token TOKEN (0: no token line). */
-int
-lockfile_format_token(char *buf, size_t size, const char *resource,
+/* The lock file of CLIENT holding RESOURCE since SINCE, with the fencing
+ * token TOKEN (0: no token line). */
+static int
+format_token(char *buf, size_t size, const char *resource,
     const char *client, long long since, unsigned long long token)
 {
 	size_t	pos;
@@ -69,6 +62,14 @@ lockfile_format_token(char *buf, size_t size, const char *resource,
 	return (int)pos;
 }
 
+/* Renders the lock file of CLIENT holding RESOURCE since SINCE. */
+int
+lockfile_format(char *buf, size_t size, const char *resource,
+    const char *client, long long since)
+{
+	return format_token(buf, size, resource, client, since, 0);
+}
+
 /* Renders LF: see lockfile.h. */
 int
 lockfile_render(char *buf, size_t size, const struct lockfile *lf)
@@ -77,7 +78,7 @@ lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 	size_t			 pos;
 	int			 n;
 
-	if ((n = lockfile_format_token(buf, size, lf->resource, lf->holder,
+	if ((n = format_token(buf, size, lf->resource, lf->holder,
 	    lf->since, lf->token)) < 0)
 		return -1;
 	pos = (size_t)n;

@@ -77,7 +77,7 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 	if ((lf = malloc(sizeof(*lf))) == NULL)
 		return store_error_nomem(err);
 	form = name_encode(resource, fname);
-	st = lockdir_read_lock(ld, fname, resource, lf, err);
+	st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 	if (st == LOCKSTORE_OK)
 		st = lockdir_check_owner(lf, resource, form, err);
 	/* An expired lease ends now, so that the answer shows what follows
@@ -87,11 +87,11 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 		st = lockdir_expire_one(ld, fname, resource, err);
 		if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
 		    st == LOCKDIR_ABSENT)
-			st = lockdir_read_lock(ld, fname, resource, lf, err);
+			st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 	}
 	if (st == LOCKDIR_ABSENT &&
 	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
-		st = lockdir_read_lock(ld, legacy, resource, lf, err);
+		st = lockdir_read_lock(ld, legacy, resource, 1, lf, err);
 		if (st == LOCKSTORE_OK && lf->has_resource)
 			st = LOCKDIR_ABSENT;	/* another resource's file */
 		else if (st == LOCKSTORE_INVALID_STATE)
@@ -251,7 +251,7 @@ judge(struct lockdir *ld, const char *fname,
 	size_t	rlen = strlen(fname) - SUFFIX_LEN;
 	int	st;
 
-	st = lockdir_read_lock(ld, fname, fname, lf, err);
+	st = lockdir_read_lock(ld, fname, fname, 1, lf, err);
 	if (st == LOCKSTORE_STORAGE)
 		return -1;
 	if (st != LOCKSTORE_OK)

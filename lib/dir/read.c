@@ -132,6 +132,8 @@ fits_name(const struct lockfile *lf, const char *fname)
 
 /*
  * Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
+ * Without WAIT, LOCKDIR_AGAIN instead of waiting for LOCK_SH (for callers
+ * that hold a mutex a changer may need).
  *
  * Without a lock at first, so that looking seldom waits for a change.
  * But lock files' inodes are reused (pool.c): the inode opened may
@@ -147,15 +149,6 @@ fits_name(const struct lockfile *lf, const char *fname)
  */
 int
 lockdir_read_lock(const struct lockdir *ld, const char *fname,
-    const char *resource, struct lockfile *lf, struct lockstore_error *err)
-{
-	return lockdir_read_lock_flags(ld, fname, resource, 1, lf, err);
-}
-
-/* lockdir_read_lock(); without WAIT, LOCKDIR_AGAIN instead of waiting
- * for LOCK_SH (for callers that hold a mutex a changer may need). */
-int
-lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
     const char *resource, int wait, struct lockfile *lf,
     struct lockstore_error *err)
 {
