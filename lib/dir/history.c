@@ -423,16 +423,11 @@ reopen(struct history *h, struct segment *stale)
 {
 	int	fd, rc = 0;
 
+	/* h->cur only changes under open_lock: unless another thread was
+	 * first, it is still STALE. */
 	pthread_mutex_lock(&h->open_lock);
-	pthread_mutex_lock(&h->lock);
-	if (h->cur != stale) {
-		/* Another thread was first. */
-		pthread_mutex_unlock(&h->lock);
-		pthread_mutex_unlock(&h->open_lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&h->lock);
-	if ((fd = open_current(h)) == -1 || segment_install(h, fd) == -1)
+	if (h->cur == stale && ((fd = open_current(h)) == -1 ||
+	    segment_install(h, fd) == -1))
 		rc = -1;
 	pthread_mutex_unlock(&h->open_lock);
 	return rc;

@@ -121,15 +121,6 @@ flock_sh(int fd, int wait)
 	}
 }
 
-/* Whether LF, read from file FNAME, can be that file's content: lockd
- * names a file it writes after the resource it records. */
-static int
-fits_name(const struct lockfile *lf, const char *fname)
-{
-	/* gocept.lockd's records no name: nothing to compare */
-	return !lf->has_resource || name_is_own(lf->resource, fname);
-}
-
 /*
  * Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
  * Without WAIT, LOCKDIR_AGAIN instead of waiting for LOCK_SH (for callers
@@ -153,13 +144,12 @@ lockdir_read_lock(const struct lockdir *ld, const char *fname,
     struct lockstore_error *err)
 {
 	struct stat	st, now;
-	int		fd = -1, rc, tries, e, locked;
+	int		fd = -1, rc, tries, e;
 
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
 			return rc;
-		locked = 0;
 		if (fstat(fd, &st) == -1) {
 			e = errno;
 			close(fd);
@@ -167,9 +157,11 @@ lockdir_read_lock(const struct lockdir *ld, const char *fname,
 			    "cannot inspect the lock file", resource);
 		}
 		rc = read_open(fd, &st, resource, lf, err);
-		/* Only a read that ends in its own sum can be whole. */
-		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
-		    (!lf->has_check || !fits_name(lf, fname)))) {
+		/* Only a read that ends in its own sum can be whole, and lockd
+		 * names a file it writes after the resource it records
+		 * (gocept.lockd's records none: nothing to compare). */
+		if (rc == UNPARSED || (rc == LOCKSTORE_OK && (!lf->has_check ||
+		    (lf->has_resource && !name_is_own(lf->resource, fname))))) {
 			if ((e = flock_sh(fd, wait)) != 0) {
 				close(fd);
 				if (e == EWOULDBLOCK && !wait)
@@ -179,11 +171,10 @@ lockdir_read_lock(const struct lockdir *ld, const char *fname,
 				    "flock()ed by someone else" :
 				    "cannot lock the lock file", resource);
 			}
-			locked = 1;
+			if ((rc = read_open(fd, &st, resource, lf, err)) ==
+			    UNPARSED)
+				rc = LOCKSTORE_INVALID_STATE;	/* it is so */
 		}
-		if (locked && (rc = read_open(fd, &st, resource, lf, err)) ==
-		    UNPARSED)
-			rc = LOCKSTORE_INVALID_STATE;	/* it is so */
 		/* Still FNAME's?  (Under LOCK_SH it cannot go away.) */
 		if (fstatat(ld->dirfd, fname, &now,
 		    AT_SYMLINK_NOFOLLOW) == -1) {
