@@ -50,15 +50,6 @@
 
 #include "lockdir.h"
 
-/* Whether the syncs are on. */
-int
-lockdir_durable(const struct lockdir *ld)
-{
-	return (ld->flags & LOCKSTORE_NOSYNC) == 0;
-}
-
-#define durable(ld)	lockdir_durable(ld)
-
 /* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
 enum lockstore_status
 lockdir_storage(struct lockstore_error *err, int e, const char *what,
@@ -136,7 +127,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 		if (lockdir_flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
 		    pwrite_all(fd, buf, (size_t)len) == 0 &&
 		    (old <= len || ftruncate(fd, len) == 0) &&
-		    (!durable(ld) || fdatasync(fd) == 0))
+		    (!ld->durable || fdatasync(fd) == 0))
 			return fd;
 		if (still_spare(ld, fd, tmp))
 			unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
@@ -158,7 +149,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	}
 	if (pwrite_all(fd, buf, (size_t)len) == -1 ||
 	    lockdir_flock_ex(fd) == -1 ||
-	    (durable(ld) && fdatasync(fd) == -1)) {
+	    (ld->durable && fdatasync(fd) == -1)) {
 		e = errno;
 		close(fd);
 		unlinkat(ld->dirfd, tmp, 0);
@@ -188,7 +179,7 @@ lockdir_replace(struct lockdir *ld, const char *fname,
 		return storage(err, e, "cannot replace the lock file",
 		    resource);
 	}
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
 		e = errno;
 		close(fd);
 		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
@@ -402,7 +393,7 @@ grant_new(struct lockdir *ld, const char *fname, const char *resource,
 {
 	int	e;
 
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
 		/*
 		 * The grant is not durable, so it must not stand: we still
 		 * hold the flock on the new inode, so nobody else can have

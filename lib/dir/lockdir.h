@@ -69,7 +69,7 @@ struct lockdir_spare {
 
 struct lockdir {
 	int		 dirfd;
-	unsigned int	 flags;
+	int		 durable;	/* the syncs are on */
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
@@ -98,9 +98,6 @@ struct lockdir {
 	long long	 scan_held;	/* holdings seen in this scan pass */
 	long long	 held;		/* of the last full pass, -1: none */
 };
-
-/* Whether the syncs are on. */
-int	lockdir_durable(const struct lockdir *ld);
 
 /* flock(FD, LOCK_EX), retried when a signal interrupts it; 0 or -1. */
 int	lockdir_flock_ex(int fd);

@@ -129,7 +129,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 		free(ld);
 		return LOCKSTORE_STORAGE;
 	}
-	ld->flags = flags;
+	ld->durable = (flags & LOCKSTORE_NOSYNC) == 0;
 	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
@@ -141,8 +141,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	ld->held = -1;
 	read_boot(ld);
 	remove_stale_tmp(ld);
-	ld->history = history_open(ld->dirfd, def.history_bytes,
-	    lockdir_durable(ld));
+	ld->history = history_open(ld->dirfd, def.history_bytes, ld->durable);
 	if (ld->history == NULL ||
 	    (*storep = lockdir_store_new(ld)) == NULL) {
 		lockdir_close(ld);

@@ -115,9 +115,9 @@ remove_lock(struct lockdir *ld, const char *fname, const char *resource,
 		return lockdir_storage(err, e, "cannot remove the lock file",
 		    resource);
 	}
-	dirmark = lockdir_durable(ld) ? gsync_mark(&ld->dirsync) : 0;
+	dirmark = ld->durable ? gsync_mark(&ld->dirsync) : 0;
 	hst = history_wait(ld->history, pending, &herr);
-	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
+	rc = ld->durable ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
 	/* Only a durable release frees the inode for another holding. */
 	if (spare == 1)
 		lockdir_pool_put(ld, &sp, rc == 0);

@@ -90,7 +90,7 @@ open_counter(struct lockdir *ld, struct lockstore_error *err)
 		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
 		    "error: cannot open the token counter %s/%s: %s", ld->path,
 		    LOCKDIR_TOKEN_FILE, strerror(errno));
-	if (created && lockdir_durable(ld) && fsync(ld->dirfd) == -1) {
+	if (created && ld->durable && fsync(ld->dirfd) == -1) {
 		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
 		    "cannot sync the lock directory %s: %s", ld->path,
 		    strerror(errno));
@@ -179,7 +179,7 @@ read_counter(struct lockdir *ld, const char *resource,
 		return LOCKSTORE_OK;
 	/* Boot ids are hex and '-': none starts with "nosync-". */
 	p += 47;
-	if (!lockdir_durable(ld) && strncmp(p, "nosync-", 7) == 0)
+	if (!ld->durable && strncmp(p, "nosync-", 7) == 0)
 		p += 7;
 	*trusted = (size_t)(nl - p) == strlen(ld->boot) &&
 	    memcmp(p, ld->boot, strlen(ld->boot)) == 0;
@@ -259,7 +259,7 @@ move_reserve(struct lockdir *ld, unsigned long long last,
 		    last + TOKEN_RESERVE;
 	if (write_counter(ld, r, last, TOKEN_NO_BOOT) == -1)
 		return write_error(ld, resource, err);
-	if (lockdir_durable(ld) && fsync(ld->tokfd) == -1)
+	if (ld->durable && fsync(ld->tokfd) == -1)
 		return lockdir_storage(err, errno, "cannot sync the token "
 		    "counter", resource);
 	*reserve = r;
@@ -303,7 +303,7 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 		/* Not synced: see the top of this file.  The boot mark is
 		 * prefixed "nosync-" when the reserve was not synced. */
 		snprintf(mark, sizeof(mark), "%s%s",
-		    lockdir_durable(ld) ? "" : "nosync-", ld->boot);
+		    ld->durable ? "" : "nosync-", ld->boot);
 		if (write_counter(ld, reserve, last, boot_known(ld) ? mark :
 		    TOKEN_NO_BOOT) == -1)
 			st = write_error(ld, resource, err);
