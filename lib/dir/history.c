@@ -164,9 +164,6 @@ field_put(char *p, const char *s, size_t max)
 static int
 field_get(const char *f, size_t len, char *out, size_t size)
 {
-	unsigned char	c;
-	size_t		i, o = 0;
-
 	if (len == 1 && f[0] == '-') {
 		out[0] = '\0';
 		return 0;
@@ -175,22 +172,8 @@ field_get(const char *f, size_t len, char *out, size_t size)
 		memcpy(out, "-", 2);
 		return 0;
 	}
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= size)
-			return -1;
-		c = (unsigned char)f[i];
-		if (c == '%') {
-			if (len - i < 3 || codec_unhex(&c, f + i + 1, 1,
-			    CODEC_UPPER | CODEC_NO_NUL) == -1 ||
-			    !needs_escape(c, 0))
-				return -1;
-			i += 2;
-		} else if (needs_escape(c, 0))
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
+	return codec_unpercent(out, size, f, len, CODEC_UPPER | CODEC_NO_NUL,
+	    needs_escape);
 }
 
 /* Parses LEN decimal digits at F into *V; -1 if empty, bad or too big. */

@@ -119,29 +119,6 @@ lockfile_sum(const char *buf, size_t len)
 	return h;
 }
 
-/* Decodes LEN bytes of percent-encoding into OUT (SIZE bytes with NUL). */
-static int
-get_escaped(const char *s, size_t len, char *out, size_t size)
-{
-	size_t	i, o = 0;
-
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= size)
-			return -1;
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len || codec_unhex(out + o, s + i + 1, 1,
-		    CODEC_UPPER | CODEC_LOWER | CODEC_NO_NUL) == -1)
-			return -1;
-		o++;
-		i += 2;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* Copies a boot id of LEN bytes from S; -1 if it is not one. */
 static int
 get_boot(const char *s, size_t len, char *out)
@@ -224,8 +201,9 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 	long long		v;
 
 	if (len >= sizeof(res) - 1 && memcmp(line, res, sizeof(res) - 1) == 0) {
-		if (get_escaped(line + sizeof(res) - 1, len - (sizeof(res) - 1),
-		    lf->resource, sizeof(lf->resource)) == -1)
+		if (codec_unpercent(lf->resource, sizeof(lf->resource),
+		    line + sizeof(res) - 1, len - (sizeof(res) - 1),
+		    CODEC_UPPER | CODEC_LOWER | CODEC_NO_NUL, NULL) == -1)
 			return -1;
 		lf->has_resource = 1;
 	} else if (len >= sizeof(since) - 1 &&
