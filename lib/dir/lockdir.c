@@ -258,14 +258,6 @@ out:
 	return st;
 }
 
-/* Whether TMP is a spare's name (pool.c). */
-static int
-spare_name(const char *tmp)
-{
-	return strncmp(tmp, LOCKDIR_POOL_PREFIX,
-	    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0;
-}
-
 /*
  * Gives the temporary file TMP the lock name FNAME unless that name exists
  * (-1, EEXIST); TMP's name is gone afterwards.  One directory change where
@@ -459,7 +451,8 @@ lockdir_take(void *impl, const char *resource, const char *client,
 		}
 		if (place(ld, tmp, fname) == 0)
 			break;
-		if ((e = errno) == ENOENT && spare_name(tmp)) {
+		if ((e = errno) == ENOENT && strncmp(tmp, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0) {
 			/* A spare removed under us (by hand): a new file. */
 			close(fd);
 			fd = -1;

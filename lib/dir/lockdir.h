@@ -169,8 +169,8 @@ void	lockdir_note_lease(struct lockdir *ld, const char *resource,
 int	lockdir_expire_one(struct lockdir *ld, const char *fname,
 	    const char *resource, struct lockstore_error *err);
 
-/* The backend's lease, break, history and health calls
- * (lockdir_lease.c). */
+/* The backend's renew (renew.c), break (break.c), history (query.c),
+ * expiry sweep (expire.c) and health (open.c). */
 enum lockstore_status	lockdir_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,

@@ -74,9 +74,8 @@ lockfile_format(char *buf, size_t size, const char *resource,
 int
 lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 {
-	static const char	*cause[] = { "unlock", "break", "expiry" };
-	size_t			 pos;
-	int			 n;
+	size_t	pos;
+	int	n;
 
 	if ((n = format_token(buf, size, lf->resource, lf->holder,
 	    lf->since, lf->token)) < 0)
@@ -92,7 +91,7 @@ lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 	if (lf->is_delay) {
 		n = snprintf(buf + pos, size - pos, "delay %lld %s %s %lld\n",
 		    lf->delay_until_ms, lf->boot,
-		    cause[lf->delay_cause == LOCKSTORE_END_BREAK ? 1 : 2],
+		    lf->delay_cause == LOCKSTORE_END_BREAK ? "break" : "expiry",
 		    lf->delay_wall_ms);
 		if (n < 0 || (size_t)n >= size - pos)
 			return -1;
@@ -119,20 +118,16 @@ lockfile_sum(const char *buf, size_t len)
 	return h;
 }
 
-/* Copies a boot id of LEN bytes from S; -1 if it is not one. */
+/* Copies the boot id S to OUT; -1 if it is not one. */
 static int
-get_boot(const char *s, size_t len, char *out)
+get_boot(const char *s, char *out)
 {
-	size_t	i;
+	size_t	len = strlen(s);
 
-	if (len == 0 || len >= LOCKFILE_BOOT_SIZE)
+	if (len == 0 || len >= LOCKFILE_BOOT_SIZE ||
+	    strspn(s, "0123456789abcdef-") != len)
 		return -1;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
-			return -1;
-	memcpy(out, s, len);
-	out[len] = '\0';
+	memcpy(out, s, len + 1);
 	return 0;
 }
 
@@ -152,7 +147,7 @@ parse_lease(const char *s, size_t len, struct lockfile *lf)
 	if (sscanf(line, "%llu %lld %45s%n", &ttl, &deadline, boot, &n) != 3 ||
 	    (size_t)n != len || ttl == 0 || ttl > UINT32_MAX || deadline < 0 ||
 	    line[0] < '0' || line[0] > '9' ||
-	    get_boot(boot, strlen(boot), lf->boot) == -1)
+	    get_boot(boot, lf->boot) == -1)
 		return -1;
 	lf->ttl_ms = (unsigned int)ttl;
 	lf->deadline_ms = deadline;
@@ -174,7 +169,7 @@ parse_delay(const char *s, size_t len, struct lockfile *lf)
 	if (sscanf(line, "%lld %45s %15s %lld%n", &until, boot, cause, &wall,
 	    &n) != 4 || (size_t)n != len || until < 0 || wall < 0 ||
 	    line[0] < '0' || line[0] > '9' ||
-	    get_boot(boot, strlen(boot), lf->boot) == -1)
+	    get_boot(boot, lf->boot) == -1)
 		return -1;
 	if (strcmp(cause, "break") == 0)
 		lf->delay_cause = LOCKSTORE_END_BREAK;
