@@ -39,19 +39,12 @@ sleep_once(struct lockstore *s, struct waiter *w, const char *resource,
     const struct store_block *blk, long long until_ms,
     const struct lockstore_acquire_opts *opts)
 {
-	struct store_wait	sw;
+	struct store_wait	sw = { s->waitq, w, resource, blk, until_ms,
+				    opts->cancelled, opts->cancel_arg };
 	struct timespec		ts;
 
-	if (s->ops->wait != NULL && waitq_is_head(s->waitq, w)) {
-		sw.q = s->waitq;
-		sw.w = w;
-		sw.resource = resource;
-		sw.block = blk;
-		sw.until_ms = until_ms;
-		sw.cancelled = opts->cancelled;
-		sw.cancel_arg = opts->cancel_arg;
+	if (s->ops->wait != NULL && waitq_is_head(s->waitq, w))
 		return s->ops->wait(s->impl, &sw);
-	}
 	ts = clock_abs_in(until_ms - clock_mono_ms());
 	return waitq_wait(s->waitq, w, &ts, opts->cancelled,
 	    opts->cancel_arg);

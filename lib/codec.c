@@ -73,3 +73,29 @@ codec_percent(char *out, const char *s, size_t n,
 	}
 	return out;
 }
+
+/* Bytes from their percent-encoding. */
+int
+codec_unpercent(char *out, size_t size, const char *s, size_t len,
+    int flags, int (*esc)(unsigned char c, size_t i))
+{
+	unsigned char	c;
+	size_t		i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		if (o + 1 >= size)
+			return -1;
+		c = (unsigned char)s[i];
+		if (c == '%') {
+			if (len - i < 3 ||
+			    codec_unhex(&c, s + i + 1, 1, flags) == -1 ||
+			    (esc != NULL && !esc(c, o)))
+				return -1;
+			i += 2;
+		} else if (esc != NULL && esc(c, o))
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}

@@ -28,4 +28,12 @@ int	codec_unhex(void *out, const char *s, size_t n, int flags);
 char	*codec_percent(char *out, const char *s, size_t n,
 	    int (*esc)(unsigned char c, size_t i));
 
+/* Decodes the percent-encoding S of LEN bytes into OUT of SIZE bytes, NUL
+ * added: '%' and two hex digits FLAGS accepts stand for a byte.  With ESC
+ * (as for codec_percent()) only the canonical encoding is accepted: a byte
+ * is escaped exactly when ESC holds for it.  Returns 0, or -1 if S is not
+ * such an encoding or does not fit. */
+int	codec_unpercent(char *out, size_t size, const char *s, size_t len,
+	    int flags, int (*esc)(unsigned char c, size_t i));
+
 #endif /* CODEC_H */

@@ -10,21 +10,26 @@
 #include "name.h"
 #include "store_impl.h"
 
+/* Checks that NAME, a WHAT name, is not empty nor too long; STATUS if so. */
+static enum lockstore_status
+check_length(const char *name, const char *what, enum lockstore_status status,
+    struct lockstore_error *err)
+{
+	if (name == NULL || name[0] == '\0')
+		return store_error(err, status, 0,
+		    "Invalid %s name: it is empty", what);
+	if (strnlen(name, LOCKSTORE_NAME_MAX + 1) > LOCKSTORE_NAME_MAX)
+		return store_error(err, status, 0,
+		    "Invalid %s name: longer than %d bytes", what,
+		    LOCKSTORE_NAME_MAX);
+	return LOCKSTORE_OK;
+}
+
 /* Checks RESOURCE: any non-empty string of at most LOCKSTORE_NAME_MAX. */
 enum lockstore_status
 name_check_resource(const char *resource, struct lockstore_error *err)
 {
-	size_t	len;
-
-	if (resource == NULL || resource[0] == '\0')
-		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
-		    "Invalid resource name: it is empty");
-	len = strnlen(resource, LOCKSTORE_NAME_MAX + 1);
-	if (len > LOCKSTORE_NAME_MAX)
-		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
-		    "Invalid resource name: longer than %d bytes",
-		    LOCKSTORE_NAME_MAX);
-	return LOCKSTORE_OK;
+	return check_length(resource, "resource", LOCKSTORE_BAD_RESOURCE, err);
 }
 
 /*
@@ -36,16 +41,10 @@ enum lockstore_status
 name_check_client(const char *client, struct lockstore_error *err)
 {
 	const unsigned char	*p;
-	size_t			 len;
 
-	if (client == NULL || client[0] == '\0')
-		return store_error(err, LOCKSTORE_BAD_CLIENT, 0,
-		    "Invalid client name: it is empty");
-	len = strnlen(client, LOCKSTORE_NAME_MAX + 1);
-	if (len > LOCKSTORE_NAME_MAX)
-		return store_error(err, LOCKSTORE_BAD_CLIENT, 0,
-		    "Invalid client name: longer than %d bytes",
-		    LOCKSTORE_NAME_MAX);
+	if (check_length(client, "client", LOCKSTORE_BAD_CLIENT, err) !=
+	    LOCKSTORE_OK)
+		return LOCKSTORE_BAD_CLIENT;
 	for (p = (const unsigned char *)client; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return store_error(err, LOCKSTORE_BAD_CLIENT, 0,

@@ -6,8 +6,6 @@
 #ifndef NAME_H
 #define NAME_H
 
-#include <stddef.h>
-
 #include "lockstore.h"
 
 /* Checks RESOURCE; LOCKSTORE_OK or LOCKSTORE_BAD_RESOURCE with err filled. */

@@ -84,35 +84,16 @@ store_error_nomem(struct lockstore_error *err)
 const char *
 lockstore_status_name(enum lockstore_status status)
 {
-	switch (status) {
-	case LOCKSTORE_OK:
-		return "ok";
-	case LOCKSTORE_HELD:
-		return "held";
-	case LOCKSTORE_NOT_OWNER:
-		return "not-owner";
-	case LOCKSTORE_NOT_LOCKED:
-		return "not-locked";
-	case LOCKSTORE_BAD_RESOURCE:
-		return "bad-resource";
-	case LOCKSTORE_BAD_CLIENT:
-		return "bad-client";
-	case LOCKSTORE_STORAGE:
-		return "storage";
-	case LOCKSTORE_INVALID_STATE:
-		return "invalid-state";
-	case LOCKSTORE_DELAYED:
-		return "delayed";
-	case LOCKSTORE_STALE_TOKEN:
-		return "stale-token";
-	case LOCKSTORE_NO_LEASE:
-		return "no-lease";
-	case LOCKSTORE_TOO_MANY_WAITERS:
-		return "too-many-waiters";
-	case LOCKSTORE_CANCELLED:
-		return "cancelled";
-	case LOCKSTORE_BAD_ARGUMENT:
-		return "bad-argument";
-	}
+	static const char *const names[] = {
+		"ok", "held", "not-owner", "not-locked", "bad-resource",
+		"bad-client", "storage", "invalid-state", "delayed",
+		"stale-token", "no-lease", "too-many-waiters", "cancelled",
+		"bad-argument"
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) ==
+	    LOCKSTORE_BAD_ARGUMENT + 1, "a status without a name");
+
+	if ((unsigned int)status < sizeof(names) / sizeof(names[0]))
+		return names[status];
 	return "unknown";
 }

@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,13 +60,6 @@ store_policy(struct lockstore *s, struct lockstore_policy *p)
 	pthread_mutex_lock(&s->polock);
 	*p = s->policy;
 	pthread_mutex_unlock(&s->polock);
-}
-
-/* The wait queue of S. */
-struct waitq *
-store_waitq(struct lockstore *s)
-{
-	return s->waitq;
 }
 
 /* Wraps a backend; NULL when out of memory. */
@@ -150,8 +142,7 @@ lockstore_check(struct lockstore *s, const char *resource,
 	if ((st = check_names(resource, client, err)) != LOCKSTORE_OK)
 		return count_read(s, st);
 	if ((info = malloc(sizeof(*info))) == NULL)
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
 	st = s->ops->inspect(s->impl, resource, &held, info, err);
 	if (st == LOCKSTORE_OK)
 		*valid = held && token != 0 && info->token == token &&

@@ -116,9 +116,6 @@ struct lockstore_stats	*store_stats(struct lockstore *s);
 void			 store_policy(struct lockstore *s,
 			    struct lockstore_policy *p);
 
-/* S's wait queue, for a backend's wait hook and release notices. */
-struct waitq		*store_waitq(struct lockstore *s);
-
 /* Wraps a backend IMPL into a store; NULL when out of memory. */
 struct lockstore	*store_new(const struct lockstore_ops *ops, void *impl);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "waitq.h"
 
 #define WAITQ_BUCKETS		256	/* keys are few: at most max-waiters */
@@ -101,19 +102,18 @@ waitq_new(void)
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	LIST_INIT(&q->tagged);
-	if (pthread_condattr_init(&q->cattr) != 0) {
-		free(q);
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (pthread_condattr_init(&q->cattr) != 0)
+		goto fail;
 	if (pthread_condattr_setclock(&q->cattr, CLOCK_MONOTONIC) != 0 ||
 	    pthread_mutex_init(&q->lock, NULL) != 0) {
 		pthread_condattr_destroy(&q->cattr);
-		free(q);
-		errno = ENOMEM;
-		return NULL;
+		goto fail;
 	}
 	return q;
+fail:
+	free(q);
+	errno = ENOMEM;
+	return NULL;
 }
 
 /* The key KEY, made when missing; NULL: ENOMEM.  Q is locked. */
@@ -190,19 +190,6 @@ waitq_is_head(struct waitq *q, const struct waiter *w)
 	return head;
 }
 
-/* A + MS milliseconds. */
-static struct timespec
-waitq_ts_add(struct timespec a, long ms)
-{
-	a.tv_sec += ms / 1000;
-	a.tv_nsec += (ms % 1000) * 1000000L;
-	if (a.tv_nsec >= 1000000000L) {
-		a.tv_sec++;
-		a.tv_nsec -= 1000000000L;
-	}
-	return a;
-}
-
 /* <0, 0, >0 as A is before, at, after B. */
 static int
 waitq_ts_cmp(const struct timespec *a, const struct timespec *b)
@@ -233,7 +220,7 @@ waitq_wait(struct waitq *q, struct waiter *w, const struct timespec *deadline,
 	int			head, have, stop;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	poll_at = waitq_ts_add(now, WAITQ_POLL_MS);
+	poll_at = clock_abs_in(WAITQ_POLL_MS);
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		/*
@@ -242,7 +229,7 @@ waitq_wait(struct waitq *q, struct waiter *w, const struct timespec *deadline,
 		 */
 		if (cancelled != NULL &&
 		    waitq_ts_cmp(&now, &w->cancel_at) >= 0) {
-			w->cancel_at = waitq_ts_add(now, WAITQ_CANCEL_MS);
+			w->cancel_at = clock_abs_in(WAITQ_CANCEL_MS);
 			pthread_mutex_unlock(&q->lock);
 			stop = cancelled(arg);
 			pthread_mutex_lock(&q->lock);

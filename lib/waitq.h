@@ -7,7 +7,6 @@
 #ifndef WAITQ_H
 #define WAITQ_H
 
-#include <stddef.h>
 #include <time.h>
 
 #include "lockstore.h"

@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
 enum lockstore_status
@@ -30,10 +28,8 @@ lockdir_break(void *impl, const char *resource, const char *by,
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	form = name_encode(resource, fname);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st == LOCKSTORE_OK &&
 	    (st = lockdir_check_owner(lf, resource, form, err)) !=
 	    LOCKSTORE_OK)
@@ -41,19 +37,16 @@ lockdir_break(void *impl, const char *resource, const char *by,
 	if (st == LOCKDIR_ABSENT &&
 	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
 		at = legacy;
-		st = lockdir_open_locked(ld, legacy, resource, &fd, lf, err);
+		st = lockdir_open_locked(ld, legacy, resource, &fd, &lf, err);
 		if (st == LOCKSTORE_OK && lf->has_resource) {
 			close(fd);
 			st = LOCKDIR_ABSENT;
 		}
 	}
-	if (st == LOCKDIR_ABSENT) {
-		free(lf);
-		return store_error_not_locked(err);
-	}
 	if (st != LOCKSTORE_OK) {
 		free(lf);
-		return st;
+		return st == LOCKDIR_ABSENT ?
+		    (int)store_error_not_locked(err) : st;
 	}
 	if (lf->is_delay) {
 		st = store_error_not_locked(err);

@@ -22,9 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* What the lease of LF means at NOW_MS. */
 enum lockdir_timed
@@ -100,13 +98,10 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st != LOCKSTORE_OK) {
 		if (st == LOCKDIR_ABSENT)
 			lockdir_note_lease(ld, resource, 0);
-		free(lf);
 		return st;
 	}
 	if (lf->is_delay || lf->ttl_ms == 0) {
@@ -118,7 +113,7 @@ lockdir_expire_one(struct lockdir *ld, const char *fname,
 			st = lockdir_end(ld, fname, resource, lf,
 			    LOCKSTORE_END_EXPIRY, "", "", 0, err);
 			if (st == LOCKSTORE_OK) {
-				STORE_COUNT(ld->stats, expiries, 1);
+				STORE_COUNT(&ld->store->stats, expiries, 1);
 				st = LOCKDIR_AGAIN;
 			}
 			break;
@@ -185,7 +180,7 @@ scan_step(struct lockdir *ld)
 			continue;
 		/* Holding leaselock: never wait for a file's LOCK_SH, which a
 		 * renew or release may hold while it waits for leaselock. */
-		if (lockdir_read_lock_flags(ld, de->d_name, de->d_name, 0, lf,
+		if (lockdir_read_lock(ld, de->d_name, de->d_name, 0, lf,
 		    err) != LOCKSTORE_OK || lf->is_delay ||
 		    lockdir_lease_state(ld, lf, now) == LOCKDIR_EXPIRED)
 			continue;
@@ -221,18 +216,13 @@ lockdir_expire(void *impl, struct lockstore_error *err)
 	ld->scanning = 1;
 	scan_step(ld);
 	now = clock_mono_ms();
-	for (i = 0; i < ld->nleases; i++)
-		if (ld->leases[i].deadline_ms <= now)
-			ndue++;
-	if (ndue > 0 && (due = calloc(ndue, sizeof(*due))) != NULL) {
-		ndue = 0;
+	if (ld->nleases > 0 &&
+	    (due = calloc(ld->nleases, sizeof(*due))) != NULL)
 		for (i = 0; i < ld->nleases; i++)
 			if (ld->leases[i].deadline_ms <= now &&
 			    (due[ndue] = strdup(ld->leases[i].resource)) !=
 			    NULL)
 				ndue++;
-	} else
-		ndue = 0;
 	pthread_mutex_unlock(&ld->leaselock);
 	for (i = 0; i < ndue; i++) {
 		name_encode(due[i], fname);

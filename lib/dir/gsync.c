@@ -26,8 +26,7 @@ gsync_init(struct gsync *g, int fd)
 	pthread_cond_init(&g->done_cv[0], NULL);
 	pthread_cond_init(&g->done_cv[1], NULL);
 	g->started = g->done = g->failed = 0;
-	g->failed_errno = 0;
-	g->running = 0;
+	g->failed_errno = g->running = 0;
 	g->fd = fd;
 }
 

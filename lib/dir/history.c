@@ -164,9 +164,6 @@ field_put(char *p, const char *s, size_t max)
 static int
 field_get(const char *f, size_t len, char *out, size_t size)
 {
-	unsigned char	c;
-	size_t		i, o = 0;
-
 	if (len == 1 && f[0] == '-') {
 		out[0] = '\0';
 		return 0;
@@ -175,22 +172,8 @@ field_get(const char *f, size_t len, char *out, size_t size)
 		memcpy(out, "-", 2);
 		return 0;
 	}
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= size)
-			return -1;
-		c = (unsigned char)f[i];
-		if (c == '%') {
-			if (len - i < 3 || codec_unhex(&c, f + i + 1, 1,
-			    CODEC_UPPER | CODEC_NO_NUL) == -1 ||
-			    !needs_escape(c, 0))
-				return -1;
-			i += 2;
-		} else if (needs_escape(c, 0))
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
+	return codec_unpercent(out, size, f, len, CODEC_UPPER | CODEC_NO_NUL,
+	    needs_escape);
 }
 
 /* Parses LEN decimal digits at F into *V; -1 if empty, bad or too big. */
@@ -222,11 +205,8 @@ get_ll(const char *f, size_t len, long long *v)
 	unsigned long long	m;
 	int			neg = (len > 0 && f[0] == '-');
 
-	if (get_ull(f + neg, len - (size_t)neg, &m) == -1)
-		return -1;
-	if (!neg && m > (unsigned long long)LLONG_MAX)
-		return -1;
-	if (neg && m > (unsigned long long)LLONG_MAX + 1)
+	if (get_ull(f + neg, len - (size_t)neg, &m) == -1 ||
+	    m > (unsigned long long)LLONG_MAX + (unsigned int)neg)
 		return -1;
 	*v = neg ? (m == 0 ? 0 : -(long long)(m - 1) - 1) : (long long)m;
 	return 0;
@@ -292,18 +272,12 @@ lock_file(int fd, int op)
 	return 0;
 }
 
+/* "Storage error: cannot VERB the history: <strerror>". */
 static enum lockstore_status
-write_error(struct lockstore_error *err, int e)
+history_error(struct lockstore_error *err, const char *verb, int e)
 {
 	return store_error(err, LOCKSTORE_STORAGE, e,
-	    "Storage error: cannot write the history: %s", strerror(e));
-}
-
-static enum lockstore_status
-read_error(struct lockstore_error *err, int e)
-{
-	return store_error(err, LOCKSTORE_STORAGE, e,
-	    "Storage error: cannot read the history: %s", strerror(e));
+	    "Storage error: cannot %s the history: %s", verb, strerror(e));
 }
 
 /* Opens the journal in the directory DIRFD. */
@@ -432,16 +406,11 @@ reopen(struct history *h, struct segment *stale)
 {
 	int	fd, rc = 0;
 
+	/* h->cur only changes under open_lock: unless another thread was
+	 * first, it is still STALE. */
 	pthread_mutex_lock(&h->open_lock);
-	pthread_mutex_lock(&h->lock);
-	if (h->cur != stale) {
-		/* Another thread was first. */
-		pthread_mutex_unlock(&h->lock);
-		pthread_mutex_unlock(&h->open_lock);
-		return 0;
-	}
-	pthread_mutex_unlock(&h->lock);
-	if ((fd = open_current(h)) == -1 || segment_install(h, fd) == -1)
+	if (h->cur == stale && ((fd = open_current(h)) == -1 ||
+	    segment_install(h, fd) == -1))
 		rc = -1;
 	pthread_mutex_unlock(&h->open_lock);
 	return rc;
@@ -484,6 +453,16 @@ leave_shared(struct history *h, struct segment *s)
 	pthread_mutex_unlock(&h->lock);
 }
 
+static void
+leave_exclusive(struct history *h, struct segment *s)
+{
+	(void)flock(s->fd, LOCK_UN);
+	pthread_mutex_lock(&h->lock);
+	s->exclusive = 0;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* Takes S's exclusive lock once no other thread of ours is inside. */
 static int
 enter_exclusive(struct history *h, struct segment *s)
@@ -500,22 +479,9 @@ enter_exclusive(struct history *h, struct segment *s)
 	if (lock_file(s->fd, LOCK_EX) == 0)
 		return 0;
 	e = errno;
-	pthread_mutex_lock(&h->lock);
-	s->exclusive = 0;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->lock);
+	leave_exclusive(h, s);	/* LOCK_UN of a lock not held: no-op */
 	errno = e;
 	return -1;
-}
-
-static void
-leave_exclusive(struct history *h, struct segment *s)
-{
-	(void)flock(s->fd, LOCK_UN);
-	pthread_mutex_lock(&h->lock);
-	s->exclusive = 0;
-	pthread_cond_broadcast(&h->cv);
-	pthread_mutex_unlock(&h->lock);
 }
 
 /*
@@ -622,43 +588,32 @@ append_once(struct history *h, unsigned long limit, const char *buf,
 {
 	struct segment	*s;
 	struct stat	 st;
-	int		 rc, e;
+	int		 rc, e, stale, full = 0;
 
 	if ((s = segment_get(h)) == NULL)
 		return reopen(h, NULL) == -1 ? -1 : 0;
-	if (enter_shared(h, s) == -1) {
-		rc = -1;
+	if ((rc = enter_shared(h, s)) == -1)
 		goto out;
-	}
-	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-		e = errno;
-		leave_shared(h, s);
-		errno = e;
-		/* ENOENT: renamed away, not yet replaced. */
-		rc = (e == ENOENT ? reopen(h, s) : -1);
-		goto out;
-	}
-	if (st.st_ino != s->ino || st.st_dev != s->dev) {
-		leave_shared(h, s);
-		rc = reopen(h, s);
-		goto out;
-	}
-	if ((unsigned long long)st.st_size >= limit) {
-		leave_shared(h, s);
-		rc = rotate(h, s);
-		goto out;
-	}
-	rc = write_record(s, buf, len);
+	/* ENOENT: renamed away, not yet replaced. */
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		stale = errno == ENOENT ? 1 : -1;
+	else
+		stale = st.st_ino != s->ino || st.st_dev != s->dev;
+	if (stale == 0 && !(full = (unsigned long long)st.st_size >= limit))
+		rc = write_record(s, buf, len);
 	e = errno;
 	leave_shared(h, s);
 	errno = e;
-	if (rc == 0 && h->durable) {
+	if (stale != 0)
+		rc = stale == 1 ? reopen(h, s) : -1;
+	else if (full)
+		rc = rotate(h, s);
+	else if (rc == 0 && h->durable) {
 		/* The segment stays referenced until the sync is waited for. */
 		p->segment = s;
 		p->mark = gsync_mark(&s->sync);
 		return 1;
-	}
-	if (rc == 0)
+	} else if (rc == 0)
 		rc = 1;
 out:
 	e = errno;
@@ -683,10 +638,10 @@ history_append_async(struct history *h,
 	if (limit == 0)
 		return LOCKSTORE_OK;
 	if ((unsigned int)e->how > LOCKSTORE_END_EXPIRY)
-		return write_error(err, EINVAL);
+		return history_error(err, "write", EINVAL);
 	size = record_len(e);
 	if (size > sizeof(stackbuf) && (buf = malloc(size)) == NULL)
-		return write_error(err, errno);
+		return history_error(err, "write", errno);
 	len = record_put(buf, size, e);
 	for (i = 0; i < RETRIES && rc == 0; i++)
 		rc = append_once(h, limit, buf, len, p);
@@ -694,7 +649,7 @@ history_append_async(struct history *h,
 	if (buf != stackbuf)
 		free(buf);
 	if (rc != 1)
-		return write_error(err, saved);
+		return history_error(err, "write", saved);
 	return LOCKSTORE_OK;
 }
 
@@ -712,7 +667,7 @@ history_wait(struct history *h, struct history_pending *p,
 	rc = gsync_wait_mark(&s->sync, p->mark);
 	e = errno;
 	segment_put(h, s);
-	return rc == -1 ? write_error(err, e) : LOCKSTORE_OK;
+	return rc == -1 ? history_error(err, "write", e) : LOCKSTORE_OK;
 }
 
 /* Appends E to the journal, durably when the journal is. */
@@ -969,7 +924,7 @@ out:
 	free(want);
 	free(buf);
 	if (e != 0)
-		return read_error(err, e);
+		return history_error(err, "read", e);
 	return LOCKSTORE_OK;
 }
 

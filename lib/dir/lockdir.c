@@ -42,28 +42,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "gsync.h"
 #include "lockdir.h"
-#include "lockfile.h"
-#include "fname.h"
-#include "store_impl.h"
-
-/* Whether the syncs are on. */
-int
-lockdir_durable(const struct lockdir *ld)
-{
-	return (ld->flags & LOCKSTORE_NOSYNC) == 0;
-}
-
-#define durable(ld)	lockdir_durable(ld)
 
 /* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
 enum lockstore_status
@@ -142,7 +127,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 		if (lockdir_flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
 		    pwrite_all(fd, buf, (size_t)len) == 0 &&
 		    (old <= len || ftruncate(fd, len) == 0) &&
-		    (!durable(ld) || fdatasync(fd) == 0))
+		    (!ld->durable || fdatasync(fd) == 0))
 			return fd;
 		if (still_spare(ld, fd, tmp))
 			unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
@@ -164,7 +149,7 @@ write_tmp(struct lockdir *ld, const struct lockfile *lf, const char *resource,
 	}
 	if (pwrite_all(fd, buf, (size_t)len) == -1 ||
 	    lockdir_flock_ex(fd) == -1 ||
-	    (durable(ld) && fdatasync(fd) == -1)) {
+	    (ld->durable && fdatasync(fd) == -1)) {
 		e = errno;
 		close(fd);
 		unlinkat(ld->dirfd, tmp, 0);
@@ -194,7 +179,7 @@ lockdir_replace(struct lockdir *ld, const char *fname,
 		return storage(err, e, "cannot replace the lock file",
 		    resource);
 	}
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
 		e = errno;
 		close(fd);
 		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
@@ -214,9 +199,7 @@ remove_marker(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
 	if (st == LOCKSTORE_OK) {
 		if (lf->is_delay && lockdir_delay_state(ld, lf,
 		    clock_mono_ms()) != LOCKDIR_LIVE &&
@@ -239,17 +222,9 @@ reacquire(struct lockdir *ld, const char *fname, const char *resource,
 	struct lockfile	*lf;
 	int		 fd, st;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return storage(err, ENOMEM, "out of memory", resource);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
-	if (st == LOCKDIR_ABSENT) {
-		free(lf);
-		return LOCKDIR_AGAIN;
-	}
-	if (st != LOCKSTORE_OK) {
-		free(lf);
-		return st;
-	}
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
+	if (st != LOCKSTORE_OK)
+		return st == LOCKDIR_ABSENT ? LOCKDIR_AGAIN : st;
 	if (lf->is_delay || strcmp(lf->holder, client) != 0 ||
 	    lockdir_lease_state(ld, lf, clock_mono_ms()) == LOCKDIR_EXPIRED) {
 		st = LOCKDIR_AGAIN;	/* changed meanwhile */
@@ -281,14 +256,6 @@ out:
 	close(fd);
 	free(lf);
 	return st;
-}
-
-/* Whether TMP is a spare's name (pool.c). */
-static int
-spare_name(const char *tmp)
-{
-	return strncmp(tmp, LOCKDIR_POOL_PREFIX,
-	    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0;
 }
 
 /*
@@ -339,7 +306,7 @@ take_legacy(struct lockdir *ld, const char *resource, const char *client,
 
 	if (!lockdir_legacy_name(resource, form, legacy, sizeof(legacy)))
 		return LOCKDIR_ABSENT;
-	st = lockdir_read_lock(ld, legacy, resource, lf, err);
+	st = lockdir_read_lock(ld, legacy, resource, 1, lf, err);
 	if (st == LOCKSTORE_OK && !lf->has_resource) {
 		if (acquire && strcmp(lf->holder, client) == 0) {
 			grant->reacquired = 1;
@@ -418,7 +385,7 @@ grant_new(struct lockdir *ld, const char *fname, const char *resource,
 {
 	int	e;
 
-	if (durable(ld) && gsync_wait(&ld->dirsync) == -1) {
+	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
 		/*
 		 * The grant is not durable, so it must not stand: we still
 		 * hold the flock on the new inode, so nobody else can have
@@ -465,7 +432,7 @@ lockdir_take(void *impl, const char *resource, const char *client,
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		/* A held lock is answered without writing anything: cheaper,
 		 * and "held" stays the answer even on a full disk. */
-		st = lockdir_read_lock(ld, fname, resource, lf, err);
+		st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 		if (st == LOCKSTORE_OK)
 			st = lockdir_check_owner(lf, resource, form, err);
 		if (st == LOCKSTORE_OK) {
@@ -484,7 +451,8 @@ lockdir_take(void *impl, const char *resource, const char *client,
 		}
 		if (place(ld, tmp, fname) == 0)
 			break;
-		if ((e = errno) == ENOENT && spare_name(tmp)) {
+		if ((e = errno) == ENOENT && strncmp(tmp, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0) {
 			/* A spare removed under us (by hand): a new file. */
 			close(fd);
 			fd = -1;

@@ -69,7 +69,7 @@ struct lockdir_spare {
 
 struct lockdir {
 	int		 dirfd;
-	unsigned int	 flags;
+	int		 durable;	/* the syncs are on */
 	unsigned long	 instance;	/* distinguishes stores in a process */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
@@ -85,10 +85,9 @@ struct lockdir {
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
-	struct lockstore *store;	/* the front end: policy */
-	struct lockstore_stats *stats;	/* the store's counters */
+	struct lockstore *store;	/* the front end: policy, counters,
+					   wait queue */
 	struct history	*history;	/* NULL: out of memory at open */
-	struct waitq	*waitq;		/* the store's */
 	struct dirwatch	*watch;		/* wakes it on others' releases */
 	pthread_mutex_t	 leaselock;	/* leases, nleases, scan */
 	struct lockdir_lease *leases;
@@ -100,9 +99,6 @@ struct lockdir {
 	long long	 held;		/* of the last full pass, -1: none */
 };
 
-/* Whether the syncs are on. */
-int	lockdir_durable(const struct lockdir *ld);
-
 /* flock(FD, LOCK_EX), retried when a signal interrupts it; 0 or -1. */
 int	lockdir_flock_ex(int fd);
 
@@ -112,11 +108,12 @@ enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
 
 /*
  * Opens lock file FNAME, flock()s it and makes sure the name still refers
- * to the inode locked, then reads it into LF.  Returns LOCKSTORE_OK with
- * *FDP open and locked (the caller closes it), LOCKDIR_ABSENT, or an error.
+ * to the inode locked, then reads it into *LFP (malloc'd).  Returns
+ * LOCKSTORE_OK with *FDP open and locked (the caller closes it and frees
+ * *LFP), LOCKDIR_ABSENT, or an error (*LFP NULL).
  */
 int	lockdir_open_locked(struct lockdir *ld, const char *fname,
-	    const char *resource, int *fdp, struct lockfile *lf,
+	    const char *resource, int *fdp, struct lockfile **lfp,
 	    struct lockstore_error *err);
 
 /* Hands out the next fencing token (token.c; durable before it
@@ -134,12 +131,6 @@ void	lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
 	    int keep);
 int	lockdir_pool_other_boot(const struct lockdir *ld, const char *name);
 void	lockdir_pool_close(struct lockdir *ld);
-
-/* lockdir_read_lock() that, unless WAIT, gives up with LOCKDIR_AGAIN
- * rather than wait for a change of the file to end. */
-int	lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
-	    const char *resource, int wait, struct lockfile *lf,
-	    struct lockstore_error *err);
 
 /* Replaces lock file FNAME (whose flock the caller holds) by LF,
  * atomically and durably. */
@@ -178,8 +169,8 @@ void	lockdir_note_lease(struct lockdir *ld, const char *resource,
 int	lockdir_expire_one(struct lockdir *ld, const char *fname,
 	    const char *resource, struct lockstore_error *err);
 
-/* The backend's lease, break, history and health calls
- * (lockdir_lease.c). */
+/* The backend's renew (renew.c), break (break.c), history (query.c),
+ * expiry sweep (expire.c) and health (open.c). */
 enum lockstore_status	lockdir_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,
@@ -199,9 +190,11 @@ enum lockstore_status	lockdir_health(void *impl,
 			    struct lockstore_error *err);
 void			lockdir_lease_close(struct lockdir *ld);
 
-/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist. */
+/* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
+ * Unless WAIT, gives up with LOCKDIR_AGAIN rather than wait for a change
+ * of the file to end. */
 int	lockdir_read_lock(const struct lockdir *ld, const char *fname,
-	    const char *resource, struct lockfile *lf,
+	    const char *resource, int wait, struct lockfile *lf,
 	    struct lockstore_error *err);
 
 /* Whether LF, found under RESOURCE's own file name, is RESOURCE's lock. */

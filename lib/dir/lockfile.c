@@ -34,17 +34,10 @@ put_escaped(char *buf, size_t size, size_t *pos, const char *s)
 	return 0;
 }
 
-/* Renders the lock file of CLIENT holding RESOURCE since SINCE. */
-int
-lockfile_format(char *buf, size_t size, const char *resource,
-    const char *client, long long since)
-{
-	return lockfile_format_token(buf, size, resource, client, since, 0);
-}
-
-/* The same with the fencing token TOKEN (0: no token line). */
-int
-lockfile_format_token(char *buf, size_t size, const char *resource,
+/* The lock file of CLIENT holding RESOURCE since SINCE, with the fencing
+ * token TOKEN (0: no token line). */
+static int
+format_token(char *buf, size_t size, const char *resource,
     const char *client, long long since, unsigned long long token)
 {
 	size_t	pos;
@@ -69,15 +62,22 @@ lockfile_format_token(char *buf, size_t size, const char *resource,
 	return (int)pos;
 }
 
+/* Renders the lock file of CLIENT holding RESOURCE since SINCE. */
+int
+lockfile_format(char *buf, size_t size, const char *resource,
+    const char *client, long long since)
+{
+	return format_token(buf, size, resource, client, since, 0);
+}
+
 /* Renders LF: see lockfile.h. */
 int
 lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 {
-	static const char	*cause[] = { "unlock", "break", "expiry" };
-	size_t			 pos;
-	int			 n;
+	size_t	pos;
+	int	n;
 
-	if ((n = lockfile_format_token(buf, size, lf->resource, lf->holder,
+	if ((n = format_token(buf, size, lf->resource, lf->holder,
 	    lf->since, lf->token)) < 0)
 		return -1;
 	pos = (size_t)n;
@@ -91,7 +91,7 @@ lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 	if (lf->is_delay) {
 		n = snprintf(buf + pos, size - pos, "delay %lld %s %s %lld\n",
 		    lf->delay_until_ms, lf->boot,
-		    cause[lf->delay_cause == LOCKSTORE_END_BREAK ? 1 : 2],
+		    lf->delay_cause == LOCKSTORE_END_BREAK ? "break" : "expiry",
 		    lf->delay_wall_ms);
 		if (n < 0 || (size_t)n >= size - pos)
 			return -1;
@@ -118,43 +118,16 @@ lockfile_sum(const char *buf, size_t len)
 	return h;
 }
 
-/* Decodes LEN bytes of percent-encoding into OUT (SIZE bytes with NUL). */
+/* Copies the boot id S to OUT; -1 if it is not one. */
 static int
-get_escaped(const char *s, size_t len, char *out, size_t size)
+get_boot(const char *s, char *out)
 {
-	size_t	i, o = 0;
+	size_t	len = strlen(s);
 
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= size)
-			return -1;
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len || codec_unhex(out + o, s + i + 1, 1,
-		    CODEC_UPPER | CODEC_LOWER | CODEC_NO_NUL) == -1)
-			return -1;
-		o++;
-		i += 2;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-/* Copies a boot id of LEN bytes from S; -1 if it is not one. */
-static int
-get_boot(const char *s, size_t len, char *out)
-{
-	size_t	i;
-
-	if (len == 0 || len >= LOCKFILE_BOOT_SIZE)
+	if (len == 0 || len >= LOCKFILE_BOOT_SIZE ||
+	    strspn(s, "0123456789abcdef-") != len)
 		return -1;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f') || s[i] == '-'))
-			return -1;
-	memcpy(out, s, len);
-	out[len] = '\0';
+	memcpy(out, s, len + 1);
 	return 0;
 }
 
@@ -174,7 +147,7 @@ parse_lease(const char *s, size_t len, struct lockfile *lf)
 	if (sscanf(line, "%llu %lld %45s%n", &ttl, &deadline, boot, &n) != 3 ||
 	    (size_t)n != len || ttl == 0 || ttl > UINT32_MAX || deadline < 0 ||
 	    line[0] < '0' || line[0] > '9' ||
-	    get_boot(boot, strlen(boot), lf->boot) == -1)
+	    get_boot(boot, lf->boot) == -1)
 		return -1;
 	lf->ttl_ms = (unsigned int)ttl;
 	lf->deadline_ms = deadline;
@@ -196,7 +169,7 @@ parse_delay(const char *s, size_t len, struct lockfile *lf)
 	if (sscanf(line, "%lld %45s %15s %lld%n", &until, boot, cause, &wall,
 	    &n) != 4 || (size_t)n != len || until < 0 || wall < 0 ||
 	    line[0] < '0' || line[0] > '9' ||
-	    get_boot(boot, strlen(boot), lf->boot) == -1)
+	    get_boot(boot, lf->boot) == -1)
 		return -1;
 	if (strcmp(cause, "break") == 0)
 		lf->delay_cause = LOCKSTORE_END_BREAK;
@@ -223,8 +196,9 @@ parse_field(const char *line, size_t len, struct lockfile *lf)
 	long long		v;
 
 	if (len >= sizeof(res) - 1 && memcmp(line, res, sizeof(res) - 1) == 0) {
-		if (get_escaped(line + sizeof(res) - 1, len - (sizeof(res) - 1),
-		    lf->resource, sizeof(lf->resource)) == -1)
+		if (codec_unpercent(lf->resource, sizeof(lf->resource),
+		    line + sizeof(res) - 1, len - (sizeof(res) - 1),
+		    CODEC_UPPER | CODEC_LOWER | CODEC_NO_NUL, NULL) == -1)
 			return -1;
 		lf->has_resource = 1;
 	} else if (len >= sizeof(since) - 1 &&

@@ -8,7 +8,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "lockstore.h"
 
@@ -58,10 +57,6 @@ int	lockfile_render(char *buf, size_t size, const struct lockfile *lf);
  */
 int	lockfile_format(char *buf, size_t size, const char *resource,
 	    const char *client, long long since);
-
-/* The same with a "token" line for TOKEN (none when TOKEN is 0). */
-int	lockfile_format_token(char *buf, size_t size, const char *resource,
-	    const char *client, long long since, unsigned long long token);
 
 /* The sum of a "check" line: FNV-1a (64 bits) of LEN bytes at BUF. */
 uint64_t	lockfile_sum(const char *buf, size_t len);

@@ -18,9 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 static unsigned long instances;	/* atomic */
 
@@ -68,15 +66,13 @@ remove_stale_tmp(struct lockdir *ld)
 			unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
 		}
-		/* A spare of an earlier boot: its process is gone too. */
-		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1 &&
-		    lockdir_pool_other_boot(ld, de->d_name)) {
-			unlinkat(ld->dirfd, de->d_name, 0);
+		/* A spare of an earlier boot: its process is gone too.  A
+		 * live process's spares may idle for any time. */
+		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1) {
+			if (lockdir_pool_other_boot(ld, de->d_name))
+				unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
 		}
-		/* A live process's spares may idle for any time. */
-		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1)
-			continue;
 		if (fstatat(ld->dirfd, de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == 0 &&
 		    st.st_mtime + LOCKDIR_TMP_STALE < time(NULL))
@@ -118,20 +114,12 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 
 	*storep = NULL;
 	if ((ld = calloc(1, sizeof(*ld))) == NULL)
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
+	ld->dirfd = -1;
 	/* Absolute, so the identity check works after a chdir("/"). */
-	if ((ld->path = realpath(dir, NULL)) == NULL) {
-		store_error(err, LOCKSTORE_STORAGE, errno,
-		    "Storage error: cannot open lock directory '%s': %s", dir,
-		    strerror(errno));
-		free(ld);
-		return LOCKSTORE_STORAGE;
-	}
-	ld->flags = flags;
-	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
-	ld->dirfd = open(ld->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ld->dirfd == -1 || fstat(ld->dirfd, &st) == -1) {
+	if ((ld->path = realpath(dir, NULL)) == NULL ||
+	    (ld->dirfd = open(ld->path, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || fstat(ld->dirfd, &st) == -1) {
 		store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: cannot open lock directory '%s': %s", dir,
 		    strerror(errno));
@@ -141,6 +129,8 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 		free(ld);
 		return LOCKSTORE_STORAGE;
 	}
+	ld->durable = (flags & LOCKSTORE_NOSYNC) == 0;
+	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
 	ld->tokfd = -1;		/* opened at the first grant */
@@ -151,17 +141,14 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	ld->held = -1;
 	read_boot(ld);
 	remove_stale_tmp(ld);
-	ld->history = history_open(ld->dirfd, def.history_bytes,
-	    lockdir_durable(ld));
+	ld->history = history_open(ld->dirfd, def.history_bytes, ld->durable);
 	if (ld->history == NULL ||
 	    (*storep = lockdir_store_new(ld)) == NULL) {
 		lockdir_close(ld);
 		return store_error_nomem(err);
 	}
 	ld->store = *storep;
-	ld->stats = store_stats(*storep);
-	ld->waitq = store_waitq(*storep);
-	if ((ld->watch = dirwatch_new(ld->path, ld->waitq)) == NULL) {
+	if ((ld->watch = dirwatch_new(ld->path, ld->store->waitq)) == NULL) {
 		lockstore_close(*storep);
 		*storep = NULL;
 		return store_error_nomem(err);

@@ -175,15 +175,12 @@ digits_dot(const char *s)
 int
 lockdir_pool_other_boot(const struct lockdir *ld, const char *name)
 {
-	const char	*p = name + sizeof(LOCKDIR_POOL_PREFIX) - 1, *boot;
+	const char	*p, *boot;
 
-	if ((p = digits_dot(p)) == NULL)
-		return 0;
-	boot = p;
-	if (strlen(p) < 9 || p[8] != '.' || strcspn(p, ".") != 8)
-		return 0;
-	if ((p = digits_dot(p + 9)) == NULL ||
-	    strspn(p, "0123456789") != strlen(p) || *p == '\0')
+	if ((boot = digits_dot(name + sizeof(LOCKDIR_POOL_PREFIX) - 1)) ==
+	    NULL || strcspn(boot, ".") != 8 || boot[8] != '.' ||
+	    (p = digits_dot(boot + 9)) == NULL || *p == '\0' ||
+	    strspn(p, "0123456789") != strlen(p))
 		return 0;
 	return strncmp(boot, ld->boot, 8) != 0;
 }

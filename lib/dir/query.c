@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 #define SUFFIX_LEN	(sizeof(NAME_SUFFIX) - 1)
 
@@ -77,10 +75,9 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
 	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		return store_error_nomem(err);
 	form = name_encode(resource, fname);
-	st = lockdir_read_lock(ld, fname, resource, lf, err);
+	st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 	if (st == LOCKSTORE_OK)
 		st = lockdir_check_owner(lf, resource, form, err);
 	/* An expired lease ends now, so that the answer shows what follows
@@ -90,11 +87,11 @@ lockdir_inspect(void *impl, const char *resource, int *held,
 		st = lockdir_expire_one(ld, fname, resource, err);
 		if (st == LOCKSTORE_OK || st == LOCKDIR_AGAIN ||
 		    st == LOCKDIR_ABSENT)
-			st = lockdir_read_lock(ld, fname, resource, lf, err);
+			st = lockdir_read_lock(ld, fname, resource, 1, lf, err);
 	}
 	if (st == LOCKDIR_ABSENT &&
 	    lockdir_legacy_name(resource, form, legacy, sizeof(legacy))) {
-		st = lockdir_read_lock(ld, legacy, resource, lf, err);
+		st = lockdir_read_lock(ld, legacy, resource, 1, lf, err);
 		if (st == LOCKSTORE_OK && lf->has_resource)
 			st = LOCKDIR_ABSENT;	/* another resource's file */
 		else if (st == LOCKSTORE_INVALID_STATE)
@@ -155,69 +152,43 @@ plainly_excluded(const char *name, const char *prefix, size_t plen)
 	return rlen < plen || strncmp(name, prefix, plen) != 0;
 }
 
-/* Max-heap of file names, to keep the SCAN_BATCH smallest. */
+/* File names, to keep the SCAN_BATCH smallest: twice as many are
+ * gathered, then sorted and cut. */
 struct batch {
-	char	*names[SCAN_BATCH];
+	char	*names[2 * SCAN_BATCH];
 	size_t	 n;
 	int	 more;		/* names beyond those kept exist */
 };
-
-static void
-sift_down(struct batch *b, size_t i)
-{
-	size_t	l, big;
-	char	*t;
-
-	for (;;) {
-		l = 2 * i + 1;
-		big = i;
-		if (l < b->n && strcmp(b->names[l], b->names[big]) > 0)
-			big = l;
-		if (l + 1 < b->n && strcmp(b->names[l + 1], b->names[big]) > 0)
-			big = l + 1;
-		if (big == i)
-			return;
-		t = b->names[i];
-		b->names[i] = b->names[big];
-		b->names[big] = t;
-		i = big;
-	}
-}
-
-static int
-batch_add(struct batch *b, const char *name)
-{
-	size_t	i;
-	char	*copy, *t;
-
-	if (b->n == SCAN_BATCH) {
-		b->more = 1;
-		if (strcmp(name, b->names[0]) >= 0)
-			return 0;
-		if ((copy = strdup(name)) == NULL)
-			return -1;
-		free(b->names[0]);
-		b->names[0] = copy;
-		sift_down(b, 0);
-		return 0;
-	}
-	if ((copy = strdup(name)) == NULL)
-		return -1;
-	i = b->n++;
-	b->names[i] = copy;
-	while (i > 0 && strcmp(b->names[(i - 1) / 2], b->names[i]) < 0) {
-		t = b->names[i];
-		b->names[i] = b->names[(i - 1) / 2];
-		b->names[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-	return 0;
-}
 
 static int
 compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts B and keeps its SCAN_BATCH smallest names. */
+static void
+batch_cut(struct batch *b)
+{
+	qsort(b->names, b->n, sizeof(b->names[0]), compare_names);
+	if (b->n > SCAN_BATCH)
+		b->more = 1;
+	while (b->n > SCAN_BATCH)
+		free(b->names[--b->n]);
+}
+
+static int
+batch_add(struct batch *b, const char *name)
+{
+	/* After a cut, names past the largest kept cannot be kept. */
+	if (b->more && strcmp(name, b->names[SCAN_BATCH - 1]) >= 0)
+		return 0;
+	if (b->n == 2 * SCAN_BATCH)
+		batch_cut(b);
+	if ((b->names[b->n] = strdup(name)) == NULL)
+		return -1;
+	b->n++;
+	return 0;
 }
 
 static void
@@ -262,7 +233,7 @@ scan(struct lockdir *ld, const char *cursor, const char *prefix,
 		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
 		    "cannot read the lock directory: %s", strerror(e));
 	}
-	qsort(b->names, b->n, sizeof(b->names[0]), compare_names);
+	batch_cut(b);
 	return LOCKSTORE_OK;
 }
 
@@ -280,7 +251,7 @@ judge(struct lockdir *ld, const char *fname,
 	size_t	rlen = strlen(fname) - SUFFIX_LEN;
 	int	st;
 
-	st = lockdir_read_lock(ld, fname, fname, lf, err);
+	st = lockdir_read_lock(ld, fname, fname, 1, lf, err);
 	if (st == LOCKSTORE_STORAGE)
 		return -1;
 	if (st != LOCKSTORE_OK)
@@ -332,8 +303,7 @@ lockdir_list(void *impl, const struct lockstore_list_query *q,
 	lf = malloc(sizeof(*lf));
 	info = malloc(sizeof(*info));
 	if (b == NULL || lf == NULL || info == NULL) {
-		st = store_error(err, LOCKSTORE_STORAGE, ENOMEM,
-		    "Storage error: out of memory");
+		st = store_error_nomem(err);
 		goto out;
 	}
 	for (;;) {

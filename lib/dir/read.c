@@ -15,9 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Internal result of read_open(): the content does not parse. */
 #define UNPARSED	(-3)
@@ -123,17 +121,10 @@ flock_sh(int fd, int wait)
 	}
 }
 
-/* Whether LF, read from file FNAME, can be that file's content: lockd
- * names a file it writes after the resource it records. */
-static int
-fits_name(const struct lockfile *lf, const char *fname)
-{
-	/* gocept.lockd's records no name: nothing to compare */
-	return !lf->has_resource || name_is_own(lf->resource, fname);
-}
-
 /*
  * Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
+ * Without WAIT, LOCKDIR_AGAIN instead of waiting for LOCK_SH (for callers
+ * that hold a mutex a changer may need).
  *
  * Without a lock at first, so that looking seldom waits for a change.
  * But lock files' inodes are reused (pool.c): the inode opened may
@@ -149,26 +140,16 @@ fits_name(const struct lockfile *lf, const char *fname)
  */
 int
 lockdir_read_lock(const struct lockdir *ld, const char *fname,
-    const char *resource, struct lockfile *lf, struct lockstore_error *err)
-{
-	return lockdir_read_lock_flags(ld, fname, resource, 1, lf, err);
-}
-
-/* lockdir_read_lock(); without WAIT, LOCKDIR_AGAIN instead of waiting
- * for LOCK_SH (for callers that hold a mutex a changer may need). */
-int
-lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
     const char *resource, int wait, struct lockfile *lf,
     struct lockstore_error *err)
 {
 	struct stat	st, now;
-	int		fd = -1, rc, tries, e, locked;
+	int		fd = -1, rc, tries, e;
 
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
 			return rc;
-		locked = 0;
 		if (fstat(fd, &st) == -1) {
 			e = errno;
 			close(fd);
@@ -176,9 +157,11 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 			    "cannot inspect the lock file", resource);
 		}
 		rc = read_open(fd, &st, resource, lf, err);
-		/* Only a read that ends in its own sum can be whole. */
-		if (rc == UNPARSED || (rc == LOCKSTORE_OK &&
-		    (!lf->has_check || !fits_name(lf, fname)))) {
+		/* Only a read that ends in its own sum can be whole, and lockd
+		 * names a file it writes after the resource it records
+		 * (gocept.lockd's records none: nothing to compare). */
+		if (rc == UNPARSED || (rc == LOCKSTORE_OK && (!lf->has_check ||
+		    (lf->has_resource && !name_is_own(lf->resource, fname))))) {
 			if ((e = flock_sh(fd, wait)) != 0) {
 				close(fd);
 				if (e == EWOULDBLOCK && !wait)
@@ -188,11 +171,10 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 				    "flock()ed by someone else" :
 				    "cannot lock the lock file", resource);
 			}
-			locked = 1;
+			if ((rc = read_open(fd, &st, resource, lf, err)) ==
+			    UNPARSED)
+				rc = LOCKSTORE_INVALID_STATE;	/* it is so */
 		}
-		if (locked && (rc = read_open(fd, &st, resource, lf, err)) ==
-		    UNPARSED)
-			rc = LOCKSTORE_INVALID_STATE;	/* it is so */
 		/* Still FNAME's?  (Under LOCK_SH it cannot go away.) */
 		if (fstatat(ld->dirfd, fname, &now,
 		    AT_SYMLINK_NOFOLLOW) == -1) {
@@ -215,43 +197,49 @@ lockdir_read_lock_flags(const struct lockdir *ld, const char *fname,
 /* Opens, flocks and reads lock file FNAME; see lockdir.h. */
 int
 lockdir_open_locked(struct lockdir *ld, const char *fname,
-    const char *resource, int *fdp, struct lockfile *lf,
+    const char *resource, int *fdp, struct lockfile **lfp,
     struct lockstore_error *err)
 {
-	struct stat	st, now;
-	int		fd = -1, rc, tries;
+	struct lockfile	*lf;
+	struct stat	 st, now;
+	int		 fd = -1, rc, tries;
 
+	if ((*lfp = lf = malloc(sizeof(*lf))) == NULL)
+		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	for (tries = 0; tries < LOCKDIR_RACE_RETRIES; tries++) {
 		if ((rc = open_lock(ld, fname, resource, &fd, err)) !=
 		    LOCKSTORE_OK)
-			return rc;
+			goto fail;
 		if (fstat(fd, &st) == -1 || lockdir_flock_ex(fd) == -1) {
 			rc = lockdir_storage(err, errno,
 			    "cannot lock the lock file", resource);
-			close(fd);
-			return rc;
+			goto fail;
 		}
 		if (fstatat(ld->dirfd, fname, &now,
 		    AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = errno == ENOENT ? LOCKDIR_ABSENT :
 			    (int)lockdir_storage(err, errno,
 			    "cannot inspect the lock file", resource);
-			close(fd);
-			return rc;
+			goto fail;
 		}
 		if (now.st_ino == st.st_ino && now.st_dev == st.st_dev)
 			break;
 		close(fd);	/* replaced after we opened it: again */
+		fd = -1;
 	}
 	if (tries == LOCKDIR_RACE_RETRIES)
-		return store_error(err, LOCKSTORE_STORAGE, EAGAIN,
+		rc = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
 		    "Storage error: the lock for '%s' changes too fast to be "
 		    "changed", resource);
 	/* Under LOCK_EX, and still FNAME's: no rewrite is under way. */
-	if ((rc = read_open(fd, &st, resource, lf, err)) != LOCKSTORE_OK) {
-		close(fd);
-		return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
+	else if ((rc = read_open(fd, &st, resource, lf, err)) == LOCKSTORE_OK) {
+		*fdp = fd;
+		return LOCKSTORE_OK;
 	}
-	*fdp = fd;
-	return LOCKSTORE_OK;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(lf);
+	*lfp = NULL;
+	return rc == UNPARSED ? LOCKSTORE_INVALID_STATE : rc;
 }

@@ -16,15 +16,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /*
  * Records the end of the holding LF of RESOURCE in the history; with
@@ -58,7 +55,7 @@ record_end(struct lockdir *ld, const char *resource,
 	free(e);
 	if (st != LOCKSTORE_OK && (err->sys_errno == ENOSPC ||
 	    err->sys_errno == EDQUOT))
-		STORE_COUNT(ld->stats, history_lost, 1);
+		STORE_COUNT(&ld->store->stats, history_lost, 1);
 	else if (st != LOCKSTORE_OK)
 		return lockdir_storage(err, err->sys_errno, "cannot record "
 		    "the end of the lock in the history", resource);
@@ -91,7 +88,8 @@ put_marker(struct lockdir *ld, const char *fname, const char *resource,
 	snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
 	st = lockdir_replace(ld, fname, mark, resource, err);
 	free(mark);
-	waitq_notify(ld->waitq, resource);	/* to learn the delay's end */
+	/* Waiters look again to learn the delay's end. */
+	waitq_notify(ld->store->waitq, resource);
 	return st;
 }
 
@@ -117,14 +115,14 @@ remove_lock(struct lockdir *ld, const char *fname, const char *resource,
 		return lockdir_storage(err, e, "cannot remove the lock file",
 		    resource);
 	}
-	dirmark = lockdir_durable(ld) ? gsync_mark(&ld->dirsync) : 0;
+	dirmark = ld->durable ? gsync_mark(&ld->dirsync) : 0;
 	hst = history_wait(ld->history, pending, &herr);
-	rc = lockdir_durable(ld) ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
+	rc = ld->durable ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
 	/* Only a durable release frees the inode for another holding. */
 	if (spare == 1)
 		lockdir_pool_put(ld, &sp, rc == 0);
 	/* Waiters look at once, whether or not the syncs worked. */
-	waitq_notify(ld->waitq, resource);
+	waitq_notify(ld->store->waitq, resource);
 	if (rc == -1)
 		return store_error(err, LOCKSTORE_STORAGE, errno,
 		    "Storage error: removed the lock file for '%s' but cannot "
@@ -154,17 +152,10 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
 	store_policy(ld->store, &pol);
 	now = clock_mono_ms();
 	wall = clock_wall_ms();
-	/*
-	 * The record is written first.  A plain unlock does not wait for its
-	 * sync before the unlink: both are synced at once (while one thread
-	 * syncs the history, another often syncs the directory), and the
-	 * release is answered only when both are durable.  A crash in
-	 * between may keep the record of a release that did not survive
-	 * (a retried unlock writes it again and queries show it once) or,
-	 * rarely, lose the record of a release nobody was told of.  No
-	 * marker under gocept.lockd's file name: lockd would not read it as
-	 * this resource's.
-	 */
+	/* The record first (see the top of this file).  Both syncs of a
+	 * plain release overlap: while one thread syncs the history, another
+	 * often syncs the directory.  No marker under gocept.lockd's file
+	 * name: lockd would not read it as this resource's. */
 	plain = how == LOCKSTORE_END_UNLOCK || pol.lock_delay_ms == 0 ||
 	    !name_is_own(resource, fname);
 	if ((st = record_end(ld, resource, lf, how, by, reason, wall,
@@ -192,13 +183,9 @@ unlock_at(struct lockdir *ld, const char *fname, enum name_form form,
 	struct lockfile	*lf;
 	int		 fd = -1, rc;
 
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
-	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, lf, err)) !=
-	    LOCKSTORE_OK) {
-		free(lf);
+	if ((rc = lockdir_open_locked(ld, fname, resource, &fd, &lf, err)) !=
+	    LOCKSTORE_OK)
 		return rc;
-	}
 	if (legacy_only && lf->has_resource) {
 		/* lockd's file of the resource named so */
 		rc = LOCKDIR_ABSENT;

@@ -11,9 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fname.h"
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Extends the lease CLIENT holds on RESOURCE under TOKEN. */
 enum lockstore_status
@@ -28,27 +26,17 @@ lockdir_renew(void *impl, const char *resource, const char *client,
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return st;
-	if ((lf = malloc(sizeof(*lf))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
 	name_encode(resource, fname);
-	st = lockdir_open_locked(ld, fname, resource, &fd, lf, err);
-	if (st == LOCKSTORE_OK && (!lf->has_resource ||
-	    strcmp(lf->resource, resource) != 0)) {
-		st = lf->has_resource ? store_error(err,
-		    LOCKSTORE_INVALID_STATE, 0, "Invalid lock state: the lock "
-		    "file for '%s' belongs to another resource (name "
-		    "collision)", resource) : store_error(err,
-		    LOCKSTORE_NO_LEASE, 0, "Resource was locked without a "
-		    "TTL: nothing to renew");
+	st = lockdir_open_locked(ld, fname, resource, &fd, &lf, err);
+	if (st == LOCKSTORE_OK && (st = lf->has_resource ?
+	    lockdir_check_owner(lf, resource, NAME_PLAIN, err) :
+	    store_error(err, LOCKSTORE_NO_LEASE, 0, "Resource was locked "
+	    "without a TTL: nothing to renew")) != LOCKSTORE_OK)
 		close(fd);
-	}
-	if (st == LOCKDIR_ABSENT) {
-		free(lf);
-		return store_error_not_locked(err);
-	}
 	if (st != LOCKSTORE_OK) {
 		free(lf);
-		return st;
+		return st == LOCKDIR_ABSENT ?
+		    (int)store_error_not_locked(err) : st;
 	}
 	if (lf->is_delay)
 		st = store_error_not_locked(err);

@@ -51,7 +51,6 @@
 #include <unistd.h>
 
 #include "lockdir.h"
-#include "store_impl.h"
 
 /* Tokens one sync of the reserve covers. */
 #define TOKEN_RESERVE	1024ULL
@@ -67,14 +66,6 @@ static int
 boot_known(const struct lockdir *ld)
 {
 	return strncmp(ld->boot, "0-", 2) != 0;
-}
-
-/* The boot mark of the second line: this boot's id, prefixed "nosync-"
- * unless DURABLE (a reserve that was not synced). */
-static void
-boot_mark(const struct lockdir *ld, int durable, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s", durable ? "" : "nosync-", ld->boot);
 }
 
 /*
@@ -99,7 +90,7 @@ open_counter(struct lockdir *ld, struct lockstore_error *err)
 		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
 		    "error: cannot open the token counter %s/%s: %s", ld->path,
 		    LOCKDIR_TOKEN_FILE, strerror(errno));
-	if (created && lockdir_durable(ld) && fsync(ld->dirfd) == -1) {
+	if (created && ld->durable && fsync(ld->dirfd) == -1) {
 		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
 		    "cannot sync the lock directory %s: %s", ld->path,
 		    strerror(errno));
@@ -110,12 +101,13 @@ open_counter(struct lockdir *ld, struct lockstore_error *err)
 	return LOCKSTORE_OK;
 }
 
+/* "Invalid lock state: the token counter <path> STATE". */
 static enum lockstore_status
-damaged(struct lockdir *ld, struct lockstore_error *err)
+invalid(struct lockdir *ld, const char *state, struct lockstore_error *err)
 {
 	return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid lock "
-	    "state: the token counter %s/%s is damaged", ld->path,
-	    LOCKDIR_TOKEN_FILE);
+	    "state: the token counter %s/%s %s", ld->path, LOCKDIR_TOKEN_FILE,
+	    state);
 }
 
 /* Parses 20 digits at P into *V; -1 if they are not. */
@@ -146,9 +138,8 @@ read_counter(struct lockdir *ld, const char *resource,
     struct lockstore_error *err)
 {
 	unsigned long long	copy;
-	char			buf[160], mark[64], *nl, *p;
+	char			buf[160], *nl, *p;
 	ssize_t			n;
-	size_t			mlen;
 
 	*reserve = *last = 0;
 	*trusted = 0;
@@ -168,11 +159,9 @@ read_counter(struct lockdir *ld, const char *resource,
 	if (buf[0] < '0' || buf[0] > '9' || errno != 0 ||
 	    (*p != '\n' && *p != '\0') ||
 	    (*p == '\0' && (size_t)n == sizeof(buf) - 1))
-		return damaged(ld, err);
+		return invalid(ld, "is damaged", err);
 	if (*reserve > TOKEN_MAX)
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
-		    "lock state: the token counter %s/%s is exhausted",
-		    ld->path, LOCKDIR_TOKEN_FILE);
+		return invalid(ld, "is exhausted", err);
 	if (*p == '\0' || p[1] == '\0')
 		return LOCKSTORE_OK;
 	/* The second line, or something torn: then only the reserve. */
@@ -188,16 +177,12 @@ read_counter(struct lockdir *ld, const char *resource,
 	 */
 	if (!boot_known(ld) || copy != *reserve || *last > *reserve)
 		return LOCKSTORE_OK;
-	boot_mark(ld, 1, mark, sizeof(mark));
-	mlen = strlen(mark);
-	if ((size_t)(nl - (p + 47)) == mlen && memcmp(p + 47, mark, mlen) == 0)
-		*trusted = 1;
-	else if (!lockdir_durable(ld)) {
-		boot_mark(ld, 0, mark, sizeof(mark));
-		mlen = strlen(mark);
-		*trusted = (size_t)(nl - (p + 47)) == mlen &&
-		    memcmp(p + 47, mark, mlen) == 0;
-	}
+	/* Boot ids are hex and '-': none starts with "nosync-". */
+	p += 47;
+	if (!ld->durable && strncmp(p, "nosync-", 7) == 0)
+		p += 7;
+	*trusted = (size_t)(nl - p) == strlen(ld->boot) &&
+	    memcmp(p, ld->boot, strlen(ld->boot)) == 0;
 	return LOCKSTORE_OK;
 }
 
@@ -249,9 +234,7 @@ write_error(struct lockdir *ld, const char *resource,
     struct lockstore_error *err)
 {
 	if (errno == 0)
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
-		    "lock state: the token counter %s/%s was replaced",
-		    ld->path, LOCKDIR_TOKEN_FILE);
+		return invalid(ld, "was replaced", err);
 	return lockdir_storage(err, errno, "cannot write the token counter",
 	    resource);
 }
@@ -268,9 +251,7 @@ move_reserve(struct lockdir *ld, unsigned long long last,
 	unsigned long long	r;
 
 	if (last >= TOKEN_MAX)
-		return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid "
-		    "lock state: the token counter %s/%s is exhausted",
-		    ld->path, LOCKDIR_TOKEN_FILE);
+		return invalid(ld, "is exhausted", err);
 	if (!boot_known(ld))
 		r = last + 1;	/* a reserve could not be trusted */
 	else
@@ -278,7 +259,7 @@ move_reserve(struct lockdir *ld, unsigned long long last,
 		    last + TOKEN_RESERVE;
 	if (write_counter(ld, r, last, TOKEN_NO_BOOT) == -1)
 		return write_error(ld, resource, err);
-	if (lockdir_durable(ld) && fsync(ld->tokfd) == -1)
+	if (ld->durable && fsync(ld->tokfd) == -1)
 		return lockdir_storage(err, errno, "cannot sync the token "
 		    "counter", resource);
 	*reserve = r;
@@ -319,8 +300,10 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 		st = move_reserve(ld, last, &reserve, resource, err);
 	if (st == LOCKSTORE_OK) {
 		last++;
-		/* Not synced: see the top of this file. */
-		boot_mark(ld, lockdir_durable(ld), mark, sizeof(mark));
+		/* Not synced: see the top of this file.  The boot mark is
+		 * prefixed "nosync-" when the reserve was not synced. */
+		snprintf(mark, sizeof(mark), "%s%s",
+		    ld->durable ? "" : "nosync-", ld->boot);
 		if (write_counter(ld, reserve, last, boot_known(ld) ? mark :
 		    TOKEN_NO_BOOT) == -1)
 			st = write_error(ld, resource, err);
