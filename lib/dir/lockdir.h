@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The lock-directory backend's insides, shared by its files: open, take
- * (lockdir.c), read, release, expire, renew, break, query, file names
- * (fname.h), lock files (lockfile.h), tokens, spares (pool.c), history.
+ * (lockdir.c), write, read, release, expire, renew, break, query, file
+ * names (fname.h), lock files (lockfile.h), tokens, spares (pool.c),
+ * history.
  */
 #ifndef LOCKDIR_H
 #define LOCKDIR_H
@@ -99,12 +100,23 @@ struct lockdir {
 	long long	 held;		/* of the last full pass, -1: none */
 };
 
+/* Writing lock files (write.c). */
+
 /* flock(FD, LOCK_EX), retried when a signal interrupts it; 0 or -1. */
 int	lockdir_flock_ex(int fd);
 
 /* "Storage error: WHAT for 'RESOURCE': strerror(E)". */
 enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
 			    const char *what, const char *resource);
+
+/*
+ * Writes LF into a spare inode (pool.c) or a new temporary file, named in
+ * TMP (of TMPSIZE), flock()ed and, when durable, fdatasync()ed; returns
+ * its descriptor, or -1 with ERR filled (RESOURCE names it).
+ */
+int	lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
+	    const char *resource, char *tmp, size_t tmpsize,
+	    struct lockstore_error *err);
 
 /*
  * Opens lock file FNAME, flock()s it and makes sure the name still refers
