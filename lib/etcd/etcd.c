@@ -42,31 +42,28 @@
 #include "etcd.h"
 #include "store_impl.h"
 
-/* The keys of one resource. */
-struct lockkeys {
-	char	*l, *m, *x, *d;
-	size_t	 llen, mlen, xlen, dlen;
-};
-
-static int
-keys_make(const struct etcd *e, const char *resource, struct lockkeys *k)
+/* Fills G with a holding of TOKEN whose metadata is MD. */
+void
+etcd_grant(struct lockstore_grant *g, unsigned long long token,
+    const struct etcd_meta *md)
 {
-	memset(k, 0, sizeof(*k));
-	k->l = etcd_key(e, ETCD_NS_LOCK, resource, &k->llen);
-	k->m = etcd_key(e, ETCD_NS_META, resource, &k->mlen);
-	k->x = etcd_key(e, ETCD_NS_LEASED, resource, &k->xlen);
-	k->d = etcd_key(e, ETCD_NS_DELAY, resource, &k->dlen);
-	return k->l != NULL && k->m != NULL && k->x != NULL && k->d != NULL ?
-	    0 : -1;
+	g->token = token;
+	g->since = md->since;
+	g->ttl_ms = md->ttl_ms;
+	g->expires_ms = md->expires_ms;
 }
 
-static void
-keys_free(struct lockkeys *k)
+/* Not locked; records the end of an expired lease first. */
+enum lockstore_status
+etcd_not_locked(struct etcd *e, const char *resource,
+    const struct etcd_kv *meta, struct lockstore_error *err)
 {
-	free(k->l);
-	free(k->m);
-	free(k->x);
-	free(k->d);
+	enum lockstore_status	st;
+
+	if (meta->key != NULL && (st = etcd_end_expired(e, resource, meta,
+	    NULL, err)) != LOCKSTORE_OK)
+		return st;
+	return store_error_not_locked(err);
 }
 
 /*
@@ -100,17 +97,14 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 		return rc == ETCD_CHANGED ? LOCKSTORE_OK :
 		    (enum lockstore_status)rc;
 	}
-	g->token = lock->create_rev;
-	g->since = md.since;
-	g->ttl_ms = md.ttl_ms;
-	g->expires_ms = md.expires_ms;
+	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
 	return LOCKSTORE_OK;
 }
 
 /* The state of one etcd_take(). */
 struct take {
-	struct lockkeys		 k;
+	struct etcd_keys	 k;
 	struct etcd_meta	 md;		/* of the last attempt */
 	unsigned long long	 lease;		/* ours, 0: none or in use */
 	unsigned int		 granted;	/* its TTL */
@@ -123,7 +117,7 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
     const char *client, unsigned int ttl_ms, struct etcd_resp *r,
     struct lockstore_error *err)
 {
-	struct lockkeys		*k = &tk->k;
+	struct etcd_keys	*k = &tk->k;
 	struct etcd_txn		 t;
 	enum lockstore_status	 st;
 	char			*mval;
@@ -155,22 +149,9 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    r, NULL, "lock", resource, err);
-	etcd_txn_free(&t);
+	st = etcd_txn_post(e, &t, r, NULL, "lock", resource, err);
 	free(mval);
 	return st;
-}
-
-/* Fills G with the holding of TK's last attempt, of token TOKEN. */
-static void
-take_granted(const struct take *tk, unsigned long long token,
-    struct lockstore_grant *g)
-{
-	g->token = token;
-	g->since = tk->md.since;
-	g->ttl_ms = tk->md.ttl_ms;
-	g->expires_ms = tk->md.expires_ms;
 }
 
 /*
@@ -184,26 +165,20 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
     const struct etcd_resp *r, struct lockstore_grant *g,
     struct store_block *blk, struct lockstore_error *err)
 {
-	struct etcd_kv		lock, meta, delay;
-	enum lockstore_end	cause;
-	long long		until;
-	int			st, again;
+	struct etcd_kv		 lock, meta, delay;
+	struct etcd_kv		*kvs[] = { &lock, &meta, &delay };
+	enum lockstore_end	 cause;
+	long long		 until;
+	int			 st, again;
 
-	memset(&lock, 0, sizeof(lock));
-	memset(&meta, 0, sizeof(meta));
-	memset(&delay, 0, sizeof(delay));
-	if (etcd_range_kv(etcd_resp_range(r, 0), 0, &lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(r, 1), 0, &meta) == -1 ||
-	    etcd_range_kv(etcd_resp_range(r, 2), 0, &delay) == -1) {
-		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
+	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
+		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
 		    "etcd lock for '%s': a malformed answer", resource);
-		goto out;
-	}
 	blk->revision = r->revision;
 	if (lock.key != NULL && tk->lease != 0 && lock.lease == tk->lease) {
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
-		take_granted(tk, lock.create_rev, g);
+		etcd_grant(g, lock.create_rev, &tk->md);
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
@@ -228,7 +203,6 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		delay.key = NULL;
 	} else
 		st = ETCD_CHANGED;
-out:
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&delay);
@@ -247,16 +221,14 @@ etcd_take(void *impl, const char *resource, const char *client,
 	int			 st, tries;
 
 	memset(&tk, 0, sizeof(tk));
-	if (keys_make(e, resource, &tk.k) == -1) {
-		keys_free(&tk.k);
+	if (etcd_keys_make(e, resource, &tk.k) == -1)
 		return store_error_nomem(err);
-	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		if ((st = take_txn(e, &tk, resource, client, ttl_ms, &r,
 		    err)) != LOCKSTORE_OK)
 			goto out;
 		if (r.succeeded) {
-			take_granted(&tk, r.revision, g);
+			etcd_grant(g, r.revision, &tk.md);
 			tk.lease = 0;	/* in use */
 			etcd_resp_free(&r);
 			goto out;
@@ -272,7 +244,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 out:
 	if (tk.lease != 0)
 		etcd_lease_revoke(e, tk.lease);
-	keys_free(&tk.k);
+	etcd_keys_free(&tk.k);
 	return (enum lockstore_status)st;
 }
 
@@ -282,34 +254,28 @@ etcd_read(struct etcd *e, const char *resource, const char *hkey,
     size_t hlen, struct etcd_kv *lock, struct etcd_kv *meta,
     struct etcd_kv *hist, const char *what, struct lockstore_error *err)
 {
-	struct lockkeys		k;
-	struct etcd_txn		t;
-	struct etcd_resp	r;
-	enum lockstore_status	st;
+	struct etcd_kv		*kvs[] = { lock, meta, hist };
+	struct etcd_keys	 k;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	enum lockstore_status	 st;
 
 	memset(lock, 0, sizeof(*lock));
 	memset(meta, 0, sizeof(*meta));
 	if (hist != NULL)
 		memset(hist, 0, sizeof(*hist));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if (etcd_keys_make(e, resource, &k) == -1)
 		return store_error_nomem(err);
-	}
 	etcd_txn_init(&t);
 	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
 	if (hkey != NULL)
 		etcd_op_range(&t, t.success, hkey, hlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, what, resource, err);
-	etcd_txn_free(&t);
-	keys_free(&k);
+	st = etcd_txn_post(e, &t, &r, NULL, what, resource, err);
+	etcd_keys_free(&k);
 	if (st != LOCKSTORE_OK)
 		return st;
-	if (etcd_range_kv(etcd_resp_range(&r, 0), 0, lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 1), 0, meta) == -1 ||
-	    (hkey != NULL &&
-	    etcd_range_kv(etcd_resp_range(&r, 2), 0, hist) == -1))
+	if (etcd_resp_kvs(&r, 0, kvs, hkey != NULL ? 3 : 2) == -1)
 		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
 		    "etcd %s for '%s': a malformed answer", what, resource);
 	etcd_resp_free(&r);
@@ -329,7 +295,7 @@ etcd_unlock(void *impl, const char *resource, const char *client,
     struct lockstore_error *err)
 {
 	struct etcd		*e = impl;
-	struct lockkeys		 k;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	struct etcd_meta	 md;
@@ -343,10 +309,8 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 	memset(&lock, 0, sizeof(lock));
 	memset(&meta, 0, sizeof(meta));
 	memset(&hist, 0, sizeof(hist));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if (etcd_keys_make(e, resource, &k) == -1)
 		return store_error_nomem(err);
-	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
 		    &meta, &hist, "unlock", err);
@@ -361,10 +325,7 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 			goto out;
 		}
 		if (lock.key == NULL) {
-			if (meta.key != NULL && (st = etcd_end_expired(e,
-			    resource, &meta, NULL, err)) != LOCKSTORE_OK)
-				goto out;
-			st = store_error_not_locked(err);
+			st = etcd_not_locked(e, resource, &meta, err);
 			goto out;
 		}
 		if (strcmp(lock.value, client) != 0) {
@@ -388,9 +349,8 @@ etcd_unlock(void *impl, const char *resource, const char *client,
 		hi = etcd_history_ops(e, &t, resource, mine, client,
 		    meta.create_rev == mine ? md.since : 0,
 		    LOCKSTORE_END_UNLOCK, "", "");
-		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
-		    t.req, &r, &unknown, "unlock", resource, err);
-		etcd_txn_free(&t);
+		st = etcd_txn_post(e, &t, &r, &unknown, "unlock", resource,
+		    err);
 		if (st != LOCKSTORE_OK)
 			goto out;
 		doubt |= unknown;
@@ -413,7 +373,7 @@ out:
 	etcd_kv_free(&meta);
 	etcd_kv_free(&hist);
 	free(hkey);
-	keys_free(&k);
+	etcd_keys_free(&k);
 	return st;
 }
 
@@ -446,41 +406,27 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
     struct lockstore_lock_info *info, struct lockstore_error *err)
 {
 	struct etcd		*e = impl;
-	struct lockkeys		 k;
-	struct etcd_txn		 t;
-	struct etcd_resp	 r;
 	struct etcd_kv		 lock, meta, delay;
 	enum lockstore_status	 st;
 	struct lockstore_policy	 pol;
 	enum lockstore_end	 cause;
 	long long		 until;
+	char			*dkey;
+	size_t			 dlen;
 
 	*heldp = 0;
 	memset(info, 0, sizeof(*info));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if ((dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen)) == NULL)
 		return store_error_nomem(err);
-	}
-	etcd_txn_init(&t);
-	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.success, k.d, k.dlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "status", resource, err);
-	etcd_txn_free(&t);
-	keys_free(&k);
+	st = etcd_read(e, resource, dkey, dlen, &lock, &meta, &delay,
+	    "status", err);
+	free(dkey);
 	if (st != LOCKSTORE_OK)
 		return st;
-	if (etcd_range_kv(etcd_resp_range(&r, 0), 0, &lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 1), 0, &meta) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 2), 0, &delay) == -1)
-		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
-		    "etcd status for '%s': a malformed answer", resource);
-	etcd_resp_free(&r);
-	if (st == LOCKSTORE_OK && lock.key != NULL) {
+	if (lock.key != NULL) {
 		etcd_fill_info(info, resource, strlen(resource), &lock, &meta);
 		*heldp = 1;
-	} else if (st == LOCKSTORE_OK) {
+	} else {
 		snprintf(info->resource, sizeof(info->resource), "%s",
 		    resource);
 		store_policy(e->store, &pol);
@@ -508,7 +454,7 @@ etcd_health(void *impl, struct lockstore_error *err)
 	struct etcd		*e = impl;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
-	json_object		*req, *alarms, *a, *kind;
+	json_object		*alarms, *a, *kind;
 	char			*key;
 	size_t			 klen;
 
@@ -516,24 +462,15 @@ etcd_health(void *impl, struct lockstore_error *err)
 	 * answers it. */
 	if ((key = etcd_key(e, 'z', "health", &klen)) == NULL)
 		return store_error_nomem(err);
-	req = etcd_range_req(key, klen, NULL, 0, ETCD_RANGE_COUNT, 0, 0);
+	st = etcd_range_post(e, key, klen, NULL, 0, ETCD_RANGE_COUNT, 0, &r,
+	    "health probe", NULL, err);
 	free(key);
-	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "health probe",
-	    NULL, err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	etcd_resp_free(&r);
 	/* A cluster out of space or corrupt answers reads, not writes. */
-	if ((req = json_object_new_object()) == NULL ||
-	    json_object_object_add(req, "action",
-	    json_object_new_string("GET")) != 0) {
-		json_object_put(req);
-		return store_error_nomem(err);
-	}
-	st = etcd_post(e, "/v3/maintenance/alarm", req, &r, NULL,
+	st = etcd_post_member(e, "/v3/maintenance/alarm", "action", "GET", &r,
 	    "health probe", NULL, err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	if (json_object_object_get_ex(r.root, "alarms", &alarms) &&

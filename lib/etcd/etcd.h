@@ -114,6 +114,19 @@ struct etcd_resp {
 	unsigned long long	 revision;	/* header.revision */
 };
 
+/* An HTTP answer being read; OVERFLOW: beyond ETCD_RESPONSE_MAX. */
+struct etcd_body {
+	char	*buf;
+	size_t	 len, cap;
+	int	 overflow;
+};
+
+/* The lock, metadata, lease-index and lock-delay keys of a resource. */
+struct etcd_keys {
+	char	*l, *m, *x, *d;
+	size_t	 llen, mlen, xlen, dlen;
+};
+
 /* A transaction being built; FAILED once memory ran out. */
 struct etcd_txn {
 	json_object	*req, *compare, *success, *failure;
@@ -147,6 +160,26 @@ enum lockstore_status	etcd_post(struct etcd *e, const char *path,
 			    int *unknown, const char *what,
 			    const char *resource, struct lockstore_error *err);
 void			etcd_resp_free(struct etcd_resp *r);
+
+/* etcd_post() of transaction T to /v3/kv/txn (T freed; its failure is
+ * an ENOMEM error), of a range request to /v3/kv/range, and of the
+ * object {MEMBER: VALUE} to PATH. */
+enum lockstore_status	etcd_txn_post(struct etcd *e, struct etcd_txn *t,
+			    struct etcd_resp *resp, int *unknown,
+			    const char *what, const char *resource,
+			    struct lockstore_error *err);
+enum lockstore_status	etcd_range_post(struct etcd *e, const char *key,
+			    size_t klen, const char *end, size_t endlen,
+			    unsigned int flags, long long limit,
+			    struct etcd_resp *resp, const char *what,
+			    const char *resource, struct lockstore_error *err);
+enum lockstore_status	etcd_post_member(struct etcd *e, const char *path,
+			    const char *member, const char *value,
+			    struct etcd_resp *resp, const char *what,
+			    const char *resource, struct lockstore_error *err);
+
+/* Appends the LEN bytes at P to B; -1 when out of memory or too large. */
+int	 etcd_body_add(struct etcd_body *b, const char *p, size_t len);
 
 /* An easy handle set up for PATH of endpoint IDX, or NULL: one of the
  * pool (*POOLED tells whether it did a transfer before), or with POOLED
@@ -198,8 +231,7 @@ void	etcd_op_delete(struct etcd_txn *t, json_object *list,
 
 /* A RangeRequest object (for /v3/kv/range), or NULL. */
 json_object	*etcd_range_req(const char *key, size_t klen, const char *end,
-		    size_t endlen, unsigned int flags, long long limit,
-		    unsigned long long revision);
+		    size_t endlen, unsigned int flags, long long limit);
 
 /* --- reading answers -------------------------------------------------- */
 
@@ -211,15 +243,30 @@ json_object	*etcd_resp_range(const struct etcd_resp *r, size_t i);
 int	etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv);
 void	etcd_kv_free(struct etcd_kv *kv);
 
-/* The "count" and "more" of a range answer. */
-unsigned long long	etcd_range_count(json_object *range);
-int			etcd_range_more(json_object *range);
+/* Fills *KVS[I] with the first pair of response FIRST + I of R, for
+ * I < N; -1 (all freed) if one is malformed. */
+int	etcd_resp_kvs(const struct etcd_resp *r, size_t first,
+	    struct etcd_kv **kvs, size_t n);
+
+/* The "more" of a range answer. */
+int	etcd_range_more(json_object *range);
+
+/* The base64 MEMBER of O decoded (malloc'd; absent: ""), or NULL. */
+char	*etcd_member_bytes(json_object *o, const char *member, size_t *len);
 
 /* --- keys and values (etcd_keys.c) ------------------------------------ */
 
 /* P NS "/" RESOURCE, malloc'd with its length in *LENP; NULL: ENOMEM. */
 char	*etcd_key(const struct etcd *e, char ns, const char *resource,
 	    size_t *lenp);
+
+/* K's keys of RESOURCE; -1 (nothing to free): ENOMEM. */
+int	 etcd_keys_make(const struct etcd *e, const char *resource,
+	    struct etcd_keys *k);
+void	 etcd_keys_free(struct etcd_keys *k);
+
+/* KEY followed by a NUL (the first key after it), malloc'd, or NULL. */
+char	*etcd_key_after(const char *key, size_t len, size_t *outlen);
 
 /* The history key of TOKEN of RESOURCE, malloc'd; NULL: ENOMEM. */
 char	*etcd_history_key(const struct etcd *e, const char *resource,
@@ -244,7 +291,8 @@ void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
 /* A nonce for one lock attempt into OUT. */
 void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
 
-/* The holder recorded in metadata KV, malloc'd; NULL if none or ENOMEM. */
+/* The holder recorded in metadata KV, malloc'd ("" if none); NULL if KV
+ * is unreadable or on ENOMEM. */
 char	*etcd_meta_holder(const struct etcd_kv *kv);
 
 /*
@@ -262,6 +310,16 @@ enum lockstore_status	etcd_read(struct etcd *e, const char *resource,
  * the resource named by the RLEN bytes at RESOURCE. */
 void	etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 	    size_t rlen, const struct etcd_kv *lock, const struct etcd_kv *meta);
+
+/* Fills G with a holding of TOKEN whose metadata is MD. */
+void	etcd_grant(struct lockstore_grant *g, unsigned long long token,
+	    const struct etcd_meta *md);
+
+/* "Resource not locked", after recording the end of the lease that etcd
+ * expired if its metadata META is left (or that end's error). */
+enum lockstore_status	etcd_not_locked(struct etcd *e, const char *resource,
+			    const struct etcd_kv *meta,
+			    struct lockstore_error *err);
 
 /* Whether history record HIST tells of an end other than an unlock. */
 int	etcd_ended_otherwise(const struct etcd_kv *hist);

@@ -53,15 +53,12 @@ history_range(const struct etcd *e, const char *resource, char **start,
 	size_t	len;
 
 	*end = NULL;
-	if ((*start = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
-		return -1;
-	*slen = len + 1;	/* the NUL after the name belongs to it */
-	if ((*end = malloc(len + 1)) == NULL) {
+	if ((*start = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL ||
+	    (*end = etcd_key_after(*start, len, slen)) == NULL) {
 		free(*start);
-		*start = NULL;
 		return -1;
 	}
-	memcpy(*end, *start, len);
+	/* the NUL after the name belongs to it */
 	(*end)[len] = '\1';
 	return 0;
 }
@@ -107,30 +104,24 @@ etcd_history_prune(struct etcd *e, const char *resource,
 	json_object		*range, *req = NULL;
 	unsigned long long	 count;
 	char			*start = NULL, *end = NULL, *last = NULL;
-	size_t			 slen;
+	size_t			 slen, lastlen;
 
 	if (i < 0 || (range = etcd_resp_range(r, (size_t)i)) == NULL ||
-	    (count = etcd_range_count(range)) <=
+	    (count = etcd_num(range, "count")) <=
 	    ETCD_HISTORY_KEEP + ETCD_HISTORY_SLACK)
 		return;
-	if ((err = malloc(sizeof(*err))) == NULL ||
-	    history_range(e, resource, &start, &slen, &end) == -1)
-		goto out;
 	/* The newest of the records to drop. */
-	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_KEYS,
-	    (long long)(count - ETCD_HISTORY_KEEP), 0);
-	if (req == NULL || etcd_post(e, "/v3/kv/range", req, &rr, NULL,
-	    "history", resource, err) != LOCKSTORE_OK)
+	if ((err = malloc(sizeof(*err))) == NULL ||
+	    history_range(e, resource, &start, &slen, &end) == -1 ||
+	    etcd_range_post(e, start, slen, end, slen, ETCD_RANGE_KEYS,
+	    (long long)(count - ETCD_HISTORY_KEEP), &rr, "history", resource,
+	    err) != LOCKSTORE_OK)
 		goto out;
-	json_object_put(req);
-	req = NULL;
 	if (etcd_range_kv(rr.root, count - ETCD_HISTORY_KEEP - 1, &kv) == 1) {
-		if ((last = malloc(kv.keylen + 1)) != NULL) {
-			memcpy(last, kv.key, kv.keylen);
-			last[kv.keylen] = '\0';	/* just after it */
-			req = etcd_range_req(start, slen, last, kv.keylen + 1,
-			    0, 0, 0);
-		}
+		/* just after it */
+		if ((last = etcd_key_after(kv.key, kv.keylen, &lastlen)) !=
+		    NULL)
+			req = etcd_range_req(start, slen, last, lastlen, 0, 0);
 		etcd_kv_free(&kv);
 	}
 	etcd_resp_free(&rr);
@@ -181,13 +172,13 @@ etcd_end_expired(struct etcd *e, const char *resource,
     const struct etcd_kv *meta, int *ended, struct lockstore_error *err)
 {
 	struct etcd_meta	 md;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
 	unsigned long long	 dlease;
 	long long		 until;
-	char			*lkey, *xkey, *dkey, *dval, *holder;
-	size_t			 llen, xlen, dlen;
+	char			*dval, *holder;
 	int			 hi = -1;
 
 	if (ended != NULL)
@@ -197,27 +188,23 @@ etcd_end_expired(struct etcd *e, const char *resource,
 		return st;
 	etcd_meta_decode(meta, &md);
 	holder = etcd_meta_holder(meta);
-	lkey = etcd_key(e, ETCD_NS_LOCK, resource, &llen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
-	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
 	etcd_txn_init(&t);
-	if (lkey == NULL || xkey == NULL || dkey == NULL)
+	if (etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
 	else {
-		etcd_cmp_create(&t, lkey, llen, 0);
+		etcd_cmp_create(&t, k.l, k.llen, 0);
 		etcd_cmp_mod(&t, meta->key, meta->keylen, meta->mod_rev);
 		etcd_op_delete(&t, t.success, meta->key, meta->keylen);
-		etcd_op_delete(&t, t.success, xkey, xlen);
+		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
-			etcd_op_put(&t, t.success, dkey, dlen, dval,
+			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
 		hi = etcd_history_ops(e, &t, resource, meta->create_rev,
 		    holder != NULL ? holder : "", md.since,
 		    LOCKSTORE_END_EXPIRY, "", "");
+		etcd_keys_free(&k);
 	}
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "expiry", resource, err);
-	etcd_txn_free(&t);
+	st = etcd_txn_post(e, &t, &r, NULL, "expiry", resource, err);
 	if (st == LOCKSTORE_OK) {
 		if (r.succeeded) {
 			STORE_COUNT(e->stats, expiries, 1);
@@ -230,9 +217,6 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	}
 	if (dlease != 0)
 		etcd_lease_revoke(e, dlease);
-	free(lkey);
-	free(xkey);
-	free(dkey);
 	free(dval);
 	free(holder);
 	return st;
@@ -264,9 +248,7 @@ break_settled(struct etcd *e, const char *resource, int doubt,
 		return 1;
 	}
 	if (lock->key == NULL) {
-		if (meta->key == NULL || (*st = etcd_end_expired(e, resource,
-		    meta, NULL, err)) == LOCKSTORE_OK)
-			*st = store_error_not_locked(err);
+		*st = etcd_not_locked(e, resource, meta, err);
 		return 1;
 	}
 	return 0;
@@ -279,29 +261,25 @@ etcd_break(void *impl, const char *resource, const char *by,
     unsigned long long *new_token, struct lockstore_error *err)
 {
 	struct etcd		*e = impl;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	struct etcd_kv		 lock, meta, hist;
 	enum lockstore_status	 st;
 	unsigned long long	 mine = 0, dlease = 0;
 	long long		 until;
-	char			*hkey = NULL, *mkey, *xkey, *dkey, *dval = NULL;
-	size_t			 hlen = 0, mlen, xlen, dlen;
+	char			*hkey = NULL, *dval = NULL;
+	size_t			 hlen = 0;
 	int			 tries, doubt = 0, unknown, hi;
 
 	*new_token = 0;
-	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
-	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
-	if (mkey == NULL || xkey == NULL || dkey == NULL) {
-		st = store_error_nomem(err);
-		goto out;
-	}
+	if (etcd_keys_make(e, resource, &k) == -1)
+		return store_error_nomem(err);
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
 		    &meta, &hist, "break", err);
 		if (st != LOCKSTORE_OK)
-			goto out;
+			goto done;
 		if (break_settled(e, resource, doubt, mine, &lock, &meta,
 		    &hist, new_token, &st, err))
 			goto done;
@@ -323,16 +301,15 @@ etcd_break(void *impl, const char *resource, const char *by,
 		etcd_cmp_value(&t, lock.key, lock.keylen, lock.value,
 		    lock.vallen);
 		etcd_op_delete(&t, t.success, lock.key, lock.keylen);
-		etcd_op_delete(&t, t.success, mkey, mlen);
-		etcd_op_delete(&t, t.success, xkey, xlen);
+		etcd_op_delete(&t, t.success, k.m, k.mlen);
+		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
-			etcd_op_put(&t, t.success, dkey, dlen, dval,
+			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
 		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
 		    broken->since, LOCKSTORE_END_BREAK, by, reason);
-		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
-		    t.req, &r, &unknown, "break", resource, err);
-		etcd_txn_free(&t);
+		st = etcd_txn_post(e, &t, &r, &unknown, "break", resource,
+		    err);
 		if (st != LOCKSTORE_OK)
 			goto done;
 		doubt |= unknown;
@@ -352,19 +329,15 @@ etcd_break(void *impl, const char *resource, const char *by,
 	}
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
 	    "lock for '%s' changes too fast to be broken", resource);
-	goto out;
 done:
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&hist);
-out:
 	if (dlease != 0)
 		etcd_lease_revoke(e, dlease);
 	free(dval);
 	free(hkey);
-	free(mkey);
-	free(xkey);
-	free(dkey);
+	etcd_keys_free(&k);
 	return st;
 }
 
@@ -372,15 +345,11 @@ out:
 static void
 record_name(json_object *o, const char *member, char *buf, size_t size)
 {
-	json_object	*v;
-	char		*s;
-	size_t		 n;
+	char	*s;
+	size_t	 n;
 
-	buf[0] = '\0';
-	if (!json_object_object_get_ex(o, member, &v) ||
-	    (s = etcd_unb64(json_object_get_string(v), &n)) == NULL)
-		return;
-	snprintf(buf, size, "%s", s);
+	s = etcd_member_bytes(o, member, &n);
+	snprintf(buf, size, "%s", s != NULL ? s : "");
 	free(s);
 }
 
@@ -428,22 +397,16 @@ etcd_history(void *impl, const char *resource, size_t limit,
 	struct etcd_resp		 r;
 	struct etcd_kv			 kv;
 	enum lockstore_status		 st;
-	json_object			*req;
 	char				*start, *end;
 	size_t				 slen, j;
 	int				 rc;
 
 	if (history_range(e, resource, &start, &slen, &end) == -1)
 		return store_error_nomem(err);
-	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_DESCEND,
-	    (long long)limit, 0);
+	st = etcd_range_post(e, start, slen, end, slen, ETCD_RANGE_DESCEND,
+	    (long long)limit, &r, "history", resource, err);
 	free(start);
 	free(end);
-	if (req == NULL)
-		return store_error_nomem(err);
-	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "history", resource,
-	    err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	if ((he = malloc(sizeof(*he))) == NULL) {
@@ -480,7 +443,7 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	struct etcd_txn		 t;
 	struct etcd_resp	 r, rr;
 	struct etcd_kv		 xk, lock, meta;
-	json_object		*req;
+	struct etcd_kv		*kvs[] = { &lock, &meta };
 	char			*base, *end, *from, *names[ETCD_SWEEP_BATCH];
 	size_t			 blen, elen, flen, n = 0, j;
 	int			 ended, count = 0, failed = 0, rc;
@@ -490,27 +453,19 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	if ((base = etcd_key(e, ETCD_NS_LEASED, "", &blen)) == NULL)
 		return -1;
 	end = etcd_prefix_end(base, blen, &elen);
-	if (after != NULL && (from = malloc(afterlen + 1)) != NULL) {
-		memcpy(from, after, afterlen);
-		from[afterlen] = '\0';	/* just after it */
-		flen = afterlen + 1;
-	} else {
+	if (after != NULL)	/* just after it */
+		from = etcd_key_after(after, afterlen, &flen);
+	else {
 		from = base;
 		flen = blen;
 		base = NULL;
 	}
-	req = end == NULL || from == NULL ? NULL : etcd_range_req(from, flen,
-	    end, elen, ETCD_RANGE_KEYS, ETCD_SWEEP_BATCH, 0);
+	rc = end == NULL || from == NULL ? store_error_nomem(err) :
+	    etcd_range_post(e, from, flen, end, elen, ETCD_RANGE_KEYS,
+	    ETCD_SWEEP_BATCH, &r, "expiry sweep", NULL, err);
 	free(base);
 	free(end);
 	free(from);
-	if (req == NULL) {
-		store_error_nomem(err);
-		return -1;
-	}
-	rc = etcd_post(e, "/v3/kv/range", req, &r, NULL, "expiry sweep", NULL,
-	    err);
-	json_object_put(req);
 	if (rc != LOCKSTORE_OK)
 		return -1;
 	*more = etcd_range_more(r.root);
@@ -546,16 +501,10 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 		free(lk);
 		free(mk);
 	}
-	rc = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &rr, NULL, "expiry sweep", NULL, err);
-	etcd_txn_free(&t);
+	rc = etcd_txn_post(e, &t, &rr, NULL, "expiry sweep", NULL, err);
 	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {
-		if (etcd_range_kv(etcd_resp_range(&rr, 2 * j), 0, &lock) == -1 ||
-		    etcd_range_kv(etcd_resp_range(&rr, 2 * j + 1), 0, &meta) ==
-		    -1) {
-			etcd_kv_free(&lock);
+		if (etcd_resp_kvs(&rr, 2 * j, kvs, 2) == -1)
 			continue;
-		}
 		if (lock.key == NULL && meta.key != NULL) {
 			if (etcd_end_expired(e, names[j], &meta, &ended, err) !=
 			    LOCKSTORE_OK)
@@ -579,7 +528,6 @@ count_held(struct etcd *e)
 {
 	struct lockstore_error	*err;
 	struct etcd_resp	 r;
-	json_object		*req = NULL;
 	char			*base, *end = NULL;
 	size_t			 blen, elen;
 
@@ -587,15 +535,12 @@ count_held(struct etcd *e)
 		return;
 	if ((base = etcd_key(e, ETCD_NS_LOCK, "", &blen)) != NULL &&
 	    (end = etcd_prefix_end(base, blen, &elen)) != NULL &&
-	    (req = etcd_range_req(base, blen, end, elen, ETCD_RANGE_COUNT, 0,
-	    0)) != NULL &&
-	    etcd_post(e, "/v3/kv/range", req, &r, NULL, "count", NULL, err) ==
-	    LOCKSTORE_OK) {
-		__atomic_store_n(&e->held, (long long)etcd_range_count(r.root),
+	    etcd_range_post(e, base, blen, end, elen, ETCD_RANGE_COUNT, 0, &r,
+	    "count", NULL, err) == LOCKSTORE_OK) {
+		__atomic_store_n(&e->held, (long long)etcd_num(r.root, "count"),
 		    __ATOMIC_RELAXED);
 		etcd_resp_free(&r);
 	}
-	json_object_put(req);
 	free(base);
 	free(end);
 	free(err);

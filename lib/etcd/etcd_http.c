@@ -31,37 +31,37 @@
 #include "etcd.h"
 #include "store_impl.h"
 
-/* An answer being read. */
-struct body {
-	char	*buf;
-	size_t	 len, cap;
-	int	 overflow;
-};
-
-static size_t
-body_write(char *p, size_t size, size_t n, void *arg)
+/* Appends the LEN bytes at P to B, NUL-terminated; -1 when out of memory
+ * or beyond ETCD_RESPONSE_MAX (overflow set). */
+int
+etcd_body_add(struct etcd_body *b, const char *p, size_t len)
 {
-	struct body	*b = arg;
-	size_t		 len = size * n, cap;
-	char		*nb;
+	size_t	 cap;
+	char	*nb;
 
 	if (b->len + len + 1 > ETCD_RESPONSE_MAX) {
 		b->overflow = 1;
-		return 0;
+		return -1;
 	}
 	if (b->len + len + 1 > b->cap) {
 		cap = b->cap > 0 ? b->cap : 4096;
 		while (cap < b->len + len + 1)
 			cap *= 2;
 		if ((nb = realloc(b->buf, cap)) == NULL)
-			return 0;
+			return -1;
 		b->buf = nb;
 		b->cap = cap;
 	}
 	memcpy(b->buf + b->len, p, len);
 	b->len += len;
 	b->buf[b->len] = '\0';
-	return len;
+	return 0;
+}
+
+static size_t
+body_write(char *p, size_t size, size_t n, void *arg)
+{
+	return etcd_body_add(arg, p, size * n) == -1 ? 0 : size * n;
 }
 
 /* Whether S is an endpoint URL we accept: http(s)://host[:port][/]. */
@@ -145,13 +145,12 @@ lockstore_etcd_check(const struct lockstore_etcd_config *cfg,
 	if ((cfg->cert == NULL) != (cfg->key == NULL))
 		return bad_config(err, "a client certificate needs its key "
 		    "and a key its certificate (etcd-cert, etcd-key)");
-	if ((st = check_file("CA certificate", cfg->cacert, err)) !=
-	    LOCKSTORE_OK ||
-	    (st = check_file("client certificate", cfg->cert, err)) !=
-	    LOCKSTORE_OK ||
-	    (st = check_file("client key", cfg->key, err)) != LOCKSTORE_OK)
-		return st;
-	return LOCKSTORE_OK;
+	if ((st = check_file("CA certificate", cfg->cacert, err)) ==
+	    LOCKSTORE_OK &&
+	    (st = check_file("client certificate", cfg->cert, err)) ==
+	    LOCKSTORE_OK)
+		st = check_file("client key", cfg->key, err);
+	return st;
 }
 
 static char *
@@ -333,7 +332,7 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
     size_t bodylen, struct etcd_resp *resp, int *again, char *reason,
     size_t rsize)
 {
-	struct body	 b;
+	struct etcd_body b;
 	char		 cerr[CURL_ERROR_SIZE];
 	json_object	*h;
 	CURL		*c;
@@ -467,6 +466,57 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 		    reason);
 	return store_error(err, LOCKSTORE_STORAGE, EIO,
 	    "Storage error: etcd %s: %s", what, reason);
+}
+
+/* Posts transaction T (and frees it); see etcd_post(). */
+enum lockstore_status
+etcd_txn_post(struct etcd *e, struct etcd_txn *t, struct etcd_resp *resp,
+    int *unknown, const char *what, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	st = t->failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
+	    t->req, resp, unknown, what, resource, err);
+	etcd_txn_free(t);
+	return st;
+}
+
+/* Posts a range request (see etcd_range_req()); see etcd_post(). */
+enum lockstore_status
+etcd_range_post(struct etcd *e, const char *key, size_t klen,
+    const char *end, size_t endlen, unsigned int flags, long long limit,
+    struct etcd_resp *resp, const char *what, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	 st;
+	json_object		*req;
+
+	req = etcd_range_req(key, klen, end, endlen, flags, limit);
+	st = req == NULL ? store_error_nomem(err) : etcd_post(e,
+	    "/v3/kv/range", req, resp, NULL, what, resource, err);
+	json_object_put(req);
+	return st;
+}
+
+/* Posts {MEMBER: VALUE} to PATH; see etcd_post(). */
+enum lockstore_status
+etcd_post_member(struct etcd *e, const char *path, const char *member,
+    const char *value, struct etcd_resp *resp, const char *what,
+    const char *resource, struct lockstore_error *err)
+{
+	enum lockstore_status	 st;
+	json_object		*req;
+
+	if ((req = json_object_new_object()) == NULL ||
+	    json_object_object_add(req, member,
+	    json_object_new_string(value)) != 0) {
+		json_object_put(req);
+		return store_error_nomem(err);
+	}
+	st = etcd_post(e, path, req, resp, NULL, what, resource, err);
+	json_object_put(req);
+	return st;
 }
 
 /* Frees an answer. */

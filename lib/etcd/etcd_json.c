@@ -15,19 +15,23 @@
 #include "etcd.h"
 #include "store_impl.h"
 
-/* Adds MEMBER with string value S to O; -1 when out of memory. */
+/* Adds MEMBER with value V (taken) to O; -1 when out of memory. */
 static int
-add_str(json_object *o, const char *member, const char *s)
+add_obj(json_object *o, const char *member, json_object *v)
 {
-	json_object	*v;
-
-	if (s == NULL || (v = json_object_new_string(s)) == NULL)
+	if (v == NULL)
 		return -1;
 	if (json_object_object_add(o, member, v) != 0) {
 		json_object_put(v);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+add_str(json_object *o, const char *member, const char *s)
+{
+	return s == NULL ? -1 : add_obj(o, member, json_object_new_string(s));
 }
 
 /* Adds MEMBER with the base64 of the LEN bytes at P to O. */
@@ -37,8 +41,7 @@ add_b64(json_object *o, const char *member, const char *p, size_t len)
 	char	*s;
 	int	 rc;
 
-	if ((s = etcd_b64(p, len)) == NULL)
-		return -1;
+	s = etcd_b64(p, len);
 	rc = add_str(o, member, s);
 	free(s);
 	return rc;
@@ -54,20 +57,6 @@ add_num(json_object *o, const char *member, unsigned long long n)
 	return add_str(o, member, buf);
 }
 
-static int
-add_true(json_object *o, const char *member)
-{
-	json_object	*v;
-
-	if ((v = json_object_new_boolean(1)) == NULL)
-		return -1;
-	if (json_object_object_add(o, member, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
 /* Appends {KIND: BODY} to LIST, taking BODY; -1 when out of memory. */
 static int
 append_op(json_object *list, const char *kind, json_object *body)
@@ -80,12 +69,8 @@ append_op(json_object *list, const char *kind, json_object *body)
 		json_object_put(body);
 		return -1;
 	}
-	if (json_object_object_add(op, kind, body) != 0) {
-		json_object_put(body);
-		json_object_put(op);
-		return -1;
-	}
-	if (json_object_array_add(list, op) != 0) {
+	if (add_obj(op, kind, body) == -1 ||
+	    json_object_array_add(list, op) != 0) {
 		json_object_put(op);
 		return -1;
 	}
@@ -123,35 +108,34 @@ etcd_txn_free(struct etcd_txn *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* A compare of TARGET ("CREATE", "MOD", "LEASE", "VALUE") of KEY. */
-static json_object *
-new_cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target)
+/* Appends the compare of TARGET ("CREATE", "MOD", "LEASE", "VALUE") of
+ * KEY: its MEMBER equals the string S. */
+static void
+cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target,
+    const char *member, const char *s)
 {
-	json_object	*c;
+	json_object	*c = NULL;
 
-	if (t->failed || (c = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return NULL;
-	}
 	/* result EQUAL is the default: left out. */
-	if (add_str(c, "target", target) == -1 ||
-	    add_b64(c, "key", key, klen) == -1) {
+	if (t->failed || (c = json_object_new_object()) == NULL ||
+	    add_str(c, "target", target) == -1 ||
+	    add_b64(c, "key", key, klen) == -1 ||
+	    add_str(c, member, s) == -1 ||
+	    json_object_array_add(t->compare, c) != 0) {
 		json_object_put(c);
 		t->failed = 1;
-		return NULL;
 	}
-	return c;
 }
 
+/* A compare of TARGET's MEMBER with the number N. */
 static void
-push_cmp(struct etcd_txn *t, json_object *c, int rc)
+cmp_num(struct etcd_txn *t, const char *key, size_t klen, const char *target,
+    const char *member, unsigned long long n)
 {
-	if (c == NULL)
-		return;
-	if (rc == -1 || json_object_array_add(t->compare, c) != 0) {
-		json_object_put(c);
-		t->failed = 1;
-	}
+	char	buf[24];
+
+	snprintf(buf, sizeof(buf), "%llu", n);
+	cmp(t, key, klen, target, member, buf);
 }
 
 /* The create_revision of KEY equals N (0: KEY does not exist). */
@@ -159,9 +143,7 @@ void
 etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
     unsigned long long n)
 {
-	json_object	*c = new_cmp(t, key, klen, "CREATE");
-
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "create_revision", n));
+	cmp_num(t, key, klen, "CREATE", "create_revision", n);
 }
 
 /* The mod_revision of KEY equals N. */
@@ -169,9 +151,7 @@ void
 etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
     unsigned long long n)
 {
-	json_object	*c = new_cmp(t, key, klen, "MOD");
-
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "mod_revision", n));
+	cmp_num(t, key, klen, "MOD", "mod_revision", n);
 }
 
 /* The lease of KEY is N (0: none). */
@@ -179,9 +159,7 @@ void
 etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
     unsigned long long n)
 {
-	json_object	*c = new_cmp(t, key, klen, "LEASE");
-
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "lease", n));
+	cmp_num(t, key, klen, "LEASE", "lease", n);
 }
 
 /* The value of KEY is exactly VAL (false when KEY does not exist). */
@@ -189,15 +167,16 @@ void
 etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
     const char *val, size_t vlen)
 {
-	json_object	*c = new_cmp(t, key, klen, "VALUE");
+	char	*s = etcd_b64(val, vlen);
 
-	push_cmp(t, c, c == NULL ? 0 : add_b64(c, "value", val, vlen));
+	cmp(t, key, klen, "VALUE", "value", s);
+	free(s);
 }
 
 /* A RangeRequest; see etcd.h for END. */
 json_object *
 etcd_range_req(const char *key, size_t klen, const char *end, size_t endlen,
-    unsigned int flags, long long limit, unsigned long long revision)
+    unsigned int flags, long long limit)
 {
 	json_object	*r;
 
@@ -208,9 +187,10 @@ etcd_range_req(const char *key, size_t klen, const char *end, size_t endlen,
 	    add_b64(r, "range_end", end, endlen)) == -1) ||
 	    (limit > 0 && add_num(r, "limit", (unsigned long long)limit) ==
 	    -1) ||
-	    (revision > 0 && add_num(r, "revision", revision) == -1) ||
-	    ((flags & ETCD_RANGE_COUNT) && add_true(r, "count_only") == -1) ||
-	    ((flags & ETCD_RANGE_KEYS) && add_true(r, "keys_only") == -1) ||
+	    ((flags & ETCD_RANGE_COUNT) && add_obj(r, "count_only",
+	    json_object_new_boolean(1)) == -1) ||
+	    ((flags & ETCD_RANGE_KEYS) && add_obj(r, "keys_only",
+	    json_object_new_boolean(1)) == -1) ||
 	    ((flags & ETCD_RANGE_DESCEND) &&
 	    (add_str(r, "sort_order", "DESCEND") == -1 ||
 	    add_str(r, "sort_target", "KEY") == -1))) {
@@ -227,7 +207,7 @@ etcd_op_range(struct etcd_txn *t, json_object *list, const char *key,
     long long limit)
 {
 	if (t->failed || append_op(list, "request_range", etcd_range_req(key,
-	    klen, end, endlen, flags, limit, 0)) == -1)
+	    klen, end, endlen, flags, limit)) == -1)
 		t->failed = 1;
 }
 
@@ -236,18 +216,14 @@ void
 etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
     size_t klen, const char *val, size_t vlen, unsigned long long lease)
 {
-	json_object	*p;
+	json_object	*p = NULL;
 
-	if (t->failed || (p = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return;
-	}
-	if (add_b64(p, "key", key, klen) == -1 ||
+	if (!t->failed && (p = json_object_new_object()) != NULL &&
+	    (add_b64(p, "key", key, klen) == -1 ||
 	    add_b64(p, "value", val, vlen) == -1 ||
-	    (lease != 0 && add_num(p, "lease", lease) == -1)) {
+	    (lease != 0 && add_num(p, "lease", lease) == -1))) {
 		json_object_put(p);
-		t->failed = 1;
-		return;
+		p = NULL;
 	}
 	if (append_op(list, "request_put", p) == -1)
 		t->failed = 1;
@@ -258,16 +234,12 @@ void
 etcd_op_delete(struct etcd_txn *t, json_object *list, const char *key,
     size_t klen)
 {
-	json_object	*d;
+	json_object	*d = NULL;
 
-	if (t->failed || (d = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return;
-	}
-	if (add_b64(d, "key", key, klen) == -1) {
+	if (!t->failed && (d = json_object_new_object()) != NULL &&
+	    add_b64(d, "key", key, klen) == -1) {
 		json_object_put(d);
-		t->failed = 1;
-		return;
+		d = NULL;
 	}
 	if (append_op(list, "request_delete_range", d) == -1)
 		t->failed = 1;
@@ -290,8 +262,8 @@ etcd_resp_range(const struct etcd_resp *r, size_t i)
 }
 
 /* A base64 member of O decoded; absent: "" (the default). */
-static char *
-member_bytes(json_object *o, const char *member, size_t *len)
+char *
+etcd_member_bytes(json_object *o, const char *member, size_t *len)
 {
 	json_object	*v;
 
@@ -320,8 +292,8 @@ etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
 	if ((o = json_object_array_get_idx(kvs, j)) == NULL ||
 	    !json_object_is_type(o, json_type_object))
 		return -1;
-	kv->key = member_bytes(o, "key", &kv->keylen);
-	kv->value = member_bytes(o, "value", &kv->vallen);
+	kv->key = etcd_member_bytes(o, "key", &kv->keylen);
+	kv->value = etcd_member_bytes(o, "value", &kv->vallen);
 	if (kv->key == NULL || kv->value == NULL) {
 		etcd_kv_free(kv);
 		return -1;
@@ -332,6 +304,26 @@ etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
 	return 1;
 }
 
+/* Fills *KVS[I] with the first pair of response FIRST + I of the txn
+ * answer R, for I < N; -1 (all freed) if one is malformed. */
+int
+etcd_resp_kvs(const struct etcd_resp *r, size_t first, struct etcd_kv **kvs,
+    size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		memset(kvs[i], 0, sizeof(*kvs[i]));
+	for (i = 0; i < n; i++)
+		if (etcd_range_kv(etcd_resp_range(r, first + i), 0, kvs[i]) ==
+		    -1) {
+			while (i > 0)
+				etcd_kv_free(kvs[--i]);
+			return -1;
+		}
+	return 0;
+}
+
 /* Frees what etcd_range_kv() filled; accepts a zeroed KV. */
 void
 etcd_kv_free(struct etcd_kv *kv)
@@ -339,13 +331,6 @@ etcd_kv_free(struct etcd_kv *kv)
 	free(kv->key);
 	free(kv->value);
 	memset(kv, 0, sizeof(*kv));
-}
-
-/* The "count" of a range answer. */
-unsigned long long
-etcd_range_count(json_object *range)
-{
-	return etcd_num(range, "count");
 }
 
 /* Whether a range answer says more keys exist beyond its limit. */

@@ -29,6 +29,44 @@ etcd_key(const struct etcd *e, char ns, const char *resource, size_t *lenp)
 	return k;
 }
 
+/* The four keys of RESOURCE. */
+int
+etcd_keys_make(const struct etcd *e, const char *resource,
+    struct etcd_keys *k)
+{
+	k->l = etcd_key(e, ETCD_NS_LOCK, resource, &k->llen);
+	k->m = etcd_key(e, ETCD_NS_META, resource, &k->mlen);
+	k->x = etcd_key(e, ETCD_NS_LEASED, resource, &k->xlen);
+	k->d = etcd_key(e, ETCD_NS_DELAY, resource, &k->dlen);
+	if (k->l != NULL && k->m != NULL && k->x != NULL && k->d != NULL)
+		return 0;
+	etcd_keys_free(k);
+	return -1;
+}
+
+void
+etcd_keys_free(struct etcd_keys *k)
+{
+	free(k->l);
+	free(k->m);
+	free(k->x);
+	free(k->d);
+}
+
+/* KEY followed by a NUL. */
+char *
+etcd_key_after(const char *key, size_t len, size_t *outlen)
+{
+	char	*k;
+
+	if ((k = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	*outlen = len + 1;
+	return k;
+}
+
 /* P "h/" RESOURCE "\0" TOKEN (20 digits: the keys sort as the tokens). */
 char *
 etcd_history_key(const struct etcd *e, const char *resource,
@@ -99,15 +137,13 @@ etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 char *
 etcd_meta_holder(const struct etcd_kv *kv)
 {
-	json_object	*o, *h;
-	char		*out = NULL;
+	json_object	*o;
+	char		*out;
 	size_t		 n;
 
 	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
 		return NULL;
-	if (json_object_object_get_ex(o, "h", &h) &&
-	    json_object_is_type(h, json_type_string))
-		out = etcd_unb64(json_object_get_string(h), &n);
+	out = etcd_member_bytes(o, "h", &n);
 	json_object_put(o);
 	return out;
 }

@@ -33,21 +33,13 @@ etcd_lease_grant(struct etcd *e, unsigned int ttl_ms, unsigned long long *id,
 {
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
-	json_object		*req;
 	char			 buf[24];
 	unsigned long long	 ttl;
 
 	*id = 0;
 	snprintf(buf, sizeof(buf), "%u", (ttl_ms + 999) / 1000);
-	if ((req = json_object_new_object()) == NULL ||
-	    json_object_object_add(req, "TTL", json_object_new_string(buf)) !=
-	    0) {
-		json_object_put(req);
-		return store_error_nomem(err);
-	}
-	st = etcd_post(e, "/v3/lease/grant", req, &r, NULL, "lease grant",
-	    resource, err);
-	json_object_put(req);
+	st = etcd_post_member(e, "/v3/lease/grant", "TTL", buf, &r,
+	    "lease grant", resource, err);
 	if (st != LOCKSTORE_OK)
 		return st;
 	*id = etcd_num(r.root, "ID");
@@ -67,18 +59,14 @@ etcd_lease_revoke(struct etcd *e, unsigned long long id)
 {
 	struct lockstore_error	*err;
 	struct etcd_resp	 r;
-	json_object		*req;
 	char			 buf[24];
 
 	if (id == 0 || (err = malloc(sizeof(*err))) == NULL)
 		return;
 	snprintf(buf, sizeof(buf), "%llu", id);
-	if ((req = json_object_new_object()) != NULL &&
-	    json_object_object_add(req, "ID", json_object_new_string(buf)) ==
-	    0 && etcd_post(e, "/v3/lease/revoke", req, &r, NULL, "lease revoke",
-	    NULL, err) == LOCKSTORE_OK)
+	if (etcd_post_member(e, "/v3/lease/revoke", "ID", buf, &r,
+	    "lease revoke", NULL, err) == LOCKSTORE_OK)
 		etcd_resp_free(&r);
-	json_object_put(req);
 	free(err);
 }
 
@@ -90,6 +78,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
     struct lockstore_error *err)
 {
 	struct etcd_meta	 md;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	struct etcd_kv		 now;
@@ -97,8 +86,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	unsigned long long	 lease;
 	unsigned int		 granted;
 	long long		 at;
-	char			*mkey, *xkey, *mval;
-	size_t			 mlen, xlen;
+	char			*mval;
 	int			 rc;
 
 	at = clock_wall_ms();
@@ -110,27 +98,24 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 		md.since = 0;
 	md.ttl_ms = granted;
 	md.expires_ms = at + granted;
-	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
 	mval = etcd_meta_encode(&md, client);
 	etcd_txn_init(&t);
-	if (mkey == NULL || xkey == NULL || mval == NULL)
+	if (mval == NULL || etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
-	etcd_cmp_create(&t, lock->key, lock->keylen, lock->create_rev);
-	etcd_cmp_value(&t, lock->key, lock->keylen, client, strlen(client));
-	etcd_cmp_lease(&t, lock->key, lock->keylen, lock->lease);
-	etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
-	    strlen(client), lease);
-	if (mkey != NULL && mval != NULL)
-		etcd_op_put(&t, t.success, mkey, mlen, mval, strlen(mval), 0);
-	if (xkey != NULL)
-		etcd_op_put(&t, t.success, xkey, xlen, "", 0, 0);
-	etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "renew", resource, err);
-	etcd_txn_free(&t);
-	free(mkey);
-	free(xkey);
+	else {
+		etcd_cmp_create(&t, lock->key, lock->keylen, lock->create_rev);
+		etcd_cmp_value(&t, lock->key, lock->keylen, client,
+		    strlen(client));
+		etcd_cmp_lease(&t, lock->key, lock->keylen, lock->lease);
+		etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
+		    strlen(client), lease);
+		etcd_op_put(&t, t.success, k.m, k.mlen, mval, strlen(mval), 0);
+		etcd_op_put(&t, t.success, k.x, k.xlen, "", 0, 0);
+		etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0,
+		    0, 0);
+		etcd_keys_free(&k);
+	}
+	st = etcd_txn_post(e, &t, &r, NULL, "renew", resource, err);
 	free(mval);
 	if (st != LOCKSTORE_OK) {
 		etcd_lease_revoke(e, lease);
@@ -151,11 +136,8 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	}
 	if (lock->lease != 0)
 		etcd_lease_revoke(e, lock->lease);
-	g->token = lock->create_rev;
-	g->since = md.since;
+	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = 1;
-	g->ttl_ms = granted;
-	g->expires_ms = md.expires_ms;
 	return LOCKSTORE_OK;
 }
 
@@ -176,13 +158,9 @@ etcd_renew(void *impl, const char *resource, const char *client,
 		    "renew", err)) != LOCKSTORE_OK)
 			return st;
 		etcd_meta_decode(&meta, &md);
-		if (lock.key == NULL) {
-			if (meta.key != NULL)
-				st = etcd_end_expired(e, resource, &meta,
-				    NULL, err);
-			if (st == LOCKSTORE_OK)
-				st = store_error_not_locked(err);
-		} else if (strcmp(lock.value, client) != 0)
+		if (lock.key == NULL)
+			st = etcd_not_locked(e, resource, &meta, err);
+		else if (strcmp(lock.value, client) != 0)
 			st = store_error(err, LOCKSTORE_NOT_OWNER, 0,
 			    "Resource locked by '%s' cannot be renewed by "
 			    "'%s'", lock.value, client);

@@ -92,20 +92,6 @@ keycmp(const char *a, size_t alen, const char *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-/* KEY followed by a NUL: the first key after it. */
-static char *
-key_after(const char *key, size_t len, size_t *outlen)
-{
-	char	*k;
-
-	if ((k = malloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(k, key, len);
-	k[len] = '\0';
-	*outlen = len + 1;
-	return k;
-}
-
 /*
  * Where a page after the long name of cursor C starts: after the lock key
  * (under LBASE) whose name has C's head and digest, or at the first key
@@ -119,7 +105,6 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 	struct etcd_resp	 r;
 	struct etcd_kv		 kv;
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	json_object		*req;
 	uint8_t			 d[SHA256_DIGEST_SIZE];
 	char			*head, *hend, *at = NULL;
 	size_t			 hlen, hendlen, atlen = 0, j;
@@ -136,12 +121,9 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 		return store_error_nomem(err);
 	}
 	while (more && *from == NULL && st == LOCKSTORE_OK) {
-		req = etcd_range_req(at != NULL ? at : head,
+		st = etcd_range_post(e, at != NULL ? at : head,
 		    at != NULL ? atlen : hlen, hend, hendlen, ETCD_RANGE_KEYS,
-		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
-		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
-		json_object_put(req);
+		    ETCD_LIST_CHUNK, &r, "list", NULL, err);
 		if (st != LOCKSTORE_OK)
 			break;
 		more = etcd_range_more(r.root);
@@ -149,11 +131,11 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 		    etcd_range_kv(r.root, j, &kv) == 1; j++) {
 			sha256(kv.key + lblen, kv.keylen - lblen, d);
 			if (memcmp(d, c->digest, sizeof(d)) == 0 &&
-			    (*from = key_after(kv.key, kv.keylen, flen)) ==
+			    (*from = etcd_key_after(kv.key, kv.keylen, flen)) ==
 			    NULL)
 				st = store_error_nomem(err);
 			free(at);
-			at = key_after(kv.key, kv.keylen, &atlen);
+			at = etcd_key_after(kv.key, kv.keylen, &atlen);
 			etcd_kv_free(&kv);
 			if (at == NULL) {
 				st = store_error_nomem(err);
@@ -179,18 +161,15 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
     struct etcd_resp *r, struct lockstore_error *err)
 {
 	enum lockstore_status	 st;
-	json_object		*req;
 	char			*mstart, *mlast, *mend;
 	size_t			 mslen, mllen, melen;
 
 	mstart = etcd_key(e, ETCD_NS_META, locks[0].key + lblen, &mslen);
 	mlast = etcd_key(e, ETCD_NS_META, locks[n - 1].key + lblen, &mllen);
-	mend = mlast != NULL ? key_after(mlast, mllen, &melen) : NULL;
-	req = mstart != NULL && mend != NULL ? etcd_range_req(mstart, mslen,
-	    mend, melen, 0, 0, 0) : NULL;
-	st = req == NULL ? store_error_nomem(err) : etcd_post(e, "/v3/kv/range", req,
-	    r, NULL, "list", NULL, err);
-	json_object_put(req);
+	mend = mlast != NULL ? etcd_key_after(mlast, mllen, &melen) : NULL;
+	st = mstart == NULL || mend == NULL ? store_error_nomem(err) :
+	    etcd_range_post(e, mstart, mslen, mend, melen, 0, 0, r, "list",
+	    NULL, err);
 	free(mstart);
 	free(mlast);
 	free(mend);
@@ -205,28 +184,23 @@ list_start(struct etcd *e, const struct cursor *c, int after,
     char **from, size_t *flen, struct lockstore_error *err)
 {
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	char			*k;
 
 	*from = NULL;
-	if (after) {
-		if (c->truncated)
-			st = resume_long(e, lbase, lblen, c, from, flen, err);
-		else if ((k = malloc(lblen + c->len)) == NULL)
-			st = store_error_nomem(err);
-		else {
-			memcpy(k, lbase, lblen);
-			memcpy(k + lblen, c->name, c->len);
-			*from = key_after(k, lblen + c->len, flen);
-			free(k);
-			if (*from == NULL)
-				st = store_error_nomem(err);
-		}
-		if (st != LOCKSTORE_OK)
-			return st;
+	if (after && c->truncated)
+		st = resume_long(e, lbase, lblen, c, from, flen, err);
+	else if (after && (*from = malloc(lblen + c->len + 1)) == NULL)
+		st = store_error_nomem(err);
+	else if (after) {
+		/* The lock key of the name, and the NUL after it. */
+		memcpy(*from, lbase, lblen);
+		memcpy(*from + lblen, c->name, c->len + 1);
+		*flen = lblen + c->len + 1;
 	}
+	if (st != LOCKSTORE_OK)
+		return st;
 	if (*from == NULL || keycmp(*from, *flen, pfx, pfxlen) < 0) {
 		free(*from);
-		if ((*from = key_after(pfx, pfxlen, flen)) == NULL)
+		if ((*from = etcd_key_after(pfx, pfxlen, flen)) == NULL)
 			return store_error_nomem(err);
 		(*flen)--;	/* the prefix itself, without the NUL */
 	}
@@ -307,7 +281,6 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	struct etcd_resp	 r, mr;
 	struct cursor		 c;
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	json_object		*req;
 	char			*lbase, *pfx, *end, *from = NULL;
 	size_t			 lblen, pfxlen, endlen, flen = 0, n, j;
 	int			 more, after, done = 0;
@@ -333,11 +306,8 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	    &flen, err)) != LOCKSTORE_OK)
 		goto out;
 	while (!done) {
-		req = etcd_range_req(from, flen, end, endlen, 0,
-		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
-		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
-		json_object_put(req);
+		st = etcd_range_post(e, from, flen, end, endlen, 0,
+		    ETCD_LIST_CHUNK, &r, "list", NULL, err);
 		if (st != LOCKSTORE_OK)
 			goto out;
 		more = etcd_range_more(r.root);
@@ -353,7 +323,7 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		done = list_chunk(e, &l, locks, n, lblen, &mr, more, &st, err);
 		etcd_resp_free(&mr);
 		free(from);
-		from = key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
+		from = etcd_key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
 		for (j = 0; j < n; j++)
 			etcd_kv_free(&locks[j]);
 		if (from == NULL && !done)

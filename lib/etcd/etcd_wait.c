@@ -25,8 +25,7 @@
 
 /* The state of one watch stream. */
 struct stream {
-	char	*buf;
-	size_t	 len, cap;
+	struct etcd_body b;
 	int	 fired;		/* an event (or a cancelled watch): look */
 	int	 failed;	/* an error message, or too much data */
 };
@@ -56,40 +55,26 @@ static size_t
 stream_write(char *p, size_t size, size_t n, void *arg)
 {
 	struct stream	*s = arg;
-	size_t		 len = size * n, cap, i, startpos;
-	char		*nb;
+	struct etcd_body *b = &s->b;
+	size_t		 len = size * n, i, startpos;
 
-	if (s->len + len + 1 > ETCD_RESPONSE_MAX) {
+	if (etcd_body_add(b, p, len) == -1) {
 		s->failed = 1;
 		return 0;
 	}
-	if (s->len + len + 1 > s->cap) {
-		cap = s->cap > 0 ? s->cap : 4096;
-		while (cap < s->len + len + 1)
-			cap *= 2;
-		if ((nb = realloc(s->buf, cap)) == NULL) {
-			s->failed = 1;
-			return 0;
-		}
-		s->buf = nb;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, p, len);
-	s->len += len;
-	s->buf[s->len] = '\0';
 	/* Complete lines are complete messages. */
 	startpos = 0;
-	for (i = 0; i < s->len; i++) {
-		if (s->buf[i] != '\n')
+	for (i = 0; i < b->len; i++) {
+		if (b->buf[i] != '\n')
 			continue;
-		s->buf[i] = '\0';
+		b->buf[i] = '\0';
 		if (i > startpos)
-			stream_line(s, s->buf + startpos);
+			stream_line(s, b->buf + startpos);
 		startpos = i + 1;
 	}
-	memmove(s->buf, s->buf + startpos, s->len - startpos);
-	s->len -= startpos;
-	s->buf[s->len] = '\0';
+	memmove(b->buf, b->buf + startpos, b->len - startpos);
+	b->len -= startpos;
+	b->buf[b->len] = '\0';
 	/* Stop the transfer once there is something to look at. */
 	return s->fired || s->failed ? 0 : len;
 }
@@ -192,6 +177,6 @@ out:
 		curl_easy_cleanup(c);
 	}
 	free(body);
-	free(s.buf);
+	free(s.b.buf);
 	return r;
 }
