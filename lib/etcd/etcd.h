@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The etcd backend's insides, shared by its files: etcd.c (open, take,
- * unlock, inspect, health), etcd_keys.c (keys and values), etcd_lease.c
- * (renew, leases), etcd_end.c (break, expiry, lock-delay, history),
+ * inspect, health), etcd_keys.c (keys and values), etcd_lease.c (renew,
+ * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
  * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
  * (requests and answers) and etcd_wait.c (the watch).
  *
@@ -321,9 +321,6 @@ enum lockstore_status	etcd_not_locked(struct etcd *e, const char *resource,
 			    const struct etcd_kv *meta,
 			    struct lockstore_error *err);
 
-/* Whether history record HIST tells of an end other than an unlock. */
-int	etcd_ended_otherwise(const struct etcd_kv *hist);
-
 /* A lock-delay's value. */
 char	*etcd_delay_encode(long long until_ms, enum lockstore_end cause);
 void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
@@ -382,6 +379,8 @@ int	etcd_history_ops(struct etcd *e, struct etcd_txn *t,
 void	etcd_history_prune(struct etcd *e, const char *resource,
 	    const struct etcd_resp *r, int i);
 
+enum lockstore_status	etcd_unlock(void *impl, const char *resource,
+			    const char *client, struct lockstore_error *err);
 enum lockstore_status	etcd_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,

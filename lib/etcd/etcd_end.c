@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * How holdings end in the etcd backend beyond a plain unlock: breaks,
- * leases that etcd expired, the lock-delay after both, the history of
- * ended holdings, and the sweep that finds expired leases.
+ * How holdings end in the etcd backend: unlocks, breaks, leases that etcd
+ * expired, the lock-delay after the last two, the history of ended
+ * holdings, and the sweep that finds expired leases.
  *
  * Each end is one transaction that compares the holding it ends (the lock
  * key's create_revision and value, or the metadata key left behind by an
@@ -222,48 +222,60 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	return st;
 }
 
-
 /*
- * Whether the break of RESOURCE is decided by what was read (LOCK, META,
- * HIST) without a change: when in DOUBT whether our earlier attempt ended
- * the holding MINE, or when nothing is held.  1 with *ST (and *NEW_TOKEN)
+ * Whether the end HOW (an unlock by CLIENT, or a break) of RESOURCE is
+ * decided by what was read (LOCK, META, HIST) without a change: when in
+ * DOUBT whether our earlier attempt ended the holding MINE, when nothing
+ * is held, or when CLIENT does not hold it.  1 with *ST (and *NEW_TOKEN)
  * set, else 0.
  */
 static int
-break_settled(struct etcd *e, const char *resource, int doubt,
-    unsigned long long mine, const struct etcd_kv *lock,
-    const struct etcd_kv *meta, const struct etcd_kv *hist,
-    unsigned long long *new_token, enum lockstore_status *st,
-    struct lockstore_error *err)
+end_settled(struct etcd *e, const char *resource, enum lockstore_end how,
+    const char *client, int doubt, unsigned long long mine,
+    const struct etcd_kv *lock, const struct etcd_kv *meta,
+    const struct etcd_kv *hist, unsigned long long *new_token,
+    enum lockstore_status *st, struct lockstore_error *err)
 {
+	int	ours;
+
 	if (doubt && (lock->key == NULL || lock->create_rev != mine)) {
-		/* The holding is gone: our break, if the history says so
-		 * (its revision is the new token). */
-		if (hist->value != NULL &&
-		    strstr(hist->value, "\"w\":\"break\"") != NULL) {
+		/* The holding is over: by our unknown attempt, if the
+		 * history says so (a break's revision is the new token);
+		 * an unlock unless it tells of a break or expiry. */
+		if (how == LOCKSTORE_END_UNLOCK)
+			ours = hist->value == NULL || strstr(hist->value,
+			    "\"w\":\"unlock\"") != NULL;
+		else if ((ours = hist->value != NULL && strstr(hist->value,
+		    "\"w\":\"break\"") != NULL))
 			*new_token = hist->mod_rev;
-			*st = LOCKSTORE_OK;
-		} else
-			*st = store_error_not_locked(err);
+		*st = ours ? LOCKSTORE_OK : store_error_not_locked(err);
 		return 1;
 	}
-	if (lock->key == NULL) {
+	if (lock->key == NULL)
 		*st = etcd_not_locked(e, resource, meta, err);
-		return 1;
-	}
-	return 0;
+	else if (how == LOCKSTORE_END_UNLOCK &&
+	    strcmp(lock->value, client) != 0)
+		*st = store_error_not_owner(err, lock->value, client);
+	else
+		return 0;
+	return 1;
 }
 
-/* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
-enum lockstore_status
-etcd_break(void *impl, const char *resource, const char *by,
-    const char *reason, struct lockstore_lock_info *broken,
-    unsigned long long *new_token, struct lockstore_error *err)
+/*
+ * Ends RESOURCE's holding in one transaction that compares it: an unlock
+ * by CLIENT, or a break by BY for REASON (filling BROKEN and *NEW_TOKEN,
+ * and putting the lock-delay); WHAT names it in errors.
+ */
+static enum lockstore_status
+end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
+    const char *client, const char *by, const char *reason,
+    struct lockstore_lock_info *broken, unsigned long long *new_token,
+    const char *what, struct lockstore_error *err)
 {
-	struct etcd		*e = impl;
 	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
+	struct etcd_meta	 md;
 	struct etcd_kv		 lock, meta, hist;
 	enum lockstore_status	 st;
 	unsigned long long	 mine = 0, dlease = 0;
@@ -272,55 +284,53 @@ etcd_break(void *impl, const char *resource, const char *by,
 	size_t			 hlen = 0;
 	int			 tries, doubt = 0, unknown, hi;
 
-	*new_token = 0;
 	if (etcd_keys_make(e, resource, &k) == -1)
 		return store_error_nomem(err);
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
-		    &meta, &hist, "break", err);
-		if (st != LOCKSTORE_OK)
-			goto done;
-		if (break_settled(e, resource, doubt, mine, &lock, &meta,
-		    &hist, new_token, &st, err))
-			goto done;
-		etcd_fill_info(broken, resource, strlen(resource), &lock,
-		    &meta);
+		    &meta, &hist, what, err);
+		if (st != LOCKSTORE_OK || end_settled(e, resource, how, client,
+		    doubt, mine, &lock, &meta, &hist, new_token, &st, err))
+			goto out;
 		mine = lock.create_rev;
+		etcd_meta_decode(&meta, &md);
+		if (broken != NULL)
+			etcd_fill_info(broken, resource, strlen(resource),
+			    &lock, &meta);
 		free(hkey);
 		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
 		    NULL) {
 			st = store_error_nomem(err);
-			goto done;
+			goto out;
 		}
-		if (dval == NULL && (st = delay_prepare(e, resource,
-		    LOCKSTORE_END_BREAK, &dlease, &until, &dval, err)) !=
-		    LOCKSTORE_OK)
-			goto done;
+		if (how == LOCKSTORE_END_BREAK && dval == NULL &&
+		    (st = delay_prepare(e, resource, how, &dlease, &until,
+		    &dval, err)) != LOCKSTORE_OK)
+			goto out;
 		etcd_txn_init(&t);
-		etcd_cmp_create(&t, lock.key, lock.keylen, mine);
-		etcd_cmp_value(&t, lock.key, lock.keylen, lock.value,
-		    lock.vallen);
-		etcd_op_delete(&t, t.success, lock.key, lock.keylen);
+		etcd_cmp_value(&t, k.l, k.llen, lock.value, lock.vallen);
+		etcd_cmp_create(&t, k.l, k.llen, mine);
+		etcd_op_delete(&t, t.success, k.l, k.llen);
 		etcd_op_delete(&t, t.success, k.m, k.mlen);
 		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
 			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
 		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
-		    broken->since, LOCKSTORE_END_BREAK, by, reason);
-		st = etcd_txn_post(e, &t, &r, &unknown, "break", resource,
-		    err);
+		    meta.create_rev == mine ? md.since : 0, how, by, reason);
+		st = etcd_txn_post(e, &t, &r, &unknown, what, resource, err);
 		if (st != LOCKSTORE_OK)
-			goto done;
+			goto out;
 		doubt |= unknown;
 		if (r.succeeded) {
-			*new_token = r.revision;
+			if (new_token != NULL)
+				*new_token = r.revision;
 			dlease = 0;	/* in use */
 			etcd_history_prune(e, resource, &r, hi);
 			etcd_resp_free(&r);
 			if (lock.lease != 0)
 				etcd_lease_revoke(e, lock.lease);
-			goto done;
+			goto out;
 		}
 		etcd_resp_free(&r);
 		etcd_kv_free(&lock);
@@ -328,8 +338,9 @@ etcd_break(void *impl, const char *resource, const char *by,
 		etcd_kv_free(&hist);
 	}
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
-	    "lock for '%s' changes too fast to be broken", resource);
-done:
+	    "lock for '%s' changes too fast to be %s", resource,
+	    how == LOCKSTORE_END_UNLOCK ? "released" : "broken");
+out:
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&hist);
@@ -339,6 +350,26 @@ done:
 	free(hkey);
 	etcd_keys_free(&k);
 	return st;
+}
+
+/* Releases CLIENT's lock on RESOURCE; see lockstore_unlock(). */
+enum lockstore_status
+etcd_unlock(void *impl, const char *resource, const char *client,
+    struct lockstore_error *err)
+{
+	return end_holding(impl, resource, LOCKSTORE_END_UNLOCK, client, "",
+	    "", NULL, NULL, "unlock", err);
+}
+
+/* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
+enum lockstore_status
+etcd_break(void *impl, const char *resource, const char *by,
+    const char *reason, struct lockstore_lock_info *broken,
+    unsigned long long *new_token, struct lockstore_error *err)
+{
+	*new_token = 0;
+	return end_holding(impl, resource, LOCKSTORE_END_BREAK, NULL, by,
+	    reason, broken, new_token, "break", err);
 }
 
 /* A base64 member of the history record O, decoded into BUF. */
