@@ -40,7 +40,6 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* Fills G with a holding of TOKEN whose metadata is MD. */
 void
@@ -70,18 +69,17 @@ etcd_not_locked(struct etcd *e, const char *resource,
  * The answer to a lock attempt that found the resource held (LOCK, with
  * metadata META): HELD, or for CLIENT itself our own grant whose answer
  * was lost (its metadata carries NONCE, the attempt's), or a reacquire
- * (ACQUIRE; a TTL_MS then renews the lease).
+ * (ACQUIRE; a TTL_MS then renews the lease), or ETCD_CHANGED.
  */
-static enum lockstore_status
+static int
 held(struct etcd *e, const char *resource, const char *client, int acquire,
     unsigned int ttl_ms, const char *nonce, const struct etcd_kv *lock,
     const struct etcd_kv *meta, struct lockstore_grant *g,
-    struct lockstore_error *err, int *again)
+    struct lockstore_error *err)
 {
 	struct etcd_meta	md;
-	int			rc, ours;
+	int			ours;
 
-	*again = 0;
 	if (strcmp(lock->value, client) != 0)
 		return store_error_held(err, lock->value);
 	etcd_meta_decode(meta, &md);
@@ -89,14 +87,9 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 	    strcmp(md.nonce, nonce) == 0;
 	if (!acquire && !ours)
 		return store_error_held(err, lock->value);
-	if (acquire && !ours && ttl_ms > 0) {
-		rc = etcd_lease_move(e, resource, client, lock, meta, ttl_ms,
+	if (acquire && !ours && ttl_ms > 0)
+		return etcd_lease_move(e, resource, client, lock, meta, ttl_ms,
 		    g, err);
-		if (rc == ETCD_CHANGED)
-			*again = 1;
-		return rc == ETCD_CHANGED ? LOCKSTORE_OK :
-		    (enum lockstore_status)rc;
-	}
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
 	return LOCKSTORE_OK;
@@ -138,9 +131,9 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	if ((mval = etcd_meta_encode(&tk->md, client)) == NULL)
 		return store_error_nomem(err);
 	etcd_txn_init(&t);
-	etcd_cmp_create(&t, k->l, k->llen, 0);
-	etcd_cmp_create(&t, k->m, k->mlen, 0);
-	etcd_cmp_create(&t, k->d, k->dlen, 0);
+	etcd_cmp(&t, "CREATE", k->l, k->llen, 0);
+	etcd_cmp(&t, "CREATE", k->m, k->mlen, 0);
+	etcd_cmp(&t, "CREATE", k->d, k->dlen, 0);
 	etcd_op_put(&t, t.success, k->l, k->llen, client, strlen(client),
 	    tk->lease);
 	etcd_op_put(&t, t.success, k->m, k->mlen, mval, strlen(mval), 0);
@@ -169,11 +162,12 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 	struct etcd_kv		*kvs[] = { &lock, &meta, &delay };
 	enum lockstore_end	 cause;
 	long long		 until;
-	int			 st, again;
+	int			 st;
 
 	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
-		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
-		    "etcd lock for '%s': a malformed answer", resource);
+		return store_error(err, LOCKSTORE_STORAGE, EIO,
+		    "Storage error: etcd lock for '%s': a malformed answer",
+		    resource);
 	blk->revision = r->revision;
 	if (lock.key != NULL && tk->lease != 0 && lock.lease == tk->lease) {
 		/* Our own grant, whose answer was lost. */
@@ -182,10 +176,8 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
-		    &lock, &meta, g, err, &again);
-		if (again)
-			st = ETCD_CHANGED;
-		else if (st == LOCKSTORE_HELD) {
+		    &lock, &meta, g, err);
+		if (st == LOCKSTORE_HELD) {
 			blk->key = lock.key;
 			blk->keylen = lock.keylen;
 			lock.key = NULL;
@@ -290,10 +282,9 @@ etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 	struct etcd_meta	md;
 
 	memset(info, 0, sizeof(*info));
-	if (rlen > LOCKSTORE_NAME_MAX)
-		rlen = LOCKSTORE_NAME_MAX;
-	memcpy(info->resource, resource, rlen);
-	info->resource[rlen] = '\0';
+	snprintf(info->resource, sizeof(info->resource), "%.*s",
+	    (int)(rlen > LOCKSTORE_NAME_MAX ? LOCKSTORE_NAME_MAX : rlen),
+	    resource);
 	snprintf(info->holder, sizeof(info->holder), "%s", lock->value);
 	info->token = lock->create_rev;
 	if (meta != NULL && meta->key != NULL &&

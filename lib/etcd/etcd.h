@@ -183,11 +183,9 @@ int	 etcd_body_add(struct etcd_body *b, const char *p, size_t len);
 
 /* An easy handle set up for PATH of endpoint IDX, or NULL: one of the
  * pool (*POOLED tells whether it did a transfer before), or with POOLED
- * NULL a new one (the watch's); give it back with etcd_handle_put(), or
- * curl_easy_cleanup() it. */
+ * NULL a new one (the watch's, to be curl_easy_cleanup()'d). */
 void	*etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
 	    int *pooled);
-void	 etcd_handle_put(struct etcd *e, void *curl);
 
 /* Notes that endpoint IDX failed: the next request uses the next one. */
 void	 etcd_rotate(struct etcd *e, unsigned int idx);
@@ -207,14 +205,11 @@ unsigned long long	etcd_num(json_object *o, const char *member);
 void	etcd_txn_init(struct etcd_txn *t);
 void	etcd_txn_free(struct etcd_txn *t);
 
-/* Compares: the key's create_revision / mod_revision / lease equals N;
- * its value equals VAL. */
-void	etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
-void	etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
-void	etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
+/* Compares: the key's TARGET ("CREATE": create_revision, "MOD":
+ * mod_revision, "LEASE") equals N (0: no such key, or no lease); its
+ * value equals VAL. */
+void	etcd_cmp(struct etcd_txn *t, const char *target, const char *key,
+	    size_t klen, unsigned long long n);
 void	etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
 	    const char *val, size_t vlen);
 
@@ -363,21 +358,6 @@ int	etcd_lease_move(struct etcd *e, const char *resource,
 enum lockstore_status	etcd_end_expired(struct etcd *e,
 			    const char *resource, const struct etcd_kv *meta,
 			    int *ended, struct lockstore_error *err);
-
-/* Puts the history record of an ended holding into the transaction's
- * success list (when history is on) and a count of RESOURCE's records;
- * returns the index of the count, or -1 (history off, or ENOMEM: then
- * t->failed is set). */
-int	etcd_history_ops(struct etcd *e, struct etcd_txn *t,
-	    const char *resource, unsigned long long token, const char *holder,
-	    long long since, enum lockstore_end how, const char *by,
-	    const char *reason);
-
-/* Drops RESOURCE's oldest records when the count op of
- * etcd_history_ops() (response I of R, -1: none) found too many.  Best
- * effort. */
-void	etcd_history_prune(struct etcd *e, const char *resource,
-	    const struct etcd_resp *r, int i);
 
 enum lockstore_status	etcd_unlock(void *impl, const char *resource,
 			    const char *client, struct lockstore_error *err);

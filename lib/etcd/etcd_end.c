@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* The history record: {"h":b64,"s":since,"u":until_ms,"w":how,"b":b64,
  * "r":b64}. */
@@ -63,9 +62,14 @@ history_range(const struct etcd *e, const char *resource, char **start,
 	return 0;
 }
 
-/* History record and count; see etcd.h. */
-int
-etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
+/*
+ * Puts the history record of an ended holding into the transaction's
+ * success list (when history is on) and a count of RESOURCE's records;
+ * returns the index of the count, or -1 (history off, or ENOMEM: then
+ * t->failed is set).
+ */
+static int
+history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
     unsigned long long token, const char *holder, long long since,
     enum lockstore_end how, const char *by, const char *reason)
 {
@@ -93,9 +97,11 @@ etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
 	return t->failed ? -1 : (int)json_object_array_length(t->success) - 1;
 }
 
-/* Drops RESOURCE's oldest history records beyond ETCD_HISTORY_KEEP. */
-void
-etcd_history_prune(struct etcd *e, const char *resource,
+/* Drops RESOURCE's oldest records beyond ETCD_HISTORY_KEEP when the count
+ * op of history_ops() (response I of R, -1: none) found too many.  Best
+ * effort. */
+static void
+history_prune(struct etcd *e, const char *resource,
     const struct etcd_resp *r, int i)
 {
 	struct lockstore_error	*err;
@@ -192,14 +198,14 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	if (etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
 	else {
-		etcd_cmp_create(&t, k.l, k.llen, 0);
-		etcd_cmp_mod(&t, meta->key, meta->keylen, meta->mod_rev);
+		etcd_cmp(&t, "CREATE", k.l, k.llen, 0);
+		etcd_cmp(&t, "MOD", meta->key, meta->keylen, meta->mod_rev);
 		etcd_op_delete(&t, t.success, meta->key, meta->keylen);
 		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
 			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
-		hi = etcd_history_ops(e, &t, resource, meta->create_rev,
+		hi = history_ops(e, &t, resource, meta->create_rev,
 		    holder != NULL ? holder : "", md.since,
 		    LOCKSTORE_END_EXPIRY, "", "");
 		etcd_keys_free(&k);
@@ -208,7 +214,7 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	if (st == LOCKSTORE_OK) {
 		if (r.succeeded) {
 			STORE_COUNT(e->stats, expiries, 1);
-			etcd_history_prune(e, resource, &r, hi);
+			history_prune(e, resource, &r, hi);
 			if (ended != NULL)
 				*ended = 1;
 			dlease = 0;
@@ -309,14 +315,14 @@ end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
 			goto out;
 		etcd_txn_init(&t);
 		etcd_cmp_value(&t, k.l, k.llen, lock.value, lock.vallen);
-		etcd_cmp_create(&t, k.l, k.llen, mine);
+		etcd_cmp(&t, "CREATE", k.l, k.llen, mine);
 		etcd_op_delete(&t, t.success, k.l, k.llen);
 		etcd_op_delete(&t, t.success, k.m, k.mlen);
 		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
 			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
-		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
+		hi = history_ops(e, &t, resource, mine, lock.value,
 		    meta.create_rev == mine ? md.since : 0, how, by, reason);
 		st = etcd_txn_post(e, &t, &r, &unknown, what, resource, err);
 		if (st != LOCKSTORE_OK)
@@ -326,7 +332,7 @@ end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
 			if (new_token != NULL)
 				*new_token = r.revision;
 			dlease = 0;	/* in use */
-			etcd_history_prune(e, resource, &r, hi);
+			history_prune(e, resource, &r, hi);
 			etcd_resp_free(&r);
 			if (lock.lease != 0)
 				etcd_lease_revoke(e, lock.lease);

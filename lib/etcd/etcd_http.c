@@ -29,7 +29,6 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* Appends the LEN bytes at P to B, NUL-terminated; -1 when out of memory
  * or beyond ETCD_RESPONSE_MAX (overflow set). */
@@ -268,8 +267,8 @@ etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
 }
 
 /* Returns handle C to the pool. */
-void
-etcd_handle_put(struct etcd *e, void *c)
+static void
+handle_put(struct etcd *e, void *c)
 {
 	void	**np;
 	size_t	  cap;
@@ -370,7 +369,7 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 	    CURLE_OK)
 		sent = 1;
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	etcd_handle_put(e, c);
+	handle_put(e, c);
 	if (rc != CURLE_OK) {
 		snprintf(reason, rsize, "%s: %s", e->endpoints[idx],
 		    b.overflow ? "answer too large" : cerr[0] != '\0' ? cerr :

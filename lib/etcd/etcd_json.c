@@ -7,13 +7,11 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* Adds MEMBER with value V (taken) to O; -1 when out of memory. */
 static int
@@ -127,39 +125,17 @@ cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target,
 	}
 }
 
-/* A compare of TARGET's MEMBER with the number N. */
-static void
-cmp_num(struct etcd_txn *t, const char *key, size_t klen, const char *target,
-    const char *member, unsigned long long n)
+/* TARGET ("CREATE", "MOD" or "LEASE") of KEY equals N. */
+void
+etcd_cmp(struct etcd_txn *t, const char *target, const char *key,
+    size_t klen, unsigned long long n)
 {
 	char	buf[24];
 
 	snprintf(buf, sizeof(buf), "%llu", n);
-	cmp(t, key, klen, target, member, buf);
-}
-
-/* The create_revision of KEY equals N (0: KEY does not exist). */
-void
-etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
-{
-	cmp_num(t, key, klen, "CREATE", "create_revision", n);
-}
-
-/* The mod_revision of KEY equals N. */
-void
-etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
-{
-	cmp_num(t, key, klen, "MOD", "mod_revision", n);
-}
-
-/* The lease of KEY is N (0: none). */
-void
-etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
-{
-	cmp_num(t, key, klen, "LEASE", "lease", n);
+	cmp(t, key, klen, target, strcmp(target, "CREATE") == 0 ?
+	    "create_revision" : strcmp(target, "MOD") == 0 ? "mod_revision" :
+	    "lease", buf);
 }
 
 /* The value of KEY is exactly VAL (false when KEY does not exist). */

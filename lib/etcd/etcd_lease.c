@@ -20,10 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* A new etcd lease of at least TTL_MS. */
 enum lockstore_status
@@ -103,10 +101,11 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	if (mval == NULL || etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
 	else {
-		etcd_cmp_create(&t, lock->key, lock->keylen, lock->create_rev);
+		etcd_cmp(&t, "CREATE", lock->key, lock->keylen,
+		    lock->create_rev);
 		etcd_cmp_value(&t, lock->key, lock->keylen, client,
 		    strlen(client));
-		etcd_cmp_lease(&t, lock->key, lock->keylen, lock->lease);
+		etcd_cmp(&t, "LEASE", lock->key, lock->keylen, lock->lease);
 		etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
 		    strlen(client), lease);
 		etcd_op_put(&t, t.success, k.m, k.mlen, mval, strlen(mval), 0);

@@ -15,14 +15,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "etcd.h"
 #include "sha256.h"
-#include "store_impl.h"
 
 #define ETCD_CURSOR_SHORT	250
 #define ETCD_CURSOR_HEAD	200
@@ -323,7 +321,8 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		done = list_chunk(e, &l, locks, n, lblen, &mr, more, &st, err);
 		etcd_resp_free(&mr);
 		free(from);
-		from = etcd_key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
+		from = etcd_key_after(locks[n - 1].key, locks[n - 1].keylen,
+		    &flen);
 		for (j = 0; j < n; j++)
 			etcd_kv_free(&locks[j]);
 		if (from == NULL && !done)

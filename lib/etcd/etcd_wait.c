@@ -12,7 +12,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* The state of one watch stream. */
 struct stream {
