@@ -178,7 +178,8 @@ enum lockstore_status	etcd_post_member(struct etcd *e, const char *path,
 			    struct etcd_resp *resp, const char *what,
 			    const char *resource, struct lockstore_error *err);
 
-/* Appends the LEN bytes at P to B; -1 when out of memory or too large. */
+/* Appends the LEN bytes at P to B; -1 when out of memory or beyond
+ * ETCD_RESPONSE_MAX (overflow set). */
 int	 etcd_body_add(struct etcd_body *b, const char *p, size_t len);
 
 /* An easy handle set up for PATH of endpoint IDX, or NULL: one of the
@@ -317,7 +318,6 @@ enum lockstore_status	etcd_not_locked(struct etcd *e, const char *resource,
 			    struct lockstore_error *err);
 
 /* A lock-delay's value. */
-char	*etcd_delay_encode(long long until_ms, enum lockstore_end cause);
 void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 	    enum lockstore_end *cause);
 

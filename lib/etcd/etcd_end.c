@@ -143,11 +143,10 @@ out:
 }
 
 /* A lock-delay for a holding that ends now, when the policy has one:
- * its lease, end and value. */
+ * its lease and value, {"u":until_ms,"c":"break"|"expiry"}. */
 static enum lockstore_status
 delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
-    unsigned long long *lease, long long *until_ms, char **val,
-    struct lockstore_error *err)
+    unsigned long long *lease, char **val, struct lockstore_error *err)
 {
 	struct lockstore_policy	pol;
 	enum lockstore_status	st;
@@ -155,7 +154,6 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 
 	*lease = 0;
 	*val = NULL;
-	*until_ms = 0;
 	store_policy(e->store, &pol);
 	if (pol.lock_delay_ms == 0)
 		return LOCKSTORE_OK;
@@ -163,8 +161,9 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 	    resource, err)) != LOCKSTORE_OK)
 		return st;
 	/* The key lives for the whole granted TTL: say so. */
-	*until_ms = clock_wall_ms() + granted;
-	if ((*val = etcd_delay_encode(*until_ms, cause)) == NULL) {
+	if (asprintf(val, "{\"u\":%lld,\"c\":\"%s\"}", clock_wall_ms() +
+	    granted, cause == LOCKSTORE_END_BREAK ? "break" : "expiry") == -1) {
+		*val = NULL;
 		etcd_lease_revoke(e, *lease);
 		*lease = 0;
 		return store_error_nomem(err);
@@ -183,14 +182,13 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
 	unsigned long long	 dlease;
-	long long		 until;
 	char			*dval, *holder;
 	int			 hi = -1;
 
 	if (ended != NULL)
 		*ended = 0;
 	if ((st = delay_prepare(e, resource, LOCKSTORE_END_EXPIRY, &dlease,
-	    &until, &dval, err)) != LOCKSTORE_OK)
+	    &dval, err)) != LOCKSTORE_OK)
 		return st;
 	etcd_meta_decode(meta, &md);
 	holder = etcd_meta_holder(meta);
@@ -285,7 +283,6 @@ end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
 	struct etcd_kv		 lock, meta, hist;
 	enum lockstore_status	 st;
 	unsigned long long	 mine = 0, dlease = 0;
-	long long		 until;
 	char			*hkey = NULL, *dval = NULL;
 	size_t			 hlen = 0;
 	int			 tries, doubt = 0, unknown, hi;
@@ -310,8 +307,8 @@ end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
 			goto out;
 		}
 		if (how == LOCKSTORE_END_BREAK && dval == NULL &&
-		    (st = delay_prepare(e, resource, how, &dlease, &until,
-		    &dval, err)) != LOCKSTORE_OK)
+		    (st = delay_prepare(e, resource, how, &dlease, &dval,
+		    err)) != LOCKSTORE_OK)
 			goto out;
 		etcd_txn_init(&t);
 		etcd_cmp_value(&t, k.l, k.llen, lock.value, lock.vallen);
@@ -411,10 +408,8 @@ record_parse(const struct etcd_kv *kv, const char *resource,
 	record_name(o, "h", e->holder, sizeof(e->holder));
 	record_name(o, "b", e->by, sizeof(e->by));
 	record_name(o, "r", e->reason, sizeof(e->reason));
-	if (json_object_object_get_ex(o, "s", &v))
-		e->since = json_object_get_int64(v);
-	if (json_object_object_get_ex(o, "u", &v))
-		e->until_ms = json_object_get_int64(v);
+	e->since = (long long)etcd_num(o, "s");
+	e->until_ms = (long long)etcd_num(o, "u");
 	w = json_object_object_get_ex(o, "w", &v) ?
 	    json_object_get_string(v) : "";
 	e->how = strcmp(w, "break") == 0 ? LOCKSTORE_END_BREAK :

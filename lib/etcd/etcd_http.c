@@ -30,8 +30,7 @@
 
 #include "etcd.h"
 
-/* Appends the LEN bytes at P to B, NUL-terminated; -1 when out of memory
- * or beyond ETCD_RESPONSE_MAX (overflow set). */
+/* Appends the LEN bytes at P to B, NUL-terminated; see etcd.h. */
 int
 etcd_body_add(struct etcd_body *b, const char *p, size_t len)
 {
@@ -226,8 +225,7 @@ etcd_rotate(struct etcd *e, unsigned int idx)
 	    __ATOMIC_RELAXED);
 }
 
-/* An easy handle set up for PATH of endpoint IDX, or NULL; from the pool
- * (it did a transfer before) unless POOLED is NULL. */
+/* An easy handle set up for PATH of endpoint IDX, or NULL. */
 void *
 etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
     int *pooled)
@@ -408,23 +406,13 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 	return a;
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* POSTs REQ to PATH; see etcd.h. */
 enum lockstore_status
 etcd_post(struct etcd *e, const char *path, json_object *req,
     struct etcd_resp *resp, int *unknown, const char *what,
     const char *resource, struct lockstore_error *err)
 {
+	struct timespec	 ts;
 	const char	*body;
 	size_t		 bodylen;
 	unsigned int	 i, idx, tries;
@@ -454,8 +442,12 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 		etcd_rotate(e, idx);
 		/* Every endpoint failed once: give the cluster a moment
 		 * (an election takes about a second). */
-		if ((i + 1) % e->nendpoints == 0 && i + 1 < tries)
-			sleep_ms(100L * ((i + 1) / e->nendpoints));
+		if ((i + 1) % e->nendpoints == 0 && i + 1 < tries) {
+			ts = clock_abs_in(100LL * ((i + 1) / e->nendpoints));
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
+			    &ts, NULL) == EINTR)
+				;
+		}
 	}
 	if (a == ATTEMPT_OK)
 		return LOCKSTORE_OK;

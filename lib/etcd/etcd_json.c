@@ -79,29 +79,22 @@ append_op(json_object *list, const char *kind, json_object *body)
 void
 etcd_txn_init(struct etcd_txn *t)
 {
+	/* The request owns the lists; once FAILED they are not used. */
 	memset(t, 0, sizeof(*t));
-	t->req = json_object_new_object();
-	t->compare = json_object_new_array();
-	t->success = json_object_new_array();
-	t->failure = json_object_new_array();
-	if (t->req == NULL || t->compare == NULL || t->success == NULL ||
-	    t->failure == NULL) {
+	if ((t->req = json_object_new_object()) == NULL ||
+	    add_obj(t->req, "compare", t->compare = json_object_new_array()) ==
+	    -1 ||
+	    add_obj(t->req, "success", t->success = json_object_new_array()) ==
+	    -1 ||
+	    add_obj(t->req, "failure", t->failure = json_object_new_array()) ==
+	    -1)
 		t->failed = 1;
-		return;
-	}
-	/* The request owns the lists from here on. */
-	json_object_object_add(t->req, "compare", json_object_get(t->compare));
-	json_object_object_add(t->req, "success", json_object_get(t->success));
-	json_object_object_add(t->req, "failure", json_object_get(t->failure));
 }
 
 /* Frees a transaction. */
 void
 etcd_txn_free(struct etcd_txn *t)
 {
-	json_object_put(t->compare);
-	json_object_put(t->success);
-	json_object_put(t->failure);
 	json_object_put(t->req);
 	memset(t, 0, sizeof(*t));
 }
@@ -280,8 +273,7 @@ etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
 	return 1;
 }
 
-/* Fills *KVS[I] with the first pair of response FIRST + I of the txn
- * answer R, for I < N; -1 (all freed) if one is malformed. */
+/* Fills KVS from responses FIRST on; see etcd.h. */
 int
 etcd_resp_kvs(const struct etcd_resp *r, size_t first, struct etcd_kv **kvs,
     size_t n)

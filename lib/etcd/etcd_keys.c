@@ -105,17 +105,6 @@ etcd_prefix_end(const char *key, size_t len, size_t *endlen)
 	return end;
 }
 
-/* A member of a small JSON value as a number. */
-static long long
-json_ll(json_object *o, const char *member)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, member, &v))
-		return 0;
-	return json_object_get_int64(v);
-}
-
 /* The metadata value: {"s":since,"t":ttl_ms,"x":expires_ms,"h":b64,
  * "n":nonce}. */
 char *
@@ -156,23 +145,13 @@ etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
 	memset(m, 0, sizeof(*m));
 	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
 		return;
-	m->since = json_ll(o, "s");
-	m->ttl_ms = (unsigned int)json_ll(o, "t");
-	m->expires_ms = json_ll(o, "x");
+	m->since = (long long)etcd_num(o, "s");
+	m->ttl_ms = (unsigned int)etcd_num(o, "t");
+	m->expires_ms = (long long)etcd_num(o, "x");
 	if (json_object_object_get_ex(o, "n", &n))
 		snprintf(m->nonce, sizeof(m->nonce), "%s",
 		    json_object_get_string(n));
 	json_object_put(o);
-}
-
-char *
-etcd_delay_encode(long long until_ms, enum lockstore_end cause)
-{
-	char	buf[128];
-
-	snprintf(buf, sizeof(buf), "{\"u\":%lld,\"c\":\"%s\"}", until_ms,
-	    cause == LOCKSTORE_END_BREAK ? "break" : "expiry");
-	return strdup(buf);
 }
 
 void
@@ -185,7 +164,7 @@ etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 	*cause = LOCKSTORE_END_BREAK;
 	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
 		return;
-	*until_ms = json_ll(o, "u");
+	*until_ms = (long long)etcd_num(o, "u");
 	if (json_object_object_get_ex(o, "c", &c) &&
 	    strcmp(json_object_get_string(c), "expiry") == 0)
 		*cause = LOCKSTORE_END_EXPIRY;

@@ -108,25 +108,22 @@ watch_body(const char *key, size_t klen, unsigned long long rev)
 enum waitq_result
 etcd_wait(void *impl, const struct store_wait *w)
 {
-	struct etcd		 *e = impl;
-	const struct store_block *block = w->block;
-	lockstore_cancel_fn	  cancelled = w->cancelled;
-	void			 *arg = w->cancel_arg;
-	long long		  end_ms = w->until_ms, now, left;
-	struct stream		  s;
-	enum waitq_result	  r = WAITQ_RETRY;
-	CURLM			 *m = NULL;
-	CURL			 *c = NULL;
-	char			 *body = NULL;
-	unsigned int		  idx;
-	int			  running = 1, added = 0;
+	struct etcd		*e = impl;
+	long long		 now, left;
+	struct stream		 s;
+	enum waitq_result	 r = WAITQ_RETRY;
+	CURLM			*m = NULL;
+	CURL			*c = NULL;
+	char			*body = NULL;
+	unsigned int		 idx;
+	int			 running = 1, added = 0;
 
 	memset(&s, 0, sizeof(s));
-	if (block->key == NULL)
+	if (w->block->key == NULL)
 		return pause_rewatch(w);
 	idx = __atomic_load_n(&e->current, __ATOMIC_RELAXED) % e->nendpoints;
-	if ((body = watch_body(block->key, block->keylen,
-	    block->revision + 1)) == NULL ||
+	if ((body = watch_body(w->block->key, w->block->keylen,
+	    w->block->revision + 1)) == NULL ||
 	    (c = etcd_handle_get(e, idx, "/v3/watch", NULL)) == NULL ||
 	    (m = curl_multi_init()) == NULL)
 		goto failed;
@@ -147,16 +144,16 @@ etcd_wait(void *impl, const struct store_wait *w)
 			etcd_rotate(e, idx);
 			goto failed;
 		}
-		if (cancelled != NULL && cancelled(arg)) {
+		if (w->cancelled != NULL && w->cancelled(w->cancel_arg)) {
 			r = WAITQ_CANCELLED;
 			break;
 		}
 		now = clock_mono_ms();
-		if (now >= end_ms) {
+		if (now >= w->until_ms) {
 			r = WAITQ_TIMEOUT;
 			break;
 		}
-		left = end_ms - now;
+		left = w->until_ms - now;
 		if (left > ETCD_CANCEL_MS)
 			left = ETCD_CANCEL_MS;
 		if (curl_multi_poll(m, NULL, 0, (int)left, NULL) != CURLM_OK)
@@ -168,12 +165,9 @@ failed:
 out:
 	if (added)
 		curl_multi_remove_handle(m, c);
-	if (m != NULL)
-		curl_multi_cleanup(m);
-	if (c != NULL) {
-		/* The stream's connection cannot serve another request. */
-		curl_easy_cleanup(c);
-	}
+	curl_multi_cleanup(m);	/* NULL: a no-op, as for the handle */
+	/* The stream's connection cannot serve another request. */
+	curl_easy_cleanup(c);
 	free(body);
 	free(s.b.buf);
 	return r;
