@@ -234,8 +234,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
 	    "lock for '%s' changes too fast to be taken", resource);
 out:
-	if (tk.lease != 0)
-		etcd_lease_revoke(e, tk.lease);
+	etcd_lease_revoke(e, tk.lease);
 	etcd_keys_free(&tk.k);
 	return (enum lockstore_status)st;
 }

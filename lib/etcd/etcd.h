@@ -334,7 +334,7 @@ enum lockstore_status	etcd_lease_grant(struct etcd *e, unsigned int ttl_ms,
 			    unsigned long long *id, unsigned int *granted_ms,
 			    const char *resource, struct lockstore_error *err);
 
-/* Revokes lease ID, best effort (it ends by its TTL anyway). */
+/* Revokes lease ID (0: none), best effort (it ends by its TTL anyway). */
 void	etcd_lease_revoke(struct etcd *e, unsigned long long id);
 
 /*

@@ -8,7 +8,8 @@
  * key's create_revision and value, or the metadata key left behind by an
  * expired lease) and, if it still stands, deletes it, writes the history
  * record and puts the lock-delay key: an end is recorded exactly once,
- * by whichever lockd gets there first.
+ * by whichever lockd gets there first (for an expired lease: a lock
+ * attempt, an unlock or the sweep of any lockd).
  */
 #include "config.h"
 
@@ -219,8 +220,7 @@ etcd_end_expired(struct etcd *e, const char *resource,
 		}
 		etcd_resp_free(&r);
 	}
-	if (dlease != 0)
-		etcd_lease_revoke(e, dlease);
+	etcd_lease_revoke(e, dlease);
 	free(dval);
 	free(holder);
 	return st;
@@ -331,8 +331,7 @@ end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
 			dlease = 0;	/* in use */
 			history_prune(e, resource, &r, hi);
 			etcd_resp_free(&r);
-			if (lock.lease != 0)
-				etcd_lease_revoke(e, lock.lease);
+			etcd_lease_revoke(e, lock.lease);
 			goto out;
 		}
 		etcd_resp_free(&r);
@@ -347,8 +346,7 @@ out:
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&hist);
-	if (dlease != 0)
-		etcd_lease_revoke(e, dlease);
+	etcd_lease_revoke(e, dlease);
 	free(dval);
 	free(hkey);
 	etcd_keys_free(&k);

@@ -151,27 +151,14 @@ lockstore_etcd_check(const struct lockstore_etcd_config *cfg,
 	return st;
 }
 
-static char *
-dup_or_null(const char *s, int *failed)
-{
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		*failed = 1;
-	return d;
-}
-
 /* Sets up endpoints, TLS files and the handle pool. */
 enum lockstore_status
 etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
     struct lockstore_error *err)
 {
-	const char		*p, *comma;
-	struct curl_slist	*h;
-	size_t			 len;
-	int			 failed = 0;
+	const char	*p, *comma;
+	size_t		 len;
+	int		 failed = 0;
 
 	pthread_mutex_init(&e->poollock, NULL);
 	for (p = cfg->endpoints; ; p = comma + 1) {
@@ -186,13 +173,13 @@ etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
 	}
 	e->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms :
 	    LOCKSTORE_ETCD_TIMEOUT_MS;
-	e->cacert = dup_or_null(cfg->cacert, &failed);
-	e->cert = dup_or_null(cfg->cert, &failed);
-	e->key = dup_or_null(cfg->key, &failed);
-	if ((h = curl_slist_append(NULL, "Content-Type: application/json")) ==
-	    NULL)
+	if ((cfg->cacert != NULL &&
+	    (e->cacert = strdup(cfg->cacert)) == NULL) ||
+	    (cfg->cert != NULL && (e->cert = strdup(cfg->cert)) == NULL) ||
+	    (cfg->key != NULL && (e->key = strdup(cfg->key)) == NULL) ||
+	    (e->headers = curl_slist_append(NULL,
+	    "Content-Type: application/json")) == NULL)
 		failed = 1;
-	e->headers = h;
 	return failed ? store_error_nomem(err) : LOCKSTORE_OK;
 }
 

@@ -8,11 +8,7 @@
  * so never shorter than asked) and deletes the lock key when it runs out,
  * whatever happens to lockd.  A renew moves the holding onto a new lease
  * in one transaction that compares the holder, the token and the old
- * lease.  The metadata key stays behind an expired lease; whoever sees it
- * first (a lock attempt, an unlock, the sweep of any lockd) records the
- * expiry and sets the lock-delay in one transaction that compares it, so
- * exactly once.  A lock-delay is a key with an etcd lease of its length,
- * which etcd deletes at its end.
+ * lease.  The end of an expired lease is recorded in etcd_end.c.
  */
 #include "config.h"
 
@@ -133,8 +129,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 		etcd_lease_revoke(e, lease);
 		return rc;
 	}
-	if (lock->lease != 0)
-		etcd_lease_revoke(e, lock->lease);
+	etcd_lease_revoke(e, lock->lease);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = 1;
 	return LOCKSTORE_OK;
