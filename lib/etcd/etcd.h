@@ -287,8 +287,8 @@ void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
 /* A nonce for one lock attempt into OUT. */
 void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
 
-/* The holder recorded in metadata KV, malloc'd ("" if none); NULL if KV
- * is unreadable or on ENOMEM. */
+/* The holder recorded in metadata KV, malloc'd ("" if none); NULL on
+ * ENOMEM. */
 char	*etcd_meta_holder(const struct etcd_kv *kv);
 
 /*

@@ -470,6 +470,7 @@ static int
 sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
     size_t *lastlen, int *more, struct lockstore_error *err)
 {
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r, rr;
 	struct etcd_kv		 xk, lock, meta;
@@ -517,19 +518,13 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	/* One read of every lock and metadata key. */
 	etcd_txn_init(&t);
 	for (j = 0; j < n; j++) {
-		char	*lk, *mk;
-		size_t	 ll, ml;
-
-		lk = etcd_key(e, ETCD_NS_LOCK, names[j], &ll);
-		mk = etcd_key(e, ETCD_NS_META, names[j], &ml);
-		if (lk == NULL || mk == NULL)
+		if (etcd_keys_make(e, names[j], &k) == -1) {
 			t.failed = 1;
-		else {
-			etcd_op_range(&t, t.success, lk, ll, NULL, 0, 0, 0);
-			etcd_op_range(&t, t.success, mk, ml, NULL, 0, 0, 0);
+			continue;
 		}
-		free(lk);
-		free(mk);
+		etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
+		etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
+		etcd_keys_free(&k);
 	}
 	rc = etcd_txn_post(e, &t, &rr, NULL, "expiry sweep", NULL, err);
 	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {

@@ -130,8 +130,7 @@ etcd_meta_holder(const struct etcd_kv *kv)
 	char		*out;
 	size_t		 n;
 
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return NULL;
+	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
 	out = etcd_member_bytes(o, "h", &n);
 	json_object_put(o);
 	return out;
@@ -142,9 +141,9 @@ etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
 {
 	json_object	*o, *n;
 
+	/* json-c's getters take a NULL object as one without members. */
 	memset(m, 0, sizeof(*m));
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return;
+	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
 	m->since = (long long)etcd_num(o, "s");
 	m->ttl_ms = (unsigned int)etcd_num(o, "t");
 	m->expires_ms = (long long)etcd_num(o, "x");
@@ -160,14 +159,11 @@ etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 {
 	json_object	*o, *c;
 
-	*until_ms = 0;
-	*cause = LOCKSTORE_END_BREAK;
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return;
+	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
 	*until_ms = (long long)etcd_num(o, "u");
-	if (json_object_object_get_ex(o, "c", &c) &&
-	    strcmp(json_object_get_string(c), "expiry") == 0)
-		*cause = LOCKSTORE_END_EXPIRY;
+	*cause = json_object_object_get_ex(o, "c", &c) &&
+	    strcmp(json_object_get_string(c), "expiry") == 0 ?
+	    LOCKSTORE_END_EXPIRY : LOCKSTORE_END_BREAK;
 	json_object_put(o);
 }
 

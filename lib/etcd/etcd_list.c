@@ -236,14 +236,9 @@ list_chunk(struct etcd *e, struct listing *l, struct etcd_kv *locks,
 		nlen = locks[i].keylen - lblen;
 		/* Both ranges are in name order: merge them. */
 		cmp = 1;
-		for (;;) {
-			if (!have && etcd_range_kv(mr->root, mj, &meta) != 1)
-				break;
-			have = 1;
-			cmp = keycmp(meta.key + e->prefixlen + 2,
-			    meta.keylen - e->prefixlen - 2, name, nlen);
-			if (cmp >= 0)
-				break;
+		while ((have || (have = etcd_range_kv(mr->root, mj, &meta) ==
+		    1)) && (cmp = keycmp(meta.key + e->prefixlen + 2,
+		    meta.keylen - e->prefixlen - 2, name, nlen)) < 0) {
 			etcd_kv_free(&meta);
 			have = 0;
 			mj++;

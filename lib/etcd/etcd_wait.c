@@ -34,10 +34,7 @@ stream_line(struct stream *s, const char *line)
 {
 	json_object	*o, *res, *v;
 
-	if ((o = json_tokener_parse(line)) == NULL) {
-		s->failed = 1;
-		return;
-	}
+	o = json_tokener_parse(line);	/* NULL: no "result" either */
 	if (!json_object_object_get_ex(o, "result", &res))
 		s->failed = 1;
 	else if ((json_object_object_get_ex(res, "events", &v) &&
