@@ -258,21 +258,19 @@ handle_put(struct etcd *e, void *c)
 	void	**np;
 	size_t	  cap;
 
-	if (c == NULL)
-		return;
 	pthread_mutex_lock(&e->poollock);
-	if (e->npool == e->poolcap) {
-		cap = e->poolcap * 2 + 8;
-		if ((np = realloc(e->pool, cap * sizeof(*np))) == NULL) {
-			pthread_mutex_unlock(&e->poollock);
-			curl_easy_cleanup(c);
-			return;
-		}
+	cap = e->poolcap * 2 + 8;
+	if (e->npool == e->poolcap &&
+	    (np = realloc(e->pool, cap * sizeof(*np))) != NULL) {
 		e->pool = np;
 		e->poolcap = cap;
 	}
-	e->pool[e->npool++] = c;
+	if (e->npool < e->poolcap) {
+		e->pool[e->npool++] = c;
+		c = NULL;
+	}
 	pthread_mutex_unlock(&e->poollock);
+	curl_easy_cleanup(c);	/* no room: not pooled */
 }
 
 /* The reason in an error answer of the gateway, or the HTTP status. */

@@ -113,7 +113,7 @@ etcd_wait(void *impl, const struct store_wait *w)
 	CURL			*c = NULL;
 	char			*body = NULL;
 	unsigned int		 idx;
-	int			 running = 1, added = 0;
+	int			 running = 1;
 
 	memset(&s, 0, sizeof(s));
 	if (w->block->key == NULL)
@@ -129,7 +129,6 @@ etcd_wait(void *impl, const struct store_wait *w)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	if (curl_multi_add_handle(m, c) != CURLM_OK)
 		goto failed;
-	added = 1;
 	for (;;) {
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			goto failed;
@@ -160,8 +159,7 @@ etcd_wait(void *impl, const struct store_wait *w)
 failed:
 	r = pause_rewatch(w);
 out:
-	if (added)
-		curl_multi_remove_handle(m, c);
+	curl_multi_remove_handle(m, c);	/* not added: a harmless error */
 	curl_multi_cleanup(m);	/* NULL: a no-op, as for the handle */
 	/* The stream's connection cannot serve another request. */
 	curl_easy_cleanup(c);
