@@ -304,8 +304,6 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
 	struct etcd_kv		 lock, meta, delay;
 	enum lockstore_status	 st;
 	struct lockstore_policy	 pol;
-	enum lockstore_end	 cause;
-	long long		 until;
 	char			*dkey;
 	size_t			 dlen;
 
@@ -325,11 +323,10 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
 		snprintf(info->resource, sizeof(info->resource), "%s",
 		    resource);
 		store_policy(e->store, &pol);
-		if (delay.key != NULL) {
-			etcd_delay_decode(&delay, &until, &cause);
-			info->delay_until_ms = until;
-			info->delay_cause = cause;
-		} else if (meta.key != NULL && pol.lock_delay_ms > 0) {
+		if (delay.key != NULL)
+			etcd_delay_decode(&delay, &info->delay_until_ms,
+			    &info->delay_cause);
+		else if (meta.key != NULL && pol.lock_delay_ms > 0) {
 			/* A lease etcd expired, its end not yet recorded: the
 			 * next taker records it and is held off from then. */
 			info->delay_until_ms = clock_wall_ms() +

@@ -320,7 +320,6 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 	CURL		*c;
 	CURLcode	 rc;
 	long		 code = 0, sent = 0, connects = 0;
-	enum attempt	 a;
 	int		 pooled;
 
 	memset(&b, 0, sizeof(b));
@@ -373,22 +372,20 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 			return ATTEMPT_REFUSED;
 		return ATTEMPT_UNKNOWN;
 	}
-	a = ATTEMPT_OK;
-	if (b.buf == NULL || (resp->root = json_tokener_parse(b.buf)) ==
-	    NULL || !json_object_is_type(resp->root, json_type_object)) {
+	resp->root = b.buf != NULL ? json_tokener_parse(b.buf) : NULL;
+	free(b.buf);
+	if (!json_object_is_type(resp->root, json_type_object)) {
 		snprintf(reason, rsize, "%s: an answer that is not JSON",
 		    e->endpoints[idx]);
 		json_object_put(resp->root);
 		resp->root = NULL;
-		a = ATTEMPT_UNKNOWN;
-	} else {
-		resp->succeeded = json_object_object_get_ex(resp->root,
-		    "succeeded", &h) && json_object_get_boolean(h);
-		if (json_object_object_get_ex(resp->root, "header", &h))
-			resp->revision = etcd_num(h, "revision");
+		return ATTEMPT_UNKNOWN;
 	}
-	free(b.buf);
-	return a;
+	resp->succeeded = json_object_object_get_ex(resp->root, "succeeded",
+	    &h) && json_object_get_boolean(h);
+	if (json_object_object_get_ex(resp->root, "header", &h))
+		resp->revision = etcd_num(h, "revision");
+	return ATTEMPT_OK;
 }
 
 /* POSTs REQ to PATH; see etcd.h. */
@@ -452,6 +449,7 @@ etcd_txn_post(struct etcd *e, struct etcd_txn *t, struct etcd_resp *resp,
 {
 	enum lockstore_status	st;
 
+	memset(resp, 0, sizeof(*resp));
 	st = t->failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
 	    t->req, resp, unknown, what, resource, err);
 	etcd_txn_free(t);

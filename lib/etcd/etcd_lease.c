@@ -110,17 +110,13 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 		    0, 0);
 		etcd_keys_free(&k);
 	}
-	st = etcd_txn_post(e, &t, &r, NULL, "renew", resource, err);
+	rc = etcd_txn_post(e, &t, &r, NULL, "renew", resource, err);
 	free(mval);
-	if (st != LOCKSTORE_OK) {
-		etcd_lease_revoke(e, lease);
-		return st;
-	}
-	rc = r.succeeded ? LOCKSTORE_OK : ETCD_CHANGED;
 	/* A repeat after a lost answer finds our own new lease. */
-	if (!r.succeeded && etcd_range_kv(etcd_resp_range(&r, 0), 0, &now) ==
-	    1) {
-		if (now.lease == lease && now.create_rev == lock->create_rev)
+	if (rc == LOCKSTORE_OK && !r.succeeded) {
+		rc = ETCD_CHANGED;
+		if (etcd_range_kv(etcd_resp_range(&r, 0), 0, &now) == 1 &&
+		    now.lease == lease && now.create_rev == lock->create_rev)
 			rc = LOCKSTORE_OK;
 		etcd_kv_free(&now);
 	}
