@@ -100,8 +100,6 @@ struct take {
 	struct etcd_keys	 k;
 	struct etcd_meta	 md;		/* of the last attempt */
 	unsigned long long	 lease;		/* ours, 0: none or in use */
-	unsigned int		 granted;	/* its TTL */
-	long long		 lease_at;	/* wall ms of its grant */
 };
 
 /* Sends one lock transaction for CLIENT and fills R with its answer. */
@@ -113,18 +111,18 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	struct etcd_keys	*k = &tk->k;
 	struct etcd_txn		 t;
 	enum lockstore_status	 st;
+	long long		 at;
 	char			*mval;
 
 	/* The lease's TTL runs from its grant: so does "expires". */
 	if (ttl_ms > 0 && tk->lease == 0) {
-		tk->lease_at = clock_wall_ms();
-		if ((st = etcd_lease_grant(e, ttl_ms, &tk->lease, &tk->granted,
-		    resource, err)) != LOCKSTORE_OK)
+		at = clock_wall_ms();
+		if ((st = etcd_lease_grant(e, ttl_ms, &tk->lease,
+		    &tk->md.ttl_ms, resource, err)) != LOCKSTORE_OK)
 			return st;
+		tk->md.expires_ms = at + tk->md.ttl_ms;
 	}
 	tk->md.since = (long long)time(NULL);
-	tk->md.ttl_ms = ttl_ms > 0 ? tk->granted : 0;
-	tk->md.expires_ms = ttl_ms > 0 ? tk->lease_at + tk->granted : 0;
 	/* Tells this attempt's grant from any other, should its answer be
 	 * lost. */
 	etcd_nonce(e, tk->md.nonce);

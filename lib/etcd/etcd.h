@@ -138,7 +138,7 @@ struct etcd_txn {
 #define ETCD_RANGE_KEYS		0x2	/* keys_only */
 #define ETCD_RANGE_DESCEND	0x4	/* sort by key, descending */
 
-/* --- etcd_http.c and etcd_json.c ------------------------------------------------------ */
+/* --- etcd_http.c and etcd_json.c ------------------------------------ */
 
 /* Sets up E's endpoints, TLS files and handle pool from CFG. */
 enum lockstore_status	etcd_http_init(struct etcd *e,
@@ -326,7 +326,7 @@ void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
  * revision after the one the take saw. */
 enum waitq_result	etcd_wait(void *impl, const struct store_wait *w);
 
-/* --- etcd_lease.c and etcd_end.c ----------------------------------------------------- */
+/* --- etcd_lease.c, etcd_end.c and etcd_list.c ------------------------ */
 
 /* A new etcd lease of at least TTL_MS (rounded up to whole seconds): its
  * id in *ID and its granted TTL in *GRANTED_MS. */
@@ -374,9 +374,6 @@ enum lockstore_status	etcd_history(void *impl, const char *resource,
 			    size_t limit, lockstore_history_fn fn, void *arg,
 			    struct lockstore_error *err);
 int			etcd_expire(void *impl, struct lockstore_error *err);
-
-/* --- etcd_list.c ------------------------------------------------------ */
-
 enum lockstore_status	etcd_list(void *impl,
 			    const struct lockstore_list_query *q,
 			    lockstore_list_fn fn, void *arg,

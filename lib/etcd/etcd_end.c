@@ -392,7 +392,6 @@ record_parse(const struct etcd_kv *kv, const char *resource,
 {
 	json_object	*o, *v;
 	const char	*w;
-	char		*end;
 	size_t		 len;
 
 	memset(e, 0, sizeof(*e));
@@ -402,7 +401,7 @@ record_parse(const struct etcd_kv *kv, const char *resource,
 	snprintf(e->resource, sizeof(e->resource), "%.*s",
 	    (int)(len > LOCKSTORE_NAME_MAX ? LOCKSTORE_NAME_MAX : len),
 	    resource);
-	e->token = strtoull(kv->key + kv->keylen - 20, &end, 10);
+	e->token = strtoull(kv->key + kv->keylen - 20, NULL, 10);
 	record_name(o, "h", e->holder, sizeof(e->holder));
 	record_name(o, "b", e->by, sizeof(e->by));
 	record_name(o, "r", e->reason, sizeof(e->reason));
@@ -473,9 +472,9 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r, rr;
-	struct etcd_kv		 xk, lock, meta;
+	struct etcd_kv		 xk[ETCD_SWEEP_BATCH], lock, meta;
 	struct etcd_kv		*kvs[] = { &lock, &meta };
-	char			*base, *end, *from, *names[ETCD_SWEEP_BATCH];
+	char			*base, *end, *from;
 	size_t			 blen, elen, flen, n = 0, j;
 	int			 ended, count = 0, failed = 0, rc;
 
@@ -499,26 +498,18 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	free(from);
 	if (rc != LOCKSTORE_OK)
 		return -1;
+	/* The names follow P "x/" in the keys. */
 	*more = etcd_range_more(r.root);
-	for (j = 0; j < ETCD_SWEEP_BATCH; j++) {
-		if (etcd_range_kv(r.root, j, &xk) != 1)
-			break;
-		if (xk.keylen >= e->prefixlen + 2 &&
-		    (names[n] = strdup(xk.key + e->prefixlen + 2)) != NULL)
-			n++;
-		free(*last);
-		*last = xk.key;
-		*lastlen = xk.keylen;
-		xk.key = NULL;
-		etcd_kv_free(&xk);
-	}
+	for (n = 0; n < ETCD_SWEEP_BATCH &&
+	    etcd_range_kv(r.root, n, &xk[n]) == 1; n++)
+		;
 	etcd_resp_free(&r);
 	if (n == 0)
 		return 0;
 	/* One read of every lock and metadata key. */
 	etcd_txn_init(&t);
 	for (j = 0; j < n; j++) {
-		if (etcd_keys_make(e, names[j], &k) == -1) {
+		if (etcd_keys_make(e, xk[j].key + e->prefixlen + 2, &k) == -1) {
 			t.failed = 1;
 			continue;
 		}
@@ -531,8 +522,8 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 		if (etcd_resp_kvs(&rr, 2 * j, kvs, 2) == -1)
 			continue;
 		if (lock.key == NULL && meta.key != NULL) {
-			if (etcd_end_expired(e, names[j], &meta, &ended, err) !=
-			    LOCKSTORE_OK)
+			if (etcd_end_expired(e, xk[j].key + e->prefixlen + 2,
+			    &meta, &ended, err) != LOCKSTORE_OK)
 				failed = 1;
 			else
 				count += ended;
@@ -542,8 +533,11 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	}
 	if (rc == LOCKSTORE_OK)
 		etcd_resp_free(&rr);
+	*last = xk[n - 1].key;
+	*lastlen = xk[n - 1].keylen;
+	xk[n - 1].key = NULL;
 	for (j = 0; j < n; j++)
-		free(names[j]);
+		etcd_kv_free(&xk[j]);
 	return rc != LOCKSTORE_OK || (failed && count == 0) ? -1 : count;
 }
 

@@ -75,9 +75,8 @@ etcd_history_key(const struct etcd *e, const char *resource,
 	size_t	len;
 	char	*k, *h;
 
-	if ((k = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
-		return NULL;
-	if ((h = realloc(k, len + 22)) == NULL) {
+	if ((k = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL ||
+	    (h = realloc(k, len + 22)) == NULL) {
 		free(k);
 		return NULL;
 	}
