@@ -92,13 +92,12 @@ keycmp(const char *a, size_t alen, const char *b, size_t blen)
 
 /*
  * Where a page after the long name of cursor C starts: after the lock key
- * (under LBASE) whose name has C's head and digest, or at the first key
- * with that head if it is gone.  Sets *FROM (malloc'd).
+ * whose name has C's head and digest, or at the first key with that head
+ * if it is gone.  Sets *FROM (malloc'd).
  */
 static enum lockstore_status
-resume_long(struct etcd *e, const char *lbase, size_t lblen,
-    const struct cursor *c, char **from, size_t *flen,
-    struct lockstore_error *err)
+resume_long(struct etcd *e, const struct cursor *c, char **from,
+    size_t *flen, struct lockstore_error *err)
 {
 	struct etcd_resp	 r;
 	struct etcd_kv		 kv;
@@ -108,13 +107,11 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 	size_t			 hlen, hendlen, atlen = 0, j;
 	int			 more = 1;
 
+	/* The cursor's name (or head) has no NUL, and one after it. */
 	*from = NULL;
-	if ((head = malloc(lblen + c->len)) == NULL)
-		return store_error_nomem(err);
-	memcpy(head, lbase, lblen);
-	memcpy(head + lblen, c->name, c->len);
-	hlen = lblen + c->len;
-	if ((hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
+	head = etcd_key(e, ETCD_NS_LOCK, (const char *)c->name, &hlen);
+	if (head == NULL ||
+	    (hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
 		free(head);
 		return store_error_nomem(err);
 	}
@@ -127,7 +124,8 @@ resume_long(struct etcd *e, const char *lbase, size_t lblen,
 		more = etcd_range_more(r.root);
 		for (j = 0; *from == NULL &&
 		    etcd_range_kv(r.root, j, &kv) == 1; j++) {
-			sha256(kv.key + lblen, kv.keylen - lblen, d);
+			sha256(kv.key + e->prefixlen + 2,
+			    kv.keylen - e->prefixlen - 2, d);
 			if (memcmp(d, c->digest, sizeof(d)) == 0 &&
 			    (*from = etcd_key_after(kv.key, kv.keylen, flen)) ==
 			    NULL)
@@ -178,22 +176,19 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
  * prefix key PFX.  Sets *FROM (malloc'd, also on an error) and *FLEN. */
 static enum lockstore_status
 list_start(struct etcd *e, const struct cursor *c, int after,
-    const char *lbase, size_t lblen, const char *pfx, size_t pfxlen,
+    const char *pfx, size_t pfxlen,
     char **from, size_t *flen, struct lockstore_error *err)
 {
 	enum lockstore_status	 st = LOCKSTORE_OK;
 
 	*from = NULL;
 	if (after && c->truncated)
-		st = resume_long(e, lbase, lblen, c, from, flen, err);
-	else if (after && (*from = malloc(lblen + c->len + 1)) == NULL)
+		st = resume_long(e, c, from, flen, err);
+	else if (after && (*from = etcd_key(e, ETCD_NS_LOCK,
+	    (const char *)c->name, flen)) == NULL)
 		st = store_error_nomem(err);
-	else if (after) {
-		/* The lock key of the name, and the NUL after it. */
-		memcpy(*from, lbase, lblen);
-		memcpy(*from + lblen, c->name, c->len + 1);
-		*flen = lblen + c->len + 1;
-	}
+	else if (after)
+		(*flen)++;	/* the lock key and the NUL after it */
 	if (st != LOCKSTORE_OK)
 		return st;
 	if (*from == NULL || keycmp(*from, *flen, pfx, pfxlen) < 0) {
@@ -274,8 +269,9 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	struct etcd_resp	 r, mr;
 	struct cursor		 c;
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	char			*lbase, *pfx, *end, *from = NULL;
-	size_t			 lblen, pfxlen, endlen, flen = 0, n, j;
+	char			*pfx, *end, *from = NULL;
+	size_t			 lblen = e->prefixlen + 2, pfxlen, endlen;
+	size_t			 flen = 0, n, j;
 	int			 more, after, done = 0;
 
 	next[0] = '\0';
@@ -284,19 +280,17 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid listing: 'after' is not a cursor this lockd "
 		    "returned");
-	lbase = etcd_key(e, ETCD_NS_LOCK, "", &lblen);
 	pfx = etcd_key(e, ETCD_NS_LOCK, q->prefix != NULL ? q->prefix : "",
 	    &pfxlen);
 	end = pfx != NULL ? etcd_prefix_end(pfx, pfxlen, &endlen) : NULL;
 	l.info = malloc(sizeof(*l.info));
 	locks = calloc(ETCD_LIST_CHUNK, sizeof(*locks));
-	if (lbase == NULL || pfx == NULL || end == NULL || l.info == NULL ||
-	    locks == NULL) {
+	if (pfx == NULL || end == NULL || l.info == NULL || locks == NULL) {
 		st = store_error_nomem(err);
 		goto out;
 	}
-	if ((st = list_start(e, &c, after, lbase, lblen, pfx, pfxlen, &from,
-	    &flen, err)) != LOCKSTORE_OK)
+	if ((st = list_start(e, &c, after, pfx, pfxlen, &from, &flen, err)) !=
+	    LOCKSTORE_OK)
 		goto out;
 	while (!done) {
 		st = etcd_range_post(e, from, flen, end, endlen, 0,
@@ -331,7 +325,6 @@ out:
 			etcd_kv_free(&locks[j]);
 	free(locks);
 	free(l.info);
-	free(lbase);
 	free(pfx);
 	free(end);
 	free(from);
