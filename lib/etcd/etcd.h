@@ -100,10 +100,8 @@ struct etcd {
 
 /* One key-value pair of an answer, decoded (both NUL-terminated). */
 struct etcd_kv {
-	char			*key;
-	size_t			 keylen;
-	char			*value;
-	size_t			 vallen;
+	char			*key, *value;
+	size_t			 keylen, vallen;
 	unsigned long long	 create_rev, mod_rev, lease;
 };
 
@@ -286,10 +284,6 @@ void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
 
 /* A nonce for one lock attempt into OUT. */
 void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
-
-/* The holder recorded in metadata KV, malloc'd ("" if none); NULL on
- * ENOMEM. */
-char	*etcd_meta_holder(const struct etcd_kv *kv);
 
 /*
  * Reads RESOURCE's lock and metadata keys (and, with HKEY, that key too)

@@ -183,7 +183,9 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
 	unsigned long long	 dlease;
+	json_object		*o;
 	char			*dval, *holder;
+	size_t			 n;
 	int			 hi = -1;
 
 	if (ended != NULL)
@@ -191,8 +193,11 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	if ((st = delay_prepare(e, resource, LOCKSTORE_END_EXPIRY, &dlease,
 	    &dval, err)) != LOCKSTORE_OK)
 		return st;
+	/* The lock key is gone: the holder is in the metadata. */
 	etcd_meta_decode(meta, &md);
-	holder = etcd_meta_holder(meta);
+	o = meta->value != NULL ? json_tokener_parse(meta->value) : NULL;
+	holder = etcd_member_bytes(o, "h", &n);
+	json_object_put(o);
 	etcd_txn_init(&t);
 	if (etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;

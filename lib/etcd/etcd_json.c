@@ -36,11 +36,9 @@ add_str(json_object *o, const char *member, const char *s)
 static int
 add_b64(json_object *o, const char *member, const char *p, size_t len)
 {
-	char	*s;
-	int	 rc;
+	char	*s = etcd_b64(p, len);
+	int	 rc = add_str(o, member, s);
 
-	s = etcd_b64(p, len);
-	rc = add_str(o, member, s);
 	free(s);
 	return rc;
 }
@@ -220,8 +218,7 @@ etcd_resp_range(const struct etcd_resp *r, size_t i)
 {
 	json_object	*list, *op, *range;
 
-	if (r->root == NULL ||
-	    !json_object_object_get_ex(r->root, "responses", &list) ||
+	if (!json_object_object_get_ex(r->root, "responses", &list) ||
 	    !json_object_is_type(list, json_type_array) ||
 	    i >= json_object_array_length(list) ||
 	    (op = json_object_array_get_idx(list, i)) == NULL ||

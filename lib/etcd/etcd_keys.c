@@ -121,20 +121,6 @@ etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 	return out;
 }
 
-/* The holder recorded in metadata KV. */
-char *
-etcd_meta_holder(const struct etcd_kv *kv)
-{
-	json_object	*o;
-	char		*out;
-	size_t		 n;
-
-	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
-	out = etcd_member_bytes(o, "h", &n);
-	json_object_put(o);
-	return out;
-}
-
 void
 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
 {
