@@ -40,51 +40,46 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
-/* The keys of one resource. */
-struct lockkeys {
-	char	*l, *m, *x, *d;
-	size_t	 llen, mlen, xlen, dlen;
-};
-
-static int
-keys_make(const struct etcd *e, const char *resource, struct lockkeys *k)
+/* Fills G with a holding of TOKEN whose metadata is MD. */
+void
+etcd_grant(struct lockstore_grant *g, unsigned long long token,
+    const struct etcd_meta *md)
 {
-	memset(k, 0, sizeof(*k));
-	k->l = etcd_key(e, ETCD_NS_LOCK, resource, &k->llen);
-	k->m = etcd_key(e, ETCD_NS_META, resource, &k->mlen);
-	k->x = etcd_key(e, ETCD_NS_LEASED, resource, &k->xlen);
-	k->d = etcd_key(e, ETCD_NS_DELAY, resource, &k->dlen);
-	return k->l != NULL && k->m != NULL && k->x != NULL && k->d != NULL ?
-	    0 : -1;
+	g->token = token;
+	g->since = md->since;
+	g->ttl_ms = md->ttl_ms;
+	g->expires_ms = md->expires_ms;
 }
 
-static void
-keys_free(struct lockkeys *k)
+/* Not locked; records the end of an expired lease first. */
+enum lockstore_status
+etcd_not_locked(struct etcd *e, const char *resource,
+    const struct etcd_kv *meta, struct lockstore_error *err)
 {
-	free(k->l);
-	free(k->m);
-	free(k->x);
-	free(k->d);
+	enum lockstore_status	st;
+
+	if (meta->key != NULL && (st = etcd_end_expired(e, resource, meta,
+	    NULL, err)) != LOCKSTORE_OK)
+		return st;
+	return store_error_not_locked(err);
 }
 
 /*
  * The answer to a lock attempt that found the resource held (LOCK, with
  * metadata META): HELD, or for CLIENT itself our own grant whose answer
  * was lost (its metadata carries NONCE, the attempt's), or a reacquire
- * (ACQUIRE; a TTL_MS then renews the lease).
+ * (ACQUIRE; a TTL_MS then renews the lease), or ETCD_CHANGED.
  */
-static enum lockstore_status
+static int
 held(struct etcd *e, const char *resource, const char *client, int acquire,
     unsigned int ttl_ms, const char *nonce, const struct etcd_kv *lock,
     const struct etcd_kv *meta, struct lockstore_grant *g,
-    struct lockstore_error *err, int *again)
+    struct lockstore_error *err)
 {
 	struct etcd_meta	md;
-	int			rc, ours;
+	int			ours;
 
-	*again = 0;
 	if (strcmp(lock->value, client) != 0)
 		return store_error_held(err, lock->value);
 	etcd_meta_decode(meta, &md);
@@ -92,29 +87,19 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 	    strcmp(md.nonce, nonce) == 0;
 	if (!acquire && !ours)
 		return store_error_held(err, lock->value);
-	if (acquire && !ours && ttl_ms > 0) {
-		rc = etcd_lease_move(e, resource, client, lock, meta, ttl_ms,
+	if (acquire && !ours && ttl_ms > 0)
+		return etcd_lease_move(e, resource, client, lock, meta, ttl_ms,
 		    g, err);
-		if (rc == ETCD_CHANGED)
-			*again = 1;
-		return rc == ETCD_CHANGED ? LOCKSTORE_OK :
-		    (enum lockstore_status)rc;
-	}
-	g->token = lock->create_rev;
-	g->since = md.since;
-	g->ttl_ms = md.ttl_ms;
-	g->expires_ms = md.expires_ms;
+	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
 	return LOCKSTORE_OK;
 }
 
 /* The state of one etcd_take(). */
 struct take {
-	struct lockkeys		 k;
+	struct etcd_keys	 k;
 	struct etcd_meta	 md;		/* of the last attempt */
 	unsigned long long	 lease;		/* ours, 0: none or in use */
-	unsigned int		 granted;	/* its TTL */
-	long long		 lease_at;	/* wall ms of its grant */
 };
 
 /* Sends one lock transaction for CLIENT and fills R with its answer. */
@@ -123,30 +108,30 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
     const char *client, unsigned int ttl_ms, struct etcd_resp *r,
     struct lockstore_error *err)
 {
-	struct lockkeys		*k = &tk->k;
+	struct etcd_keys	*k = &tk->k;
 	struct etcd_txn		 t;
 	enum lockstore_status	 st;
+	long long		 at;
 	char			*mval;
 
 	/* The lease's TTL runs from its grant: so does "expires". */
 	if (ttl_ms > 0 && tk->lease == 0) {
-		tk->lease_at = clock_wall_ms();
-		if ((st = etcd_lease_grant(e, ttl_ms, &tk->lease, &tk->granted,
-		    resource, err)) != LOCKSTORE_OK)
+		at = clock_wall_ms();
+		if ((st = etcd_lease_grant(e, ttl_ms, &tk->lease,
+		    &tk->md.ttl_ms, resource, err)) != LOCKSTORE_OK)
 			return st;
+		tk->md.expires_ms = at + tk->md.ttl_ms;
 	}
 	tk->md.since = (long long)time(NULL);
-	tk->md.ttl_ms = ttl_ms > 0 ? tk->granted : 0;
-	tk->md.expires_ms = ttl_ms > 0 ? tk->lease_at + tk->granted : 0;
 	/* Tells this attempt's grant from any other, should its answer be
 	 * lost. */
 	etcd_nonce(e, tk->md.nonce);
 	if ((mval = etcd_meta_encode(&tk->md, client)) == NULL)
 		return store_error_nomem(err);
 	etcd_txn_init(&t);
-	etcd_cmp_create(&t, k->l, k->llen, 0);
-	etcd_cmp_create(&t, k->m, k->mlen, 0);
-	etcd_cmp_create(&t, k->d, k->dlen, 0);
+	etcd_cmp(&t, "CREATE", k->l, k->llen, 0);
+	etcd_cmp(&t, "CREATE", k->m, k->mlen, 0);
+	etcd_cmp(&t, "CREATE", k->d, k->dlen, 0);
 	etcd_op_put(&t, t.success, k->l, k->llen, client, strlen(client),
 	    tk->lease);
 	etcd_op_put(&t, t.success, k->m, k->mlen, mval, strlen(mval), 0);
@@ -155,22 +140,9 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    r, NULL, "lock", resource, err);
-	etcd_txn_free(&t);
+	st = etcd_txn_post(e, &t, r, NULL, "lock", resource, err);
 	free(mval);
 	return st;
-}
-
-/* Fills G with the holding of TK's last attempt, of token TOKEN. */
-static void
-take_granted(const struct take *tk, unsigned long long token,
-    struct lockstore_grant *g)
-{
-	g->token = token;
-	g->since = tk->md.since;
-	g->ttl_ms = tk->md.ttl_ms;
-	g->expires_ms = tk->md.expires_ms;
 }
 
 /*
@@ -184,33 +156,26 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
     const struct etcd_resp *r, struct lockstore_grant *g,
     struct store_block *blk, struct lockstore_error *err)
 {
-	struct etcd_kv		lock, meta, delay;
-	enum lockstore_end	cause;
-	long long		until;
-	int			st, again;
+	struct etcd_kv		 lock, meta, delay;
+	struct etcd_kv		*kvs[] = { &lock, &meta, &delay };
+	enum lockstore_end	 cause;
+	long long		 until;
+	int			 st;
 
-	memset(&lock, 0, sizeof(lock));
-	memset(&meta, 0, sizeof(meta));
-	memset(&delay, 0, sizeof(delay));
-	if (etcd_range_kv(etcd_resp_range(r, 0), 0, &lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(r, 1), 0, &meta) == -1 ||
-	    etcd_range_kv(etcd_resp_range(r, 2), 0, &delay) == -1) {
-		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
-		    "etcd lock for '%s': a malformed answer", resource);
-		goto out;
-	}
+	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
+		return store_error(err, LOCKSTORE_STORAGE, EIO,
+		    "Storage error: etcd lock for '%s': a malformed answer",
+		    resource);
 	blk->revision = r->revision;
 	if (lock.key != NULL && tk->lease != 0 && lock.lease == tk->lease) {
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
-		take_granted(tk, lock.create_rev, g);
+		etcd_grant(g, lock.create_rev, &tk->md);
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
-		    &lock, &meta, g, err, &again);
-		if (again)
-			st = ETCD_CHANGED;
-		else if (st == LOCKSTORE_HELD) {
+		    &lock, &meta, g, err);
+		if (st == LOCKSTORE_HELD) {
 			blk->key = lock.key;
 			blk->keylen = lock.keylen;
 			lock.key = NULL;
@@ -228,7 +193,6 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		delay.key = NULL;
 	} else
 		st = ETCD_CHANGED;
-out:
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&delay);
@@ -247,16 +211,14 @@ etcd_take(void *impl, const char *resource, const char *client,
 	int			 st, tries;
 
 	memset(&tk, 0, sizeof(tk));
-	if (keys_make(e, resource, &tk.k) == -1) {
-		keys_free(&tk.k);
+	if (etcd_keys_make(e, resource, &tk.k) == -1)
 		return store_error_nomem(err);
-	}
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
 		if ((st = take_txn(e, &tk, resource, client, ttl_ms, &r,
 		    err)) != LOCKSTORE_OK)
 			goto out;
 		if (r.succeeded) {
-			take_granted(&tk, r.revision, g);
+			etcd_grant(g, r.revision, &tk.md);
 			tk.lease = 0;	/* in use */
 			etcd_resp_free(&r);
 			goto out;
@@ -270,9 +232,8 @@ etcd_take(void *impl, const char *resource, const char *client,
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
 	    "lock for '%s' changes too fast to be taken", resource);
 out:
-	if (tk.lease != 0)
-		etcd_lease_revoke(e, tk.lease);
-	keys_free(&tk.k);
+	etcd_lease_revoke(e, tk.lease);
+	etcd_keys_free(&tk.k);
 	return (enum lockstore_status)st;
 }
 
@@ -282,138 +243,31 @@ etcd_read(struct etcd *e, const char *resource, const char *hkey,
     size_t hlen, struct etcd_kv *lock, struct etcd_kv *meta,
     struct etcd_kv *hist, const char *what, struct lockstore_error *err)
 {
-	struct lockkeys		k;
-	struct etcd_txn		t;
-	struct etcd_resp	r;
-	enum lockstore_status	st;
+	struct etcd_kv		*kvs[] = { lock, meta, hist };
+	struct etcd_keys	 k;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	enum lockstore_status	 st;
 
 	memset(lock, 0, sizeof(*lock));
 	memset(meta, 0, sizeof(*meta));
 	if (hist != NULL)
 		memset(hist, 0, sizeof(*hist));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if (etcd_keys_make(e, resource, &k) == -1)
 		return store_error_nomem(err);
-	}
 	etcd_txn_init(&t);
 	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
 	if (hkey != NULL)
 		etcd_op_range(&t, t.success, hkey, hlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, what, resource, err);
-	etcd_txn_free(&t);
-	keys_free(&k);
+	st = etcd_txn_post(e, &t, &r, NULL, what, resource, err);
+	etcd_keys_free(&k);
 	if (st != LOCKSTORE_OK)
 		return st;
-	if (etcd_range_kv(etcd_resp_range(&r, 0), 0, lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 1), 0, meta) == -1 ||
-	    (hkey != NULL &&
-	    etcd_range_kv(etcd_resp_range(&r, 2), 0, hist) == -1))
+	if (etcd_resp_kvs(&r, 0, kvs, hkey != NULL ? 3 : 2) == -1)
 		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
 		    "etcd %s for '%s': a malformed answer", what, resource);
 	etcd_resp_free(&r);
-	return st;
-}
-
-/* Whether HIST ended its holding otherwise than by an unlock. */
-int
-etcd_ended_otherwise(const struct etcd_kv *hist)
-{
-	return hist->value != NULL &&
-	    strstr(hist->value, "\"w\":\"unlock\"") == NULL;
-}
-
-static enum lockstore_status
-etcd_unlock(void *impl, const char *resource, const char *client,
-    struct lockstore_error *err)
-{
-	struct etcd		*e = impl;
-	struct lockkeys		 k;
-	struct etcd_txn		 t;
-	struct etcd_resp	 r;
-	struct etcd_meta	 md;
-	struct etcd_kv		 lock, meta, hist;
-	enum lockstore_status	 st;
-	unsigned long long	 mine = 0;
-	char			*hkey = NULL;
-	size_t			 hlen = 0;
-	int			 tries, doubt = 0, unknown, hi;
-
-	memset(&lock, 0, sizeof(lock));
-	memset(&meta, 0, sizeof(meta));
-	memset(&hist, 0, sizeof(hist));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
-		return store_error_nomem(err);
-	}
-	for (tries = 0; tries < ETCD_RETRIES; tries++) {
-		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
-		    &meta, &hist, "unlock", err);
-		if (st != LOCKSTORE_OK)
-			goto out;
-		if (doubt && (lock.key == NULL ||
-		    lock.create_rev != mine)) {
-			/* Our holding is over: by our unknown attempt,
-			 * unless the history tells of a break or expiry. */
-			st = etcd_ended_otherwise(&hist) ?
-			    store_error_not_locked(err) : LOCKSTORE_OK;
-			goto out;
-		}
-		if (lock.key == NULL) {
-			if (meta.key != NULL && (st = etcd_end_expired(e,
-			    resource, &meta, NULL, err)) != LOCKSTORE_OK)
-				goto out;
-			st = store_error_not_locked(err);
-			goto out;
-		}
-		if (strcmp(lock.value, client) != 0) {
-			st = store_error_not_owner(err, lock.value, client);
-			goto out;
-		}
-		mine = lock.create_rev;
-		free(hkey);
-		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
-		    NULL) {
-			st = store_error_nomem(err);
-			goto out;
-		}
-		etcd_meta_decode(&meta, &md);
-		etcd_txn_init(&t);
-		etcd_cmp_value(&t, k.l, k.llen, client, strlen(client));
-		etcd_cmp_create(&t, k.l, k.llen, mine);
-		etcd_op_delete(&t, t.success, k.l, k.llen);
-		etcd_op_delete(&t, t.success, k.m, k.mlen);
-		etcd_op_delete(&t, t.success, k.x, k.xlen);
-		hi = etcd_history_ops(e, &t, resource, mine, client,
-		    meta.create_rev == mine ? md.since : 0,
-		    LOCKSTORE_END_UNLOCK, "", "");
-		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
-		    t.req, &r, &unknown, "unlock", resource, err);
-		etcd_txn_free(&t);
-		if (st != LOCKSTORE_OK)
-			goto out;
-		doubt |= unknown;
-		if (r.succeeded) {
-			etcd_history_prune(e, resource, &r, hi);
-			etcd_resp_free(&r);
-			if (lock.lease != 0)
-				etcd_lease_revoke(e, lock.lease);
-			goto out;
-		}
-		etcd_resp_free(&r);
-		etcd_kv_free(&lock);
-		etcd_kv_free(&meta);
-		etcd_kv_free(&hist);
-	}
-	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
-	    "lock for '%s' changes too fast to be released", resource);
-out:
-	etcd_kv_free(&lock);
-	etcd_kv_free(&meta);
-	etcd_kv_free(&hist);
-	free(hkey);
-	keys_free(&k);
 	return st;
 }
 
@@ -425,10 +279,9 @@ etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 	struct etcd_meta	md;
 
 	memset(info, 0, sizeof(*info));
-	if (rlen > LOCKSTORE_NAME_MAX)
-		rlen = LOCKSTORE_NAME_MAX;
-	memcpy(info->resource, resource, rlen);
-	info->resource[rlen] = '\0';
+	snprintf(info->resource, sizeof(info->resource), "%.*s",
+	    (int)(rlen > LOCKSTORE_NAME_MAX ? LOCKSTORE_NAME_MAX : rlen),
+	    resource);
 	snprintf(info->holder, sizeof(info->holder), "%s", lock->value);
 	info->token = lock->create_rev;
 	if (meta != NULL && meta->key != NULL &&
@@ -446,49 +299,32 @@ etcd_inspect(void *impl, const char *resource, int *heldp,
     struct lockstore_lock_info *info, struct lockstore_error *err)
 {
 	struct etcd		*e = impl;
-	struct lockkeys		 k;
-	struct etcd_txn		 t;
-	struct etcd_resp	 r;
 	struct etcd_kv		 lock, meta, delay;
 	enum lockstore_status	 st;
 	struct lockstore_policy	 pol;
-	enum lockstore_end	 cause;
-	long long		 until;
+	char			*dkey;
+	size_t			 dlen;
 
 	*heldp = 0;
 	memset(info, 0, sizeof(*info));
-	if (keys_make(e, resource, &k) == -1) {
-		keys_free(&k);
+	if ((dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen)) == NULL)
 		return store_error_nomem(err);
-	}
-	etcd_txn_init(&t);
-	etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.success, k.d, k.dlen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "status", resource, err);
-	etcd_txn_free(&t);
-	keys_free(&k);
+	st = etcd_read(e, resource, dkey, dlen, &lock, &meta, &delay,
+	    "status", err);
+	free(dkey);
 	if (st != LOCKSTORE_OK)
 		return st;
-	if (etcd_range_kv(etcd_resp_range(&r, 0), 0, &lock) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 1), 0, &meta) == -1 ||
-	    etcd_range_kv(etcd_resp_range(&r, 2), 0, &delay) == -1)
-		st = store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
-		    "etcd status for '%s': a malformed answer", resource);
-	etcd_resp_free(&r);
-	if (st == LOCKSTORE_OK && lock.key != NULL) {
+	if (lock.key != NULL) {
 		etcd_fill_info(info, resource, strlen(resource), &lock, &meta);
 		*heldp = 1;
-	} else if (st == LOCKSTORE_OK) {
+	} else {
 		snprintf(info->resource, sizeof(info->resource), "%s",
 		    resource);
 		store_policy(e->store, &pol);
-		if (delay.key != NULL) {
-			etcd_delay_decode(&delay, &until, &cause);
-			info->delay_until_ms = until;
-			info->delay_cause = cause;
-		} else if (meta.key != NULL && pol.lock_delay_ms > 0) {
+		if (delay.key != NULL)
+			etcd_delay_decode(&delay, &info->delay_until_ms,
+			    &info->delay_cause);
+		else if (meta.key != NULL && pol.lock_delay_ms > 0) {
 			/* A lease etcd expired, its end not yet recorded: the
 			 * next taker records it and is held off from then. */
 			info->delay_until_ms = clock_wall_ms() +
@@ -508,7 +344,7 @@ etcd_health(void *impl, struct lockstore_error *err)
 	struct etcd		*e = impl;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
-	json_object		*req, *alarms, *a, *kind;
+	json_object		*alarms, *a, *kind;
 	char			*key;
 	size_t			 klen;
 
@@ -516,24 +352,15 @@ etcd_health(void *impl, struct lockstore_error *err)
 	 * answers it. */
 	if ((key = etcd_key(e, 'z', "health", &klen)) == NULL)
 		return store_error_nomem(err);
-	req = etcd_range_req(key, klen, NULL, 0, ETCD_RANGE_COUNT, 0, 0);
+	st = etcd_range_post(e, key, klen, NULL, 0, ETCD_RANGE_COUNT, 0, &r,
+	    "health probe", NULL, err);
 	free(key);
-	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "health probe",
-	    NULL, err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	etcd_resp_free(&r);
 	/* A cluster out of space or corrupt answers reads, not writes. */
-	if ((req = json_object_new_object()) == NULL ||
-	    json_object_object_add(req, "action",
-	    json_object_new_string("GET")) != 0) {
-		json_object_put(req);
-		return store_error_nomem(err);
-	}
-	st = etcd_post(e, "/v3/maintenance/alarm", req, &r, NULL,
+	st = etcd_post_member(e, "/v3/maintenance/alarm", "action", "GET", &r,
 	    "health probe", NULL, err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	if (json_object_object_get_ex(r.root, "alarms", &alarms) &&

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The etcd backend's insides, shared by its files: etcd.c (open, take,
- * unlock, inspect, health), etcd_keys.c (keys and values), etcd_lease.c
- * (renew, leases), etcd_end.c (break, expiry, lock-delay, history),
+ * inspect, health), etcd_keys.c (keys and values), etcd_lease.c (renew,
+ * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
  * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
  * (requests and answers) and etcd_wait.c (the watch).
  *
@@ -100,10 +100,8 @@ struct etcd {
 
 /* One key-value pair of an answer, decoded (both NUL-terminated). */
 struct etcd_kv {
-	char			*key;
-	size_t			 keylen;
-	char			*value;
-	size_t			 vallen;
+	char			*key, *value;
+	size_t			 keylen, vallen;
 	unsigned long long	 create_rev, mod_rev, lease;
 };
 
@@ -112,6 +110,19 @@ struct etcd_resp {
 	json_object		*root;
 	int			 succeeded;	/* txn: the compares held */
 	unsigned long long	 revision;	/* header.revision */
+};
+
+/* An HTTP answer being read; OVERFLOW: beyond ETCD_RESPONSE_MAX. */
+struct etcd_body {
+	char	*buf;
+	size_t	 len, cap;
+	int	 overflow;
+};
+
+/* The lock, metadata, lease-index and lock-delay keys of a resource. */
+struct etcd_keys {
+	char	*l, *m, *x, *d;
+	size_t	 llen, mlen, xlen, dlen;
 };
 
 /* A transaction being built; FAILED once memory ran out. */
@@ -125,7 +136,7 @@ struct etcd_txn {
 #define ETCD_RANGE_KEYS		0x2	/* keys_only */
 #define ETCD_RANGE_DESCEND	0x4	/* sort by key, descending */
 
-/* --- etcd_http.c and etcd_json.c ------------------------------------------------------ */
+/* --- etcd_http.c and etcd_json.c ------------------------------------ */
 
 /* Sets up E's endpoints, TLS files and handle pool from CFG. */
 enum lockstore_status	etcd_http_init(struct etcd *e,
@@ -148,13 +159,32 @@ enum lockstore_status	etcd_post(struct etcd *e, const char *path,
 			    const char *resource, struct lockstore_error *err);
 void			etcd_resp_free(struct etcd_resp *r);
 
+/* etcd_post() of transaction T to /v3/kv/txn (T freed; its failure is
+ * an ENOMEM error), of a range request to /v3/kv/range, and of the
+ * object {MEMBER: VALUE} to PATH. */
+enum lockstore_status	etcd_txn_post(struct etcd *e, struct etcd_txn *t,
+			    struct etcd_resp *resp, int *unknown,
+			    const char *what, const char *resource,
+			    struct lockstore_error *err);
+enum lockstore_status	etcd_range_post(struct etcd *e, const char *key,
+			    size_t klen, const char *end, size_t endlen,
+			    unsigned int flags, long long limit,
+			    struct etcd_resp *resp, const char *what,
+			    const char *resource, struct lockstore_error *err);
+enum lockstore_status	etcd_post_member(struct etcd *e, const char *path,
+			    const char *member, const char *value,
+			    struct etcd_resp *resp, const char *what,
+			    const char *resource, struct lockstore_error *err);
+
+/* Appends the LEN bytes at P to B; -1 when out of memory or beyond
+ * ETCD_RESPONSE_MAX (overflow set). */
+int	 etcd_body_add(struct etcd_body *b, const char *p, size_t len);
+
 /* An easy handle set up for PATH of endpoint IDX, or NULL: one of the
  * pool (*POOLED tells whether it did a transfer before), or with POOLED
- * NULL a new one (the watch's); give it back with etcd_handle_put(), or
- * curl_easy_cleanup() it. */
+ * NULL a new one (the watch's, to be curl_easy_cleanup()'d). */
 void	*etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
 	    int *pooled);
-void	 etcd_handle_put(struct etcd *e, void *curl);
 
 /* Notes that endpoint IDX failed: the next request uses the next one. */
 void	 etcd_rotate(struct etcd *e, unsigned int idx);
@@ -174,14 +204,11 @@ unsigned long long	etcd_num(json_object *o, const char *member);
 void	etcd_txn_init(struct etcd_txn *t);
 void	etcd_txn_free(struct etcd_txn *t);
 
-/* Compares: the key's create_revision / mod_revision / lease equals N;
- * its value equals VAL. */
-void	etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
-void	etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
-void	etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
-	    unsigned long long n);
+/* Compares: the key's TARGET ("CREATE": create_revision, "MOD":
+ * mod_revision, "LEASE") equals N (0: no such key, or no lease); its
+ * value equals VAL. */
+void	etcd_cmp(struct etcd_txn *t, const char *target, const char *key,
+	    size_t klen, unsigned long long n);
 void	etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
 	    const char *val, size_t vlen);
 
@@ -198,8 +225,7 @@ void	etcd_op_delete(struct etcd_txn *t, json_object *list,
 
 /* A RangeRequest object (for /v3/kv/range), or NULL. */
 json_object	*etcd_range_req(const char *key, size_t klen, const char *end,
-		    size_t endlen, unsigned int flags, long long limit,
-		    unsigned long long revision);
+		    size_t endlen, unsigned int flags, long long limit);
 
 /* --- reading answers -------------------------------------------------- */
 
@@ -211,15 +237,30 @@ json_object	*etcd_resp_range(const struct etcd_resp *r, size_t i);
 int	etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv);
 void	etcd_kv_free(struct etcd_kv *kv);
 
-/* The "count" and "more" of a range answer. */
-unsigned long long	etcd_range_count(json_object *range);
-int			etcd_range_more(json_object *range);
+/* Fills *KVS[I] with the first pair of response FIRST + I of R, for
+ * I < N; -1 (all freed) if one is malformed. */
+int	etcd_resp_kvs(const struct etcd_resp *r, size_t first,
+	    struct etcd_kv **kvs, size_t n);
+
+/* The "more" of a range answer. */
+int	etcd_range_more(json_object *range);
+
+/* The base64 MEMBER of O decoded (malloc'd; absent: ""), or NULL. */
+char	*etcd_member_bytes(json_object *o, const char *member, size_t *len);
 
 /* --- keys and values (etcd_keys.c) ------------------------------------ */
 
 /* P NS "/" RESOURCE, malloc'd with its length in *LENP; NULL: ENOMEM. */
 char	*etcd_key(const struct etcd *e, char ns, const char *resource,
 	    size_t *lenp);
+
+/* K's keys of RESOURCE; -1 (nothing to free): ENOMEM. */
+int	 etcd_keys_make(const struct etcd *e, const char *resource,
+	    struct etcd_keys *k);
+void	 etcd_keys_free(struct etcd_keys *k);
+
+/* KEY followed by a NUL (the first key after it), malloc'd, or NULL. */
+char	*etcd_key_after(const char *key, size_t len, size_t *outlen);
 
 /* The history key of TOKEN of RESOURCE, malloc'd; NULL: ENOMEM. */
 char	*etcd_history_key(const struct etcd *e, const char *resource,
@@ -244,9 +285,6 @@ void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
 /* A nonce for one lock attempt into OUT. */
 void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
 
-/* The holder recorded in metadata KV, malloc'd; NULL if none or ENOMEM. */
-char	*etcd_meta_holder(const struct etcd_kv *kv);
-
 /*
  * Reads RESOURCE's lock and metadata keys (and, with HKEY, that key too)
  * in one consistent read; absent keys are left zeroed.  WHAT names the
@@ -263,11 +301,17 @@ enum lockstore_status	etcd_read(struct etcd *e, const char *resource,
 void	etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 	    size_t rlen, const struct etcd_kv *lock, const struct etcd_kv *meta);
 
-/* Whether history record HIST tells of an end other than an unlock. */
-int	etcd_ended_otherwise(const struct etcd_kv *hist);
+/* Fills G with a holding of TOKEN whose metadata is MD. */
+void	etcd_grant(struct lockstore_grant *g, unsigned long long token,
+	    const struct etcd_meta *md);
+
+/* "Resource not locked", after recording the end of the lease that etcd
+ * expired if its metadata META is left (or that end's error). */
+enum lockstore_status	etcd_not_locked(struct etcd *e, const char *resource,
+			    const struct etcd_kv *meta,
+			    struct lockstore_error *err);
 
 /* A lock-delay's value. */
-char	*etcd_delay_encode(long long until_ms, enum lockstore_end cause);
 void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 	    enum lockstore_end *cause);
 
@@ -276,7 +320,7 @@ void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
  * revision after the one the take saw. */
 enum waitq_result	etcd_wait(void *impl, const struct store_wait *w);
 
-/* --- etcd_lease.c and etcd_end.c ----------------------------------------------------- */
+/* --- etcd_lease.c, etcd_end.c and etcd_list.c ------------------------ */
 
 /* A new etcd lease of at least TTL_MS (rounded up to whole seconds): its
  * id in *ID and its granted TTL in *GRANTED_MS. */
@@ -284,7 +328,7 @@ enum lockstore_status	etcd_lease_grant(struct etcd *e, unsigned int ttl_ms,
 			    unsigned long long *id, unsigned int *granted_ms,
 			    const char *resource, struct lockstore_error *err);
 
-/* Revokes lease ID, best effort (it ends by its TTL anyway). */
+/* Revokes lease ID (0: none), best effort (it ends by its TTL anyway). */
 void	etcd_lease_revoke(struct etcd *e, unsigned long long id);
 
 /*
@@ -309,21 +353,8 @@ enum lockstore_status	etcd_end_expired(struct etcd *e,
 			    const char *resource, const struct etcd_kv *meta,
 			    int *ended, struct lockstore_error *err);
 
-/* Puts the history record of an ended holding into the transaction's
- * success list (when history is on) and a count of RESOURCE's records;
- * returns the index of the count, or -1 (history off, or ENOMEM: then
- * t->failed is set). */
-int	etcd_history_ops(struct etcd *e, struct etcd_txn *t,
-	    const char *resource, unsigned long long token, const char *holder,
-	    long long since, enum lockstore_end how, const char *by,
-	    const char *reason);
-
-/* Drops RESOURCE's oldest records when the count op of
- * etcd_history_ops() (response I of R, -1: none) found too many.  Best
- * effort. */
-void	etcd_history_prune(struct etcd *e, const char *resource,
-	    const struct etcd_resp *r, int i);
-
+enum lockstore_status	etcd_unlock(void *impl, const char *resource,
+			    const char *client, struct lockstore_error *err);
 enum lockstore_status	etcd_renew(void *impl, const char *resource,
 			    const char *client, unsigned long long token,
 			    unsigned int ttl_ms, struct lockstore_grant *grant,
@@ -337,9 +368,6 @@ enum lockstore_status	etcd_history(void *impl, const char *resource,
 			    size_t limit, lockstore_history_fn fn, void *arg,
 			    struct lockstore_error *err);
 int			etcd_expire(void *impl, struct lockstore_error *err);
-
-/* --- etcd_list.c ------------------------------------------------------ */
-
 enum lockstore_status	etcd_list(void *impl,
 			    const struct lockstore_list_query *q,
 			    lockstore_list_fn fn, void *arg,

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * How holdings end in the etcd backend beyond a plain unlock: breaks,
- * leases that etcd expired, the lock-delay after both, the history of
- * ended holdings, and the sweep that finds expired leases.
+ * How holdings end in the etcd backend: unlocks, breaks, leases that etcd
+ * expired, the lock-delay after the last two, the history of ended
+ * holdings, and the sweep that finds expired leases.
  *
  * Each end is one transaction that compares the holding it ends (the lock
  * key's create_revision and value, or the metadata key left behind by an
  * expired lease) and, if it still stands, deletes it, writes the history
  * record and puts the lock-delay key: an end is recorded exactly once,
- * by whichever lockd gets there first.
+ * by whichever lockd gets there first (for an expired lease: a lock
+ * attempt, an unlock or the sweep of any lockd).
  */
 #include "config.h"
 
@@ -18,7 +19,6 @@
 #include <string.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* The history record: {"h":b64,"s":since,"u":until_ms,"w":how,"b":b64,
  * "r":b64}. */
@@ -53,22 +53,24 @@ history_range(const struct etcd *e, const char *resource, char **start,
 	size_t	len;
 
 	*end = NULL;
-	if ((*start = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
-		return -1;
-	*slen = len + 1;	/* the NUL after the name belongs to it */
-	if ((*end = malloc(len + 1)) == NULL) {
+	if ((*start = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL ||
+	    (*end = etcd_key_after(*start, len, slen)) == NULL) {
 		free(*start);
-		*start = NULL;
 		return -1;
 	}
-	memcpy(*end, *start, len);
+	/* the NUL after the name belongs to it */
 	(*end)[len] = '\1';
 	return 0;
 }
 
-/* History record and count; see etcd.h. */
-int
-etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
+/*
+ * Puts the history record of an ended holding into the transaction's
+ * success list (when history is on) and a count of RESOURCE's records;
+ * returns the index of the count, or -1 (history off, or ENOMEM: then
+ * t->failed is set).
+ */
+static int
+history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
     unsigned long long token, const char *holder, long long since,
     enum lockstore_end how, const char *by, const char *reason)
 {
@@ -96,9 +98,11 @@ etcd_history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
 	return t->failed ? -1 : (int)json_object_array_length(t->success) - 1;
 }
 
-/* Drops RESOURCE's oldest history records beyond ETCD_HISTORY_KEEP. */
-void
-etcd_history_prune(struct etcd *e, const char *resource,
+/* Drops RESOURCE's oldest records beyond ETCD_HISTORY_KEEP when the count
+ * op of history_ops() (response I of R, -1: none) found too many.  Best
+ * effort. */
+static void
+history_prune(struct etcd *e, const char *resource,
     const struct etcd_resp *r, int i)
 {
 	struct lockstore_error	*err;
@@ -107,30 +111,24 @@ etcd_history_prune(struct etcd *e, const char *resource,
 	json_object		*range, *req = NULL;
 	unsigned long long	 count;
 	char			*start = NULL, *end = NULL, *last = NULL;
-	size_t			 slen;
+	size_t			 slen, lastlen;
 
 	if (i < 0 || (range = etcd_resp_range(r, (size_t)i)) == NULL ||
-	    (count = etcd_range_count(range)) <=
+	    (count = etcd_num(range, "count")) <=
 	    ETCD_HISTORY_KEEP + ETCD_HISTORY_SLACK)
 		return;
-	if ((err = malloc(sizeof(*err))) == NULL ||
-	    history_range(e, resource, &start, &slen, &end) == -1)
-		goto out;
 	/* The newest of the records to drop. */
-	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_KEYS,
-	    (long long)(count - ETCD_HISTORY_KEEP), 0);
-	if (req == NULL || etcd_post(e, "/v3/kv/range", req, &rr, NULL,
-	    "history", resource, err) != LOCKSTORE_OK)
+	if ((err = malloc(sizeof(*err))) == NULL ||
+	    history_range(e, resource, &start, &slen, &end) == -1 ||
+	    etcd_range_post(e, start, slen, end, slen, ETCD_RANGE_KEYS,
+	    (long long)(count - ETCD_HISTORY_KEEP), &rr, "history", resource,
+	    err) != LOCKSTORE_OK)
 		goto out;
-	json_object_put(req);
-	req = NULL;
 	if (etcd_range_kv(rr.root, count - ETCD_HISTORY_KEEP - 1, &kv) == 1) {
-		if ((last = malloc(kv.keylen + 1)) != NULL) {
-			memcpy(last, kv.key, kv.keylen);
-			last[kv.keylen] = '\0';	/* just after it */
-			req = etcd_range_req(start, slen, last, kv.keylen + 1,
-			    0, 0, 0);
-		}
+		/* just after it */
+		if ((last = etcd_key_after(kv.key, kv.keylen, &lastlen)) !=
+		    NULL)
+			req = etcd_range_req(start, slen, last, lastlen, 0, 0);
 		etcd_kv_free(&kv);
 	}
 	etcd_resp_free(&rr);
@@ -146,11 +144,10 @@ out:
 }
 
 /* A lock-delay for a holding that ends now, when the policy has one:
- * its lease, end and value. */
+ * its lease and value, {"u":until_ms,"c":"break"|"expiry"}. */
 static enum lockstore_status
 delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
-    unsigned long long *lease, long long *until_ms, char **val,
-    struct lockstore_error *err)
+    unsigned long long *lease, char **val, struct lockstore_error *err)
 {
 	struct lockstore_policy	pol;
 	enum lockstore_status	st;
@@ -158,7 +155,6 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 
 	*lease = 0;
 	*val = NULL;
-	*until_ms = 0;
 	store_policy(e->store, &pol);
 	if (pol.lock_delay_ms == 0)
 		return LOCKSTORE_OK;
@@ -166,8 +162,9 @@ delay_prepare(struct etcd *e, const char *resource, enum lockstore_end cause,
 	    resource, err)) != LOCKSTORE_OK)
 		return st;
 	/* The key lives for the whole granted TTL: say so. */
-	*until_ms = clock_wall_ms() + granted;
-	if ((*val = etcd_delay_encode(*until_ms, cause)) == NULL) {
+	if (asprintf(val, "{\"u\":%lld,\"c\":\"%s\"}", clock_wall_ms() +
+	    granted, cause == LOCKSTORE_END_BREAK ? "break" : "expiry") == -1) {
+		*val = NULL;
 		etcd_lease_revoke(e, *lease);
 		*lease = 0;
 		return store_error_nomem(err);
@@ -181,95 +178,193 @@ etcd_end_expired(struct etcd *e, const char *resource,
     const struct etcd_kv *meta, int *ended, struct lockstore_error *err)
 {
 	struct etcd_meta	 md;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
 	unsigned long long	 dlease;
-	long long		 until;
-	char			*lkey, *xkey, *dkey, *dval, *holder;
-	size_t			 llen, xlen, dlen;
+	json_object		*o;
+	char			*dval, *holder;
+	size_t			 n;
 	int			 hi = -1;
 
 	if (ended != NULL)
 		*ended = 0;
 	if ((st = delay_prepare(e, resource, LOCKSTORE_END_EXPIRY, &dlease,
-	    &until, &dval, err)) != LOCKSTORE_OK)
+	    &dval, err)) != LOCKSTORE_OK)
 		return st;
+	/* The lock key is gone: the holder is in the metadata. */
 	etcd_meta_decode(meta, &md);
-	holder = etcd_meta_holder(meta);
-	lkey = etcd_key(e, ETCD_NS_LOCK, resource, &llen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
-	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
+	o = meta->value != NULL ? json_tokener_parse(meta->value) : NULL;
+	holder = etcd_member_bytes(o, "h", &n);
+	json_object_put(o);
 	etcd_txn_init(&t);
-	if (lkey == NULL || xkey == NULL || dkey == NULL)
+	if (etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
 	else {
-		etcd_cmp_create(&t, lkey, llen, 0);
-		etcd_cmp_mod(&t, meta->key, meta->keylen, meta->mod_rev);
+		etcd_cmp(&t, "CREATE", k.l, k.llen, 0);
+		etcd_cmp(&t, "MOD", meta->key, meta->keylen, meta->mod_rev);
 		etcd_op_delete(&t, t.success, meta->key, meta->keylen);
-		etcd_op_delete(&t, t.success, xkey, xlen);
+		etcd_op_delete(&t, t.success, k.x, k.xlen);
 		if (dval != NULL)
-			etcd_op_put(&t, t.success, dkey, dlen, dval,
+			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
-		hi = etcd_history_ops(e, &t, resource, meta->create_rev,
+		hi = history_ops(e, &t, resource, meta->create_rev,
 		    holder != NULL ? holder : "", md.since,
 		    LOCKSTORE_END_EXPIRY, "", "");
+		etcd_keys_free(&k);
 	}
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "expiry", resource, err);
-	etcd_txn_free(&t);
+	st = etcd_txn_post(e, &t, &r, NULL, "expiry", resource, err);
 	if (st == LOCKSTORE_OK) {
 		if (r.succeeded) {
 			STORE_COUNT(e->stats, expiries, 1);
-			etcd_history_prune(e, resource, &r, hi);
+			history_prune(e, resource, &r, hi);
 			if (ended != NULL)
 				*ended = 1;
 			dlease = 0;
 		}
 		etcd_resp_free(&r);
 	}
-	if (dlease != 0)
-		etcd_lease_revoke(e, dlease);
-	free(lkey);
-	free(xkey);
-	free(dkey);
+	etcd_lease_revoke(e, dlease);
 	free(dval);
 	free(holder);
 	return st;
 }
 
-
 /*
- * Whether the break of RESOURCE is decided by what was read (LOCK, META,
- * HIST) without a change: when in DOUBT whether our earlier attempt ended
- * the holding MINE, or when nothing is held.  1 with *ST (and *NEW_TOKEN)
+ * Whether the end HOW (an unlock by CLIENT, or a break) of RESOURCE is
+ * decided by what was read (LOCK, META, HIST) without a change: when in
+ * DOUBT whether our earlier attempt ended the holding MINE, when nothing
+ * is held, or when CLIENT does not hold it.  1 with *ST (and *NEW_TOKEN)
  * set, else 0.
  */
 static int
-break_settled(struct etcd *e, const char *resource, int doubt,
-    unsigned long long mine, const struct etcd_kv *lock,
-    const struct etcd_kv *meta, const struct etcd_kv *hist,
-    unsigned long long *new_token, enum lockstore_status *st,
+end_settled(struct etcd *e, const char *resource, enum lockstore_end how,
+    const char *client, int doubt, unsigned long long mine,
+    const struct etcd_kv *lock, const struct etcd_kv *meta,
+    const struct etcd_kv *hist, unsigned long long *new_token,
+    enum lockstore_status *st, struct lockstore_error *err)
+{
+	int	ours;
+
+	if (doubt && (lock->key == NULL || lock->create_rev != mine)) {
+		/* The holding is over: by our unknown attempt, if the
+		 * history says so (a break's revision is the new token);
+		 * an unlock unless it tells of a break or expiry. */
+		if (how == LOCKSTORE_END_UNLOCK)
+			ours = hist->value == NULL || strstr(hist->value,
+			    "\"w\":\"unlock\"") != NULL;
+		else if ((ours = hist->value != NULL && strstr(hist->value,
+		    "\"w\":\"break\"") != NULL))
+			*new_token = hist->mod_rev;
+		*st = ours ? LOCKSTORE_OK : store_error_not_locked(err);
+		return 1;
+	}
+	if (lock->key == NULL)
+		*st = etcd_not_locked(e, resource, meta, err);
+	else if (how == LOCKSTORE_END_UNLOCK &&
+	    strcmp(lock->value, client) != 0)
+		*st = store_error_not_owner(err, lock->value, client);
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * Ends RESOURCE's holding in one transaction that compares it: an unlock
+ * by CLIENT, or a break by BY for REASON (filling BROKEN and *NEW_TOKEN,
+ * and putting the lock-delay); WHAT names it in errors.
+ */
+static enum lockstore_status
+end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
+    const char *client, const char *by, const char *reason,
+    struct lockstore_lock_info *broken, unsigned long long *new_token,
+    const char *what, struct lockstore_error *err)
+{
+	struct etcd_keys	 k;
+	struct etcd_txn		 t;
+	struct etcd_resp	 r;
+	struct etcd_meta	 md;
+	struct etcd_kv		 lock, meta, hist;
+	enum lockstore_status	 st;
+	unsigned long long	 mine = 0, dlease = 0;
+	char			*hkey = NULL, *dval = NULL;
+	size_t			 hlen = 0;
+	int			 tries, doubt = 0, unknown, hi;
+
+	if (etcd_keys_make(e, resource, &k) == -1)
+		return store_error_nomem(err);
+	for (tries = 0; tries < ETCD_RETRIES; tries++) {
+		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
+		    &meta, &hist, what, err);
+		if (st != LOCKSTORE_OK || end_settled(e, resource, how, client,
+		    doubt, mine, &lock, &meta, &hist, new_token, &st, err))
+			goto out;
+		mine = lock.create_rev;
+		etcd_meta_decode(&meta, &md);
+		if (broken != NULL)
+			etcd_fill_info(broken, resource, strlen(resource),
+			    &lock, &meta);
+		free(hkey);
+		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
+		    NULL) {
+			st = store_error_nomem(err);
+			goto out;
+		}
+		if (how == LOCKSTORE_END_BREAK && dval == NULL &&
+		    (st = delay_prepare(e, resource, how, &dlease, &dval,
+		    err)) != LOCKSTORE_OK)
+			goto out;
+		etcd_txn_init(&t);
+		etcd_cmp_value(&t, k.l, k.llen, lock.value, lock.vallen);
+		etcd_cmp(&t, "CREATE", k.l, k.llen, mine);
+		etcd_op_delete(&t, t.success, k.l, k.llen);
+		etcd_op_delete(&t, t.success, k.m, k.mlen);
+		etcd_op_delete(&t, t.success, k.x, k.xlen);
+		if (dval != NULL)
+			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
+			    strlen(dval), dlease);
+		hi = history_ops(e, &t, resource, mine, lock.value,
+		    meta.create_rev == mine ? md.since : 0, how, by, reason);
+		st = etcd_txn_post(e, &t, &r, &unknown, what, resource, err);
+		if (st != LOCKSTORE_OK)
+			goto out;
+		doubt |= unknown;
+		if (r.succeeded) {
+			if (new_token != NULL)
+				*new_token = r.revision;
+			dlease = 0;	/* in use */
+			history_prune(e, resource, &r, hi);
+			etcd_resp_free(&r);
+			etcd_lease_revoke(e, lock.lease);
+			goto out;
+		}
+		etcd_resp_free(&r);
+		etcd_kv_free(&lock);
+		etcd_kv_free(&meta);
+		etcd_kv_free(&hist);
+	}
+	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
+	    "lock for '%s' changes too fast to be %s", resource,
+	    how == LOCKSTORE_END_UNLOCK ? "released" : "broken");
+out:
+	etcd_kv_free(&lock);
+	etcd_kv_free(&meta);
+	etcd_kv_free(&hist);
+	etcd_lease_revoke(e, dlease);
+	free(dval);
+	free(hkey);
+	etcd_keys_free(&k);
+	return st;
+}
+
+/* Releases CLIENT's lock on RESOURCE; see lockstore_unlock(). */
+enum lockstore_status
+etcd_unlock(void *impl, const char *resource, const char *client,
     struct lockstore_error *err)
 {
-	if (doubt && (lock->key == NULL || lock->create_rev != mine)) {
-		/* The holding is gone: our break, if the history says so
-		 * (its revision is the new token). */
-		if (hist->value != NULL &&
-		    strstr(hist->value, "\"w\":\"break\"") != NULL) {
-			*new_token = hist->mod_rev;
-			*st = LOCKSTORE_OK;
-		} else
-			*st = store_error_not_locked(err);
-		return 1;
-	}
-	if (lock->key == NULL) {
-		if (meta->key == NULL || (*st = etcd_end_expired(e, resource,
-		    meta, NULL, err)) == LOCKSTORE_OK)
-			*st = store_error_not_locked(err);
-		return 1;
-	}
-	return 0;
+	return end_holding(impl, resource, LOCKSTORE_END_UNLOCK, client, "",
+	    "", NULL, NULL, "unlock", err);
 }
 
 /* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
@@ -278,109 +373,20 @@ etcd_break(void *impl, const char *resource, const char *by,
     const char *reason, struct lockstore_lock_info *broken,
     unsigned long long *new_token, struct lockstore_error *err)
 {
-	struct etcd		*e = impl;
-	struct etcd_txn		 t;
-	struct etcd_resp	 r;
-	struct etcd_kv		 lock, meta, hist;
-	enum lockstore_status	 st;
-	unsigned long long	 mine = 0, dlease = 0;
-	long long		 until;
-	char			*hkey = NULL, *mkey, *xkey, *dkey, *dval = NULL;
-	size_t			 hlen = 0, mlen, xlen, dlen;
-	int			 tries, doubt = 0, unknown, hi;
-
 	*new_token = 0;
-	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
-	dkey = etcd_key(e, ETCD_NS_DELAY, resource, &dlen);
-	if (mkey == NULL || xkey == NULL || dkey == NULL) {
-		st = store_error_nomem(err);
-		goto out;
-	}
-	for (tries = 0; tries < ETCD_RETRIES; tries++) {
-		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
-		    &meta, &hist, "break", err);
-		if (st != LOCKSTORE_OK)
-			goto out;
-		if (break_settled(e, resource, doubt, mine, &lock, &meta,
-		    &hist, new_token, &st, err))
-			goto done;
-		etcd_fill_info(broken, resource, strlen(resource), &lock,
-		    &meta);
-		mine = lock.create_rev;
-		free(hkey);
-		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
-		    NULL) {
-			st = store_error_nomem(err);
-			goto done;
-		}
-		if (dval == NULL && (st = delay_prepare(e, resource,
-		    LOCKSTORE_END_BREAK, &dlease, &until, &dval, err)) !=
-		    LOCKSTORE_OK)
-			goto done;
-		etcd_txn_init(&t);
-		etcd_cmp_create(&t, lock.key, lock.keylen, mine);
-		etcd_cmp_value(&t, lock.key, lock.keylen, lock.value,
-		    lock.vallen);
-		etcd_op_delete(&t, t.success, lock.key, lock.keylen);
-		etcd_op_delete(&t, t.success, mkey, mlen);
-		etcd_op_delete(&t, t.success, xkey, xlen);
-		if (dval != NULL)
-			etcd_op_put(&t, t.success, dkey, dlen, dval,
-			    strlen(dval), dlease);
-		hi = etcd_history_ops(e, &t, resource, mine, lock.value,
-		    broken->since, LOCKSTORE_END_BREAK, by, reason);
-		st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
-		    t.req, &r, &unknown, "break", resource, err);
-		etcd_txn_free(&t);
-		if (st != LOCKSTORE_OK)
-			goto done;
-		doubt |= unknown;
-		if (r.succeeded) {
-			*new_token = r.revision;
-			dlease = 0;	/* in use */
-			etcd_history_prune(e, resource, &r, hi);
-			etcd_resp_free(&r);
-			if (lock.lease != 0)
-				etcd_lease_revoke(e, lock.lease);
-			goto done;
-		}
-		etcd_resp_free(&r);
-		etcd_kv_free(&lock);
-		etcd_kv_free(&meta);
-		etcd_kv_free(&hist);
-	}
-	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
-	    "lock for '%s' changes too fast to be broken", resource);
-	goto out;
-done:
-	etcd_kv_free(&lock);
-	etcd_kv_free(&meta);
-	etcd_kv_free(&hist);
-out:
-	if (dlease != 0)
-		etcd_lease_revoke(e, dlease);
-	free(dval);
-	free(hkey);
-	free(mkey);
-	free(xkey);
-	free(dkey);
-	return st;
+	return end_holding(impl, resource, LOCKSTORE_END_BREAK, NULL, by,
+	    reason, broken, new_token, "break", err);
 }
 
 /* A base64 member of the history record O, decoded into BUF. */
 static void
 record_name(json_object *o, const char *member, char *buf, size_t size)
 {
-	json_object	*v;
-	char		*s;
-	size_t		 n;
+	char	*s;
+	size_t	 n;
 
-	buf[0] = '\0';
-	if (!json_object_object_get_ex(o, member, &v) ||
-	    (s = etcd_unb64(json_object_get_string(v), &n)) == NULL)
-		return;
-	snprintf(buf, size, "%s", s);
+	s = etcd_member_bytes(o, member, &n);
+	snprintf(buf, size, "%s", s != NULL ? s : "");
 	free(s);
 }
 
@@ -391,7 +397,6 @@ record_parse(const struct etcd_kv *kv, const char *resource,
 {
 	json_object	*o, *v;
 	const char	*w;
-	char		*end;
 	size_t		 len;
 
 	memset(e, 0, sizeof(*e));
@@ -401,14 +406,12 @@ record_parse(const struct etcd_kv *kv, const char *resource,
 	snprintf(e->resource, sizeof(e->resource), "%.*s",
 	    (int)(len > LOCKSTORE_NAME_MAX ? LOCKSTORE_NAME_MAX : len),
 	    resource);
-	e->token = strtoull(kv->key + kv->keylen - 20, &end, 10);
+	e->token = strtoull(kv->key + kv->keylen - 20, NULL, 10);
 	record_name(o, "h", e->holder, sizeof(e->holder));
 	record_name(o, "b", e->by, sizeof(e->by));
 	record_name(o, "r", e->reason, sizeof(e->reason));
-	if (json_object_object_get_ex(o, "s", &v))
-		e->since = json_object_get_int64(v);
-	if (json_object_object_get_ex(o, "u", &v))
-		e->until_ms = json_object_get_int64(v);
+	e->since = (long long)etcd_num(o, "s");
+	e->until_ms = (long long)etcd_num(o, "u");
 	w = json_object_object_get_ex(o, "w", &v) ?
 	    json_object_get_string(v) : "";
 	e->how = strcmp(w, "break") == 0 ? LOCKSTORE_END_BREAK :
@@ -428,22 +431,16 @@ etcd_history(void *impl, const char *resource, size_t limit,
 	struct etcd_resp		 r;
 	struct etcd_kv			 kv;
 	enum lockstore_status		 st;
-	json_object			*req;
 	char				*start, *end;
 	size_t				 slen, j;
 	int				 rc;
 
 	if (history_range(e, resource, &start, &slen, &end) == -1)
 		return store_error_nomem(err);
-	req = etcd_range_req(start, slen, end, slen, ETCD_RANGE_DESCEND,
-	    (long long)limit, 0);
+	st = etcd_range_post(e, start, slen, end, slen, ETCD_RANGE_DESCEND,
+	    (long long)limit, &r, "history", resource, err);
 	free(start);
 	free(end);
-	if (req == NULL)
-		return store_error_nomem(err);
-	st = etcd_post(e, "/v3/kv/range", req, &r, NULL, "history", resource,
-	    err);
-	json_object_put(req);
 	if (st != LOCKSTORE_OK)
 		return st;
 	if ((he = malloc(sizeof(*he))) == NULL) {
@@ -477,11 +474,12 @@ static int
 sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
     size_t *lastlen, int *more, struct lockstore_error *err)
 {
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r, rr;
-	struct etcd_kv		 xk, lock, meta;
-	json_object		*req;
-	char			*base, *end, *from, *names[ETCD_SWEEP_BATCH];
+	struct etcd_kv		 xk[ETCD_SWEEP_BATCH], lock, meta;
+	struct etcd_kv		*kvs[] = { &lock, &meta };
+	char			*base, *end, *from;
 	size_t			 blen, elen, flen, n = 0, j;
 	int			 ended, count = 0, failed = 0, rc;
 
@@ -490,75 +488,47 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	if ((base = etcd_key(e, ETCD_NS_LEASED, "", &blen)) == NULL)
 		return -1;
 	end = etcd_prefix_end(base, blen, &elen);
-	if (after != NULL && (from = malloc(afterlen + 1)) != NULL) {
-		memcpy(from, after, afterlen);
-		from[afterlen] = '\0';	/* just after it */
-		flen = afterlen + 1;
-	} else {
+	if (after != NULL)	/* just after it */
+		from = etcd_key_after(after, afterlen, &flen);
+	else {
 		from = base;
 		flen = blen;
 		base = NULL;
 	}
-	req = end == NULL || from == NULL ? NULL : etcd_range_req(from, flen,
-	    end, elen, ETCD_RANGE_KEYS, ETCD_SWEEP_BATCH, 0);
+	rc = end == NULL || from == NULL ? store_error_nomem(err) :
+	    etcd_range_post(e, from, flen, end, elen, ETCD_RANGE_KEYS,
+	    ETCD_SWEEP_BATCH, &r, "expiry sweep", NULL, err);
 	free(base);
 	free(end);
 	free(from);
-	if (req == NULL) {
-		store_error_nomem(err);
-		return -1;
-	}
-	rc = etcd_post(e, "/v3/kv/range", req, &r, NULL, "expiry sweep", NULL,
-	    err);
-	json_object_put(req);
 	if (rc != LOCKSTORE_OK)
 		return -1;
+	/* The names follow P "x/" in the keys. */
 	*more = etcd_range_more(r.root);
-	for (j = 0; j < ETCD_SWEEP_BATCH; j++) {
-		if (etcd_range_kv(r.root, j, &xk) != 1)
-			break;
-		if (xk.keylen >= e->prefixlen + 2 &&
-		    (names[n] = strdup(xk.key + e->prefixlen + 2)) != NULL)
-			n++;
-		free(*last);
-		*last = xk.key;
-		*lastlen = xk.keylen;
-		xk.key = NULL;
-		etcd_kv_free(&xk);
-	}
+	for (n = 0; n < ETCD_SWEEP_BATCH &&
+	    etcd_range_kv(r.root, n, &xk[n]) == 1; n++)
+		;
 	etcd_resp_free(&r);
 	if (n == 0)
 		return 0;
 	/* One read of every lock and metadata key. */
 	etcd_txn_init(&t);
 	for (j = 0; j < n; j++) {
-		char	*lk, *mk;
-		size_t	 ll, ml;
-
-		lk = etcd_key(e, ETCD_NS_LOCK, names[j], &ll);
-		mk = etcd_key(e, ETCD_NS_META, names[j], &ml);
-		if (lk == NULL || mk == NULL)
+		if (etcd_keys_make(e, xk[j].key + e->prefixlen + 2, &k) == -1) {
 			t.failed = 1;
-		else {
-			etcd_op_range(&t, t.success, lk, ll, NULL, 0, 0, 0);
-			etcd_op_range(&t, t.success, mk, ml, NULL, 0, 0, 0);
-		}
-		free(lk);
-		free(mk);
-	}
-	rc = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &rr, NULL, "expiry sweep", NULL, err);
-	etcd_txn_free(&t);
-	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {
-		if (etcd_range_kv(etcd_resp_range(&rr, 2 * j), 0, &lock) == -1 ||
-		    etcd_range_kv(etcd_resp_range(&rr, 2 * j + 1), 0, &meta) ==
-		    -1) {
-			etcd_kv_free(&lock);
 			continue;
 		}
+		etcd_op_range(&t, t.success, k.l, k.llen, NULL, 0, 0, 0);
+		etcd_op_range(&t, t.success, k.m, k.mlen, NULL, 0, 0, 0);
+		etcd_keys_free(&k);
+	}
+	rc = etcd_txn_post(e, &t, &rr, NULL, "expiry sweep", NULL, err);
+	for (j = 0; rc == LOCKSTORE_OK && j < n; j++) {
+		if (etcd_resp_kvs(&rr, 2 * j, kvs, 2) == -1)
+			continue;
 		if (lock.key == NULL && meta.key != NULL) {
-			if (etcd_end_expired(e, names[j], &meta, &ended, err) !=
-			    LOCKSTORE_OK)
+			if (etcd_end_expired(e, xk[j].key + e->prefixlen + 2,
+			    &meta, &ended, err) != LOCKSTORE_OK)
 				failed = 1;
 			else
 				count += ended;
@@ -568,8 +538,11 @@ sweep_step(struct etcd *e, const char *after, size_t afterlen, char **last,
 	}
 	if (rc == LOCKSTORE_OK)
 		etcd_resp_free(&rr);
+	*last = xk[n - 1].key;
+	*lastlen = xk[n - 1].keylen;
+	xk[n - 1].key = NULL;
 	for (j = 0; j < n; j++)
-		free(names[j]);
+		etcd_kv_free(&xk[j]);
 	return rc != LOCKSTORE_OK || (failed && count == 0) ? -1 : count;
 }
 
@@ -579,7 +552,6 @@ count_held(struct etcd *e)
 {
 	struct lockstore_error	*err;
 	struct etcd_resp	 r;
-	json_object		*req = NULL;
 	char			*base, *end = NULL;
 	size_t			 blen, elen;
 
@@ -587,15 +559,12 @@ count_held(struct etcd *e)
 		return;
 	if ((base = etcd_key(e, ETCD_NS_LOCK, "", &blen)) != NULL &&
 	    (end = etcd_prefix_end(base, blen, &elen)) != NULL &&
-	    (req = etcd_range_req(base, blen, end, elen, ETCD_RANGE_COUNT, 0,
-	    0)) != NULL &&
-	    etcd_post(e, "/v3/kv/range", req, &r, NULL, "count", NULL, err) ==
-	    LOCKSTORE_OK) {
-		__atomic_store_n(&e->held, (long long)etcd_range_count(r.root),
+	    etcd_range_post(e, base, blen, end, elen, ETCD_RANGE_COUNT, 0, &r,
+	    "count", NULL, err) == LOCKSTORE_OK) {
+		__atomic_store_n(&e->held, (long long)etcd_num(r.root, "count"),
 		    __ATOMIC_RELAXED);
 		etcd_resp_free(&r);
 	}
-	json_object_put(req);
 	free(base);
 	free(end);
 	free(err);

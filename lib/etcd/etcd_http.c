@@ -29,39 +29,37 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
-/* An answer being read. */
-struct body {
-	char	*buf;
-	size_t	 len, cap;
-	int	 overflow;
-};
-
-static size_t
-body_write(char *p, size_t size, size_t n, void *arg)
+/* Appends the LEN bytes at P to B, NUL-terminated; see etcd.h. */
+int
+etcd_body_add(struct etcd_body *b, const char *p, size_t len)
 {
-	struct body	*b = arg;
-	size_t		 len = size * n, cap;
-	char		*nb;
+	size_t	 cap;
+	char	*nb;
 
 	if (b->len + len + 1 > ETCD_RESPONSE_MAX) {
 		b->overflow = 1;
-		return 0;
+		return -1;
 	}
 	if (b->len + len + 1 > b->cap) {
 		cap = b->cap > 0 ? b->cap : 4096;
 		while (cap < b->len + len + 1)
 			cap *= 2;
 		if ((nb = realloc(b->buf, cap)) == NULL)
-			return 0;
+			return -1;
 		b->buf = nb;
 		b->cap = cap;
 	}
 	memcpy(b->buf + b->len, p, len);
 	b->len += len;
 	b->buf[b->len] = '\0';
-	return len;
+	return 0;
+}
+
+static size_t
+body_write(char *p, size_t size, size_t n, void *arg)
+{
+	return etcd_body_add(arg, p, size * n) == -1 ? 0 : size * n;
 }
 
 /* Whether S is an endpoint URL we accept: http(s)://host[:port][/]. */
@@ -145,25 +143,12 @@ lockstore_etcd_check(const struct lockstore_etcd_config *cfg,
 	if ((cfg->cert == NULL) != (cfg->key == NULL))
 		return bad_config(err, "a client certificate needs its key "
 		    "and a key its certificate (etcd-cert, etcd-key)");
-	if ((st = check_file("CA certificate", cfg->cacert, err)) !=
-	    LOCKSTORE_OK ||
-	    (st = check_file("client certificate", cfg->cert, err)) !=
-	    LOCKSTORE_OK ||
-	    (st = check_file("client key", cfg->key, err)) != LOCKSTORE_OK)
-		return st;
-	return LOCKSTORE_OK;
-}
-
-static char *
-dup_or_null(const char *s, int *failed)
-{
-	char	*d;
-
-	if (s == NULL)
-		return NULL;
-	if ((d = strdup(s)) == NULL)
-		*failed = 1;
-	return d;
+	if ((st = check_file("CA certificate", cfg->cacert, err)) ==
+	    LOCKSTORE_OK &&
+	    (st = check_file("client certificate", cfg->cert, err)) ==
+	    LOCKSTORE_OK)
+		st = check_file("client key", cfg->key, err);
+	return st;
 }
 
 /* Sets up endpoints, TLS files and the handle pool. */
@@ -171,10 +156,9 @@ enum lockstore_status
 etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
     struct lockstore_error *err)
 {
-	const char		*p, *comma;
-	struct curl_slist	*h;
-	size_t			 len;
-	int			 failed = 0;
+	const char	*p, *comma;
+	size_t		 len;
+	int		 failed = 0;
 
 	pthread_mutex_init(&e->poollock, NULL);
 	for (p = cfg->endpoints; ; p = comma + 1) {
@@ -189,13 +173,13 @@ etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
 	}
 	e->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms :
 	    LOCKSTORE_ETCD_TIMEOUT_MS;
-	e->cacert = dup_or_null(cfg->cacert, &failed);
-	e->cert = dup_or_null(cfg->cert, &failed);
-	e->key = dup_or_null(cfg->key, &failed);
-	if ((h = curl_slist_append(NULL, "Content-Type: application/json")) ==
-	    NULL)
+	if ((cfg->cacert != NULL &&
+	    (e->cacert = strdup(cfg->cacert)) == NULL) ||
+	    (cfg->cert != NULL && (e->cert = strdup(cfg->cert)) == NULL) ||
+	    (cfg->key != NULL && (e->key = strdup(cfg->key)) == NULL) ||
+	    (e->headers = curl_slist_append(NULL,
+	    "Content-Type: application/json")) == NULL)
 		failed = 1;
-	e->headers = h;
 	return failed ? store_error_nomem(err) : LOCKSTORE_OK;
 }
 
@@ -228,8 +212,7 @@ etcd_rotate(struct etcd *e, unsigned int idx)
 	    __ATOMIC_RELAXED);
 }
 
-/* An easy handle set up for PATH of endpoint IDX, or NULL; from the pool
- * (it did a transfer before) unless POOLED is NULL. */
+/* An easy handle set up for PATH of endpoint IDX, or NULL. */
 void *
 etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
     int *pooled)
@@ -269,27 +252,25 @@ etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
 }
 
 /* Returns handle C to the pool. */
-void
-etcd_handle_put(struct etcd *e, void *c)
+static void
+handle_put(struct etcd *e, void *c)
 {
 	void	**np;
 	size_t	  cap;
 
-	if (c == NULL)
-		return;
 	pthread_mutex_lock(&e->poollock);
-	if (e->npool == e->poolcap) {
-		cap = e->poolcap * 2 + 8;
-		if ((np = realloc(e->pool, cap * sizeof(*np))) == NULL) {
-			pthread_mutex_unlock(&e->poollock);
-			curl_easy_cleanup(c);
-			return;
-		}
+	cap = e->poolcap * 2 + 8;
+	if (e->npool == e->poolcap &&
+	    (np = realloc(e->pool, cap * sizeof(*np))) != NULL) {
 		e->pool = np;
 		e->poolcap = cap;
 	}
-	e->pool[e->npool++] = c;
+	if (e->npool < e->poolcap) {
+		e->pool[e->npool++] = c;
+		c = NULL;
+	}
 	pthread_mutex_unlock(&e->poollock);
+	curl_easy_cleanup(c);	/* no room: not pooled */
 }
 
 /* The reason in an error answer of the gateway, or the HTTP status. */
@@ -333,13 +314,12 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
     size_t bodylen, struct etcd_resp *resp, int *again, char *reason,
     size_t rsize)
 {
-	struct body	 b;
+	struct etcd_body b;
 	char		 cerr[CURL_ERROR_SIZE];
 	json_object	*h;
 	CURL		*c;
 	CURLcode	 rc;
 	long		 code = 0, sent = 0, connects = 0;
-	enum attempt	 a;
 	int		 pooled;
 
 	memset(&b, 0, sizeof(b));
@@ -371,7 +351,7 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 	    CURLE_OK)
 		sent = 1;
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-	etcd_handle_put(e, c);
+	handle_put(e, c);
 	if (rc != CURLE_OK) {
 		snprintf(reason, rsize, "%s: %s", e->endpoints[idx],
 		    b.overflow ? "answer too large" : cerr[0] != '\0' ? cerr :
@@ -392,33 +372,20 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 			return ATTEMPT_REFUSED;
 		return ATTEMPT_UNKNOWN;
 	}
-	a = ATTEMPT_OK;
-	if (b.buf == NULL || (resp->root = json_tokener_parse(b.buf)) ==
-	    NULL || !json_object_is_type(resp->root, json_type_object)) {
+	resp->root = b.buf != NULL ? json_tokener_parse(b.buf) : NULL;
+	free(b.buf);
+	if (!json_object_is_type(resp->root, json_type_object)) {
 		snprintf(reason, rsize, "%s: an answer that is not JSON",
 		    e->endpoints[idx]);
 		json_object_put(resp->root);
 		resp->root = NULL;
-		a = ATTEMPT_UNKNOWN;
-	} else {
-		resp->succeeded = json_object_object_get_ex(resp->root,
-		    "succeeded", &h) && json_object_get_boolean(h);
-		if (json_object_object_get_ex(resp->root, "header", &h))
-			resp->revision = etcd_num(h, "revision");
+		return ATTEMPT_UNKNOWN;
 	}
-	free(b.buf);
-	return a;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec	ts;
-
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000L;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	resp->succeeded = json_object_object_get_ex(resp->root, "succeeded",
+	    &h) && json_object_get_boolean(h);
+	if (json_object_object_get_ex(resp->root, "header", &h))
+		resp->revision = etcd_num(h, "revision");
+	return ATTEMPT_OK;
 }
 
 /* POSTs REQ to PATH; see etcd.h. */
@@ -427,6 +394,7 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
     struct etcd_resp *resp, int *unknown, const char *what,
     const char *resource, struct lockstore_error *err)
 {
+	struct timespec	 ts;
 	const char	*body;
 	size_t		 bodylen;
 	unsigned int	 i, idx, tries;
@@ -456,8 +424,12 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 		etcd_rotate(e, idx);
 		/* Every endpoint failed once: give the cluster a moment
 		 * (an election takes about a second). */
-		if ((i + 1) % e->nendpoints == 0 && i + 1 < tries)
-			sleep_ms(100L * ((i + 1) / e->nendpoints));
+		if ((i + 1) % e->nendpoints == 0 && i + 1 < tries) {
+			ts = clock_abs_in(100LL * ((i + 1) / e->nendpoints));
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
+			    &ts, NULL) == EINTR)
+				;
+		}
 	}
 	if (a == ATTEMPT_OK)
 		return LOCKSTORE_OK;
@@ -467,6 +439,58 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 		    reason);
 	return store_error(err, LOCKSTORE_STORAGE, EIO,
 	    "Storage error: etcd %s: %s", what, reason);
+}
+
+/* Posts transaction T (and frees it); see etcd_post(). */
+enum lockstore_status
+etcd_txn_post(struct etcd *e, struct etcd_txn *t, struct etcd_resp *resp,
+    int *unknown, const char *what, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+
+	memset(resp, 0, sizeof(*resp));
+	st = t->failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
+	    t->req, resp, unknown, what, resource, err);
+	etcd_txn_free(t);
+	return st;
+}
+
+/* Posts a range request (see etcd_range_req()); see etcd_post(). */
+enum lockstore_status
+etcd_range_post(struct etcd *e, const char *key, size_t klen,
+    const char *end, size_t endlen, unsigned int flags, long long limit,
+    struct etcd_resp *resp, const char *what, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	 st;
+	json_object		*req;
+
+	req = etcd_range_req(key, klen, end, endlen, flags, limit);
+	st = req == NULL ? store_error_nomem(err) : etcd_post(e,
+	    "/v3/kv/range", req, resp, NULL, what, resource, err);
+	json_object_put(req);
+	return st;
+}
+
+/* Posts {MEMBER: VALUE} to PATH; see etcd_post(). */
+enum lockstore_status
+etcd_post_member(struct etcd *e, const char *path, const char *member,
+    const char *value, struct etcd_resp *resp, const char *what,
+    const char *resource, struct lockstore_error *err)
+{
+	enum lockstore_status	 st;
+	json_object		*req;
+
+	if ((req = json_object_new_object()) == NULL ||
+	    json_object_object_add(req, member,
+	    json_object_new_string(value)) != 0) {
+		json_object_put(req);
+		return store_error_nomem(err);
+	}
+	st = etcd_post(e, path, req, resp, NULL, what, resource, err);
+	json_object_put(req);
+	return st;
 }
 
 /* Frees an answer. */

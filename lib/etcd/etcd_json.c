@@ -7,21 +7,17 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
-/* Adds MEMBER with string value S to O; -1 when out of memory. */
+/* Adds MEMBER with value V (taken) to O; -1 when out of memory. */
 static int
-add_str(json_object *o, const char *member, const char *s)
+add_obj(json_object *o, const char *member, json_object *v)
 {
-	json_object	*v;
-
-	if (s == NULL || (v = json_object_new_string(s)) == NULL)
+	if (v == NULL)
 		return -1;
 	if (json_object_object_add(o, member, v) != 0) {
 		json_object_put(v);
@@ -30,16 +26,19 @@ add_str(json_object *o, const char *member, const char *s)
 	return 0;
 }
 
+static int
+add_str(json_object *o, const char *member, const char *s)
+{
+	return s == NULL ? -1 : add_obj(o, member, json_object_new_string(s));
+}
+
 /* Adds MEMBER with the base64 of the LEN bytes at P to O. */
 static int
 add_b64(json_object *o, const char *member, const char *p, size_t len)
 {
-	char	*s;
-	int	 rc;
+	char	*s = etcd_b64(p, len);
+	int	 rc = add_str(o, member, s);
 
-	if ((s = etcd_b64(p, len)) == NULL)
-		return -1;
-	rc = add_str(o, member, s);
 	free(s);
 	return rc;
 }
@@ -54,20 +53,6 @@ add_num(json_object *o, const char *member, unsigned long long n)
 	return add_str(o, member, buf);
 }
 
-static int
-add_true(json_object *o, const char *member)
-{
-	json_object	*v;
-
-	if ((v = json_object_new_boolean(1)) == NULL)
-		return -1;
-	if (json_object_object_add(o, member, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
 /* Appends {KIND: BODY} to LIST, taking BODY; -1 when out of memory. */
 static int
 append_op(json_object *list, const char *kind, json_object *body)
@@ -80,12 +65,8 @@ append_op(json_object *list, const char *kind, json_object *body)
 		json_object_put(body);
 		return -1;
 	}
-	if (json_object_object_add(op, kind, body) != 0) {
-		json_object_put(body);
-		json_object_put(op);
-		return -1;
-	}
-	if (json_object_array_add(list, op) != 0) {
+	if (add_obj(op, kind, body) == -1 ||
+	    json_object_array_add(list, op) != 0) {
 		json_object_put(op);
 		return -1;
 	}
@@ -96,92 +77,56 @@ append_op(json_object *list, const char *kind, json_object *body)
 void
 etcd_txn_init(struct etcd_txn *t)
 {
+	/* The request owns the lists; once FAILED they are not used. */
 	memset(t, 0, sizeof(*t));
-	t->req = json_object_new_object();
-	t->compare = json_object_new_array();
-	t->success = json_object_new_array();
-	t->failure = json_object_new_array();
-	if (t->req == NULL || t->compare == NULL || t->success == NULL ||
-	    t->failure == NULL) {
+	if ((t->req = json_object_new_object()) == NULL ||
+	    add_obj(t->req, "compare", t->compare = json_object_new_array()) ==
+	    -1 ||
+	    add_obj(t->req, "success", t->success = json_object_new_array()) ==
+	    -1 ||
+	    add_obj(t->req, "failure", t->failure = json_object_new_array()) ==
+	    -1)
 		t->failed = 1;
-		return;
-	}
-	/* The request owns the lists from here on. */
-	json_object_object_add(t->req, "compare", json_object_get(t->compare));
-	json_object_object_add(t->req, "success", json_object_get(t->success));
-	json_object_object_add(t->req, "failure", json_object_get(t->failure));
 }
 
 /* Frees a transaction. */
 void
 etcd_txn_free(struct etcd_txn *t)
 {
-	json_object_put(t->compare);
-	json_object_put(t->success);
-	json_object_put(t->failure);
 	json_object_put(t->req);
 	memset(t, 0, sizeof(*t));
 }
 
-/* A compare of TARGET ("CREATE", "MOD", "LEASE", "VALUE") of KEY. */
-static json_object *
-new_cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target)
-{
-	json_object	*c;
-
-	if (t->failed || (c = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return NULL;
-	}
-	/* result EQUAL is the default: left out. */
-	if (add_str(c, "target", target) == -1 ||
-	    add_b64(c, "key", key, klen) == -1) {
-		json_object_put(c);
-		t->failed = 1;
-		return NULL;
-	}
-	return c;
-}
-
+/* Appends the compare of TARGET ("CREATE", "MOD", "LEASE", "VALUE") of
+ * KEY: its MEMBER equals the string S. */
 static void
-push_cmp(struct etcd_txn *t, json_object *c, int rc)
+cmp(struct etcd_txn *t, const char *key, size_t klen, const char *target,
+    const char *member, const char *s)
 {
-	if (c == NULL)
-		return;
-	if (rc == -1 || json_object_array_add(t->compare, c) != 0) {
+	json_object	*c = NULL;
+
+	/* result EQUAL is the default: left out. */
+	if (t->failed || (c = json_object_new_object()) == NULL ||
+	    add_str(c, "target", target) == -1 ||
+	    add_b64(c, "key", key, klen) == -1 ||
+	    add_str(c, member, s) == -1 ||
+	    json_object_array_add(t->compare, c) != 0) {
 		json_object_put(c);
 		t->failed = 1;
 	}
 }
 
-/* The create_revision of KEY equals N (0: KEY does not exist). */
+/* TARGET ("CREATE", "MOD" or "LEASE") of KEY equals N. */
 void
-etcd_cmp_create(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
+etcd_cmp(struct etcd_txn *t, const char *target, const char *key,
+    size_t klen, unsigned long long n)
 {
-	json_object	*c = new_cmp(t, key, klen, "CREATE");
+	char	buf[24];
 
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "create_revision", n));
-}
-
-/* The mod_revision of KEY equals N. */
-void
-etcd_cmp_mod(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
-{
-	json_object	*c = new_cmp(t, key, klen, "MOD");
-
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "mod_revision", n));
-}
-
-/* The lease of KEY is N (0: none). */
-void
-etcd_cmp_lease(struct etcd_txn *t, const char *key, size_t klen,
-    unsigned long long n)
-{
-	json_object	*c = new_cmp(t, key, klen, "LEASE");
-
-	push_cmp(t, c, c == NULL ? 0 : add_num(c, "lease", n));
+	snprintf(buf, sizeof(buf), "%llu", n);
+	cmp(t, key, klen, target, strcmp(target, "CREATE") == 0 ?
+	    "create_revision" : strcmp(target, "MOD") == 0 ? "mod_revision" :
+	    "lease", buf);
 }
 
 /* The value of KEY is exactly VAL (false when KEY does not exist). */
@@ -189,15 +134,16 @@ void
 etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
     const char *val, size_t vlen)
 {
-	json_object	*c = new_cmp(t, key, klen, "VALUE");
+	char	*s = etcd_b64(val, vlen);
 
-	push_cmp(t, c, c == NULL ? 0 : add_b64(c, "value", val, vlen));
+	cmp(t, key, klen, "VALUE", "value", s);
+	free(s);
 }
 
 /* A RangeRequest; see etcd.h for END. */
 json_object *
 etcd_range_req(const char *key, size_t klen, const char *end, size_t endlen,
-    unsigned int flags, long long limit, unsigned long long revision)
+    unsigned int flags, long long limit)
 {
 	json_object	*r;
 
@@ -208,9 +154,10 @@ etcd_range_req(const char *key, size_t klen, const char *end, size_t endlen,
 	    add_b64(r, "range_end", end, endlen)) == -1) ||
 	    (limit > 0 && add_num(r, "limit", (unsigned long long)limit) ==
 	    -1) ||
-	    (revision > 0 && add_num(r, "revision", revision) == -1) ||
-	    ((flags & ETCD_RANGE_COUNT) && add_true(r, "count_only") == -1) ||
-	    ((flags & ETCD_RANGE_KEYS) && add_true(r, "keys_only") == -1) ||
+	    ((flags & ETCD_RANGE_COUNT) && add_obj(r, "count_only",
+	    json_object_new_boolean(1)) == -1) ||
+	    ((flags & ETCD_RANGE_KEYS) && add_obj(r, "keys_only",
+	    json_object_new_boolean(1)) == -1) ||
 	    ((flags & ETCD_RANGE_DESCEND) &&
 	    (add_str(r, "sort_order", "DESCEND") == -1 ||
 	    add_str(r, "sort_target", "KEY") == -1))) {
@@ -227,7 +174,7 @@ etcd_op_range(struct etcd_txn *t, json_object *list, const char *key,
     long long limit)
 {
 	if (t->failed || append_op(list, "request_range", etcd_range_req(key,
-	    klen, end, endlen, flags, limit, 0)) == -1)
+	    klen, end, endlen, flags, limit)) == -1)
 		t->failed = 1;
 }
 
@@ -236,18 +183,14 @@ void
 etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
     size_t klen, const char *val, size_t vlen, unsigned long long lease)
 {
-	json_object	*p;
+	json_object	*p = NULL;
 
-	if (t->failed || (p = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return;
-	}
-	if (add_b64(p, "key", key, klen) == -1 ||
+	if (!t->failed && (p = json_object_new_object()) != NULL &&
+	    (add_b64(p, "key", key, klen) == -1 ||
 	    add_b64(p, "value", val, vlen) == -1 ||
-	    (lease != 0 && add_num(p, "lease", lease) == -1)) {
+	    (lease != 0 && add_num(p, "lease", lease) == -1))) {
 		json_object_put(p);
-		t->failed = 1;
-		return;
+		p = NULL;
 	}
 	if (append_op(list, "request_put", p) == -1)
 		t->failed = 1;
@@ -258,16 +201,12 @@ void
 etcd_op_delete(struct etcd_txn *t, json_object *list, const char *key,
     size_t klen)
 {
-	json_object	*d;
+	json_object	*d = NULL;
 
-	if (t->failed || (d = json_object_new_object()) == NULL) {
-		t->failed = 1;
-		return;
-	}
-	if (add_b64(d, "key", key, klen) == -1) {
+	if (!t->failed && (d = json_object_new_object()) != NULL &&
+	    add_b64(d, "key", key, klen) == -1) {
 		json_object_put(d);
-		t->failed = 1;
-		return;
+		d = NULL;
 	}
 	if (append_op(list, "request_delete_range", d) == -1)
 		t->failed = 1;
@@ -279,8 +218,7 @@ etcd_resp_range(const struct etcd_resp *r, size_t i)
 {
 	json_object	*list, *op, *range;
 
-	if (r->root == NULL ||
-	    !json_object_object_get_ex(r->root, "responses", &list) ||
+	if (!json_object_object_get_ex(r->root, "responses", &list) ||
 	    !json_object_is_type(list, json_type_array) ||
 	    i >= json_object_array_length(list) ||
 	    (op = json_object_array_get_idx(list, i)) == NULL ||
@@ -290,8 +228,8 @@ etcd_resp_range(const struct etcd_resp *r, size_t i)
 }
 
 /* A base64 member of O decoded; absent: "" (the default). */
-static char *
-member_bytes(json_object *o, const char *member, size_t *len)
+char *
+etcd_member_bytes(json_object *o, const char *member, size_t *len)
 {
 	json_object	*v;
 
@@ -320,8 +258,8 @@ etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
 	if ((o = json_object_array_get_idx(kvs, j)) == NULL ||
 	    !json_object_is_type(o, json_type_object))
 		return -1;
-	kv->key = member_bytes(o, "key", &kv->keylen);
-	kv->value = member_bytes(o, "value", &kv->vallen);
+	kv->key = etcd_member_bytes(o, "key", &kv->keylen);
+	kv->value = etcd_member_bytes(o, "value", &kv->vallen);
 	if (kv->key == NULL || kv->value == NULL) {
 		etcd_kv_free(kv);
 		return -1;
@@ -332,6 +270,25 @@ etcd_range_kv(json_object *range, size_t j, struct etcd_kv *kv)
 	return 1;
 }
 
+/* Fills KVS from responses FIRST on; see etcd.h. */
+int
+etcd_resp_kvs(const struct etcd_resp *r, size_t first, struct etcd_kv **kvs,
+    size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		memset(kvs[i], 0, sizeof(*kvs[i]));
+	for (i = 0; i < n; i++)
+		if (etcd_range_kv(etcd_resp_range(r, first + i), 0, kvs[i]) ==
+		    -1) {
+			while (i > 0)
+				etcd_kv_free(kvs[--i]);
+			return -1;
+		}
+	return 0;
+}
+
 /* Frees what etcd_range_kv() filled; accepts a zeroed KV. */
 void
 etcd_kv_free(struct etcd_kv *kv)
@@ -339,13 +296,6 @@ etcd_kv_free(struct etcd_kv *kv)
 	free(kv->key);
 	free(kv->value);
 	memset(kv, 0, sizeof(*kv));
-}
-
-/* The "count" of a range answer. */
-unsigned long long
-etcd_range_count(json_object *range)
-{
-	return etcd_num(range, "count");
 }
 
 /* Whether a range answer says more keys exist beyond its limit. */

@@ -29,6 +29,44 @@ etcd_key(const struct etcd *e, char ns, const char *resource, size_t *lenp)
 	return k;
 }
 
+/* The four keys of RESOURCE. */
+int
+etcd_keys_make(const struct etcd *e, const char *resource,
+    struct etcd_keys *k)
+{
+	k->l = etcd_key(e, ETCD_NS_LOCK, resource, &k->llen);
+	k->m = etcd_key(e, ETCD_NS_META, resource, &k->mlen);
+	k->x = etcd_key(e, ETCD_NS_LEASED, resource, &k->xlen);
+	k->d = etcd_key(e, ETCD_NS_DELAY, resource, &k->dlen);
+	if (k->l != NULL && k->m != NULL && k->x != NULL && k->d != NULL)
+		return 0;
+	etcd_keys_free(k);
+	return -1;
+}
+
+void
+etcd_keys_free(struct etcd_keys *k)
+{
+	free(k->l);
+	free(k->m);
+	free(k->x);
+	free(k->d);
+}
+
+/* KEY followed by a NUL. */
+char *
+etcd_key_after(const char *key, size_t len, size_t *outlen)
+{
+	char	*k;
+
+	if ((k = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(k, key, len);
+	k[len] = '\0';
+	*outlen = len + 1;
+	return k;
+}
+
 /* P "h/" RESOURCE "\0" TOKEN (20 digits: the keys sort as the tokens). */
 char *
 etcd_history_key(const struct etcd *e, const char *resource,
@@ -37,9 +75,8 @@ etcd_history_key(const struct etcd *e, const char *resource,
 	size_t	len;
 	char	*k, *h;
 
-	if ((k = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL)
-		return NULL;
-	if ((h = realloc(k, len + 22)) == NULL) {
+	if ((k = etcd_key(e, ETCD_NS_HISTORY, resource, &len)) == NULL ||
+	    (h = realloc(k, len + 22)) == NULL) {
 		free(k);
 		return NULL;
 	}
@@ -67,17 +104,6 @@ etcd_prefix_end(const char *key, size_t len, size_t *endlen)
 	return end;
 }
 
-/* A member of a small JSON value as a number. */
-static long long
-json_ll(json_object *o, const char *member)
-{
-	json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, member, &v))
-		return 0;
-	return json_object_get_int64(v);
-}
-
 /* The metadata value: {"s":since,"t":ttl_ms,"x":expires_ms,"h":b64,
  * "n":nonce}. */
 char *
@@ -95,48 +121,21 @@ etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 	return out;
 }
 
-/* The holder recorded in metadata KV. */
-char *
-etcd_meta_holder(const struct etcd_kv *kv)
-{
-	json_object	*o, *h;
-	char		*out = NULL;
-	size_t		 n;
-
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return NULL;
-	if (json_object_object_get_ex(o, "h", &h) &&
-	    json_object_is_type(h, json_type_string))
-		out = etcd_unb64(json_object_get_string(h), &n);
-	json_object_put(o);
-	return out;
-}
-
 void
 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
 {
 	json_object	*o, *n;
 
+	/* json-c's getters take a NULL object as one without members. */
 	memset(m, 0, sizeof(*m));
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return;
-	m->since = json_ll(o, "s");
-	m->ttl_ms = (unsigned int)json_ll(o, "t");
-	m->expires_ms = json_ll(o, "x");
+	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
+	m->since = (long long)etcd_num(o, "s");
+	m->ttl_ms = (unsigned int)etcd_num(o, "t");
+	m->expires_ms = (long long)etcd_num(o, "x");
 	if (json_object_object_get_ex(o, "n", &n))
 		snprintf(m->nonce, sizeof(m->nonce), "%s",
 		    json_object_get_string(n));
 	json_object_put(o);
-}
-
-char *
-etcd_delay_encode(long long until_ms, enum lockstore_end cause)
-{
-	char	buf[128];
-
-	snprintf(buf, sizeof(buf), "{\"u\":%lld,\"c\":\"%s\"}", until_ms,
-	    cause == LOCKSTORE_END_BREAK ? "break" : "expiry");
-	return strdup(buf);
 }
 
 void
@@ -145,14 +144,11 @@ etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 {
 	json_object	*o, *c;
 
-	*until_ms = 0;
-	*cause = LOCKSTORE_END_BREAK;
-	if (kv->value == NULL || (o = json_tokener_parse(kv->value)) == NULL)
-		return;
-	*until_ms = json_ll(o, "u");
-	if (json_object_object_get_ex(o, "c", &c) &&
-	    strcmp(json_object_get_string(c), "expiry") == 0)
-		*cause = LOCKSTORE_END_EXPIRY;
+	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
+	*until_ms = (long long)etcd_num(o, "u");
+	*cause = json_object_object_get_ex(o, "c", &c) &&
+	    strcmp(json_object_get_string(c), "expiry") == 0 ?
+	    LOCKSTORE_END_EXPIRY : LOCKSTORE_END_BREAK;
 	json_object_put(o);
 }
 

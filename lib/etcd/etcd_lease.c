@@ -8,11 +8,7 @@
  * so never shorter than asked) and deletes the lock key when it runs out,
  * whatever happens to lockd.  A renew moves the holding onto a new lease
  * in one transaction that compares the holder, the token and the old
- * lease.  The metadata key stays behind an expired lease; whoever sees it
- * first (a lock attempt, an unlock, the sweep of any lockd) records the
- * expiry and sets the lock-delay in one transaction that compares it, so
- * exactly once.  A lock-delay is a key with an etcd lease of its length,
- * which etcd deletes at its end.
+ * lease.  The end of an expired lease is recorded in etcd_end.c.
  */
 #include "config.h"
 
@@ -20,10 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* A new etcd lease of at least TTL_MS. */
 enum lockstore_status
@@ -33,21 +27,13 @@ etcd_lease_grant(struct etcd *e, unsigned int ttl_ms, unsigned long long *id,
 {
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
-	json_object		*req;
 	char			 buf[24];
 	unsigned long long	 ttl;
 
 	*id = 0;
 	snprintf(buf, sizeof(buf), "%u", (ttl_ms + 999) / 1000);
-	if ((req = json_object_new_object()) == NULL ||
-	    json_object_object_add(req, "TTL", json_object_new_string(buf)) !=
-	    0) {
-		json_object_put(req);
-		return store_error_nomem(err);
-	}
-	st = etcd_post(e, "/v3/lease/grant", req, &r, NULL, "lease grant",
-	    resource, err);
-	json_object_put(req);
+	st = etcd_post_member(e, "/v3/lease/grant", "TTL", buf, &r,
+	    "lease grant", resource, err);
 	if (st != LOCKSTORE_OK)
 		return st;
 	*id = etcd_num(r.root, "ID");
@@ -67,18 +53,14 @@ etcd_lease_revoke(struct etcd *e, unsigned long long id)
 {
 	struct lockstore_error	*err;
 	struct etcd_resp	 r;
-	json_object		*req;
 	char			 buf[24];
 
 	if (id == 0 || (err = malloc(sizeof(*err))) == NULL)
 		return;
 	snprintf(buf, sizeof(buf), "%llu", id);
-	if ((req = json_object_new_object()) != NULL &&
-	    json_object_object_add(req, "ID", json_object_new_string(buf)) ==
-	    0 && etcd_post(e, "/v3/lease/revoke", req, &r, NULL, "lease revoke",
-	    NULL, err) == LOCKSTORE_OK)
+	if (etcd_post_member(e, "/v3/lease/revoke", "ID", buf, &r,
+	    "lease revoke", NULL, err) == LOCKSTORE_OK)
 		etcd_resp_free(&r);
-	json_object_put(req);
 	free(err);
 }
 
@@ -90,6 +72,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
     struct lockstore_error *err)
 {
 	struct etcd_meta	 md;
+	struct etcd_keys	 k;
 	struct etcd_txn		 t;
 	struct etcd_resp	 r;
 	struct etcd_kv		 now;
@@ -97,8 +80,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	unsigned long long	 lease;
 	unsigned int		 granted;
 	long long		 at;
-	char			*mkey, *xkey, *mval;
-	size_t			 mlen, xlen;
+	char			*mval;
 	int			 rc;
 
 	at = clock_wall_ms();
@@ -110,37 +92,31 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 		md.since = 0;
 	md.ttl_ms = granted;
 	md.expires_ms = at + granted;
-	mkey = etcd_key(e, ETCD_NS_META, resource, &mlen);
-	xkey = etcd_key(e, ETCD_NS_LEASED, resource, &xlen);
 	mval = etcd_meta_encode(&md, client);
 	etcd_txn_init(&t);
-	if (mkey == NULL || xkey == NULL || mval == NULL)
+	if (mval == NULL || etcd_keys_make(e, resource, &k) == -1)
 		t.failed = 1;
-	etcd_cmp_create(&t, lock->key, lock->keylen, lock->create_rev);
-	etcd_cmp_value(&t, lock->key, lock->keylen, client, strlen(client));
-	etcd_cmp_lease(&t, lock->key, lock->keylen, lock->lease);
-	etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
-	    strlen(client), lease);
-	if (mkey != NULL && mval != NULL)
-		etcd_op_put(&t, t.success, mkey, mlen, mval, strlen(mval), 0);
-	if (xkey != NULL)
-		etcd_op_put(&t, t.success, xkey, xlen, "", 0, 0);
-	etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0, 0, 0);
-	st = t.failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn", t.req,
-	    &r, NULL, "renew", resource, err);
-	etcd_txn_free(&t);
-	free(mkey);
-	free(xkey);
-	free(mval);
-	if (st != LOCKSTORE_OK) {
-		etcd_lease_revoke(e, lease);
-		return st;
+	else {
+		etcd_cmp(&t, "CREATE", lock->key, lock->keylen,
+		    lock->create_rev);
+		etcd_cmp_value(&t, lock->key, lock->keylen, client,
+		    strlen(client));
+		etcd_cmp(&t, "LEASE", lock->key, lock->keylen, lock->lease);
+		etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
+		    strlen(client), lease);
+		etcd_op_put(&t, t.success, k.m, k.mlen, mval, strlen(mval), 0);
+		etcd_op_put(&t, t.success, k.x, k.xlen, "", 0, 0);
+		etcd_op_range(&t, t.failure, lock->key, lock->keylen, NULL, 0,
+		    0, 0);
+		etcd_keys_free(&k);
 	}
-	rc = r.succeeded ? LOCKSTORE_OK : ETCD_CHANGED;
+	rc = etcd_txn_post(e, &t, &r, NULL, "renew", resource, err);
+	free(mval);
 	/* A repeat after a lost answer finds our own new lease. */
-	if (!r.succeeded && etcd_range_kv(etcd_resp_range(&r, 0), 0, &now) ==
-	    1) {
-		if (now.lease == lease && now.create_rev == lock->create_rev)
+	if (rc == LOCKSTORE_OK && !r.succeeded) {
+		rc = ETCD_CHANGED;
+		if (etcd_range_kv(etcd_resp_range(&r, 0), 0, &now) == 1 &&
+		    now.lease == lease && now.create_rev == lock->create_rev)
 			rc = LOCKSTORE_OK;
 		etcd_kv_free(&now);
 	}
@@ -149,13 +125,9 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 		etcd_lease_revoke(e, lease);
 		return rc;
 	}
-	if (lock->lease != 0)
-		etcd_lease_revoke(e, lock->lease);
-	g->token = lock->create_rev;
-	g->since = md.since;
+	etcd_lease_revoke(e, lock->lease);
+	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = 1;
-	g->ttl_ms = granted;
-	g->expires_ms = md.expires_ms;
 	return LOCKSTORE_OK;
 }
 
@@ -176,13 +148,9 @@ etcd_renew(void *impl, const char *resource, const char *client,
 		    "renew", err)) != LOCKSTORE_OK)
 			return st;
 		etcd_meta_decode(&meta, &md);
-		if (lock.key == NULL) {
-			if (meta.key != NULL)
-				st = etcd_end_expired(e, resource, &meta,
-				    NULL, err);
-			if (st == LOCKSTORE_OK)
-				st = store_error_not_locked(err);
-		} else if (strcmp(lock.value, client) != 0)
+		if (lock.key == NULL)
+			st = etcd_not_locked(e, resource, &meta, err);
+		else if (strcmp(lock.value, client) != 0)
 			st = store_error(err, LOCKSTORE_NOT_OWNER, 0,
 			    "Resource locked by '%s' cannot be renewed by "
 			    "'%s'", lock.value, client);

@@ -15,14 +15,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
 #include "etcd.h"
 #include "sha256.h"
-#include "store_impl.h"
 
 #define ETCD_CURSOR_SHORT	250
 #define ETCD_CURSOR_HEAD	200
@@ -92,68 +90,48 @@ keycmp(const char *a, size_t alen, const char *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
-/* KEY followed by a NUL: the first key after it. */
-static char *
-key_after(const char *key, size_t len, size_t *outlen)
-{
-	char	*k;
-
-	if ((k = malloc(len + 1)) == NULL)
-		return NULL;
-	memcpy(k, key, len);
-	k[len] = '\0';
-	*outlen = len + 1;
-	return k;
-}
-
 /*
  * Where a page after the long name of cursor C starts: after the lock key
- * (under LBASE) whose name has C's head and digest, or at the first key
- * with that head if it is gone.  Sets *FROM (malloc'd).
+ * whose name has C's head and digest, or at the first key with that head
+ * if it is gone.  Sets *FROM (malloc'd).
  */
 static enum lockstore_status
-resume_long(struct etcd *e, const char *lbase, size_t lblen,
-    const struct cursor *c, char **from, size_t *flen,
-    struct lockstore_error *err)
+resume_long(struct etcd *e, const struct cursor *c, char **from,
+    size_t *flen, struct lockstore_error *err)
 {
 	struct etcd_resp	 r;
 	struct etcd_kv		 kv;
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	json_object		*req;
 	uint8_t			 d[SHA256_DIGEST_SIZE];
 	char			*head, *hend, *at = NULL;
 	size_t			 hlen, hendlen, atlen = 0, j;
 	int			 more = 1;
 
+	/* The cursor's name (or head) has no NUL, and one after it. */
 	*from = NULL;
-	if ((head = malloc(lblen + c->len)) == NULL)
-		return store_error_nomem(err);
-	memcpy(head, lbase, lblen);
-	memcpy(head + lblen, c->name, c->len);
-	hlen = lblen + c->len;
-	if ((hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
+	head = etcd_key(e, ETCD_NS_LOCK, (const char *)c->name, &hlen);
+	if (head == NULL ||
+	    (hend = etcd_prefix_end(head, hlen, &hendlen)) == NULL) {
 		free(head);
 		return store_error_nomem(err);
 	}
 	while (more && *from == NULL && st == LOCKSTORE_OK) {
-		req = etcd_range_req(at != NULL ? at : head,
+		st = etcd_range_post(e, at != NULL ? at : head,
 		    at != NULL ? atlen : hlen, hend, hendlen, ETCD_RANGE_KEYS,
-		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
-		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
-		json_object_put(req);
+		    ETCD_LIST_CHUNK, &r, "list", NULL, err);
 		if (st != LOCKSTORE_OK)
 			break;
 		more = etcd_range_more(r.root);
 		for (j = 0; *from == NULL &&
 		    etcd_range_kv(r.root, j, &kv) == 1; j++) {
-			sha256(kv.key + lblen, kv.keylen - lblen, d);
+			sha256(kv.key + e->prefixlen + 2,
+			    kv.keylen - e->prefixlen - 2, d);
 			if (memcmp(d, c->digest, sizeof(d)) == 0 &&
-			    (*from = key_after(kv.key, kv.keylen, flen)) ==
+			    (*from = etcd_key_after(kv.key, kv.keylen, flen)) ==
 			    NULL)
 				st = store_error_nomem(err);
 			free(at);
-			at = key_after(kv.key, kv.keylen, &atlen);
+			at = etcd_key_after(kv.key, kv.keylen, &atlen);
 			etcd_kv_free(&kv);
 			if (at == NULL) {
 				st = store_error_nomem(err);
@@ -179,18 +157,15 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
     struct etcd_resp *r, struct lockstore_error *err)
 {
 	enum lockstore_status	 st;
-	json_object		*req;
 	char			*mstart, *mlast, *mend;
 	size_t			 mslen, mllen, melen;
 
 	mstart = etcd_key(e, ETCD_NS_META, locks[0].key + lblen, &mslen);
 	mlast = etcd_key(e, ETCD_NS_META, locks[n - 1].key + lblen, &mllen);
-	mend = mlast != NULL ? key_after(mlast, mllen, &melen) : NULL;
-	req = mstart != NULL && mend != NULL ? etcd_range_req(mstart, mslen,
-	    mend, melen, 0, 0, 0) : NULL;
-	st = req == NULL ? store_error_nomem(err) : etcd_post(e, "/v3/kv/range", req,
-	    r, NULL, "list", NULL, err);
-	json_object_put(req);
+	mend = mlast != NULL ? etcd_key_after(mlast, mllen, &melen) : NULL;
+	st = mstart == NULL || mend == NULL ? store_error_nomem(err) :
+	    etcd_range_post(e, mstart, mslen, mend, melen, 0, 0, r, "list",
+	    NULL, err);
 	free(mstart);
 	free(mlast);
 	free(mend);
@@ -201,32 +176,24 @@ read_meta(struct etcd *e, struct etcd_kv *locks, size_t n, size_t lblen,
  * prefix key PFX.  Sets *FROM (malloc'd, also on an error) and *FLEN. */
 static enum lockstore_status
 list_start(struct etcd *e, const struct cursor *c, int after,
-    const char *lbase, size_t lblen, const char *pfx, size_t pfxlen,
+    const char *pfx, size_t pfxlen,
     char **from, size_t *flen, struct lockstore_error *err)
 {
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	char			*k;
 
 	*from = NULL;
-	if (after) {
-		if (c->truncated)
-			st = resume_long(e, lbase, lblen, c, from, flen, err);
-		else if ((k = malloc(lblen + c->len)) == NULL)
-			st = store_error_nomem(err);
-		else {
-			memcpy(k, lbase, lblen);
-			memcpy(k + lblen, c->name, c->len);
-			*from = key_after(k, lblen + c->len, flen);
-			free(k);
-			if (*from == NULL)
-				st = store_error_nomem(err);
-		}
-		if (st != LOCKSTORE_OK)
-			return st;
-	}
+	if (after && c->truncated)
+		st = resume_long(e, c, from, flen, err);
+	else if (after && (*from = etcd_key(e, ETCD_NS_LOCK,
+	    (const char *)c->name, flen)) == NULL)
+		st = store_error_nomem(err);
+	else if (after)
+		(*flen)++;	/* the lock key and the NUL after it */
+	if (st != LOCKSTORE_OK)
+		return st;
 	if (*from == NULL || keycmp(*from, *flen, pfx, pfxlen) < 0) {
 		free(*from);
-		if ((*from = key_after(pfx, pfxlen, flen)) == NULL)
+		if ((*from = etcd_key_after(pfx, pfxlen, flen)) == NULL)
 			return store_error_nomem(err);
 		(*flen)--;	/* the prefix itself, without the NUL */
 	}
@@ -264,14 +231,9 @@ list_chunk(struct etcd *e, struct listing *l, struct etcd_kv *locks,
 		nlen = locks[i].keylen - lblen;
 		/* Both ranges are in name order: merge them. */
 		cmp = 1;
-		for (;;) {
-			if (!have && etcd_range_kv(mr->root, mj, &meta) != 1)
-				break;
-			have = 1;
-			cmp = keycmp(meta.key + e->prefixlen + 2,
-			    meta.keylen - e->prefixlen - 2, name, nlen);
-			if (cmp >= 0)
-				break;
+		while ((have || (have = etcd_range_kv(mr->root, mj, &meta) ==
+		    1)) && (cmp = keycmp(meta.key + e->prefixlen + 2,
+		    meta.keylen - e->prefixlen - 2, name, nlen)) < 0) {
 			etcd_kv_free(&meta);
 			have = 0;
 			mj++;
@@ -307,9 +269,9 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 	struct etcd_resp	 r, mr;
 	struct cursor		 c;
 	enum lockstore_status	 st = LOCKSTORE_OK;
-	json_object		*req;
-	char			*lbase, *pfx, *end, *from = NULL;
-	size_t			 lblen, pfxlen, endlen, flen = 0, n, j;
+	char			*pfx, *end, *from = NULL;
+	size_t			 lblen = e->prefixlen + 2, pfxlen, endlen;
+	size_t			 flen = 0, n, j;
 	int			 more, after, done = 0;
 
 	next[0] = '\0';
@@ -318,26 +280,21 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		return store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid listing: 'after' is not a cursor this lockd "
 		    "returned");
-	lbase = etcd_key(e, ETCD_NS_LOCK, "", &lblen);
 	pfx = etcd_key(e, ETCD_NS_LOCK, q->prefix != NULL ? q->prefix : "",
 	    &pfxlen);
 	end = pfx != NULL ? etcd_prefix_end(pfx, pfxlen, &endlen) : NULL;
 	l.info = malloc(sizeof(*l.info));
 	locks = calloc(ETCD_LIST_CHUNK, sizeof(*locks));
-	if (lbase == NULL || pfx == NULL || end == NULL || l.info == NULL ||
-	    locks == NULL) {
+	if (pfx == NULL || end == NULL || l.info == NULL || locks == NULL) {
 		st = store_error_nomem(err);
 		goto out;
 	}
-	if ((st = list_start(e, &c, after, lbase, lblen, pfx, pfxlen, &from,
-	    &flen, err)) != LOCKSTORE_OK)
+	if ((st = list_start(e, &c, after, pfx, pfxlen, &from, &flen, err)) !=
+	    LOCKSTORE_OK)
 		goto out;
 	while (!done) {
-		req = etcd_range_req(from, flen, end, endlen, 0,
-		    ETCD_LIST_CHUNK, 0);
-		st = req == NULL ? store_error_nomem(err) : etcd_post(e,
-		    "/v3/kv/range", req, &r, NULL, "list", NULL, err);
-		json_object_put(req);
+		st = etcd_range_post(e, from, flen, end, endlen, 0,
+		    ETCD_LIST_CHUNK, &r, "list", NULL, err);
 		if (st != LOCKSTORE_OK)
 			goto out;
 		more = etcd_range_more(r.root);
@@ -353,7 +310,8 @@ etcd_list(void *impl, const struct lockstore_list_query *q,
 		done = list_chunk(e, &l, locks, n, lblen, &mr, more, &st, err);
 		etcd_resp_free(&mr);
 		free(from);
-		from = key_after(locks[n - 1].key, locks[n - 1].keylen, &flen);
+		from = etcd_key_after(locks[n - 1].key, locks[n - 1].keylen,
+		    &flen);
 		for (j = 0; j < n; j++)
 			etcd_kv_free(&locks[j]);
 		if (from == NULL && !done)
@@ -367,7 +325,6 @@ out:
 			etcd_kv_free(&locks[j]);
 	free(locks);
 	free(l.info);
-	free(lbase);
 	free(pfx);
 	free(end);
 	free(from);

@@ -12,7 +12,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +20,10 @@
 #include <curl/curl.h>
 
 #include "etcd.h"
-#include "store_impl.h"
 
 /* The state of one watch stream. */
 struct stream {
-	char	*buf;
-	size_t	 len, cap;
+	struct etcd_body b;
 	int	 fired;		/* an event (or a cancelled watch): look */
 	int	 failed;	/* an error message, or too much data */
 };
@@ -37,10 +34,7 @@ stream_line(struct stream *s, const char *line)
 {
 	json_object	*o, *res, *v;
 
-	if ((o = json_tokener_parse(line)) == NULL) {
-		s->failed = 1;
-		return;
-	}
+	o = json_tokener_parse(line);	/* NULL: no "result" either */
 	if (!json_object_object_get_ex(o, "result", &res))
 		s->failed = 1;
 	else if ((json_object_object_get_ex(res, "events", &v) &&
@@ -56,40 +50,26 @@ static size_t
 stream_write(char *p, size_t size, size_t n, void *arg)
 {
 	struct stream	*s = arg;
-	size_t		 len = size * n, cap, i, startpos;
-	char		*nb;
+	struct etcd_body *b = &s->b;
+	size_t		 len = size * n, i, startpos;
 
-	if (s->len + len + 1 > ETCD_RESPONSE_MAX) {
+	if (etcd_body_add(b, p, len) == -1) {
 		s->failed = 1;
 		return 0;
 	}
-	if (s->len + len + 1 > s->cap) {
-		cap = s->cap > 0 ? s->cap : 4096;
-		while (cap < s->len + len + 1)
-			cap *= 2;
-		if ((nb = realloc(s->buf, cap)) == NULL) {
-			s->failed = 1;
-			return 0;
-		}
-		s->buf = nb;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, p, len);
-	s->len += len;
-	s->buf[s->len] = '\0';
 	/* Complete lines are complete messages. */
 	startpos = 0;
-	for (i = 0; i < s->len; i++) {
-		if (s->buf[i] != '\n')
+	for (i = 0; i < b->len; i++) {
+		if (b->buf[i] != '\n')
 			continue;
-		s->buf[i] = '\0';
+		b->buf[i] = '\0';
 		if (i > startpos)
-			stream_line(s, s->buf + startpos);
+			stream_line(s, b->buf + startpos);
 		startpos = i + 1;
 	}
-	memmove(s->buf, s->buf + startpos, s->len - startpos);
-	s->len -= startpos;
-	s->buf[s->len] = '\0';
+	memmove(b->buf, b->buf + startpos, b->len - startpos);
+	b->len -= startpos;
+	b->buf[b->len] = '\0';
 	/* Stop the transfer once there is something to look at. */
 	return s->fired || s->failed ? 0 : len;
 }
@@ -125,25 +105,22 @@ watch_body(const char *key, size_t klen, unsigned long long rev)
 enum waitq_result
 etcd_wait(void *impl, const struct store_wait *w)
 {
-	struct etcd		 *e = impl;
-	const struct store_block *block = w->block;
-	lockstore_cancel_fn	  cancelled = w->cancelled;
-	void			 *arg = w->cancel_arg;
-	long long		  end_ms = w->until_ms, now, left;
-	struct stream		  s;
-	enum waitq_result	  r = WAITQ_RETRY;
-	CURLM			 *m = NULL;
-	CURL			 *c = NULL;
-	char			 *body = NULL;
-	unsigned int		  idx;
-	int			  running = 1, added = 0;
+	struct etcd		*e = impl;
+	long long		 now, left;
+	struct stream		 s;
+	enum waitq_result	 r = WAITQ_RETRY;
+	CURLM			*m = NULL;
+	CURL			*c = NULL;
+	char			*body = NULL;
+	unsigned int		 idx;
+	int			 running = 1;
 
 	memset(&s, 0, sizeof(s));
-	if (block->key == NULL)
+	if (w->block->key == NULL)
 		return pause_rewatch(w);
 	idx = __atomic_load_n(&e->current, __ATOMIC_RELAXED) % e->nendpoints;
-	if ((body = watch_body(block->key, block->keylen,
-	    block->revision + 1)) == NULL ||
+	if ((body = watch_body(w->block->key, w->block->keylen,
+	    w->block->revision + 1)) == NULL ||
 	    (c = etcd_handle_get(e, idx, "/v3/watch", NULL)) == NULL ||
 	    (m = curl_multi_init()) == NULL)
 		goto failed;
@@ -152,7 +129,6 @@ etcd_wait(void *impl, const struct store_wait *w)
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	if (curl_multi_add_handle(m, c) != CURLM_OK)
 		goto failed;
-	added = 1;
 	for (;;) {
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			goto failed;
@@ -164,16 +140,16 @@ etcd_wait(void *impl, const struct store_wait *w)
 			etcd_rotate(e, idx);
 			goto failed;
 		}
-		if (cancelled != NULL && cancelled(arg)) {
+		if (w->cancelled != NULL && w->cancelled(w->cancel_arg)) {
 			r = WAITQ_CANCELLED;
 			break;
 		}
 		now = clock_mono_ms();
-		if (now >= end_ms) {
+		if (now >= w->until_ms) {
 			r = WAITQ_TIMEOUT;
 			break;
 		}
-		left = end_ms - now;
+		left = w->until_ms - now;
 		if (left > ETCD_CANCEL_MS)
 			left = ETCD_CANCEL_MS;
 		if (curl_multi_poll(m, NULL, 0, (int)left, NULL) != CURLM_OK)
@@ -183,15 +159,11 @@ etcd_wait(void *impl, const struct store_wait *w)
 failed:
 	r = pause_rewatch(w);
 out:
-	if (added)
-		curl_multi_remove_handle(m, c);
-	if (m != NULL)
-		curl_multi_cleanup(m);
-	if (c != NULL) {
-		/* The stream's connection cannot serve another request. */
-		curl_easy_cleanup(c);
-	}
+	curl_multi_remove_handle(m, c);	/* not added: a harmless error */
+	curl_multi_cleanup(m);	/* NULL: a no-op, as for the handle */
+	/* The stream's connection cannot serve another request. */
+	curl_easy_cleanup(c);
 	free(body);
-	free(s.buf);
+	free(s.b.buf);
 	return r;
 }
