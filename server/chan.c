@@ -331,16 +331,13 @@ make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
 	/* A reply is one send(); the rare second one must not wait for an
 	 * ACK the client delays. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -1;
 	if ((info = calloc(1, sizeof(*info))) == NULL) {
 		free(c);
 		return -1;
 	}
 	c->fd = fd;
-	c->failed = 0;
-	c->interrupted = 0;
-	c->outlen = 0;
 	format_peer(ss, c->peer, sizeof(c->peer));
 	/* What Abyss's own channels record: the first bytes of the address. */
 	info->unix_info.peerAddrLen = sizeof(info->unix_info.peerAddr);
@@ -577,14 +574,6 @@ self_test(void)
 	return NULL;
 }
 
-/* Abyss's own switch over FD. */
-static int
-abyss_switch(int fd, TChanSwitch **sw, const char **error)
-{
-	ChanSwitchUnixCreateFd(fd, sw, error);
-	return *error == NULL ? 0 : -1;
-}
-
 /* Makes the channel switch over FD; see chan.h. */
 int
 chan_switch_create(int fd, TChanSwitch **sw, const char **error)
@@ -609,7 +598,8 @@ chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 	if (why != NULL) {
 		log_info("using Abyss's own connections (%s): one send() per "
 		    "header line", why);
-		return abyss_switch(fd, sw, error);
+		ChanSwitchUnixCreateFd(fd, sw, error);
+		return *error == NULL ? 0 : -1;
 	}
 	if ((s = malloc(sizeof(*s))) == NULL) {
 		*error = strdup("out of memory");

@@ -17,6 +17,7 @@
 
 #include "args.h"
 #include "chan.h"
+#include "clock.h"
 #include "log.h"
 #include "methods.h"
 #include "reply.h"
@@ -30,15 +31,6 @@ struct waiter {
 	int		 fd;		/* the connection; -1: not found */
 	int		 looked;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The result of acquire() and renew(). */
 static xmlrpc_value *
@@ -144,9 +136,9 @@ method_acquire(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	/* A wait may last an hour: a reload must not wait for it. */
 	if (o.wait_ms > 0)
 		gate_unpin(call);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	st = lockstore_acquire(rpc->store, resource, client, &o, &g, err);
-	waited = now_ms() - t0;
+	waited = clock_mono_ms() - t0;
 	if (o.wait_ms > 0)
 		gate_repin(call);
 	if (st == LOCKSTORE_OK) {
