@@ -55,24 +55,19 @@ static int
 fast_call(xmlrpc_env *env, const char *xml, size_t len,
     const struct rpc_call *ctx, xmlrpc_mem_block **out)
 {
-	const struct method	*m;
 	struct fastpath_call	 fc;
 	xmlrpc_env		 call;
 	xmlrpc_value		*result;
 
 	if (!fastpath_scan(xml, len, &fc))
 		return 0;
-	if ((m = methods_fast(fc.method)) == NULL) {
-		fastpath_call_clear(&fc);
-		return 0;
-	}
 	*out = XMLRPC_MEMBLOCK_NEW(char, env, 0);
 	if (env->fault_occurred) {
 		fastpath_call_clear(&fc);
 		return 1;
 	}
 	xmlrpc_env_init(&call);
-	result = m->fast_handler(&call, ctx, &fc);
+	result = fc.row->fast_handler(&call, ctx, &fc);
 	if (call.fault_occurred)
 		xmlrpc_serialize_fault(env, *out, &call);
 	else
