@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,6 +37,7 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
+#include "listen.h"
 #include "log.h"
 #include "procfd.h"
 
@@ -300,24 +300,6 @@ static const struct abyss_channel_vtbl chan_vtbl = {
 	chan_format_peer,
 };
 
-static void
-format_peer(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-	const struct sockaddr_in	*s4 = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*s6 = (const struct sockaddr_in6 *)ss;
-	char				 ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET &&
-	    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) != NULL)
-		snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
-	else if (ss->ss_family == AF_INET6 &&
-	    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) != NULL)
-		snprintf(buf, size, "[%s]:%u", ip,
-		    (unsigned)ntohs(s6->sin6_port));
-	else
-		snprintf(buf, size, "?");
-}
-
 /* Makes the channel and its information for the accepted socket FD. */
 static int
 make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
@@ -338,7 +320,7 @@ make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
 		return -1;
 	}
 	c->fd = fd;
-	format_peer(ss, c->peer, sizeof(c->peer));
+	listen_addr_name(ss, c->peer, sizeof(c->peer));
 	/* What Abyss's own channels record: the first bytes of the address. */
 	info->unix_info.peerAddrLen = sizeof(info->unix_info.peerAddr);
 	memcpy(&info->unix_info.peerAddr, ss, sizeof(info->unix_info.peerAddr));
