@@ -74,7 +74,7 @@ waiter_gone(void *arg)
 	struct waiter	*w = arg;
 	struct pollfd	 pfd;
 
-	if (rpc_stopping(w->rpc))
+	if (w->rpc->stopping)
 		return 1;
 	if (!w->looked) {
 		w->looked = 1;
