@@ -29,7 +29,8 @@ listen_addr_name(const struct sockaddr_storage *ss, char *buf, size_t size)
 
 	if (ss->ss_family == AF_INET &&
 	    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) != NULL)
-		snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+		snprintf(buf, size, "%s:%u", ip,
+		    (unsigned)ntohs(s4->sin_port));
 	else if (ss->ss_family == AF_INET6 &&
 	    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) != NULL)
 		snprintf(buf, size, "[%s]:%u", ip,
