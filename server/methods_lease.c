@@ -456,7 +456,6 @@ method_history(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	const char		*resource = NULL;
 	size_t			 limit;
 
-	(void)call_info;
 	if (args_read(env, params, "history", "1 or 2 parameters "
 	    "(resource[, options])", 1, 2, v) == -1)
 		return NULL;
