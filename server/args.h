@@ -11,9 +11,6 @@
 
 #include <xmlrpc-c/base.h>
 
-/* The most parameters a method takes. */
-#define ARGS_MAX	4
-
 /*
  * Reads between NMIN and NMAX parameters of METHOD into V (NULL beyond
  * those given; free with args_drop).  USAGE words them for the fault

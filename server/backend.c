@@ -5,8 +5,6 @@
  */
 #include "config.h"
 
-#include <stdio.h>
-
 #include "backend.h"
 #include "dir/lockstore_dir.h"
 #include "etcd/lockstore_etcd.h"

@@ -24,7 +24,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,6 +37,7 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
+#include "listen.h"
 #include "log.h"
 #include "procfd.h"
 
@@ -300,24 +300,6 @@ static const struct abyss_channel_vtbl chan_vtbl = {
 	chan_format_peer,
 };
 
-static void
-format_peer(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-	const struct sockaddr_in	*s4 = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*s6 = (const struct sockaddr_in6 *)ss;
-	char				 ip[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET &&
-	    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) != NULL)
-		snprintf(buf, size, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
-	else if (ss->ss_family == AF_INET6 &&
-	    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) != NULL)
-		snprintf(buf, size, "[%s]:%u", ip,
-		    (unsigned)ntohs(s6->sin6_port));
-	else
-		snprintf(buf, size, "?");
-}
-
 /* Makes the channel and its information for the accepted socket FD. */
 static int
 make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
@@ -331,17 +313,14 @@ make_channel(int fd, const struct sockaddr_storage *ss, TChannel **chp,
 	/* A reply is one send(); the rare second one must not wait for an
 	 * ACK the client delays. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -1;
 	if ((info = calloc(1, sizeof(*info))) == NULL) {
 		free(c);
 		return -1;
 	}
 	c->fd = fd;
-	c->failed = 0;
-	c->interrupted = 0;
-	c->outlen = 0;
-	format_peer(ss, c->peer, sizeof(c->peer));
+	listen_addr_name(ss, c->peer, sizeof(c->peer));
 	/* What Abyss's own channels record: the first bytes of the address. */
 	info->unix_info.peerAddrLen = sizeof(info->unix_info.peerAddr);
 	memcpy(&info->unix_info.peerAddr, ss, sizeof(info->unix_info.peerAddr));
@@ -577,14 +556,6 @@ self_test(void)
 	return NULL;
 }
 
-/* Abyss's own switch over FD. */
-static int
-abyss_switch(int fd, TChanSwitch **sw, const char **error)
-{
-	ChanSwitchUnixCreateFd(fd, sw, error);
-	return *error == NULL ? 0 : -1;
-}
-
 /* Makes the channel switch over FD; see chan.h. */
 int
 chan_switch_create(int fd, TChanSwitch **sw, const char **error)
@@ -609,7 +580,8 @@ chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 	if (why != NULL) {
 		log_info("using Abyss's own connections (%s): one send() per "
 		    "header line", why);
-		return abyss_switch(fd, sw, error);
+		ChanSwitchUnixCreateFd(fd, sw, error);
+		return *error == NULL ? 0 : -1;
 	}
 	if ((s = malloc(sizeof(*s))) == NULL) {
 		*error = strdup("out of memory");

@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,14 +78,11 @@ conf_defaults(struct lockd_conf *conf)
 	conf->keepalive_requests = 1000;
 	conf->timeout = 10;
 	conf->max_request_size = 65536;
-	conf->verbose = 0;
 	conf->user = strdup(LOCKD_USER);
 	conf->pidfile = strdup(CONF_DEFAULT_PIDFILE);
-	conf->pidfile_set = 0;
 	conf->log = strdup("syslog");
 	/* The store's own defaults, so that the two cannot drift apart. */
 	conf->lock_delay = (int)(def.lock_delay_ms / 1000);
-	conf->break_lock = 0;
 	conf->history_size = (long long)def.history_bytes;
 	conf->max_waiters = (int)def.max_waiters;
 	conf->max_wait = (int)(def.max_wait_ms / 1000);
@@ -501,20 +497,13 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 void
 conf_free(struct lockd_conf *conf)
 {
-	free(conf->listen);
-	free(conf->lockdir);
-	free(conf->user);
-	free(conf->pidfile);
-	free(conf->log);
-	free(conf->allow);
-	free(conf->auth_file);
-	free(conf->etcd_endpoints);
-	free(conf->etcd_prefix);
-	free(conf->etcd_cacert);
-	free(conf->etcd_cert);
-	free(conf->etcd_key);
-	conf->etcd_endpoints = conf->etcd_prefix = conf->etcd_cacert = NULL;
-	conf->etcd_cert = conf->etcd_key = NULL;
-	conf->log = conf->allow = conf->auth_file = NULL;
-	conf->listen = conf->lockdir = conf->user = conf->pidfile = NULL;
+	char	**sp;
+	size_t	  i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].type == CONF_STRING) {
+			sp = (char **)((char *)conf + keys[i].offset);
+			free(*sp);
+			*sp = NULL;
+		}
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "expire.h"
 #include "log.h"
 
@@ -41,12 +42,7 @@ expire_run(void *arg)
 
 	pthread_mutex_lock(&x->lock);
 	while (!x->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_nsec += EXPIRE_INTERVAL_MS * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
+		t = clock_abs_in(EXPIRE_INTERVAL_MS);
 		pthread_cond_timedwait(&x->wake, &x->lock, &t);
 		if (x->stop)
 			break;
@@ -55,8 +51,7 @@ expire_run(void *arg)
 		if (n > 0)
 			log_info("%d lease%s expired", n, n == 1 ? "" : "s");
 		if (n == -1) {
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			now = (long long)t.tv_sec;
+			now = clock_mono_ms() / 1000;
 			if (last_error == 0 ||
 			    now - last_error >= EXPIRE_ERROR_EVERY) {
 				log_warnx("expiring leases: %s (%lu more "

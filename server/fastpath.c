@@ -109,9 +109,9 @@ param(struct scan *s, char **out)
 
 /*
  * The method name and its end tag: one of the method table's rows with a
- * fast-path id.
+ * fast-path id, or NULL.
  */
-static enum fastpath_method
+static const struct method *
 method_name(struct scan *s)
 {
 	const char	*start = s->p;
@@ -122,10 +122,10 @@ method_name(struct scan *s)
 			continue;
 		if (lit(s, methods_table[i].name) &&
 		    lit(s, "</methodName>"))
-			return methods_table[i].fast;
+			return &methods_table[i];
 		s->p = start;
 	}
-	return FASTPATH_NONE;
+	return NULL;
 }
 
 /* Scans a request; see fastpath.h. */
@@ -144,9 +144,9 @@ fastpath_scan(const char *xml, size_t len, struct fastpath_call *fc)
 	if (!lit(&s, "<methodCall>"))
 		return 0;
 	blanks(&s);
-	if (!lit(&s, "<methodName>") ||
-	    (fc->method = method_name(&s)) == FASTPATH_NONE)
+	if (!lit(&s, "<methodName>") || (fc->row = method_name(&s)) == NULL)
 		return 0;
+	fc->method = fc->row->fast;
 	blanks(&s);
 	if (!lit(&s, "<params>"))
 		goto no;

@@ -13,10 +13,13 @@ enum fastpath_method {
 	FASTPATH_UNLOCK
 };
 
-/* A call the scanner took: the method and its two strings (NULL for
- * ping), decoded. */
+struct method;
+
+/* A call the scanner took: the method, its row of the method table and
+ * its two strings (NULL for ping), decoded. */
 struct fastpath_call {
 	enum fastpath_method	 method;
+	const struct method	*row;
 	char			*resource;
 	char			*client;
 };

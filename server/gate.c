@@ -10,7 +10,6 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,9 +24,6 @@
 #include "metrics.h"
 #include "reply.h"
 #include "rpc.h"
-
-static void	process_checked(xmlrpc_env *, struct rpc *, const char *,
-		    size_t, struct rpc_call *, xmlrpc_mem_block **);
 
 /* Answers the request with fault CODE and MSG instead of processing it. */
 static void
@@ -59,24 +55,19 @@ static int
 fast_call(xmlrpc_env *env, const char *xml, size_t len,
     const struct rpc_call *ctx, xmlrpc_mem_block **out)
 {
-	const struct method	*m;
 	struct fastpath_call	 fc;
 	xmlrpc_env		 call;
 	xmlrpc_value		*result;
 
 	if (!fastpath_scan(xml, len, &fc))
 		return 0;
-	if ((m = methods_fast(fc.method)) == NULL) {
-		fastpath_call_clear(&fc);
-		return 0;
-	}
 	*out = XMLRPC_MEMBLOCK_NEW(char, env, 0);
 	if (env->fault_occurred) {
 		fastpath_call_clear(&fc);
 		return 1;
 	}
 	xmlrpc_env_init(&call);
-	result = m->fast_handler(&call, ctx, &fc);
+	result = fc.row->fast_handler(&call, ctx, &fc);
 	if (call.fault_occurred)
 		xmlrpc_serialize_fault(env, *out, &call);
 	else
@@ -189,29 +180,6 @@ i8_values_ok(const char *xml, size_t len)
 	return 1;
 }
 
-/* Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE). */
-void
-rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
-    TSession *session, xmlrpc_mem_block **out)
-{
-	struct rpc_call	ctx;
-
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.rpc = rpc;
-	ctx.session = session;
-	pthread_rwlock_rdlock(&rpc->access_lock);
-	ctx.generation = rpc->generation;
-	if (rpc->access == NULL || admit(rpc, &ctx, env, out)) {
-		/* Copies that outlive a wait without the rules pinned. */
-		ctx.authenticated = ctx.user != NULL;
-		ctx.admin = access_user_role(ctx.user) == ACCESS_ROLE_ADMIN;
-		snprintf(ctx.user_name, sizeof(ctx.user_name), "%s",
-		    access_user_name(ctx.user));
-		process_checked(env, rpc, xml, len, &ctx, out);
-	}
-	pthread_rwlock_unlock(&rpc->access_lock);
-}
-
 /*
  * The checks before parsing, then the registry.  The bundled 2001-era
  * expat expands internal entities without limit, so any DTD is refused; a
@@ -253,6 +221,29 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 	if (rpc->fastpath && fast_call(env, xml, len, ctx, out))
 		return;
 	xmlrpc_registry_process_call2(env, rpc->registry, xml, len, ctx, out);
+}
+
+/* Answers one request body XML into *OUT (free with XMLRPC_MEMBLOCK_FREE). */
+void
+rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
+    TSession *session, xmlrpc_mem_block **out)
+{
+	struct rpc_call	ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.rpc = rpc;
+	ctx.session = session;
+	pthread_rwlock_rdlock(&rpc->access_lock);
+	ctx.generation = rpc->generation;
+	if (rpc->access == NULL || admit(rpc, &ctx, env, out)) {
+		/* Copies that outlive a wait without the rules pinned. */
+		ctx.authenticated = ctx.user != NULL;
+		ctx.admin = access_user_role(ctx.user) == ACCESS_ROLE_ADMIN;
+		snprintf(ctx.user_name, sizeof(ctx.user_name), "%s",
+		    access_user_name(ctx.user));
+		process_checked(env, rpc, xml, len, &ctx, out);
+	}
+	pthread_rwlock_unlock(&rpc->access_lock);
 }
 
 static void

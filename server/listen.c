@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,29 +19,37 @@
 
 #include "listen.h"
 
+/* The address SS as "ip:port", "[ip6]:port" or "?". */
+void
+listen_addr_name(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	const struct sockaddr_in	*s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6	*s6 = (const struct sockaddr_in6 *)ss;
+	char				 ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, size, "%s:%u", ip,
+		    (unsigned)ntohs(s4->sin_port));
+	else if (ss->ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, size, "[%s]:%u", ip,
+		    (unsigned)ntohs(s6->sin6_port));
+	else
+		snprintf(buf, size, "?");
+}
+
 static int
 url_of(int fd, char *url, size_t size)
 {
 	struct sockaddr_storage	ss;
 	socklen_t		len = sizeof(ss);
-	char			host[INET6_ADDRSTRLEN];
-	int			port;
+	char			name[INET6_ADDRSTRLEN + 16];
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
 		return -1;
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		port = ntohs(s6->sin6_port);
-		snprintf(url, size, "http://[%s]:%d/", host, port);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		port = ntohs(s4->sin_port);
-		snprintf(url, size, "http://%s:%d/", host, port);
-	}
+	listen_addr_name(&ss, name, sizeof(name));
+	snprintf(url, size, "http://%s/", name);
 	return 0;
 }
 

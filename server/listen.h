@@ -3,6 +3,8 @@
 #ifndef LISTEN_H
 #define LISTEN_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 
 /*
@@ -13,5 +15,10 @@
  */
 int	listen_bind(const char *addr, int port, char *url, size_t size,
 	    char *err, size_t errsize);
+
+/* Writes the socket address SS as "ip:port" or "[ip6]:port" ("?" for
+ * another family) into BUF (SIZE bytes). */
+void	listen_addr_name(const struct sockaddr_storage *ss, char *buf,
+	    size_t size);
 
 #endif /* LISTEN_H */

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <stddef.h>
+#include <syslog.h>
 
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
@@ -43,11 +44,16 @@ int	log_reopen(void);
 /* Turns debug messages on or off (SIGHUP may change it). */
 void	log_set_verbose(int verbose);
 
-/* Warnings: log_warn appends ": strerror(errno)". errno is preserved. */
-void	log_warn(const char *, ...) LOG_ATTR(1, 2);
-void	log_warnx(const char *, ...) LOG_ATTR(1, 2);
-void	log_info(const char *, ...) LOG_ATTR(1, 2);
-void	log_debug(const char *, ...) LOG_ATTR(1, 2);
+/*
+ * Logs at syslog priority PRI (LOG_DEBUG only when verbose), with
+ * ": strerror(errno)" appended when WITH_ERRNO; errno is preserved.
+ * Callers use the four macros: log_warn appends strerror, the rest not.
+ */
+void	log_msg(int pri, int with_errno, const char *, ...) LOG_ATTR(3, 4);
+#define log_warn(...)	log_msg(LOG_WARNING, 1, __VA_ARGS__)
+#define log_warnx(...)	log_msg(LOG_WARNING, 0, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_INFO, 0, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_DEBUG, 0, __VA_ARGS__)
 
 /* Logs and exits 1; only during startup or on a broken invariant. */
 void	fatal(const char *, ...) LOG_ATTR(1, 2) __attribute__((noreturn));

@@ -146,15 +146,3 @@ methods_register(xmlrpc_env *env, xmlrpc_registry *registry, struct rpc *rpc)
 		xmlrpc_registry_add_method3(env, registry, &info);
 	}
 }
-
-/* The method of fast-path id ID, or NULL. */
-const struct method *
-methods_fast(enum fastpath_method id)
-{
-	size_t	i;
-
-	for (i = 0; id != FASTPATH_NONE && i < methods_count; i++)
-		if (methods_table[i].fast == id)
-			return &methods_table[i];
-	return NULL;
-}

@@ -44,9 +44,6 @@ extern const size_t		methods_count;
 void	methods_register(xmlrpc_env *env, xmlrpc_registry *registry,
 	    struct rpc *rpc);
 
-/* The method of fast-path id ID, or NULL. */
-const struct method *methods_fast(enum fastpath_method id);
-
 /* methods_lock.c: lock, unlock, lock_token, ping. */
 xmlrpc_value	*method_lock(xmlrpc_env *, xmlrpc_value *, void *, void *);
 xmlrpc_value	*method_unlock(xmlrpc_env *, xmlrpc_value *, void *,

@@ -17,6 +17,7 @@
 
 #include "args.h"
 #include "chan.h"
+#include "clock.h"
 #include "log.h"
 #include "methods.h"
 #include "reply.h"
@@ -30,15 +31,6 @@ struct waiter {
 	int		 fd;		/* the connection; -1: not found */
 	int		 looked;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The result of acquire() and renew(). */
 static xmlrpc_value *
@@ -82,7 +74,7 @@ waiter_gone(void *arg)
 	struct waiter	*w = arg;
 	struct pollfd	 pfd;
 
-	if (rpc_stopping(w->rpc))
+	if (w->rpc->stopping)
 		return 1;
 	if (!w->looked) {
 		w->looked = 1;
@@ -144,9 +136,9 @@ method_acquire(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	/* A wait may last an hour: a reload must not wait for it. */
 	if (o.wait_ms > 0)
 		gate_unpin(call);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	st = lockstore_acquire(rpc->store, resource, client, &o, &g, err);
-	waited = now_ms() - t0;
+	waited = clock_mono_ms() - t0;
 	if (o.wait_ms > 0)
 		gate_repin(call);
 	if (st == LOCKSTORE_OK) {
@@ -464,7 +456,6 @@ method_history(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	const char		*resource = NULL;
 	size_t			 limit;
 
-	(void)call_info;
 	if (args_read(env, params, "history", "1 or 2 parameters "
 	    "(resource[, options])", 1, 2, v) == -1)
 		return NULL;

@@ -15,24 +15,20 @@
 #include "methods.h"
 #include "reply.h"
 
-enum store_call { CALL_LOCK, CALL_LOCK_TOKEN, CALL_UNLOCK };
-
 /*
- * The core of lock(), lock_token() and unlock(), for both ways a call
- * arrives: identity binding, the store, the audit line.  The result (nil,
- * or the token of lock_token), or NULL with the fault in ENV.
+ * The core of lock(), lock_token() and unlock() (CALL, their fast-path
+ * id), for both ways a call arrives: identity binding, the store, the
+ * audit line.  The result (nil, or the token of lock_token), or NULL with
+ * the fault in ENV.
  */
 static xmlrpc_value *
-store_call(xmlrpc_env *env, const struct rpc_call *ctx, enum store_call call,
-    const char *resource, const char *client)
+store_call(xmlrpc_env *env, const struct rpc_call *ctx, const char *method,
+    enum fastpath_method call, const char *resource, const char *client)
 {
-	static const char *const names[] = { LOCKD_METHOD_LOCK,
-	    LOCKD_METHOD_LOCK_TOKEN, LOCKD_METHOD_UNLOCK };
 	struct lockstore	*store = ctx->rpc->store;
 	struct lockstore_error	*err;
 	enum lockstore_status	 st;
 	unsigned long long	 token = 0;
-	const char		*method = names[call];
 	char			 msg[512], outcome[64];
 
 	if (gate_act_as(env, ctx, method, resource, client) == -1)
@@ -42,7 +38,7 @@ store_call(xmlrpc_env *env, const struct rpc_call *ctx, enum store_call call,
 		return NULL;
 	}
 	/* Every grant takes a token; the audit line records it. */
-	if (call == CALL_UNLOCK)
+	if (call == FASTPATH_UNLOCK)
 		st = lockstore_unlock(store, resource, client, err);
 	else
 		st = lockstore_lock_token(store, resource, client, &token,
@@ -50,7 +46,7 @@ store_call(xmlrpc_env *env, const struct rpc_call *ctx, enum store_call call,
 	if (st == LOCKSTORE_OK && token != 0)
 		snprintf(msg, sizeof(msg), "token %llu", token);
 	reply_audit(ctx, method, resource, client, reply_outcome(st,
-	    call == CALL_UNLOCK ? "released" : "granted", outcome,
+	    call == FASTPATH_UNLOCK ? "released" : "granted", outcome,
 	    sizeof(outcome)), st == LOCKSTORE_OK ? (token != 0 ? msg : NULL) :
 	    err->msg);
 	if (st != LOCKSTORE_OK)
@@ -58,14 +54,14 @@ store_call(xmlrpc_env *env, const struct rpc_call *ctx, enum store_call call,
 	free(err);
 	if (st != LOCKSTORE_OK)
 		return NULL;
-	return call == CALL_LOCK_TOKEN ? xmlrpc_i8_new(env,
+	return call == FASTPATH_LOCK_TOKEN ? xmlrpc_i8_new(env,
 	    (xmlrpc_int64)token) : xmlrpc_nil_new(env);
 }
 
 /* lock(), lock_token() and unlock() from the registry. */
 static xmlrpc_value *
 registry_call(xmlrpc_env *env, xmlrpc_value *params, void *call_info,
-    const char *method, enum store_call call)
+    const char *method, enum fastpath_method call)
 {
 	xmlrpc_value	*v[2], *result = NULL;
 	const char	*resource = NULL, *client = NULL;
@@ -77,7 +73,8 @@ registry_call(xmlrpc_env *env, xmlrpc_value *params, void *call_info,
 	}
 	if (args_string(env, v[0], method, 1, "resource", &resource) == 0 &&
 	    args_string(env, v[1], method, 2, "client", &client) == 0)
-		result = store_call(env, call_info, call, resource, client);
+		result = store_call(env, call_info, method, call, resource,
+		    client);
 	args_drop(v, 2);
 	free((char *)resource);
 	free((char *)client);
@@ -89,7 +86,7 @@ method_lock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
     void *call_info)
 {
 	return registry_call(env, params, call_info, LOCKD_METHOD_LOCK,
-	    CALL_LOCK);
+	    FASTPATH_LOCK);
 }
 
 xmlrpc_value *
@@ -97,7 +94,7 @@ method_lock_token(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
     void *call_info)
 {
 	return registry_call(env, params, call_info, LOCKD_METHOD_LOCK_TOKEN,
-	    CALL_LOCK_TOKEN);
+	    FASTPATH_LOCK_TOKEN);
 }
 
 xmlrpc_value *
@@ -105,7 +102,7 @@ method_unlock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
     void *call_info)
 {
 	return registry_call(env, params, call_info, LOCKD_METHOD_UNLOCK,
-	    CALL_UNLOCK);
+	    FASTPATH_UNLOCK);
 }
 
 /* ping(): nil.  A health check that touches no lock: it measures what
@@ -125,19 +122,8 @@ xmlrpc_value *
 method_lock_fast(xmlrpc_env *env, const struct rpc_call *call,
     const struct fastpath_call *fc)
 {
-	switch (fc->method) {
-	case FASTPATH_LOCK:
-		return store_call(env, call, CALL_LOCK, fc->resource,
-		    fc->client);
-	case FASTPATH_LOCK_TOKEN:
-		return store_call(env, call, CALL_LOCK_TOKEN, fc->resource,
-		    fc->client);
-	case FASTPATH_UNLOCK:
-		return store_call(env, call, CALL_UNLOCK, fc->resource,
-		    fc->client);
-	case FASTPATH_PING:
-	case FASTPATH_NONE:
-		break;
-	}
-	return xmlrpc_nil_new(env);
+	if (fc->method == FASTPATH_PING)
+		return xmlrpc_nil_new(env);
+	return store_call(env, call, fc->row->name, fc->method, fc->resource,
+	    fc->client);
 }

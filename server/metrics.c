@@ -14,15 +14,11 @@
 
 #include "metrics.h"
 
-/* Upper bounds of the request latency buckets, and how they print. */
+/* Upper bounds of the request latency buckets; "%g" prints each as
+ * written here. */
 static const double	 req_bound[] = { 0.0005, 0.001, 0.0025, 0.005,
 			    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
-static const char	*req_le[] = { "0.0005", "0.001", "0.0025", "0.005",
-			    "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
-			    "2.5", "5", "10" };
 #define REQ_BOUNDS	(sizeof(req_bound) / sizeof(req_bound[0]))
-_Static_assert(sizeof(req_le) / sizeof(req_le[0]) == REQ_BOUNDS,
-    "one label per request latency bound");
 
 /*
  * Per-bucket (not cumulative) counts, the last one beyond every bound.
@@ -201,9 +197,12 @@ render_requests(struct mbuf *b)
 	for (i = 0, cum = 0; i <= REQ_BOUNDS; i++) {
 		cum += atomic_load_explicit(&req_buckets[i],
 		    memory_order_relaxed);
-		mbuf_printf(b, "lockd_request_duration_seconds_bucket"
-		    "{le=\"%s\"} %llu\n", i < REQ_BOUNDS ? req_le[i] : "+Inf",
-		    cum);
+		if (i < REQ_BOUNDS)
+			mbuf_printf(b, "lockd_request_duration_seconds_bucket"
+			    "{le=\"%g\"} %llu\n", req_bound[i], cum);
+		else
+			mbuf_printf(b, "lockd_request_duration_seconds_bucket"
+			    "{le=\"+Inf\"} %llu\n", cum);
 	}
 	sum = atomic_load_explicit(&req_sum_ns, memory_order_relaxed);
 	mbuf_printf(b, "lockd_request_duration_seconds_sum %llu.%09llu\n",

@@ -86,7 +86,6 @@ run(void *arg)
 	char	c;
 	ssize_t	n;
 
-	(void)arg;
 	for (;;) {
 		n = read(pipefd[0], &c, 1);
 		if (n == -1 && errno == EINTR)

@@ -107,7 +107,7 @@ reply_store_fault(xmlrpc_env *env, const struct rpc *rpc,
 {
 	if (st == LOCKSTORE_CANCELLED)
 		xmlrpc_env_set_fault(env, LOCKD_FAULT_STORAGE,
-		    rpc_stopping(rpc) ? "Request cancelled: lockd is stopping" :
+		    rpc->stopping ? "Request cancelled: lockd is stopping" :
 		    "Request cancelled: the client went away");
 	else
 		xmlrpc_env_set_fault(env, reply_fault_code(st), msg);

@@ -113,10 +113,3 @@ rpc_stop(struct rpc *rpc)
 	if (rpc != NULL)
 		rpc->stopping = 1;
 }
-
-/* Whether waiting requests should give up. */
-int
-rpc_stopping(const struct rpc *rpc)
-{
-	return rpc->stopping != 0;
-}

@@ -31,7 +31,8 @@ struct rpc {
 	struct access		*access;	/* NULL: open to all */
 	pthread_rwlock_t	 access_lock;	/* SIGHUP swaps access */
 	unsigned long		 generation;	/* of access, under the lock */
-	volatile sig_atomic_t	 stopping;
+	volatile sig_atomic_t	 stopping;	/* rpc_stop(): waiting
+						   requests give up */
 	pthread_mutex_t		 policy_lock;
 	struct lockstore_policy	 policy;
 	int			 break_lock;
@@ -93,9 +94,6 @@ void		 rpc_set_fastpath(struct rpc *rpc, int on);
 
 /* Makes waiting requests give up at once; async-signal-safe. */
 void		 rpc_stop(struct rpc *rpc);
-
-/* Whether waiting requests should give up: rpc_stop() was called. */
-int		 rpc_stopping(const struct rpc *rpc);
 
 /*
  * Answers the request body XML (LEN bytes) from SESSION (may be NULL) with
