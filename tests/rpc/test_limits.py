@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: MIT
 """The limits a request meets before xmlrpc-c parses it: the nesting cap
 (fault 30 for elements nested deeper than 10,000, whatever
-max-request-size allows)."""
+max-request-size allows) and max-request-size written with a K, M or G
+suffix, as lockd.conf(5) says."""
 import os
+import pwd
+import subprocess
 import sys
 import tempfile
 import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Daemon, LockdTestCase, main,  # noqa: E402
-                     xmlrpc_post, xmlrpc_result)
+from harness import (Daemon, LockdTestCase, main, http_request,  # noqa: E402
+                     parse_http, raw_http, xmlrpc_post, xmlrpc_result)
 from harness import (FAULT_PARAMS, FAULT_REFUSED,  # noqa: E402
                      FAULT_RESOURCE)
 
@@ -162,6 +165,58 @@ class Nesting(Limited):
             FAULT_PARAMS, 'lock takes 2 string parameters (resource, '
             'client), got 3'))
         self.assert_serving()
+
+
+class Sizes(Limited):
+    CONF = None
+
+    def check(self, text):
+        with tempfile.TemporaryDirectory() as locks:
+            return subprocess.run(
+                [os.environ['LOCKD'], '--check', '--config',
+                 conf_file(self, text), '--lockdir', locks, '--user',
+                 pwd.getpwuid(os.geteuid())[0]], capture_output=True,
+                text=True, timeout=20, stdin=subprocess.DEVNULL)
+
+    def test_check_accepts_suffixes(self):
+        for value, size in (('1M', MIB), ('64K', 65536), ('64k', 65536),
+                            ('16M', 16 * MIB), ('1m', MIB), ('1K', 1024),
+                            ('1024', 1024), ('16777216', 16 * MIB)):
+            r = self.check('max-request-size %s\n' % value)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn('\nmax-request-size %d\n' % size, r.stdout)
+
+    def test_check_refuses_bad_values(self):
+        for value in ('1X', '1.5M', '1MB', 'M', '17M', '1G', '1023', '0K',
+                      '-1K', '+1K', '1 M'):
+            r = self.check('# limits\nmax-request-size %s\n' % value)
+            self.assertEqual(r.returncode, 1, value)
+            self.assertRegex(r.stderr, r'\.conf:2: max-request-size must be '
+                             r'a number of bytes from 1K to 16M \(with a K, '
+                             r'M or G suffix or none\), not ')
+
+    def assert_limit(self, d, limit):
+        """Bodies up to LIMIT bytes are parsed, larger ones refused."""
+        for size in (limit // 2, limit):
+            name = 'x' * (size - len(call_body('lock', '', 'c')))
+            body = call_body('lock', name, 'c')
+            self.assertEqual(len(body), size)
+            self.assertEqual(self.answer(body, d)[0], FAULT_RESOURCE)
+        body = call_body('lock', 'x' * (limit + 1), 'c')
+        resp = raw_http(d.port, http_request('POST', '/', body), timeout=30)
+        self.assertEqual(parse_http(resp)[0], 500, resp[:300])
+        self.assert_serving(d)
+
+    def test_mebibyte_suffix(self):
+        # 900 KB passes the size check: lock refuses the name, not HTTP
+        d = self.start('max-request-size 1M\n')
+        self.assertEqual(self.answer(call_body('lock', 'x' * 900000, 'c'),
+                                     d)[0], FAULT_RESOURCE)
+        self.assert_limit(d, MIB)
+
+    def test_kibibyte_suffix(self):
+        self.assert_limit(self.start('max-request-size 128K\n'), 128 * 1024)
+        self.assert_limit(self.start('max-request-size 64k\n'), 64 * 1024)
 
 
 if __name__ == '__main__':
