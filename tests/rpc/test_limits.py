@@ -72,7 +72,14 @@ class Limited(LockdTestCase):
         d = Daemon(args=['--config', conf_file(self, conf)])
         self.addCleanup(d.close)
         d.start()
+        self.addCleanup(self.assert_clean_exit, d)
         return d
+
+    def assert_clean_exit(self, d):
+        """SIGTERM ends D with status 0 (not so after a sanitizer's
+        report)."""
+        self.assertEqual(d.stop(), 0, 'exit status after SIGTERM; stderr:\n'
+                         + d.stderr_text()[-4000:])
 
     def answer(self, body, d=None):
         """The result of POSTing BODY, or the Fault as (code, string)."""
