@@ -15,7 +15,9 @@
 #include "conf.h"
 #include "etcd/lockstore_etcd.h"
 
-enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL, CONF_SIZE, CONF_BACKEND };
+/* CONF_SIZE: bytes into a long long; CONF_SIZE_INT: bytes into an int. */
+enum conf_type { CONF_STRING, CONF_INT, CONF_BOOL, CONF_SIZE, CONF_SIZE_INT,
+    CONF_BACKEND };
 
 struct conf_key {
 	const char	*name;
@@ -48,7 +50,8 @@ static const struct conf_key keys[] = {
 	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
 	{ "log", CONF_STRING, OFF(log), 0, 0 },
 	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
-	{ "max-request-size", CONF_INT, OFF(max_request_size), 1024, 16777216 },
+	{ "max-request-size", CONF_SIZE_INT, OFF(max_request_size), 1024,
+	    16777216 },
 	{ "max-ttl", CONF_INT, OFF(max_ttl), 0, 2592000 },
 	{ "max-wait", CONF_INT, OFF(max_wait), 0, 86400 },
 	{ "max-waiters", CONF_INT, OFF(max_waiters), 0, 4095 },
@@ -120,9 +123,12 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
-/* A byte count with an optional K, M or G suffix (powers of 1024). */
+/*
+ * A byte count from MIN to MAX with an optional K, M or G suffix (powers
+ * of 1024, either case).
+ */
 static int
-parse_size(const char *s, long long max, long long *out)
+parse_size(const char *s, long long min, long long max, long long *out)
 {
 	char		 digits[32];
 	size_t		 n = strlen(s);
@@ -144,10 +150,27 @@ parse_size(const char *s, long long max, long long *out)
 	}
 	if (unit != 1)
 		digits[n - 1] = '\0';
-	if (parse_int(digits, 0, max / unit, &v) == -1)
+	if (parse_int(digits, 0, max / unit, &v) == -1 || v * unit < min)
 		return -1;
 	*out = v * unit;
 	return 0;
+}
+
+/* V as lockd.conf would say it: in the largest exact K, M or G unit. */
+static const char *
+size_text(char *buf, size_t size, long long v)
+{
+	static const char	units[] = "GMK";
+	int			i;
+
+	for (i = 0; i < 3; i++)
+		if (v != 0 && v % (1LL << (30 - 10 * i)) == 0) {
+			snprintf(buf, size, "%lld%c", v >> (30 - 10 * i),
+			    units[i]);
+			return buf;
+		}
+	snprintf(buf, size, "%lld", v);
+	return buf;
 }
 
 /*
@@ -197,7 +220,7 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
     char *err, size_t size)
 {
 	const struct conf_key	*k;
-	char			*s, **sp;
+	char			*s, **sp, lo[24], hi[24];
 	long long		 v;
 
 	k = bsearch(key, keys, sizeof(keys) / sizeof(keys[0]), sizeof(keys[0]),
@@ -250,13 +273,18 @@ conf_set(struct lockd_conf *conf, const char *key, const char *value,
 		*(int *)((char *)conf + k->offset) = (int)v;
 		return 0;
 	case CONF_SIZE:
-		if (parse_size(value, k->max, &v) == -1) {
+	case CONF_SIZE_INT:
+		if (parse_size(value, k->min, k->max, &v) == -1) {
 			snprintf(err, size, "%s must be a number of bytes from "
-			    "0 to %lldG (with a K, M or G suffix or none), "
-			    "not '%s'", key, k->max >> 30, value);
+			    "%s to %s (with a K, M or G suffix or none), not "
+			    "'%s'", key, size_text(lo, sizeof(lo), k->min),
+			    size_text(hi, sizeof(hi), k->max), value);
 			return -1;
 		}
-		*(long long *)((char *)conf + k->offset) = v;
+		if (k->type == CONF_SIZE_INT)
+			*(int *)((char *)conf + k->offset) = (int)v;
+		else
+			*(long long *)((char *)conf + k->offset) = v;
 		return 0;
 	case CONF_BOOL:
 		if (strcmp(value, "yes") == 0)
@@ -438,24 +466,12 @@ conf_policy(const struct lockd_conf *conf, struct lockstore_policy *policy)
 	policy->history_bytes = (unsigned long)conf->history_size;
 }
 
-/* A byte count as written back: the largest exact K, M or G unit. */
-static void
-print_size(FILE *fp, const char *key, long long v)
-{
-	if (v != 0 && v % (1LL << 30) == 0)
-		fprintf(fp, "%s %lldG\n", key, v >> 30);
-	else if (v != 0 && v % (1LL << 20) == 0)
-		fprintf(fp, "%s %lldM\n", key, v >> 20);
-	else if (v != 0 && v % (1LL << 10) == 0)
-		fprintf(fp, "%s %lldK\n", key, v >> 10);
-	else
-		fprintf(fp, "%s %lld\n", key, v);
-}
-
 /* Prints the effective configuration in config-file syntax. */
 void
 conf_print(FILE *fp, const struct lockd_conf *conf)
 {
+	char	buf[24];
+
 	fprintf(fp, "listen %s\n", conf->listen);
 	fprintf(fp, "port %d\n", conf->port);
 	fprintf(fp, "lockdir %s\n", conf->lockdir);
@@ -471,7 +487,8 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "log %s\n", conf->log);
 	fprintf(fp, "lock-delay %d\n", conf->lock_delay);
 	fprintf(fp, "break-lock %s\n", conf->break_lock ? "yes" : "no");
-	print_size(fp, "history-size", conf->history_size);
+	fprintf(fp, "history-size %s\n", size_text(buf, sizeof(buf),
+	    conf->history_size));
 	fprintf(fp, "max-waiters %d\n", conf->max_waiters);
 	fprintf(fp, "max-wait %d\n", conf->max_wait);
 	fprintf(fp, "max-ttl %d\n", conf->max_ttl);

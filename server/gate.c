@@ -181,16 +181,81 @@ i8_values_ok(const char *xml, size_t len)
 }
 
 /*
+ * The deepest element nesting let through to xmlrpc-c, which builds the
+ * whole tree first and frees it recursively: 1 MiB of unclosed tags
+ * overflowed the 4 MiB request stack near 90,000 levels.  Valid XML-RPC
+ * needs at most 195 (methodCall, params, param, then 3 per value level --
+ * value, array, data or value, struct, member -- for xmlrpc-c's 64
+ * levels, and an innermost array's value, array, data); anything between
+ * 195 and this gets xmlrpc-c's own fault -503 "Nested data structure too
+ * deep", as before.
+ */
+#define GATE_MAX_DEPTH	10000
+
+/* Just past the first STR in [P, END), or END. */
+static const char *
+past(const char *p, const char *end, const char *str)
+{
+	const char	*q;
+
+	q = memmem(p, (size_t)(end - p), str, strlen(str));
+	return q != NULL ? q + strlen(str) : end;
+}
+
+/*
+ * Whether no element of XML lies more than MAX deep, in one pass over the
+ * markup: comments, CDATA sections and processing instructions hold no
+ * elements, quoted attribute values may hold '>' and '/'.  What is not
+ * well-formed counts as a start tag at worst, and expat stops at the
+ * first error, so nothing beyond it can deepen the tree.
+ */
+static int
+depth_ok(const char *xml, size_t len, size_t max)
+{
+	const char	*p = xml, *end = xml + len, *q;
+	size_t		 depth = 0, rest;
+
+	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+		rest = (size_t)(end - ++p);
+		if (rest >= 3 && memcmp(p, "!--", 3) == 0)
+			p = past(p + 3, end, "-->");
+		else if (rest >= 8 && memcmp(p, "![CDATA[", 8) == 0)
+			p = past(p + 8, end, "]]>");
+		else if (rest >= 1 && *p == '?')
+			p = past(p + 1, end, "?>");
+		else if (rest >= 1 && (*p == '/' || *p == '!')) {
+			if (*p == '/' && depth > 0)
+				depth--;
+			p = past(p, end, ">");
+		} else {
+			for (q = p; q < end && *q != '>'; q++)
+				if ((*q == '"' || *q == '\'') && (q = memchr(q + 1,
+				    *q, (size_t)(end - q - 1))) == NULL)
+					return 1;
+			if (++depth > max)
+				return 0;
+			if (q < end && q[-1] == '/')
+				depth--;	/* <nil/> */
+			p = q;
+		}
+	}
+	return 1;
+}
+
+/*
  * The checks before parsing, then the registry.  The bundled 2001-era
  * expat expands internal entities without limit, so any DTD is refused; a
  * NUL byte means UTF-16 or UTF-32, in which "<!DOCTYPE" would slip past a
- * byte search, and no valid UTF-8 XML contains one; and it misreads a
- * byte order mark.
+ * byte search, and no valid UTF-8 XML contains one; it misreads a byte
+ * order mark; and elements nested too deep overflow the stack when it
+ * frees its tree.
  */
 static void
 process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
     size_t len, struct rpc_call *ctx, xmlrpc_mem_block **out)
 {
+	char	msg[80];
+
 	if (memchr(xml, '\0', len) != NULL) {
 		refuse(env, out, LOCKD_FAULT_REFUSED, "Request refused: only "
 		    "UTF-8 requests are accepted");
@@ -216,6 +281,12 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 	if (len >= 3 && memcmp(xml, "\xef\xbb\xbf", 3) == 0) {
 		refuse(env, out, XMLRPC_PARSE_ERROR, "Call XML not a proper "
 		    "XML-RPC call.  Call is not valid XML.  not well-formed");
+		return;
+	}
+	if (!depth_ok(xml, len, GATE_MAX_DEPTH)) {
+		snprintf(msg, sizeof(msg), "Request refused: XML elements "
+		    "nested more than %d deep", GATE_MAX_DEPTH);
+		refuse(env, out, LOCKD_FAULT_REFUSED, msg);
 		return;
 	}
 	if (rpc->fastpath && fast_call(env, xml, len, ctx, out))
