@@ -69,6 +69,34 @@ timed_out_behind(struct lockstore *s, const char *resource,
 	return LOCKSTORE_HELD;
 }
 
+/* The answer to a waiter whose caller went away. */
+static enum lockstore_status
+went_away(const char *resource, struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_CANCELLED, 0, "Request cancelled: "
+	    "the caller went away while waiting for '%s'", resource);
+}
+
+/*
+ * A grant to a waiter whose caller went away meanwhile is undone, through
+ * the backend's unlock with the same client (so the history records the
+ * token as granted and unlocked, and a release wakes the next waiter as
+ * any release does), and the wait ends as cancelled.  A reacquire granted
+ * nothing new and is left alone.  Should the undo fail, the grant stands
+ * and is answered as before.
+ */
+static enum lockstore_status
+undo_if_gone(struct lockstore *s, const char *resource, const char *client,
+    const struct lockstore_acquire_opts *opts,
+    const struct lockstore_grant *g, struct lockstore_error *err)
+{
+	if (g->reacquired || opts->cancelled == NULL ||
+	    !opts->cancelled(opts->cancel_arg) ||
+	    s->ops->unlock(s->impl, resource, client, err) != LOCKSTORE_OK)
+		return LOCKSTORE_OK;
+	return went_away(resource, err);
+}
+
 /*
  * The queue part of store_acquire(): waits as W until granted, refused
  * otherwise, timed out at END_MS or cancelled.  ST and BLK: the answer of
@@ -89,6 +117,11 @@ wait_queued(struct lockstore *s, struct waiter *w, const char *resource,
 			st = take(s, resource, client, opts->ttl_ms, g, blk,
 			    err);
 			*looked = 1;
+			/* The cancel test is run at every grant too: the
+			 * caller may have left since its last run. */
+			if (st == LOCKSTORE_OK)
+				return undo_if_gone(s, resource, client, opts,
+				    g, err);
 			if (!refused(st))
 				return st;
 		}
@@ -101,9 +134,7 @@ wait_queued(struct lockstore *s, struct waiter *w, const char *resource,
 			until = blk->delay_end_ms;
 		if (sleep_once(s, w, resource, blk, until, opts) ==
 		    WAITQ_CANCELLED)
-			return store_error(err, LOCKSTORE_CANCELLED, 0,
-			    "Request cancelled: the caller went away while "
-			    "waiting for '%s'", resource);
+			return went_away(resource, err);
 	}
 }
 

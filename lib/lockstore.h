@@ -172,8 +172,9 @@ void	lockstore_set_policy(struct lockstore *store,
 	    const struct lockstore_policy *policy);
 
 /*
- * Polled by a waiting acquire() about every 100 ms; nonzero ends the wait
- * with LOCKSTORE_CANCELLED (the caller went away).
+ * Polled by a waiting acquire() about every 100 ms and at its grant;
+ * nonzero ends the wait with LOCKSTORE_CANCELLED (the caller went away),
+ * a grant then undone by an unlock (recorded in the history as one).
  */
 typedef int	(*lockstore_cancel_fn)(void *arg);
 

@@ -64,9 +64,12 @@ grant_value(xmlrpc_env *env, const struct lockstore_grant *g)
 }
 
 /*
- * The cancel test of a waiting acquire: lockd is stopping, or the
- * client's end of the connection is closed.  A connection that cannot be
- * found never cancels; the wait is still bounded by its timeout.
+ * The cancel test of a waiting acquire, also run at its grant (one poll()
+ * then): lockd is stopping, or the client's end of the connection is
+ * closed.  A peer that only shut down its sending side counts as gone: TCP
+ * cannot tell that from a close() until a reply is sent, and a grant to a
+ * gone client would stay held.  A connection that cannot be found never
+ * cancels; the wait is still bounded by its timeout.
  */
 static int
 waiter_gone(void *arg)

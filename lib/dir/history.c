@@ -42,6 +42,10 @@
  *   that both syncs overlap.  Whenever a process opens
  *   ".history", creating it or not, it syncs the directory before writing,
  *   so an acknowledged record never sits in a file whose name may vanish.
+ * - Files: opened without following a symbolic link or waiting for a
+ *   FIFO, and used only when they are lockd's own (lockdir_not_own(): a
+ *   regular file, one name, lockd's user): a hard link to a file outside
+ *   is never written or read.
  */
 #include "config.h"
 
@@ -62,6 +66,7 @@
 #include "codec.h"
 #include "gsync.h"
 #include "history.h"
+#include "lockdir.h"
 #include "store_impl.h"
 
 #define FIELDS		9
@@ -349,8 +354,8 @@ segment_install(struct history *h, int fd)
 
 	if (fstat(fd, &st) == -1)
 		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
+	if (lockdir_not_own(fd, &e) != NULL) {
+		errno = e;
 		goto fail;
 	}
 	/* The name must be durable before any record in it is reported. */
@@ -805,16 +810,22 @@ read_segment(struct ring *r, int fd, char *buf)
 	}
 }
 
-/* Opens a segment for reading: FD, -2 if absent, -1 on error. */
+/* Opens a segment for reading: FD, -2 if absent, -1 on error (also for
+ * a file that is not one of lockd's own). */
 static int
 open_read(struct history *h, const char *name)
 {
-	int	fd;
+	int	fd, e;
 
 	fd = openat(h->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT)
 		return -2;
+	if (fd != -1 && lockdir_not_own(fd, &e) != NULL) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	return fd;
 }
 
@@ -926,6 +937,25 @@ out:
 	if (e != 0)
 		return history_error(err, "read", e);
 	return LOCKSTORE_OK;
+}
+
+/* Whether appends could write now; see history.h. */
+enum lockstore_status
+history_health(struct history *h, struct lockstore_error *err)
+{
+	int	fd, e;
+
+	if (__atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED) == 0)
+		return LOCKSTORE_OK;
+	fd = openat(h->dirfd, HISTORY_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? LOCKSTORE_OK :
+		    history_error(err, "write", errno);
+	if (lockdir_not_own(fd, &e) == NULL)
+		e = 0;
+	close(fd);
+	return e == 0 ? LOCKSTORE_OK : history_error(err, "write", e);
 }
 
 /* Closes the journal. */

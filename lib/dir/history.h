@@ -76,6 +76,15 @@ enum lockstore_status	 history_query(struct history *h,
 			    lockstore_history_fn fn, void *arg,
 			    struct lockstore_error *err);
 
+/*
+ * Whether appends could write now, for a health probe: history off, no
+ * ".history" yet (the next append creates it), or one that opens for
+ * appending and is one of lockd's own files (lockdir_not_own()).  Errors
+ * as history_append()'s.
+ */
+enum lockstore_status	 history_health(struct history *h,
+			    struct lockstore_error *err);
+
 /* Closes the journal; no call may be running on H.  Accepts NULL. */
 void			 history_close(struct history *h);
 

@@ -128,6 +128,19 @@ int	lockdir_open_locked(struct lockdir *ld, const char *fname,
 	    const char *resource, int *fdp, struct lockfile **lfp,
 	    struct lockstore_error *err);
 
+/*
+ * Why the file open at FD is not one of lockd's own (open.c): those are
+ * regular files with no second name (which could lead a write to a file
+ * outside), owned by the user lockd runs as.  NULL when it is one; else
+ * the reason ("is not a regular file" ...) and in *E an errno for it.
+ */
+const char	*lockdir_not_own(int fd, int *e);
+
+/* Whether the token counter can be used (token.c): absent, or one of
+ * lockd's own that opens for writing and is the one in use. */
+enum lockstore_status	lockdir_token_health(struct lockdir *ld,
+			    struct lockstore_error *err);
+
 /* Hands out the next fencing token (token.c; durable before it
  * returns: no crash can make it repeat). */
 enum lockstore_status	lockdir_next_token(struct lockdir *ld,

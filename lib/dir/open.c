@@ -176,21 +176,53 @@ lockdir_check_dir(const struct lockdir *ld, const char *resource,
 	    resource);
 }
 
-/* Whether a lock could be written now: the directory is the one opened
- * and takes a file. */
-enum lockstore_status
-lockdir_health(void *impl, struct lockstore_error *err)
+/* Why the file open at FD is not one of lockd's own; see lockdir.h. */
+const char *
+lockdir_not_own(int fd, int *e)
 {
-	struct lockdir	*ld = impl;
-	char		 name[64];
-	int		 fd, e;
+	struct stat	st;
 
-	if (lockdir_check_dir(ld, "(health probe)", err) != LOCKSTORE_OK)
-		return LOCKSTORE_STORAGE;
+	if (fstat(fd, &st) == -1) {
+		*e = errno;
+		return "cannot be examined";
+	}
+	if (S_ISDIR(st.st_mode)) {
+		*e = EISDIR;
+		return "is a directory";
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*e = EINVAL;
+		return "is not a regular file";
+	}
+	/* 0: removed since it was opened, which the callers handle. */
+	if (st.st_nlink > 1) {
+		*e = EMLINK;
+		return "has another name (a hard link)";
+	}
+	if (st.st_uid != geteuid()) {
+		*e = EPERM;
+		return "belongs to another user";
+	}
+	return NULL;
+}
+
+/*
+ * Creates, writes and removes a probe file.  Its name is this process's
+ * own, so whatever is found there (left by a crash of a process with our
+ * pid, or planted: a FIFO would hang a plain open) is removed first, and
+ * the file is created anew.
+ */
+static enum lockstore_status
+probe_write(struct lockdir *ld, struct lockstore_error *err)
+{
+	char	name[64];
+	int	fd, e;
+
 	snprintf(name, sizeof(name), "%s%ld.health.%lu", LOCKDIR_TMP_PREFIX,
 	    (long)getpid(), ld->instance);
-	fd = openat(ld->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	(void)unlinkat(ld->dirfd, name, 0);
+	fd = openat(ld->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd == -1 || write(fd, "ok\n", 3) != 3) {
 		e = errno;
 		if (fd != -1) {
@@ -207,6 +239,24 @@ lockdir_health(void *impl, struct lockstore_error *err)
 		    "error: cannot remove a file from the lock directory %s: "
 		    "%s", ld->path, strerror(errno));
 	return LOCKSTORE_OK;
+}
+
+/*
+ * Whether a lock could be granted and released now: the directory is the
+ * one opened and takes a file, and the token counter and the history,
+ * which every grant and every release use, are usable.
+ */
+enum lockstore_status
+lockdir_health(void *impl, struct lockstore_error *err)
+{
+	struct lockdir		*ld = impl;
+	enum lockstore_status	 st;
+
+	if ((st = lockdir_check_dir(ld, "(health probe)", err)) !=
+	    LOCKSTORE_OK || (st = probe_write(ld, err)) != LOCKSTORE_OK ||
+	    (st = lockdir_token_health(ld, err)) != LOCKSTORE_OK)
+		return st;
+	return history_health(ld->history, err);
 }
 
 /* Closes the store LD. */

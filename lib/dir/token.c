@@ -68,6 +68,50 @@ boot_known(const struct lockdir *ld)
 	return strncmp(ld->boot, "0-", 2) != 0;
 }
 
+/* "Invalid lock state: the token counter <path> STATE". */
+static enum lockstore_status
+invalid(struct lockdir *ld, const char *state, struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid lock "
+	    "state: the token counter %s/%s %s", ld->path, LOCKDIR_TOKEN_FILE,
+	    state);
+}
+
+/*
+ * Opens the token counter with FLAGS the way lock files are opened (no
+ * symbolic link followed, no FIFO waited for) and makes sure it is one of
+ * lockd's own files: FD, or -1 with *WHY set when it is not (else errno).
+ */
+static int
+open_own(struct lockdir *ld, int flags, const char **why)
+{
+	int	fd, e;
+
+	*why = NULL;
+	fd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE, flags | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0600);
+	/* A FIFO or a socket without a peer does not open for writing. */
+	if (fd == -1 && errno == ENXIO)
+		*why = "is not a regular file";
+	if (fd != -1 && (*why = lockdir_not_own(fd, &e)) != NULL) {
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* The error of a failed open_own(). */
+static enum lockstore_status
+open_error(struct lockdir *ld, const char *why, struct lockstore_error *err)
+{
+	if (why != NULL)
+		return invalid(ld, why, err);
+	return store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
+	    "cannot open the token counter %s/%s: %s", ld->path,
+	    LOCKDIR_TOKEN_FILE, strerror(errno));
+}
+
 /*
  * Opens (creating it durably the first time) the token counter.  Kept open
  * read-only (flock and fsync need no more); each write opens it anew, see
@@ -77,19 +121,16 @@ boot_known(const struct lockdir *ld)
 static enum lockstore_status
 open_counter(struct lockdir *ld, struct lockstore_error *err)
 {
-	int	created = 1;
+	const char	*why;
+	int		 created = 1;
 
-	ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE, O_RDONLY | O_CREAT |
-	    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (ld->tokfd == -1 && errno == EEXIST) {
+	ld->tokfd = open_own(ld, O_RDONLY | O_CREAT | O_EXCL, &why);
+	if (ld->tokfd == -1 && why == NULL && errno == EEXIST) {
 		created = 0;
-		ld->tokfd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
-		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		ld->tokfd = open_own(ld, O_RDONLY, &why);
 	}
 	if (ld->tokfd == -1)
-		return store_error(err, LOCKSTORE_STORAGE, errno, "Storage "
-		    "error: cannot open the token counter %s/%s: %s", ld->path,
-		    LOCKDIR_TOKEN_FILE, strerror(errno));
+		return open_error(ld, why, err);
 	if (created && ld->durable && fsync(ld->dirfd) == -1) {
 		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
 		    "cannot sync the lock directory %s: %s", ld->path,
@@ -99,15 +140,6 @@ open_counter(struct lockdir *ld, struct lockstore_error *err)
 		return LOCKSTORE_STORAGE;
 	}
 	return LOCKSTORE_OK;
-}
-
-/* "Invalid lock state: the token counter <path> STATE". */
-static enum lockstore_status
-invalid(struct lockdir *ld, const char *state, struct lockstore_error *err)
-{
-	return store_error(err, LOCKSTORE_INVALID_STATE, 0, "Invalid lock "
-	    "state: the token counter %s/%s %s", ld->path, LOCKDIR_TOKEN_FILE,
-	    state);
 }
 
 /* Parses 20 digits at P into *V; -1 if they are not. */
@@ -196,16 +228,15 @@ static int
 write_counter(struct lockdir *ld, unsigned long long reserve,
     unsigned long long last, const char *boot)
 {
-	char		buf[160];
-	struct stat	a, b;
-	ssize_t		n;
-	int		fd, len, e;
+	const char	*why;
+	char		 buf[160];
+	struct stat	 a, b;
+	ssize_t		 n;
+	int		 fd, len, e;
 
 	len = snprintf(buf, sizeof(buf),
 	    "%020llu\nnext %020llu %020llu %s\n", reserve, last, reserve, boot);
-	fd = openat(ld->dirfd, LOCKDIR_TOKEN_FILE,
-	    O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1)
+	if ((fd = open_own(ld, O_WRONLY, &why)) == -1)
 		return -1;
 	if (fstat(fd, &a) == -1 || fstat(ld->tokfd, &b) == -1 ||
 	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
@@ -313,4 +344,28 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 	if (st == LOCKSTORE_OK)
 		*token = last;
 	return st;
+}
+
+/*
+ * Whether grants can use the token counter: absent (the first grant
+ * creates it), or one of lockd's own files that opens for writing and,
+ * once in use, is still the file in use.
+ */
+enum lockstore_status
+lockdir_token_health(struct lockdir *ld, struct lockstore_error *err)
+{
+	struct stat	 a, b;
+	const char	*why;
+	int		 fd, same = 1;
+
+	if ((fd = open_own(ld, O_WRONLY, &why)) == -1)
+		return why == NULL && errno == ENOENT ? LOCKSTORE_OK :
+		    open_error(ld, why, err);
+	pthread_mutex_lock(&ld->toklock);
+	if (ld->tokfd != -1)
+		same = fstat(fd, &a) == 0 && fstat(ld->tokfd, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	pthread_mutex_unlock(&ld->toklock);
+	close(fd);
+	return same ? LOCKSTORE_OK : invalid(ld, "was replaced", err);
 }
