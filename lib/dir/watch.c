@@ -49,9 +49,14 @@ watch_events(struct dirwatch *d, const char *buf, size_t n)
 		if (ev->mask & (IN_Q_OVERFLOW | IN_UNMOUNT))
 			all = 1;
 		else if (ev->mask & IN_IGNORED) {
-			/* A watch dropped while idle had another wd. */
+			/*
+			 * Ours was lost (a watch dropped while idle had
+			 * another wd): watch again at once, before every
+			 * head looks, so that no release falls between.
+			 */
 			if (ev->wd == d->wd) {
-				d->wd = -1;
+				d->wd = inotify_add_watch(d->infd, d->path,
+				    WATCH_MASK);
 				all = 1;
 			}
 		} else if (ev->len > 0)
