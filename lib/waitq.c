@@ -38,6 +38,7 @@ struct waitq_key {
 	struct waitq_key	*next;		/* hash chain */
 	LIST_ENTRY(waitq_key)	 tagged;	/* on q->tagged when tag set */
 	char			*tag;		/* the backend's name, or NULL */
+	uint32_t		 tag_hash;	/* of tag: events compare it first */
 	uint32_t		 hash;
 	size_t			 len;
 	struct waiter_list	 fifo;
@@ -328,6 +329,7 @@ waitq_tag(struct waitq *q, struct waiter *w, const char *tag)
 		if ((k->tag = strdup(tag)) == NULL)
 			rc = -1;
 		else {
+			k->tag_hash = waitq_hash(tag, strlen(tag));
 			LIST_INSERT_HEAD(&q->tagged, k, tagged);
 			rc = 1;
 		}
@@ -341,10 +343,12 @@ void
 waitq_notify_tag(struct waitq *q, const char *tag)
 {
 	struct waitq_key	*k;
+	uint32_t		 h = waitq_hash(tag, strlen(tag));
 
+	/* Every event of the directory comes here while anyone waits. */
 	pthread_mutex_lock(&q->lock);
 	LIST_FOREACH(k, &q->tagged, tagged)
-		if (strcmp(k->tag, tag) == 0)
+		if (k->tag_hash == h && strcmp(k->tag, tag) == 0)
 			waitq_wake_head(k);
 	pthread_mutex_unlock(&q->lock);
 }
