@@ -99,3 +99,18 @@ codec_unpercent(char *out, size_t size, const char *s, size_t len,
 	out[o] = '\0';
 	return 0;
 }
+
+/* FNV-1a, 64 bits; see codec.h. */
+uint64_t
+codec_fnv1a(const void *buf, size_t len)
+{
+	const unsigned char	*p = buf;
+	uint64_t		 h = 0xcbf29ce484222325ULL;
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hex and percent codecs of the on-disk and cursor formats: one place for
- * the digits, while each format keeps its own rule of what is escaped.
+ * Hex and percent codecs of the on-disk and cursor formats (one place for
+ * the digits, while each format keeps its own rule of what is escaped),
+ * and the one hash: FNV-1a.
  */
 #ifndef CODEC_H
 #define CODEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Flags: which hex digits to write or accept, and whether a decoded byte
  * may be 0. */
@@ -35,5 +37,9 @@ char	*codec_percent(char *out, const char *s, size_t n,
  * such an encoding or does not fit. */
 int	codec_unpercent(char *out, size_t size, const char *s, size_t len,
 	    int flags, int (*esc)(unsigned char c, size_t i));
+
+/* FNV-1a, 64 bits, of the LEN bytes at BUF: the check line of a lock
+ * file (on disk: never change it) and the wait queue's buckets. */
+uint64_t	codec_fnv1a(const void *buf, size_t len);
 
 #endif /* CODEC_H */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "waitq.h"
 
 #define WAITQ_BUCKETS		256	/* keys are few: at most max-waiters */
@@ -53,18 +54,11 @@ struct waitq {
 	unsigned int		 count;		/* waiters, all keys */
 };
 
-/* FNV-1a of the LEN bytes at S. */
+/* The bucket hash of the LEN bytes at S. */
 static uint32_t
 waitq_hash(const char *s, size_t len)
 {
-	uint32_t	h = 2166136261u;
-	size_t		i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
-	return h;
+	return (uint32_t)codec_fnv1a(s, len);
 }
 
 /* The key NAME, or NULL; Q is locked. */

@@ -98,24 +98,10 @@ lockfile_render(char *buf, size_t size, const struct lockfile *lf)
 		pos += (size_t)n;
 	}
 	n = snprintf(buf + pos, size - pos, "check %016llx\n",
-	    (unsigned long long)lockfile_sum(buf, pos));
+	    (unsigned long long)codec_fnv1a(buf, pos));
 	if (n < 0 || (size_t)n >= size - pos)
 		return -1;
 	return (int)(pos + (size_t)n);
-}
-
-/* FNV-1a, 64 bits, of LEN bytes at BUF. */
-uint64_t
-lockfile_sum(const char *buf, size_t len)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-	size_t		i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)buf[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
 }
 
 /* Copies the boot id S to OUT; -1 if it is not one. */
@@ -258,7 +244,7 @@ parse_check(const char *buf, const char *line, const char *nl,
 	if (strspn(num, "0123456789abcdef") != 16)
 		return -1;
 	want = strtoull(num, &e, 16);
-	return want == lockfile_sum(buf, (size_t)(line - buf)) ? 0 : -1;
+	return want == codec_fnv1a(buf, (size_t)(line - buf)) ? 0 : -1;
 }
 
 /* Parses LEN bytes of a lock file into LF. */

@@ -46,7 +46,7 @@ struct lockfile {
 /*
  * Renders LF (holder, resource, since, token and, when set, the lease or
  * the lock-delay; the boot ids are copied as they are) into BUF of SIZE
- * bytes, ending with "check <16 hex digits>": lockfile_sum() of all the
+ * bytes, ending with "check <16 hex digits>": codec_fnv1a() of all the
  * bytes before that line.  Returns the length, or -1 if SIZE is too small.
  */
 int	lockfile_render(char *buf, size_t size, const struct lockfile *lf);
@@ -57,9 +57,6 @@ int	lockfile_render(char *buf, size_t size, const struct lockfile *lf);
  */
 int	lockfile_format(char *buf, size_t size, const char *resource,
 	    const char *client, long long since);
-
-/* The sum of a "check" line: FNV-1a (64 bits) of LEN bytes at BUF. */
-uint64_t	lockfile_sum(const char *buf, size_t len);
 
 /*
  * Parses LEN bytes of a lock file into LF.  A legacy file (one line, maybe
