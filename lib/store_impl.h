@@ -34,65 +34,88 @@ struct store_wait {
 	void			 *cancel_arg;
 };
 
-/* A backend: names are already checked when these are called. */
-struct lockstore_ops {
-	/*
-	 * One lock attempt on RESOURCE for CLIENT.  ACQUIRE: acquire()'s
-	 * rules (CLIENT holding it already is a success, a TTL_MS > 0 then
-	 * renews the lease); otherwise lock()'s.  TTL_MS: a lease.  Fills
-	 * GRANT; on HELD and DELAYED fills BLOCK (the front end frees its
-	 * key).  Expired leases and lock-delays found on the way are ended.
-	 */
-	enum lockstore_status	(*take)(void *impl, const char *resource,
-				    const char *client, int acquire,
-				    unsigned int ttl_ms,
+/*
+ * A backend's calls, as types, so that a backend declares each of its
+ * calls in one line ("store_renew_fn lockdir_renew;").  Names are already
+ * checked when these are called.
+ *
+ * take: one lock attempt on RESOURCE for CLIENT.  ACQUIRE: acquire()'s
+ * rules (CLIENT holding it already is a success, a TTL_MS > 0 then renews
+ * the lease); otherwise lock()'s.  TTL_MS: a lease.  Fills GRANT; on HELD
+ * and DELAYED fills BLOCK (the front end frees its key).  Expired leases
+ * and lock-delays found on the way are ended.
+ *
+ * wait: sleeps, as head of its key, until the resource may have changed
+ * since the take that filled W->block, W->until_ms passes or the cancel
+ * test says so.
+ */
+typedef enum lockstore_status	store_take_fn(void *impl,
+				    const char *resource, const char *client,
+				    int acquire, unsigned int ttl_ms,
 				    struct lockstore_grant *grant,
 				    struct store_block *block,
 				    struct lockstore_error *err);
-	/*
-	 * Sleeps, as head of its key, until the resource may have changed
-	 * since the take that filled W->block, W->until_ms passes or the
-	 * cancel test says so.  NULL: sleep in the queue, woken by a release
-	 * in this process (waitq_notify()) or the 1 s fallback poll.
-	 */
-	enum waitq_result	(*wait)(void *impl, const struct store_wait *w);
-	enum lockstore_status	(*unlock)(void *impl, const char *resource,
-				    const char *client,
+typedef enum waitq_result	store_wait_fn(void *impl,
+				    const struct store_wait *w);
+typedef enum lockstore_status	store_unlock_fn(void *impl,
+				    const char *resource, const char *client,
 				    struct lockstore_error *err);
-	enum lockstore_status	(*inspect)(void *impl, const char *resource,
-				    int *held, struct lockstore_lock_info *info,
+typedef enum lockstore_status	store_inspect_fn(void *impl,
+				    const char *resource, int *held,
+				    struct lockstore_lock_info *info,
 				    struct lockstore_error *err);
-	enum lockstore_status	(*list)(void *impl,
+typedef enum lockstore_status	store_list_fn(void *impl,
 				    const struct lockstore_list_query *q,
 				    lockstore_list_fn fn, void *arg,
 				    char next[LOCKSTORE_CURSOR_SIZE],
 				    struct lockstore_error *err);
-	/* Optional (NULL: the backend has no such feature; the call
-	 * answers BAD_ARGUMENT).  Names are checked before these too. */
-	enum lockstore_status	(*renew)(void *impl, const char *resource,
-				    const char *client,
+typedef enum lockstore_status	store_renew_fn(void *impl,
+				    const char *resource, const char *client,
 				    unsigned long long token,
 				    unsigned int ttl_ms,
 				    struct lockstore_grant *grant,
 				    struct lockstore_error *err);
-	enum lockstore_status	(*brk)(void *impl, const char *resource,
-				    const char *by, const char *reason,
+typedef enum lockstore_status	store_break_fn(void *impl,
+				    const char *resource, const char *by,
+				    const char *reason,
 				    struct lockstore_lock_info *broken,
 				    unsigned long long *new_token,
 				    struct lockstore_error *err);
-	enum lockstore_status	(*history)(void *impl, const char *resource,
-				    size_t limit, lockstore_history_fn fn,
-				    void *arg, struct lockstore_error *err);
-	int			(*expire)(void *impl,
+typedef enum lockstore_status	store_history_fn(void *impl,
+				    const char *resource, size_t limit,
+				    lockstore_history_fn fn, void *arg,
 				    struct lockstore_error *err);
-	enum lockstore_status	(*health)(void *impl,
+typedef int			store_expire_fn(void *impl,
 				    struct lockstore_error *err);
-	long long		(*count_held)(void *impl);
+typedef enum lockstore_status	store_health_fn(void *impl,
+				    struct lockstore_error *err);
+typedef long long		store_count_held_fn(void *impl);
+typedef void			store_policy_changed_fn(void *impl,
+				    const struct lockstore_policy *policy);
+typedef void			store_close_fn(void *impl);
+
+/* A backend. */
+struct lockstore_ops {
+	store_take_fn		*take;
+	store_wait_fn		*wait;		/* NULL: sleep in the queue,
+						   woken by a release in this
+						   process (waitq_notify())
+						   or the 1 s fallback poll */
+	store_unlock_fn		*unlock;
+	store_inspect_fn	*inspect;
+	store_list_fn		*list;
+	/* Optional (NULL: the backend has no such feature; the call
+	 * answers BAD_ARGUMENT). */
+	store_renew_fn		*renew;
+	store_break_fn		*brk;
+	store_history_fn	*history;
+	store_expire_fn		*expire;
+	store_health_fn		*health;
+	store_count_held_fn	*count_held;
 	/* Optional: a new policy is in force (read it with store_policy()
 	 * when needed; this is for what the backend sizes by it). */
-	void			(*policy_changed)(void *impl,
-				    const struct lockstore_policy *policy);
-	void			(*close)(void *impl);
+	store_policy_changed_fn	*policy_changed;
+	store_close_fn		*close;
 };
 
 /* The front end's state of one open store. */

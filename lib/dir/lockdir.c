@@ -270,7 +270,7 @@ grant_new(struct lockdir *ld, const char *fname, const char *resource,
 	return LOCKSTORE_OK;
 }
 
-/* One lock attempt; see struct lockstore_ops. */
+/* One lock attempt; see store_take_fn in store_impl.h. */
 static enum lockstore_status
 lockdir_take(void *impl, const char *resource, const char *client,
     int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
@@ -361,7 +361,7 @@ lockdir_wait(void *impl, const struct store_wait *w)
 	return waitq_wait(w->q, w->w, &until, w->cancelled, w->cancel_arg);
 }
 
-/* Sizes the history by the new policy; see struct lockstore_ops. */
+/* Sizes the history by the new policy; see store_policy_changed_fn. */
 static void
 lockdir_policy_changed(void *impl, const struct lockstore_policy *p)
 {

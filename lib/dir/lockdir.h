@@ -196,23 +196,12 @@ int	lockdir_expire_one(struct lockdir *ld, const char *fname,
 
 /* The backend's renew (renew.c), break (break.c), history (query.c),
  * expiry sweep (expire.c) and health (open.c). */
-enum lockstore_status	lockdir_renew(void *impl, const char *resource,
-			    const char *client, unsigned long long token,
-			    unsigned int ttl_ms, struct lockstore_grant *grant,
-			    struct lockstore_error *err);
-enum lockstore_status	lockdir_break(void *impl, const char *resource,
-			    const char *by, const char *reason,
-			    struct lockstore_lock_info *broken,
-			    unsigned long long *new_token,
-			    struct lockstore_error *err);
-enum lockstore_status	lockdir_history(void *impl, const char *resource,
-			    size_t limit, lockstore_history_fn fn, void *arg,
-			    struct lockstore_error *err);
-int			lockdir_expire(void *impl,
-			    struct lockstore_error *err);
-long long		lockdir_count_held(void *impl);
-enum lockstore_status	lockdir_health(void *impl,
-			    struct lockstore_error *err);
+store_renew_fn		lockdir_renew;
+store_break_fn		lockdir_break;
+store_history_fn	lockdir_history;
+store_expire_fn		lockdir_expire;
+store_count_held_fn	lockdir_count_held;
+store_health_fn		lockdir_health;
 void			lockdir_lease_close(struct lockdir *ld);
 
 /* Reads lock file FNAME into LF; LOCKDIR_ABSENT if it does not exist.
@@ -232,20 +221,13 @@ enum lockstore_status	lockdir_check_dir(const struct lockdir *ld,
 			    const char *resource, struct lockstore_error *err);
 
 /* The backend's inspect and list (query.c). */
-enum lockstore_status	lockdir_inspect(void *impl, const char *resource,
-			    int *held, struct lockstore_lock_info *info,
-			    struct lockstore_error *err);
-enum lockstore_status	lockdir_list(void *impl,
-			    const struct lockstore_list_query *q,
-			    lockstore_list_fn fn, void *arg,
-			    char next[LOCKSTORE_CURSOR_SIZE],
-			    struct lockstore_error *err);
+store_inspect_fn	lockdir_inspect;
+store_list_fn		lockdir_list;
 
 /* The backend's unlock (release.c), its close (open.c), and the store of
  * LD with the backend's calls (lockdir.c). */
-enum lockstore_status	lockdir_unlock(void *impl, const char *resource,
-			    const char *client, struct lockstore_error *err);
-void			lockdir_close(void *impl);
+store_unlock_fn		lockdir_unlock;
+store_close_fn		lockdir_close;
 struct lockstore	*lockdir_store_new(struct lockdir *ld);
 
 #endif /* LOCKDIR_H */

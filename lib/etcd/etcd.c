@@ -199,7 +199,7 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 	return st;
 }
 
-/* One lock attempt; see struct lockstore_ops. */
+/* One lock attempt; see store_take_fn in store_impl.h. */
 static enum lockstore_status
 etcd_take(void *impl, const char *resource, const char *client,
     int acquire, unsigned int ttl_ms, struct lockstore_grant *g,

@@ -315,10 +315,10 @@ enum lockstore_status	etcd_not_locked(struct etcd *e, const char *resource,
 void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
 	    enum lockstore_end *cause);
 
-/* The backend's wait (etcd_wait.c; see struct lockstore_ops): watches
+/* The backend's wait (etcd_wait.c; see store_wait_fn): watches
  * the key that refused the take (the lock, or the lock-delay) from the
  * revision after the one the take saw. */
-enum waitq_result	etcd_wait(void *impl, const struct store_wait *w);
+store_wait_fn		etcd_wait;
 
 /* --- etcd_lease.c, etcd_end.c and etcd_list.c ------------------------ */
 
@@ -353,25 +353,11 @@ enum lockstore_status	etcd_end_expired(struct etcd *e,
 			    const char *resource, const struct etcd_kv *meta,
 			    int *ended, struct lockstore_error *err);
 
-enum lockstore_status	etcd_unlock(void *impl, const char *resource,
-			    const char *client, struct lockstore_error *err);
-enum lockstore_status	etcd_renew(void *impl, const char *resource,
-			    const char *client, unsigned long long token,
-			    unsigned int ttl_ms, struct lockstore_grant *grant,
-			    struct lockstore_error *err);
-enum lockstore_status	etcd_break(void *impl, const char *resource,
-			    const char *by, const char *reason,
-			    struct lockstore_lock_info *broken,
-			    unsigned long long *new_token,
-			    struct lockstore_error *err);
-enum lockstore_status	etcd_history(void *impl, const char *resource,
-			    size_t limit, lockstore_history_fn fn, void *arg,
-			    struct lockstore_error *err);
-int			etcd_expire(void *impl, struct lockstore_error *err);
-enum lockstore_status	etcd_list(void *impl,
-			    const struct lockstore_list_query *q,
-			    lockstore_list_fn fn, void *arg,
-			    char next[LOCKSTORE_CURSOR_SIZE],
-			    struct lockstore_error *err);
+store_unlock_fn		etcd_unlock;
+store_renew_fn		etcd_renew;
+store_break_fn		etcd_break;
+store_history_fn	etcd_history;
+store_expire_fn		etcd_expire;
+store_list_fn		etcd_list;
 
 #endif /* ETCD_H */

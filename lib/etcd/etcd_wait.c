@@ -101,7 +101,7 @@ watch_body(const char *key, size_t klen, unsigned long long rev)
 	return body;
 }
 
-/* Watches the key of W's block; see struct lockstore_ops. */
+/* Watches the key of W's block; see store_wait_fn. */
 enum waitq_result
 etcd_wait(void *impl, const struct store_wait *w)
 {
