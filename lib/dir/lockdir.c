@@ -344,8 +344,8 @@ out:
 	return (enum lockstore_status)st;
 }
 
-/* Sleeps as head until RESOURCE's lock file may have changed; see struct
- * lockstore_ops. */
+/* Sleeps as head until RESOURCE's lock file may have changed; see
+ * store_wait_fn. */
 static enum waitq_result
 lockdir_wait(void *impl, const struct store_wait *w)
 {
