@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: MIT
+"""The front door of the real daemon: authentication that does not tell
+which user names exist and backs off from a peer that guesses passwords."""
+import os
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import xmlrpc.client
+
+from harness import CALL_TIMEOUT, HOST, Daemon, LockdTestCase, _Transport, main
+from harness import FAULT_AUTH
+from test_access import write_users
+
+# lockd's back-off (server/backoff.h): failures that start one, and the
+# seconds of the first.
+BACKOFF_FAILURES = 10
+BACKOFF_FIRST = 5
+
+
+class DoorTest(LockdTestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='lockd-door-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def daemon(self, conf_text):
+        conf = os.path.join(self.tmp, 'lockd.conf')
+        with open(conf, 'w') as f:
+            f.write(conf_text)
+        return Daemon(args=['--config', conf])
+
+    def auth_daemon(self):
+        users = os.path.join(self.tmp, 'users')
+        write_users(users, {'alice': ('right pw', 'client', '*')})
+        return self.daemon('auth-file %s\n' % users)
+
+    def proxy(self, d, user, password):
+        return xmlrpc.client.ServerProxy(
+            'http://%s:%s@%s:%d/' % (user, password, HOST, d.port),
+            allow_none=True, transport=_Transport(CALL_TIMEOUT))
+
+    def failed_call(self, d, user, password):
+        """Seconds a call with these credentials took to fail (fault 41)."""
+        p = self.proxy(d, user, password)
+        t0 = time.monotonic()
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            p.ping()
+        dt = time.monotonic() - t0
+        self.assertEqual(cm.exception.faultCode, FAULT_AUTH)
+        self.assertEqual(cm.exception.faultString,
+                         'Authentication failed: wrong user name or password')
+        return dt
+
+    def test_unknown_user_costs_what_a_wrong_password_costs(self):
+        with self.auth_daemon() as d:
+            # Fewer failures than start a back-off; interleaved, so that
+            # a load burst hits both kinds alike.
+            unknown, known = [], []
+            for i in range((BACKOFF_FAILURES - 1) // 2):
+                unknown.append(self.failed_call(d, 'nobody%d' % i, 'x'))
+                known.append(self.failed_call(d, 'alice', 'wrong%d' % i))
+            ratio = statistics.median(unknown) / statistics.median(known)
+            # Before: 0.3 ms against 21-28 ms (ratio ~0.01).
+            self.assertGreater(ratio, 0.4, (unknown, known))
+            self.assertLess(ratio, 2.5, (unknown, known))
+
+    def test_back_off_after_failures_ends_after_its_time(self):
+        with self.auth_daemon() as d:
+            good = self.proxy(d, 'alice', 'right pw')
+            self.assertIsNone(good.ping())
+            for i in range(BACKOFF_FAILURES):
+                self.failed_call(d, 'alice' if i % 2 else 'bob', 'guess%d' % i)
+            started = time.monotonic()
+            # Now even the right password is refused, cheaply, until the
+            # back-off ends.
+            self.assertFault(FAULT_AUTH, re.compile(
+                r'Authentication failed: too many failed attempts from '
+                r'your address; wait [1-%d] seconds' % BACKOFF_FIRST),
+                good.ping)
+            text = d.stderr_text()
+            self.assertIn('authentication: 127.0.0.1 failed %d times'
+                          % BACKOFF_FAILURES, text)
+            self.assertIn('refused for %d s' % BACKOFF_FIRST, text)
+            deadline = started + BACKOFF_FIRST + 10
+            while True:
+                try:
+                    self.assertIsNone(good.ping())
+                    break
+                except xmlrpc.client.Fault as e:
+                    self.assertIn('wait', e.faultString)
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.5)
+            self.assertGreaterEqual(time.monotonic() - started,
+                                    BACKOFF_FIRST - 1.5)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
