@@ -22,6 +22,7 @@
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"
+#include "refusal.h"
 #include "reply.h"
 #include "rpc.h"
 
@@ -42,6 +43,18 @@ refuse(xmlrpc_env *env, xmlrpc_mem_block **out, int code, const char *msg)
 		XMLRPC_MEMBLOCK_FREE(char, *out);
 		*out = NULL;
 	}
+}
+
+/* refuse(), with a (rate-limited) audit line: a refusal before parsing. */
+static void
+refuse_checked(xmlrpc_env *env, xmlrpc_mem_block **out,
+    const struct rpc_call *ctx, int code, const char *msg)
+{
+	char	what[300];
+
+	snprintf(what, sizeof(what), "fault %d: %s", code, msg);
+	refusal_log(ctx->session, what);
+	refuse(env, out, code, msg);
 }
 
 /*
@@ -257,18 +270,20 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 	char	msg[80];
 
 	if (memchr(xml, '\0', len) != NULL) {
-		refuse(env, out, LOCKD_FAULT_REFUSED, "Request refused: only "
-		    "UTF-8 requests are accepted");
+		refuse_checked(env, out, ctx, LOCKD_FAULT_REFUSED,
+		    "Request refused: only UTF-8 requests are accepted");
 		return;
 	}
 	if (!i8_values_ok(xml, len)) {
-		refuse(env, out, LOCKD_FAULT_REFUSED, "Request refused: an <i8> "
-		    "value that is not a 64-bit integer");
+		refuse_checked(env, out, ctx, LOCKD_FAULT_REFUSED,
+		    "Request refused: an <i8> value that is not a 64-bit "
+		    "integer");
 		return;
 	}
 	if (memmem(xml, len, "<!DOCTYPE", 9) != NULL) {
-		refuse(env, out, LOCKD_FAULT_REFUSED, "Request refused: "
-		    "document type declarations (<!DOCTYPE>) are not accepted");
+		refuse_checked(env, out, ctx, LOCKD_FAULT_REFUSED,
+		    "Request refused: document type declarations "
+		    "(<!DOCTYPE>) are not accepted");
 		return;
 	}
 	/*
@@ -279,14 +294,15 @@ process_checked(xmlrpc_env *env, struct rpc *rpc, const char *xml,
 	 * xmlrpc-c answers to it as a rule, every time.
 	 */
 	if (len >= 3 && memcmp(xml, "\xef\xbb\xbf", 3) == 0) {
-		refuse(env, out, XMLRPC_PARSE_ERROR, "Call XML not a proper "
-		    "XML-RPC call.  Call is not valid XML.  not well-formed");
+		refuse_checked(env, out, ctx, XMLRPC_PARSE_ERROR,
+		    "Call XML not a proper XML-RPC call.  Call is not valid "
+		    "XML.  not well-formed");
 		return;
 	}
 	if (!depth_ok(xml, len, GATE_MAX_DEPTH)) {
 		snprintf(msg, sizeof(msg), "Request refused: XML elements "
 		    "nested more than %d deep", GATE_MAX_DEPTH);
-		refuse(env, out, LOCKD_FAULT_REFUSED, msg);
+		refuse_checked(env, out, ctx, LOCKD_FAULT_REFUSED, msg);
 		return;
 	}
 	if (rpc->fastpath && fast_call(env, xml, len, ctx, out))

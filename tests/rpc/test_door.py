@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The front door of the real daemon: authentication that does not tell
-which user names exist and backs off from a peer that guesses passwords."""
+which user names exist and backs off from a peer that guesses passwords;
+refused requests leave a rate-limited audit line."""
 import os
 import re
 import shutil
@@ -11,7 +12,8 @@ import time
 import xmlrpc.client
 
 from harness import CALL_TIMEOUT, HOST, Daemon, LockdTestCase, _Transport, main
-from harness import FAULT_AUTH
+from harness import FAULT_AUTH, FAULT_REFUSED, http_request, parse_http
+from harness import raw_http, xmlrpc_post, xmlrpc_result
 from test_access import write_users
 
 # lockd's back-off (server/backoff.h): failures that start one, and the
@@ -95,6 +97,63 @@ class DoorTest(LockdTestCase):
                     time.sleep(0.5)
             self.assertGreaterEqual(time.monotonic() - started,
                                     BACKOFF_FIRST - 1.5)
+
+
+DOCTYPE = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>'
+           b'<methodCall><methodName>ping</methodName></methodCall>')
+REFUSED_LINE = re.compile(r'request from 127\.0\.0\.1:\d+: refused: (.*?)'
+                          r'(?: \(and (\d+) more refused from this address, '
+                          r'not logged\))?$', re.M)
+
+
+class RefusalAudit(LockdTestCase):
+
+    def refused_lines(self, d):
+        return REFUSED_LINE.findall(d.stderr_text())
+
+    def post_refused(self, d):
+        status, body = xmlrpc_post(d.port, DOCTYPE)
+        self.assertEqual(status, 200)
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            xmlrpc_result(body)
+        self.assertEqual(cm.exception.faultCode, FAULT_REFUSED)
+
+    def test_refused_request_leaves_an_audit_line(self):
+        with Daemon() as d:
+            self.post_refused(d)
+            lines = self.refused_lines(d)
+            self.assertEqual(len(lines), 1, d.stderr_text())
+            self.assertEqual(lines[0][0], 'fault 30: Request refused: '
+                             'document type declarations (<!DOCTYPE>) are '
+                             'not accepted')
+
+    def test_http_refusal_leaves_an_audit_line(self):
+        with Daemon() as d:
+            st, _, _ = parse_http(raw_http(d.port, http_request(
+                'POST', '/metrics', b'x')))
+            self.assertEqual(st, 405)
+            self.assertEqual([l[0] for l in self.refused_lines(d)],
+                             ['HTTP 405: only GET and HEAD'])
+
+    def test_a_burst_gives_a_bounded_number_of_lines(self):
+        burst = 40
+        with Daemon() as d:
+            t0 = time.monotonic()
+            for _ in range(burst):
+                self.post_refused(d)
+            seconds = time.monotonic() - t0
+            lines = self.refused_lines(d)
+            # At most one line per second of the burst (and its edges).
+            self.assertGreaterEqual(len(lines), 1)
+            self.assertLessEqual(len(lines), int(seconds) + 2,
+                                 (seconds, lines))
+            # The next line, a second later, counts the ones left out.
+            time.sleep(1.1)
+            self.post_refused(d)
+            lines = self.refused_lines(d)
+            self.assertNotEqual(lines[-1][1], '', lines)
+            self.assertEqual(len(lines) + sum(int(n or 0) for _, n in lines),
+                             burst + 1, lines)
 
 
 if __name__ == '__main__':
