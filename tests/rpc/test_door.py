@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The front door of the real daemon: authentication that does not tell
 which user names exist and backs off from a peer that guesses passwords;
-refused requests leave a rate-limited audit line."""
+refused requests leave a rate-limited audit line; gzip request bodies
+and replies."""
+import gzip
 import os
 import re
 import shutil
@@ -154,6 +156,80 @@ class RefusalAudit(LockdTestCase):
             self.assertNotEqual(lines[-1][1], '', lines)
             self.assertEqual(len(lines) + sum(int(n or 0) for _, n in lines),
                              burst + 1, lines)
+
+
+def multicall_body(n):
+    """A system.multicall of N pings: its reply is ~30 bytes per ping."""
+    return xmlrpc.client.dumps(
+        ([{'methodName': 'ping', 'params': []}] * n,),
+        'system.multicall').encode()
+
+
+class Gzip(LockdTestCase):
+
+    def post(self, d, body, headers):
+        status, h, rbody = parse_http(raw_http(d.port, http_request(
+            'POST', '/RPC2', body, headers=headers)))
+        self.assertEqual(status, 200, rbody)
+        return h, rbody
+
+    def test_python_client_with_encode_threshold_locks_and_unlocks(self):
+        with Daemon() as d:
+            t = _Transport(CALL_TIMEOUT)
+            t.encode_threshold = 0     # every request body gzipped
+            p = xmlrpc.client.ServerProxy(d.url, allow_none=True,
+                                          transport=t)
+            self.assertIsNone(p.lock('gz', 'c'))
+            self.assertIsNone(p.unlock('gz', 'c'))
+            # A large reply comes back gzipped; the client takes it.
+            m = xmlrpc.client.MultiCall(p)
+            for _ in range(100):
+                m.ping()
+            self.assertEqual(list(m()), [None] * 100)
+
+    def test_large_reply_is_gzipped_when_the_client_accepts_it(self):
+        body = multicall_body(100)
+        with Daemon() as d:
+            h, plain = self.post(d, body, ())
+            self.assertNotIn('content-encoding', h)
+            self.assertGreater(len(plain), 1400)
+            h, gz = self.post(d, body, ('Accept-Encoding: gzip',))
+            self.assertEqual(h.get('content-encoding'), 'gzip')
+            self.assertEqual(gzip.decompress(gz), plain)
+            h, _ = self.post(d, body, ('Accept-Encoding: gzip;q=0',))
+            self.assertNotIn('content-encoding', h)
+            # Small replies stay plain, as with Python's server.
+            h, small = self.post(d, multicall_body(1),
+                                 ('Accept-Encoding: gzip',))
+            self.assertNotIn('content-encoding', h)
+            self.assertEqual(xmlrpc_result(small), [[None]])
+
+    def assertRefused(self, d, body, message):
+        _, rbody = self.post(d, body, ('Content-Encoding: gzip',))
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            xmlrpc_result(rbody)
+        self.assertEqual((cm.exception.faultCode, cm.exception.faultString),
+                         (FAULT_REFUSED, message))
+
+    def test_gzip_bomb_and_broken_gzip_get_a_clear_fault(self):
+        with Daemon() as d:      # max-request-size 64 KiB
+            bomb = gzip.compress(multicall_body(1) + b' ' * (10 << 20))
+            self.assertLess(len(bomb), 64 << 10)
+            self.assertRefused(d, bomb, 'Request refused: the gzip body '
+                               'decompresses to more than 65536 bytes '
+                               '(max-request-size)')
+            self.assertRefused(d, b'not gzip at all', 'Request refused: '
+                               'the body is not valid gzip '
+                               '(Content-Encoding: gzip)')
+            self.assertRefused(d, gzip.compress(multicall_body(1))[:-4],
+                               'Request refused: the body is not valid '
+                               'gzip (Content-Encoding: gzip)')
+            # Within the limit, gzip is fine.
+            _, rbody = self.post(d, gzip.compress(multicall_body(1)),
+                                 ('Content-Encoding: gzip',))
+            self.assertEqual(xmlrpc_result(rbody), [[None]])
+            self.assertIn('refused: Request refused: the gzip body',
+                          d.stderr_text())
 
 
 if __name__ == '__main__':
