@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "backoff.h"
 #include "protocol.h"
 #include "cidr.h"
 #include "sha256.h"
@@ -45,6 +46,7 @@ struct access {
 	struct access_user	*users;
 	int			 nusers;
 	int			 auth;		/* an auth-file is configured */
+	char			*dummy_hash;	/* unknown users verify this */
 	uint8_t			 salt[16];	/* for ok_digest */
 	pthread_mutex_t		 cache_lock;
 };
@@ -74,6 +76,7 @@ access_free(struct access *acc)
 	for (i = 0; i < acc->nusers; i++)
 		free_user(&acc->users[i]);
 	free(acc->users);
+	free(acc->dummy_hash);
 	pthread_mutex_destroy(&acc->cache_lock);
 	free(acc);
 }
@@ -232,6 +235,32 @@ load_users(struct access *acc, const char *path, conf_reporter report,
 	return 0;
 }
 
+/*
+ * A hash of a password nobody knows, with the method, cost and salt of the
+ * first user whose hash crypt(3) takes: an unknown user name is verified
+ * against it, so that it costs the time of a known one with a wrong
+ * password (the time would otherwise tell which names exist).
+ */
+static int
+make_dummy(struct access *acc)
+{
+	struct crypt_data	*cd;
+	const char		*h;
+	int			 i;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return -1;
+	for (i = 0; i < acc->nusers && acc->dummy_hash == NULL; i++) {
+		h = crypt_r("lockd: no such user", acc->users[i].hash, cd);
+		if (h != NULL && h[0] != '*')
+			acc->dummy_hash = strdup(h);
+	}
+	free(cd);
+	if (i == acc->nusers && acc->dummy_hash == NULL)
+		acc->dummy_hash = strdup(acc->users[0].hash);
+	return acc->dummy_hash == NULL ? -1 : 0;
+}
+
 /* Builds the rules of CONF. */
 struct access *
 access_new(const struct lockd_conf *conf, conf_reporter report, char *err,
@@ -261,6 +290,10 @@ access_new(const struct lockd_conf *conf, conf_reporter report, char *err,
 			goto fail;
 		}
 		fclose(fp);
+		if (make_dummy(acc) == -1) {
+			snprintf(err, errsize, "out of memory");
+			goto fail;
+		}
 	}
 	return acc;
 fail:
@@ -326,13 +359,28 @@ equal_ct(const void *a, const void *b, size_t len)
 	return d == 0;
 }
 
+/* Whether PASS hashes to HASH: the slow part, by design. */
+static int
+crypt_ok(const char *pass, const char *hash)
+{
+	struct crypt_data	*cd;
+	const char		*h;
+	int			 ok;
+
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return 0;
+	h = crypt_r(pass, hash, cd);
+	ok = h != NULL && h[0] != '*' && strlen(h) == strlen(hash) &&
+	    equal_ct(h, hash, strlen(h));
+	free(cd);
+	return ok;
+}
+
 static int
 verify(struct access *acc, struct access_user *u, const char *pass)
 {
-	struct crypt_data	*cd;
-	uint8_t			 dig[SHA256_DIGEST_SIZE];
-	const char		*h;
-	int			 ok, cached;
+	uint8_t	dig[SHA256_DIGEST_SIZE];
+	int	ok, cached;
 
 	digest_of(acc, u->name, pass, dig);
 	pthread_mutex_lock(&acc->cache_lock);
@@ -340,13 +388,7 @@ verify(struct access *acc, struct access_user *u, const char *pass)
 	pthread_mutex_unlock(&acc->cache_lock);
 	if (cached)
 		return 1;
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
-		return 0;
-	h = crypt_r(pass, u->hash, cd);
-	ok = h != NULL && h[0] != '*' && strlen(h) == strlen(u->hash) &&
-	    equal_ct(h, u->hash, strlen(h));
-	free(cd);
-	if (ok) {
+	if ((ok = crypt_ok(pass, u->hash))) {
 		pthread_mutex_lock(&acc->cache_lock);
 		memcpy(u->ok_digest, dig, sizeof(dig));
 		u->has_ok = 1;
@@ -357,10 +399,12 @@ verify(struct access *acc, struct access_user *u, const char *pass)
 
 static int
 authenticate(struct access *acc, const char *authorization,
-    const struct access_user **userp, char *msg, size_t msgsize)
+    const struct access_user **userp, char *msg, size_t msgsize,
+    const struct sockaddr *peer, size_t salen)
 {
 	char	cred[MAX_CREDENTIALS + 1], *pass;
-	int	i;
+	long	wait;
+	int	i, ok;
 
 	if (authorization == NULL) {
 		snprintf(msg, msgsize, "Authentication required: this lockd "
@@ -374,12 +418,25 @@ authenticate(struct access *acc, const char *authorization,
 		    "Basic credentials");
 		return LOCKD_FAULT_AUTH;
 	}
+	/* Before any hashing: a peer guessing passwords is refused cheaply. */
+	if ((wait = backoff_wait(peer, salen)) > 0) {
+		explicit_bzero(cred, sizeof(cred));
+		snprintf(msg, msgsize, "Authentication failed: too many failed "
+		    "attempts from your address; wait %ld seconds", wait);
+		return LOCKD_FAULT_AUTH;
+	}
 	*pass++ = '\0';
 	for (i = 0; i < acc->nusers; i++)
 		if (strcmp(acc->users[i].name, cred) == 0)
 			break;
-	if (i == acc->nusers || !verify(acc, &acc->users[i], pass)) {
+	if (i == acc->nusers) {
+		(void)crypt_ok(pass, acc->dummy_hash);
+		ok = 0;
+	} else
+		ok = verify(acc, &acc->users[i], pass);
+	if (!ok) {
 		explicit_bzero(cred, sizeof(cred));
+		backoff_failed(peer, salen);
 		snprintf(msg, msgsize, "Authentication failed: wrong user "
 		    "name or password");
 		return LOCKD_FAULT_AUTH;
@@ -418,7 +475,8 @@ access_check(struct access *acc, const struct sockaddr *peer, size_t salen,
 	}
 	if (!acc->auth)
 		return 0;
-	return authenticate(acc, authorization, userp, msg, msgsize);
+	return authenticate(acc, authorization, userp, msg, msgsize, peer,
+	    salen);
 }
 
 /* Whether USER may act as CLIENT. */

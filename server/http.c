@@ -20,6 +20,7 @@
 #include "chan.h"
 #include "http.h"
 #include "metrics.h"
+#include "refusal.h"
 
 static TServer			 server;
 static TChanSwitch		*chan_switch;
@@ -127,13 +128,15 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 	else
 		return;
 	*handled = 1;
-	if (!rpc_peer_allowed(rpc, session))
+	if (!rpc_peer_allowed(rpc, session)) {
+		refusal_log(session, "HTTP 403: not in the allow-list");
 		respond_text(session, 403, "forbidden: this address is not in "
 		    "the allow-list\n");
-	else if (ri->method != m_get && ri->method != m_head)
+	} else if (ri->method != m_get && ri->method != m_head) {
+		refusal_log(session, "HTTP 405: only GET and HEAD");
 		respond_text(session, 405, "only GET and HEAD are allowed "
 		    "here\n");
-	else if (metrics)
+	} else if (metrics)
 		serve_metrics(session, rpc->store);
 	else
 		serve_healthz(session, rpc->store);
