@@ -29,10 +29,10 @@ static const char unlock_help[] =
 
 static const char lock_token_help[] =
     "lock_token(resource, client): lock(), returning the grant's fencing "
-    "token (i8), greater than every token handed out before. Give it to "
-    "the resource you protect; check(resource, client, token) tells "
-    "whether it is still the current holding. Faults as lock. See "
-    "PROTOCOL.";
+    "token (int, i8 above 2^31-1), greater than every token handed out "
+    "before. Give it to the resource you protect; check(resource, client, "
+    "token) tells whether it is still the current holding. Faults as "
+    "lock. See PROTOCOL.";
 
 static const char ping_help[] =
     "ping(): nil. Answers as soon as the request is parsed; touches no "

@@ -41,8 +41,7 @@ grant_value(xmlrpc_env *env, const struct lockstore_grant *g)
 	st = xmlrpc_struct_new(env);
 	if (env->fault_occurred)
 		return NULL;
-	reply_put(env, st, "token", xmlrpc_i8_new(env,
-	    (xmlrpc_int64)g->token));
+	reply_put(env, st, "token", reply_token(env, g->token));
 	reply_put(env, st, "reacquired", xmlrpc_bool_new(env,
 	    g->reacquired != 0));
 	if (g->since > 0)
@@ -285,10 +284,8 @@ broken_value(xmlrpc_env *env, const char *resource,
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)b->since));
 	if (b->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)b->token));
-	reply_put(env, st, "new_token", xmlrpc_i8_new(env,
-	    (xmlrpc_int64)new_token));
+		reply_put(env, st, "token", reply_token(env, b->token));
+	reply_put(env, st, "new_token", reply_token(env, new_token));
 	if (delay_until_ms > 0)
 		reply_put(env, st, "delay_until", reply_datetime_ms(env,
 		    delay_until_ms, 1));
@@ -409,8 +406,7 @@ add_entry(const struct lockstore_history_entry *e, void *arg)
 	reply_put(env, st, "resource", reply_name(env, e->resource));
 	reply_put(env, st, "holder", reply_name(env, e->holder));
 	if (e->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)e->token));
+		reply_put(env, st, "token", reply_token(env, e->token));
 	if (e->since > 0)
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)e->since));

@@ -36,8 +36,7 @@ status_value(xmlrpc_env *env, const char *resource, int held,
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)info->since));
 	if (held && info->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)info->token));
+		reply_put(env, st, "token", reply_token(env, info->token));
 	/* A lease ends no later than it says; a lock-delay no earlier. */
 	if (held && info->ttl_ms > 0) {
 		reply_put(env, st, "ttl", xmlrpc_double_new(env,

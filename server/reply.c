@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,15 @@ reply_put(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
 	}
 	xmlrpc_struct_set_value(env, st, key, v);
 	xmlrpc_DECREF(v);
+}
+
+/* A fencing token: <int> when it fits 32 signed bits, else <i8>. */
+xmlrpc_value *
+reply_token(xmlrpc_env *env, unsigned long long token)
+{
+	if (token <= INT32_MAX)
+		return xmlrpc_int_new(env, (int)token);
+	return xmlrpc_i8_new(env, (xmlrpc_int64)token);
 }
 
 /* A dateTime of the epoch milliseconds MS, rounded down or UP. */

@@ -23,6 +23,13 @@ xmlrpc_value	*reply_name(xmlrpc_env *env, const char *s);
 void		 reply_put(xmlrpc_env *env, xmlrpc_value *st,
 		    const char *key, xmlrpc_value *v);
 
+/*
+ * A fencing token TOKEN: an <int> (i4) when it fits in 32 signed bits,
+ * an <i8> above (PROTOCOL, "Tokens"): clients without i8 read the small
+ * ones and can send them back.
+ */
+xmlrpc_value	*reply_token(xmlrpc_env *env, unsigned long long token);
+
 /* A dateTime.iso8601 of the epoch milliseconds MS, rounded down (UP 0)
  * or up to the second. */
 xmlrpc_value	*reply_datetime_ms(xmlrpc_env *env, long long ms, int up);
