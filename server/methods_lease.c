@@ -360,6 +360,9 @@ method_break_lock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		    "%llu, reason: %s", log_escape(h, sizeof(h),
 		    broken->holder), broken->token, new_token, reason);
 		reply_audit(call, "break_lock", resource, NULL, "broken", msg);
+		/* Counted, never refused: the break happened. */
+		call->reply_size += reply_text_size(resource) +
+		    reply_text_size(broken->holder);
 		result = broken_value(env, resource, broken, new_token,
 		    delay_after_break(rpc, resource, broken));
 	} else {
@@ -379,6 +382,7 @@ out:
 
 struct history_ctx {
 	xmlrpc_env	*env;
+	struct rpc_call	*call;		/* the reply budget */
 	xmlrpc_value	*entries;
 };
 
@@ -400,6 +404,11 @@ add_entry(const struct lockstore_history_entry *e, void *arg)
 	xmlrpc_env		*env = c->env;
 	xmlrpc_value		*st;
 
+	if (reply_charge(env, c->call, REPLY_ENTRY_BYTES +
+	    reply_text_size(e->resource) + reply_text_size(e->holder) +
+	    (e->how == LOCKSTORE_END_BREAK ? reply_text_size(e->by) +
+	    reply_text_size(e->reason) : 0)) == -1)
+		return -1;
 	st = xmlrpc_struct_new(env);
 	if (env->fault_occurred)
 		return -1;
@@ -446,7 +455,7 @@ method_history(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 {
 	struct rpc		*rpc = server_info;
 	struct lockstore_error	*err = NULL;
-	struct history_ctx	 c = { env, NULL };
+	struct history_ctx	 c = { env, call_info, NULL };
 	enum lockstore_status	 st;
 	xmlrpc_value		*v[2], *result = NULL;
 	const char		*resource = NULL;
