@@ -20,7 +20,7 @@
 #define LOCKD_FAULT_CLIENT		12	/* bad client name */
 #define LOCKD_FAULT_STORAGE		20	/* storage error */
 #define LOCKD_FAULT_STATE		21	/* invalid lock state */
-#define LOCKD_FAULT_REFUSED		30	/* request refused before parsing */
+#define LOCKD_FAULT_REFUSED		30	/* request refused by a limit */
 #define LOCKD_FAULT_DENIED		40	/* peer not in the allow list */
 #define LOCKD_FAULT_AUTH		41	/* no or wrong credentials */
 #define LOCKD_FAULT_FORBIDDEN		42	/* user may not act as that client */

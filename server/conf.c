@@ -50,6 +50,8 @@ static const struct conf_key keys[] = {
 	{ "lockdir", CONF_STRING, OFF(lockdir), 0, 0 },
 	{ "log", CONF_STRING, OFF(log), 0, 0 },
 	{ "max-connections", CONF_INT, OFF(max_connections), 1, 4096 },
+	{ "max-reply-size", CONF_SIZE_INT, OFF(max_reply_size), 65536,
+	    1073741824 },
 	{ "max-request-size", CONF_SIZE_INT, OFF(max_request_size), 1024,
 	    16777216 },
 	{ "max-ttl", CONF_INT, OFF(max_ttl), 0, 2592000 },
@@ -81,6 +83,7 @@ conf_defaults(struct lockd_conf *conf)
 	conf->keepalive_requests = 1000;
 	conf->timeout = 10;
 	conf->max_request_size = 65536;
+	conf->max_reply_size = CONF_DEFAULT_MAX_REPLY;
 	conf->user = strdup(LOCKD_USER);
 	conf->pidfile = strdup(CONF_DEFAULT_PIDFILE);
 	conf->log = strdup("syslog");
@@ -481,6 +484,7 @@ conf_print(FILE *fp, const struct lockd_conf *conf)
 	fprintf(fp, "keepalive-requests %d\n", conf->keepalive_requests);
 	fprintf(fp, "timeout %d\n", conf->timeout);
 	fprintf(fp, "max-request-size %d\n", conf->max_request_size);
+	fprintf(fp, "max-reply-size %d\n", conf->max_reply_size);
 	fprintf(fp, "verbose %s\n", conf->verbose ? "yes" : "no");
 	fprintf(fp, "user %s\n", conf->user);
 	fprintf(fp, "pidfile %s\n", conf->pidfile);

@@ -24,6 +24,8 @@
 #define CONF_DEFAULT_FILE	SYSCONFDIR "/lockd.conf"
 #define CONF_DEFAULT_LOCKDIR	LOCALSTATEDIR "/lib/lockd"
 #define CONF_DEFAULT_PIDFILE	RUNSTATEDIR "/lockd/lockd.pid"
+/* max-reply-size: the answer to one request (a multicall's in all). */
+#define CONF_DEFAULT_MAX_REPLY	(16 << 20)
 
 struct lockd_conf {
 	char	*listen;		/* numeric address or host name */
@@ -35,6 +37,7 @@ struct lockd_conf {
 	int	 keepalive_requests;	/* requests per connection */
 	int	 timeout;		/* seconds for reading a request */
 	int	 max_request_size;	/* bytes */
+	int	 max_reply_size;	/* bytes per request's answer */
 	int	 verbose;		/* log debug messages */
 	char	*user;			/* run as this user when started
 					   as root */

@@ -325,6 +325,7 @@ rpc_process(xmlrpc_env *env, struct rpc *rpc, const char *xml, size_t len,
 	ctx.session = session;
 	pthread_rwlock_rdlock(&rpc->access_lock);
 	ctx.generation = rpc->generation;
+	ctx.reply_budget = rpc->max_reply_size;
 	if (rpc->access == NULL || admit(rpc, &ctx, env, out)) {
 		/* Copies that outlive a wait without the rules pinned. */
 		ctx.authenticated = ctx.user != NULL;

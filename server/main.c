@@ -246,6 +246,7 @@ apply_policy(const struct lockd_conf *conf, const char *when)
 		p.max_waiters = (unsigned int)running->max_connections - 1;
 	}
 	rpc_set_policy(rpc, &p, conf->break_lock);
+	rpc->max_reply_size = (size_t)conf->max_reply_size;
 	log_debug("%slock-delay %u ms, break-lock %s, history-size %lu, "
 	    "max-waiters %u, max-wait %u ms, max-ttl %u ms", when,
 	    p.lock_delay_ms, conf->break_lock ? "yes" : "no",

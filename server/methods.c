@@ -12,6 +12,7 @@
 #include <xmlrpc-c/server.h>
 
 #include "methods.h"
+#include "reply.h"
 
 static const char lock_help[] =
     "lock(resource, client): take the lock on RESOURCE for CLIENT. "
@@ -29,10 +30,10 @@ static const char unlock_help[] =
 
 static const char lock_token_help[] =
     "lock_token(resource, client): lock(), returning the grant's fencing "
-    "token (i8), greater than every token handed out before. Give it to "
-    "the resource you protect; check(resource, client, token) tells "
-    "whether it is still the current holding. Faults as lock. See "
-    "PROTOCOL.";
+    "token (int, i8 above 2^31-1), greater than every token handed out "
+    "before. Give it to the resource you protect; check(resource, client, "
+    "token) tells whether it is still the current holding. Faults as "
+    "lock. See PROTOCOL.";
 
 static const char ping_help[] =
     "ping(): nil. Answers as soon as the request is parsed; touches no "
@@ -128,9 +129,29 @@ refuse_shutdown(xmlrpc_env *env, void *context, const char *comment,
 	    "Shutdown by client is disabled on this server.");
 }
 
+/*
+ * Every call from the registry: refused once the request's answer used
+ * its budget (the earlier calls of a multicall), else the method, whose
+ * fault is counted too.  The method's SERVER_INFO is the RPC.
+ */
+static xmlrpc_value *
+dispatch(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
+    void *call_info)
+{
+	const struct method	*m = server_info;
+	struct rpc_call		*call = call_info;
+	xmlrpc_value		*result = NULL;
+
+	if (reply_charge(env, call, REPLY_CALL_BYTES) == 0)
+		result = m->handler(env, params, call->rpc, call);
+	if (env->fault_occurred)
+		call->reply_size += reply_text_size(env->fault_string);
+	return result;
+}
+
 /* Adds every method of the table to REGISTRY. */
 void
-methods_register(xmlrpc_env *env, xmlrpc_registry *registry, struct rpc *rpc)
+methods_register(xmlrpc_env *env, xmlrpc_registry *registry)
 {
 	struct xmlrpc_method_info3	info;
 	size_t				i;
@@ -138,8 +159,8 @@ methods_register(xmlrpc_env *env, xmlrpc_registry *registry, struct rpc *rpc)
 	xmlrpc_registry_set_shutdown(registry, refuse_shutdown, NULL);
 	for (i = 0; !env->fault_occurred && i < methods_count; i++) {
 		info.methodName = methods_table[i].name;
-		info.methodFunction = methods_table[i].handler;
-		info.serverInfo = rpc;
+		info.methodFunction = dispatch;
+		info.serverInfo = (void *)&methods_table[i];
 		info.stackSize = RPC_STACK_SIZE;
 		info.signatureString = methods_table[i].signature;
 		info.help = methods_table[i].help;

@@ -38,11 +38,11 @@ extern const struct method	methods_table[];
 extern const size_t		methods_count;
 
 /*
- * Adds every method of the table to REGISTRY with RPC as serverInfo and
- * RPC_STACK_SIZE of stack, and refuses system.shutdown.
+ * Adds every method of the table to REGISTRY with RPC_STACK_SIZE of
+ * stack, through one dispatcher that keeps the reply budget (the handler
+ * gets the call's struct rpc as serverInfo), and refuses system.shutdown.
  */
-void	methods_register(xmlrpc_env *env, xmlrpc_registry *registry,
-	    struct rpc *rpc);
+void	methods_register(xmlrpc_env *env, xmlrpc_registry *registry);
 
 /* methods_lock.c: lock, unlock, lock_token, ping. */
 xmlrpc_value	*method_lock(xmlrpc_env *, xmlrpc_value *, void *, void *);

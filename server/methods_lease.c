@@ -41,8 +41,7 @@ grant_value(xmlrpc_env *env, const struct lockstore_grant *g)
 	st = xmlrpc_struct_new(env);
 	if (env->fault_occurred)
 		return NULL;
-	reply_put(env, st, "token", xmlrpc_i8_new(env,
-	    (xmlrpc_int64)g->token));
+	reply_put(env, st, "token", reply_token(env, g->token));
 	reply_put(env, st, "reacquired", xmlrpc_bool_new(env,
 	    g->reacquired != 0));
 	if (g->since > 0)
@@ -288,10 +287,8 @@ broken_value(xmlrpc_env *env, const char *resource,
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)b->since));
 	if (b->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)b->token));
-	reply_put(env, st, "new_token", xmlrpc_i8_new(env,
-	    (xmlrpc_int64)new_token));
+		reply_put(env, st, "token", reply_token(env, b->token));
+	reply_put(env, st, "new_token", reply_token(env, new_token));
 	if (delay_until_ms > 0)
 		reply_put(env, st, "delay_until", reply_datetime_ms(env,
 		    delay_until_ms, 1));
@@ -366,6 +363,9 @@ method_break_lock(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 		    "%llu, reason: %s", log_escape(h, sizeof(h),
 		    broken->holder), broken->token, new_token, reason);
 		reply_audit(call, "break_lock", resource, NULL, "broken", msg);
+		/* Counted, never refused: the break happened. */
+		call->reply_size += reply_text_size(resource) +
+		    reply_text_size(broken->holder);
 		result = broken_value(env, resource, broken, new_token,
 		    delay_after_break(rpc, resource, broken));
 	} else {
@@ -385,6 +385,7 @@ out:
 
 struct history_ctx {
 	xmlrpc_env	*env;
+	struct rpc_call	*call;		/* the reply budget */
 	xmlrpc_value	*entries;
 };
 
@@ -406,14 +407,18 @@ add_entry(const struct lockstore_history_entry *e, void *arg)
 	xmlrpc_env		*env = c->env;
 	xmlrpc_value		*st;
 
+	if (reply_charge(env, c->call, REPLY_ENTRY_BYTES +
+	    reply_text_size(e->resource) + reply_text_size(e->holder) +
+	    (e->how == LOCKSTORE_END_BREAK ? reply_text_size(e->by) +
+	    reply_text_size(e->reason) : 0)) == -1)
+		return -1;
 	st = xmlrpc_struct_new(env);
 	if (env->fault_occurred)
 		return -1;
 	reply_put(env, st, "resource", reply_name(env, e->resource));
 	reply_put(env, st, "holder", reply_name(env, e->holder));
 	if (e->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)e->token));
+		reply_put(env, st, "token", reply_token(env, e->token));
 	if (e->since > 0)
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)e->since));
@@ -453,7 +458,7 @@ method_history(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 {
 	struct rpc		*rpc = server_info;
 	struct lockstore_error	*err = NULL;
-	struct history_ctx	 c = { env, NULL };
+	struct history_ctx	 c = { env, call_info, NULL };
 	enum lockstore_status	 st;
 	xmlrpc_value		*v[2], *result = NULL;
 	const char		*resource = NULL;

@@ -54,8 +54,8 @@ store_call(xmlrpc_env *env, const struct rpc_call *ctx, const char *method,
 	free(err);
 	if (st != LOCKSTORE_OK)
 		return NULL;
-	return call == FASTPATH_LOCK_TOKEN ? xmlrpc_i8_new(env,
-	    (xmlrpc_int64)token) : xmlrpc_nil_new(env);
+	return call == FASTPATH_LOCK_TOKEN ? reply_token(env, token) :
+	    xmlrpc_nil_new(env);
 }
 
 /* lock(), lock_token() and unlock() from the registry. */

@@ -36,8 +36,7 @@ status_value(xmlrpc_env *env, const char *resource, int held,
 		reply_put(env, st, "since", xmlrpc_datetime_new_sec(env,
 		    (time_t)info->since));
 	if (held && info->token != 0)
-		reply_put(env, st, "token", xmlrpc_i8_new(env,
-		    (xmlrpc_int64)info->token));
+		reply_put(env, st, "token", reply_token(env, info->token));
 	/* A lease ends no later than it says; a lock-delay no earlier. */
 	if (held && info->ttl_ms > 0) {
 		reply_put(env, st, "ttl", xmlrpc_double_new(env,
@@ -83,7 +82,8 @@ method_status(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	else if ((st = lockstore_inspect(rpc->store, resource, &held, info,
 	    err)) != LOCKSTORE_OK)
 		xmlrpc_env_set_fault(env, reply_fault_code(st), err->msg);
-	else
+	else if (reply_charge(env, call_info, reply_text_size(resource) +
+	    (held ? reply_text_size(info->holder) : 0)) == 0)
 		result = status_value(env, resource, held, info);
 out:
 	args_drop(v, 1);
@@ -95,6 +95,7 @@ out:
 
 struct list_ctx {
 	xmlrpc_env	*env;
+	struct rpc_call	*call;		/* the reply budget */
 	xmlrpc_value	*locks;
 };
 
@@ -104,6 +105,10 @@ add_lock(const struct lockstore_lock_info *info, void *arg)
 	struct list_ctx	*c = arg;
 	xmlrpc_value	*v;
 
+	if (reply_charge(c->env, c->call, REPLY_ENTRY_BYTES +
+	    reply_text_size(info->resource) +
+	    reply_text_size(info->holder)) == -1)
+		return -1;
 	v = status_value(c->env, info->resource, 1, info);
 	if (c->env->fault_occurred)
 		return -1;
@@ -134,7 +139,7 @@ method_list(xmlrpc_env *env, xmlrpc_value *params, void *server_info,
 	struct rpc			*rpc = server_info;
 	struct lockstore_list_query	 q;
 	struct lockstore_error		*err = NULL;
-	struct list_ctx			 c = { env, NULL };
+	struct list_ctx			 c = { env, call_info, NULL };
 	enum lockstore_status		 st;
 	xmlrpc_value			*v[1], *result = NULL;
 	char				 next[LOCKSTORE_CURSOR_SIZE];

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,52 @@ reply_put(xmlrpc_env *env, xmlrpc_value *st, const char *key, xmlrpc_value *v)
 	}
 	xmlrpc_struct_set_value(env, st, key, v);
 	xmlrpc_DECREF(v);
+}
+
+/*
+ * The most bytes the name S takes in an answer: escaped, or as base64
+ * (reply_name) when it is not plain ASCII that XML carries unchanged.
+ */
+size_t
+reply_text_size(const char *s)
+{
+	const unsigned char	*p;
+	size_t			 len, escaped, base64;
+	int			 ascii = 1;
+
+	escaped = 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		escaped += *p == '<' || *p == '>' || *p == '&' ||
+		    *p == '\r' ? 6 : 1;
+		ascii = ascii && *p < 0x7f;
+	}
+	len = (size_t)(p - (const unsigned char *)s);
+	if (ascii && xml_safe(s))
+		return escaped;
+	base64 = (len + 56) / 57 * 78 + 2;	/* lines of 76 and CRLF */
+	return escaped > base64 ? escaped : base64;
+}
+
+/* Counts N bytes more of CALL's answer; fault 30 past max-reply-size. */
+int
+reply_charge(xmlrpc_env *env, struct rpc_call *call, size_t n)
+{
+	call->reply_size += n;
+	if (call->reply_size <= call->reply_budget)
+		return 0;
+	xmlrpc_env_set_fault_formatted(env, LOCKD_FAULT_REFUSED, "Request "
+	    "refused: the answer would exceed max-reply-size (%zu bytes); "
+	    "ask for fewer entries (limit) or fewer calls", call->reply_budget);
+	return -1;
+}
+
+/* A fencing token: <int> when it fits 32 signed bits, else <i8>. */
+xmlrpc_value *
+reply_token(xmlrpc_env *env, unsigned long long token)
+{
+	if (token <= INT32_MAX)
+		return xmlrpc_int_new(env, (int)token);
+	return xmlrpc_i8_new(env, (xmlrpc_int64)token);
 }
 
 /* A dateTime of the epoch milliseconds MS, rounded down or UP. */

@@ -18,10 +18,39 @@
  * it unchanged (PROTOCOL, "Names in answers"). */
 xmlrpc_value	*reply_name(xmlrpc_env *env, const char *s);
 
+/*
+ * The reply budget of a request (max-reply-size), shared by the calls of
+ * a multicall through CALL: every call counts REPLY_CALL_BYTES and its
+ * fault; the methods count the names and the entries of lists as they
+ * add them, before building them.
+ */
+#define REPLY_CALL_BYTES	1024	/* one call's fixed part: a
+					   struct of fixed members, nil,
+					   the multicall wrapper */
+#define REPLY_ENTRY_BYTES	1024	/* one entry of list or history
+					   besides its strings */
+
+/* The most bytes the string S takes in an answer (escaped, or base64). */
+size_t		 reply_text_size(const char *s);
+
+/*
+ * Counts N more bytes of CALL's answer.  Returns 0, or -1 with fault 30
+ * in ENV once the answer exceeds max-reply-size.
+ */
+int		 reply_charge(xmlrpc_env *env, struct rpc_call *call,
+		    size_t n);
+
 /* Sets KEY of struct ST to V and drops the reference to V; does nothing
  * (but the drop) once ENV holds a fault. */
 void		 reply_put(xmlrpc_env *env, xmlrpc_value *st,
 		    const char *key, xmlrpc_value *v);
+
+/*
+ * A fencing token TOKEN: an <int> (i4) when it fits in 32 signed bits,
+ * an <i8> above (PROTOCOL, "Tokens"): clients without i8 read the small
+ * ones and can send them back.
+ */
+xmlrpc_value	*reply_token(xmlrpc_env *env, unsigned long long token);
 
 /* A dateTime.iso8601 of the epoch milliseconds MS, rounded down (UP 0)
  * or up to the second. */

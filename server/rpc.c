@@ -13,6 +13,7 @@
 #include <xmlrpc-c/server.h>
 
 #include "access.h"
+#include "conf.h"
 #include "methods.h"
 #include "rpc.h"
 
@@ -30,13 +31,14 @@ rpc_new(struct lockstore *store, char *err, size_t errsize)
 	}
 	rpc->store = store;
 	rpc->fastpath = 1;
+	rpc->max_reply_size = CONF_DEFAULT_MAX_REPLY;
 	pthread_rwlock_init(&rpc->access_lock, NULL);
 	pthread_mutex_init(&rpc->policy_lock, NULL);
 	rpc->policy = def;
 	xmlrpc_env_init(&env);
 	rpc->registry = xmlrpc_registry_new(&env);
 	if (!env.fault_occurred)
-		methods_register(&env, rpc->registry, rpc);
+		methods_register(&env, rpc->registry);
 	if (env.fault_occurred) {
 		snprintf(err, errsize, "cannot build the method registry: %s",
 		    env.fault_string);

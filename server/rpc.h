@@ -37,6 +37,7 @@ struct rpc {
 	struct lockstore_policy	 policy;
 	int			 break_lock;
 	int			 fastpath;	/* scan hot calls first */
+	volatile size_t		 max_reply_size; /* max-reply-size */
 };
 
 /*
@@ -57,6 +58,12 @@ struct rpc_call {
 	int				 stale;		/* rules replaced during
 							   a wait */
 	const struct access_user	*unpinned_user;
+	size_t				 reply_budget;	/* max-reply-size at
+							   the start */
+	size_t				 reply_size;	/* bytes of answer
+							   counted so far, of
+							   every call of a
+							   multicall */
 };
 
 /* Builds the service over STORE; NULL with ERR filled on failure. */

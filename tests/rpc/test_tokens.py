@@ -170,7 +170,8 @@ class TokenTest(SharedDaemon, TokenTestCase):
         self.assertIsNone(self.p.unlock(r, 'host1'))
         self.assertEqual(self.p.status(r), {'resource': r, 'held': False})
 
-    def test_status_token_arrives_as_i8(self):
+    def test_status_token_arrives_as_i4(self):
+        # PROTOCOL "Tokens in answers": <i4> up to 2^31-1 (test_replies).
         r = self.name()
         t = self.p.lock_token(r, 'c')
         body = ('<?xml version="1.0"?><methodCall><methodName>status'
@@ -179,7 +180,7 @@ class TokenTest(SharedDaemon, TokenTestCase):
         status, rbody = xmlrpc_post(self.daemon.port, body,
                                     timeout=CALL_TIMEOUT)
         self.assertEqual(status, 200)
-        self.assertIn(b'<i8>%d</i8>' % t, rbody)
+        self.assertIn(b'<i4>%d</i4>' % t, rbody)
         body = ('<?xml version="1.0"?><methodCall><methodName>lock_token'
                 '</methodName><params><param><value><string>%s</string>'
                 '</value></param><param><value><string>c</string></value>'
@@ -187,7 +188,7 @@ class TokenTest(SharedDaemon, TokenTestCase):
         status, rbody = xmlrpc_post(self.daemon.port, body,
                                     timeout=CALL_TIMEOUT)
         self.assertEqual(status, 200)
-        self.assertRegex(rbody, rb'<i8>[1-9][0-9]*</i8>')
+        self.assertRegex(rbody, rb'<i4>[1-9][0-9]*</i4>')
         self.assertIsNone(self.p.unlock(r, 'c'))
         self.assertIsNone(self.p.unlock(self.name('2'), 'c'))
 
