@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xmlrpc-c/base.h>
@@ -94,6 +95,8 @@ void	ChanSwitchInterrupt(TChanSwitch *);
 
 /* What fits in one reply: status line, headers and a small body. */
 #define CHAN_OUT_SIZE	4096
+/* How often a send waiting for the peer looks whether Abyss stops. */
+#define SEND_SLICE_MS	100
 
 struct chan {
 	int			 fd;
@@ -120,6 +123,7 @@ struct chan_switch {
 };
 
 static int			 own;
+static int64_t			 send_timeout_ms;	/* per reply */
 static struct sockaddr_storage	 listener;	/* for procfd_find */
 static socklen_t		 listener_len;	/* 0: unknown */
 
@@ -129,12 +133,50 @@ impl_of(const void *obj)
 	return ((const struct abyss_object *)obj)->impl;
 }
 
-/* Sends LEN bytes of BUF and, first, whatever C holds; blocking. */
+/* The monotonic clock in milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits until C's socket takes more, at most until DEADLINE (now_ms());
+ * 0, or -1 when the deadline passed or the server is stopping.  Polls in
+ * slices, so that an interrupt is noticed within one.
+ */
+static int
+wait_writable(struct chan *c, int64_t deadline)
+{
+	struct pollfd	pfd;
+	int64_t		left;
+
+	while (!c->interrupted && (left = deadline - now_ms()) > 0) {
+		pfd.fd = c->fd;
+		pfd.events = POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > SEND_SLICE_MS ? SEND_SLICE_MS :
+		    (int)left) > 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Sends LEN bytes of BUF and, first, whatever C holds, within the send
+ * timeout (a peer that does not read is given up on: the connection then
+ * fails, and its slot is freed); FLAGS MSG_DONTWAIT: only what the
+ * socket takes now.
+ */
 static void
 send_all(struct chan *c, const char *buf, size_t len, int flags)
 {
 	struct msghdr	 msg;
 	struct iovec	 iov[2];
+	int64_t		 deadline = now_ms() + send_timeout_ms;
 	ssize_t		 n;
 	size_t		 done;
 	int		 i;
@@ -149,8 +191,11 @@ send_all(struct chan *c, const char *buf, size_t len, int flags)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = &iov[i];
 		msg.msg_iovlen = (size_t)(2 - i);
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | flags);
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    !(flags & MSG_DONTWAIT) && wait_writable(c, deadline) == 0)
 			continue;
 		if (n <= 0) {
 			c->failed = 1;
@@ -206,18 +251,21 @@ chan_write(TChannel *ch, const unsigned char *buf, uint32_t len,
 	*failed = c->failed;
 }
 
-/* Reads what is there; a response being held goes first. */
+/*
+ * Reads what is there; a response being held goes first.  Once a reply
+ * could not be sent, nothing more is read: the connection ends.
+ */
 static void
 chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
     abyss_bool *failed)
 {
 	struct chan	*c = impl_of(ch);
-	ssize_t		 n;
+	ssize_t		 n = -1;
 
 	flush(c, 0);
-	do
-		n = recv(c->fd, buf, size, 0);
-	while (n == -1 && errno == EINTR);
+	while (!c->failed && (n = recv(c->fd, buf, size, 0)) == -1 &&
+	    errno == EINTR)
+		;
 	*failed = n < 0;
 	*got = n < 0 ? 0 : (uint32_t)n;
 }
@@ -225,7 +273,7 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
 /*
  * Waits until the client sent something (or the socket takes more, or
  * both), at most MS milliseconds.  Before waiting for the client, the
- * response it waits for is sent.
+ * response it waits for is sent; if it could not be, the wait fails.
  */
 static void
 chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
@@ -236,7 +284,8 @@ chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
 	int		 rc, f = 0, r = 0, w = 0;
 
 	flush(c, 0);
-	if (!c->interrupted) {
+	f = c->failed;
+	if (!f && !c->interrupted) {
 		pfd.fd = c->fd;
 		pfd.events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 		pfd.revents = 0;
@@ -558,7 +607,8 @@ self_test(void)
 
 /* Makes the channel switch over FD; see chan.h. */
 int
-chan_switch_create(int fd, TChanSwitch **sw, const char **error)
+chan_switch_create(int fd, unsigned int timeout, TChanSwitch **sw,
+    const char **error)
 {
 	struct chan_switch	*s;
 	const char		*why, *env;
@@ -567,6 +617,7 @@ chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 	*sw = NULL;
 	*error = NULL;
 	own = 0;
+	send_timeout_ms = (int64_t)timeout * 1000;
 	listener_len = sizeof(listener);
 	if (getsockname(fd, (struct sockaddr *)&listener, &listener_len) ==
 	    -1 || listener_len > sizeof(listener))

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +27,20 @@ static TServer			 server;
 static TChanSwitch		*chan_switch;
 static volatile sig_atomic_t	 initialized;
 static volatile sig_atomic_t	 terminating;
+
+/*
+ * Stopping without Abyss's 2-second naps: once stopping, Abyss waits for
+ * the connections' threads by sleeping 2 s (usleep) between looks.  The
+ * waker interrupts that sleep every WAKE_MS with a signal whose handler
+ * does nothing, so that the server stops soon after its last connection.
+ */
+#define WAKE_MS		50
+#define WAKE_SIGNAL	(SIGRTMIN + 3)
+
+static pthread_t		 runner;	/* the thread in ServerRun */
+static pthread_t		 waker;
+static sem_t			 wake_sem;	/* posted: stopping or done */
+static volatile sig_atomic_t	 run_done;
 
 /*
  * Sends a whole response: STATUS, TYPE and LEN bytes of BODY (not sent for
@@ -189,7 +205,8 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 	 */
 	if (getenv("TZ") == NULL)
 		setenv("TZ", ":/etc/localtime", 0);
-	if (chan_switch_create(fd, &chan_switch, &error) == -1)
+	if (chan_switch_create(fd, (unsigned int)conf->timeout,
+	    &chan_switch, &error) == -1)
 		goto fail;
 	ServerCreateSwitch(&server, chan_switch, &error);
 	if (error != NULL) {
@@ -215,6 +232,8 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 		return -1;
 	}
 	ServerInit2(&server, &error);
+	if (error == NULL && sem_init(&wake_sem, 0, 0) == -1)
+		error = strdup("cannot make a semaphore");
 	if (error != NULL) {
 		ServerFree(&server);
 		ChanSwitchDestroy(chan_switch);
@@ -229,11 +248,56 @@ fail:
 	return -1;
 }
 
+static void
+on_wake(int sig)
+{
+	(void)sig;
+}
+
+/* The waker: from http_terminate() until ServerRun() returns. */
+static void *
+wake_runner(void *arg)
+{
+	struct timespec	ts = { 0, WAKE_MS * 1000000L };
+
+	(void)arg;
+	while (sem_wait(&wake_sem) == -1)
+		;
+	while (!run_done) {
+		pthread_kill(runner, WAKE_SIGNAL);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* Installs the waker; 0 or -1 (then ServerRun stops in 2 s steps). */
+static int
+start_waker(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_wake;
+	runner = pthread_self();
+	if (sigaction(WAKE_SIGNAL, &sa, NULL) == -1 ||
+	    pthread_create(&waker, NULL, wake_runner, NULL) != 0)
+		return -1;
+	return 0;
+}
+
 /* Serves until http_terminate(); see http.h. */
 int
 http_run(void)
 {
+	int	waking = start_waker() == 0;
+
 	ServerRun(&server);
+	if (waking) {
+		run_done = 1;
+		sem_post(&wake_sem);
+		pthread_join(waker, NULL);
+	}
 	return terminating;
 }
 
@@ -242,8 +306,10 @@ void
 http_terminate(void)
 {
 	terminating = 1;
-	if (initialized)
+	if (initialized) {
 		ServerTerminate(&server);
+		sem_post(&wake_sem);
+	}
 }
 
 /* Frees the server. */
@@ -253,6 +319,7 @@ http_free(void)
 	if (!initialized)
 		return;
 	initialized = 0;
+	sem_destroy(&wake_sem);
 	ServerFree(&server);
 	ChanSwitchDestroy(chan_switch);
 	xmlrpc_server_abyss_global_term();
