@@ -6,7 +6,9 @@
  * across segments can wait for the client's delayed ACK.  These channels
  * gather what Abyss writes and send it when the response is complete, in
  * one segment.  They also accept with close-on-exec, need no pipe per
- * connection, and tell lockd the socket of a request.
+ * connection, tell lockd the socket of a request, hand Abyss one request
+ * at a time (frame.c: Abyss 1.33 would not run a pipelined one), and give
+ * up on a peer that does not read its reply within the timeout.
  *
  * Abyss 1.33 has no public interface for this: ChanSwitchCreate() and
  * ChannelCreate() are exported, and the method tables below mirror its
@@ -38,6 +40,7 @@
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
+#include "frame.h"
 #include "listen.h"
 #include "log.h"
 #include "procfd.h"
@@ -95,6 +98,8 @@ void	ChanSwitchInterrupt(TChanSwitch *);
 
 /* What fits in one reply: status line, headers and a small body. */
 #define CHAN_OUT_SIZE	4096
+/* What one recv() takes in. */
+#define CHAN_IN_SIZE	8192
 /* How often a send waiting for the peer looks whether Abyss stops. */
 #define SEND_SLICE_MS	100
 
@@ -103,8 +108,11 @@ struct chan {
 	int			 failed;	/* a send failed */
 	volatile int		 interrupted;	/* Abyss is stopping */
 	size_t			 outlen;
+	size_t			 inpos, inlen;	/* read, not yet Abyss's */
+	struct frame		 frame;		/* of the request read */
 	char			 peer[64];	/* for Abyss's log line */
 	char			 out[CHAN_OUT_SIZE];
+	char			 in[CHAN_IN_SIZE];
 };
 
 /*
@@ -252,8 +260,10 @@ chan_write(TChannel *ch, const unsigned char *buf, uint32_t len,
 }
 
 /*
- * Reads what is there; a response being held goes first.  Once a reply
- * could not be sent, nothing more is read: the connection ends.
+ * Reads what is there, up to the end of the request under way (frame.c):
+ * a pipelined request stays here until Abyss is done with the one before.
+ * A response being held goes first.  Once a reply could not be sent,
+ * nothing more is read: the connection ends.
  */
 static void
 chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
@@ -261,13 +271,27 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
 {
 	struct chan	*c = impl_of(ch);
 	ssize_t		 n = -1;
+	size_t		 take;
 
 	flush(c, 0);
-	while (!c->failed && (n = recv(c->fd, buf, size, 0)) == -1 &&
-	    errno == EINTR)
-		;
-	*failed = n < 0;
-	*got = n < 0 ? 0 : (uint32_t)n;
+	if (c->inpos == c->inlen) {
+		c->inpos = c->inlen = 0;
+		while (!c->failed && (n = recv(c->fd, c->in, sizeof(c->in),
+		    0)) == -1 && errno == EINTR)
+			;
+		if (n <= 0) {
+			*failed = n < 0;
+			*got = 0;
+			return;
+		}
+		c->inlen = (size_t)n;
+	}
+	take = c->inlen - c->inpos < size ? c->inlen - c->inpos : size;
+	take = frame_take(&c->frame, c->in + c->inpos, take);
+	memcpy(buf, c->in + c->inpos, take);
+	c->inpos += take;
+	*failed = 0;
+	*got = (uint32_t)take;
 }
 
 /*
@@ -285,7 +309,9 @@ chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
 
 	flush(c, 0);
 	f = c->failed;
-	if (!f && !c->interrupted) {
+	if (!f && rd && c->inpos < c->inlen && !c->interrupted)
+		r = 1;	/* a pipelined request */
+	else if (!f && !c->interrupted) {
 		pfd.fd = c->fd;
 		pfd.events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 		pfd.revents = 0;

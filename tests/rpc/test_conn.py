@@ -10,6 +10,12 @@
   2 s although the peers still do not read.  With LOCKD_CHANNELS=abyss
   (Abyss's own connections) replies are sent without a timeout: lockd.8
   says so, and that variant is skipped.
+
+- Pipelined requests (item 5): lock, status and unlock in one send() are
+  each answered, in order, on the one connection (Abyss kept what it read
+  past the first request in its buffer and never ran it); so are ten
+  pings, and a request split after its head, and one whose head arrives
+  with the body of the one before.
 """
 import os
 import socket
@@ -17,9 +23,11 @@ import sys
 import tempfile
 import time
 import unittest
+import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, LockdTestCase, main  # noqa: E402
+from harness import (Daemon, LockdTestCase, SharedDaemon,  # noqa: E402
+                     main, parse_http)
 
 HOST = '127.0.0.1'
 TIMEOUT = 2             # lockd.conf timeout of the test daemon
@@ -127,6 +135,93 @@ class Stalled(LockdTestCase):
         self.assertEqual(rc, 0)
         self.assertLess(took, TERM_BUDGET, 'exit %.2f s after SIGTERM'
                         % took)
+
+
+def post(method, *params, close=False):
+    """Bytes of a keep-alive (or CLOSE) XML-RPC request."""
+    body = xmlrpc.client.dumps(params, method).encode()
+    return (b'POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+            b'Content-Type: text/xml\r\nContent-Length: %d\r\n%s\r\n'
+            % (len(body), b'Connection: close\r\n' if close else b'')) + body
+
+
+def read_responses(s, count, timeout=10):
+    """COUNT responses read from socket S (by Content-Length), as
+    (status, headers, value or Fault); fewer if S closes or TIMEOUT
+    passes."""
+    out, buf = [], b''
+    deadline = time.monotonic() + timeout
+    while len(out) < count:
+        end = buf.find(b'\r\n\r\n')
+        if end >= 0:
+            status, headers, _ = parse_http(buf[:end + 4])
+            total = end + 4 + int(headers.get('content-length', '0'))
+            if len(buf) >= total:
+                body = buf[end + 4:total]
+                buf = buf[total:]
+                try:
+                    value = xmlrpc.client.loads(body)[0][0]
+                except xmlrpc.client.Fault as f:
+                    value = f
+                out.append((status, headers, value))
+                continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            chunk = s.recv(65536)
+        except (socket.timeout, ConnectionResetError):
+            break
+        if not chunk:
+            break
+        buf += chunk
+    return out
+
+
+class Pipelined(SharedDaemon, LockdTestCase):
+    """Requests sent before the answers to those before them."""
+
+    def exchange(self, data, count):
+        with socket.create_connection((HOST, self.daemon.port),
+                                      timeout=10) as s:
+            if isinstance(data, list):
+                for part in data:
+                    s.sendall(part)
+                    time.sleep(0.2)
+            else:
+                s.sendall(data)
+            return read_responses(s, count)
+
+    def test_lock_status_unlock_in_one_send(self):
+        got = self.exchange(post('lock', 'pipe1', 'c')
+                            + post('status', 'pipe1')
+                            + post('unlock', 'pipe1', 'c', close=True), 3)
+        self.assertEqual(len(got), 3, 'answers: %r' % (got,))
+        self.assertEqual([g[0] for g in got], [200, 200, 200])
+        self.assertIsNone(got[0][2])
+        self.assertNotIsInstance(got[1][2], xmlrpc.client.Fault)
+        self.assertIn('c', str(got[1][2]))
+        self.assertIsNone(got[2][2])
+        self.assertIsNone(self.daemon.proxy().lock('pipe1', 'd'))
+
+    def test_ten_pings(self):
+        got = self.exchange(b''.join(post('ping') for _ in range(9))
+                            + post('ping', close=True), 10)
+        self.assertEqual(len(got), 10, 'answers: %r' % (got,))
+
+    def test_head_with_the_body_before(self):
+        first, second = post('lock', 'pipe2', 'c'), post('unlock', 'pipe2',
+                                                          'c', close=True)
+        cut = second.index(b'\r\n\r\n') + 4
+        got = self.exchange([first + second[:cut], second[cut:]], 2)
+        self.assertEqual([g[2] for g in got], [None, None])
+
+    def test_split_head(self):
+        req = post('ping', close=True)
+        got = self.exchange([req[:10], req[10:30], req[30:]], 1)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0][0], 200)
 
 
 @unittest.skip('Abyss\'s own channels send without a timeout (lockd.8, '
