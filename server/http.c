@@ -44,12 +44,13 @@ static volatile sig_atomic_t	 run_done;
 
 /*
  * Sends a whole response: STATUS, TYPE and LEN bytes of BODY (not sent for
- * HEAD, whose Content-Length still says what GET would send).  Nothing of
- * it may be cached: it describes this moment.
+ * HEAD, whose Content-Length still says what GET would send), and ALLOW,
+ * if not NULL, as the Allow header.  Nothing of it may be cached: it
+ * describes this moment.
  */
 static void
-respond(TSession *session, uint16_t status, const char *type,
-    const char *body, size_t len)
+respond(TSession *session, uint16_t status, const char *allow,
+    const char *type, const char *body, size_t len)
 {
 	const TRequestInfo	*ri;
 
@@ -58,19 +59,20 @@ respond(TSession *session, uint16_t status, const char *type,
 	ResponseContentType(session, type);
 	ResponseContentLength(session, len);
 	ResponseAddField(session, "Cache-Control", "no-store");
-	if (status == 405)
-		ResponseAddField(session, "Allow", "GET, HEAD");
+	if (allow != NULL)
+		ResponseAddField(session, "Allow", allow);
 	ResponseWriteStart(session);
 	if (ri->method != m_head)
 		ResponseWriteBody(session, body, (uint32_t)len);
 	ResponseWriteEnd(session);
 }
 
-/* Sends a short text/plain response. */
+/* Sends a short text/plain response (ALLOW: see respond). */
 static void
-respond_text(TSession *session, uint16_t status, const char *text)
+respond_text(TSession *session, uint16_t status, const char *allow,
+    const char *text)
 {
-	respond(session, status, "text/plain; charset=utf-8", text,
+	respond(session, status, allow, "text/plain; charset=utf-8", text,
 	    strlen(text));
 }
 
@@ -87,12 +89,12 @@ serve_healthz(TSession *session, struct lockstore *store)
 	size_t			 i;
 
 	if (terminating) {
-		respond_text(session, 503, "lockd is shutting down\n");
+		respond_text(session, 503, NULL, "lockd is shutting down\n");
 		return;
 	}
 	memset(&lerr, 0, sizeof(lerr));
 	if (lockstore_health(store, &lerr) == LOCKSTORE_OK) {
-		respond_text(session, 200, "ok\n");
+		respond_text(session, 200, NULL, "ok\n");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "%s\n", lerr.msg[0] != '\0' ? lerr.msg :
@@ -100,7 +102,7 @@ serve_healthz(TSession *session, struct lockstore *store)
 	for (i = 0; msg[i] != '\0' && msg[i + 1] != '\0'; i++)
 		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			msg[i] = '?';
-	respond_text(session, 503, msg);
+	respond_text(session, 503, NULL, msg);
 }
 
 /* GET /metrics: the Prometheus text of metrics_render(). */
@@ -111,15 +113,16 @@ serve_metrics(TSession *session, struct lockstore *store)
 	size_t	 len;
 
 	if ((text = metrics_render(store, &len)) == NULL) {
-		respond_text(session, 500, "out of memory\n");
+		respond_text(session, 500, NULL, "out of memory\n");
 		return;
 	}
-	respond(session, 200, METRICS_CONTENT_TYPE, text, len);
+	respond(session, 200, NULL, METRICS_CONTENT_TYPE, text, len);
 	free(text);
 }
 
 /*
- * The Abyss handler of /metrics and /healthz; every other path is left to
+ * The Abyss handler of /metrics and /healthz, and of methods other than
+ * POST and OPTIONS on the XML-RPC paths; every other request is left to
  * the XML-RPC handlers and the default 404.  The query string is not part
  * of ri->uri, so "/metrics?x" is served too (as "/RPC2?x" is).  Subject to
  * the allow-list, not to the auth-file (PROTOCOL); a peer not allowed gets
@@ -136,6 +139,14 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 	SessionGetRequestInfo(session, &ri);
 	if (ri->uri == NULL)
 		return;
+	/* xmlrpc-c's own 405 names no Allow header (RFC 9110 wants one). */
+	if ((strcmp(ri->uri, "/") == 0 || strcmp(ri->uri, "/RPC2") == 0) &&
+	    ri->method != m_post && ri->method != m_options) {
+		*handled = 1;
+		respond_text(session, 405, "POST", "POST is the only HTTP "
+		    "method this server understands\n");
+		return;
+	}
 	if (strcmp(ri->uri, "/metrics") == 0)
 		metrics = 1;
 	else if (strcmp(ri->uri, "/healthz") == 0)
@@ -144,11 +155,11 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 		return;
 	*handled = 1;
 	if (!rpc_peer_allowed(rpc, session))
-		respond_text(session, 403, "forbidden: this address is not in "
-		    "the allow-list\n");
+		respond_text(session, 403, NULL, "forbidden: this address is "
+		    "not in the allow-list\n");
 	else if (ri->method != m_get && ri->method != m_head)
-		respond_text(session, 405, "only GET and HEAD are allowed "
-		    "here\n");
+		respond_text(session, 405, "GET, HEAD", "only GET and HEAD "
+		    "are allowed here\n");
 	else if (metrics)
 		serve_metrics(session, rpc->store);
 	else
@@ -206,7 +217,7 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 	if (getenv("TZ") == NULL)
 		setenv("TZ", ":/etc/localtime", 0);
 	if (chan_switch_create(fd, (unsigned int)conf->timeout,
-	    &chan_switch, &error) == -1)
+	    (size_t)conf->max_request_size, &chan_switch, &error) == -1)
 		goto fail;
 	ServerCreateSwitch(&server, chan_switch, &error);
 	if (error != NULL) {

@@ -16,6 +16,14 @@
   past the first request in its buffer and never ran it); so are ten
   pings, and a request split after its head, and one whose head arrives
   with the body of the one before.
+
+- HTTP (item 11): methods other than POST and OPTIONS on the XML-RPC
+  paths get 405 with "Allow: POST"; the Date header ends in "GMT" (RFC
+  9110); two different Content-Lengths, or a Transfer-Encoding with a
+  Content-Length, get 400 and the request is not run.  A chunked body
+  is served (with chunk extensions and a trailer, pipelined with the
+  request after it); over max-request-size (64 KiB) it gets 413, and a
+  malformed one 400.
 """
 import os
 import socket
@@ -24,10 +32,12 @@ import tempfile
 import time
 import unittest
 import xmlrpc.client
+from email.utils import parsedate_to_datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Daemon, LockdTestCase, SharedDaemon,  # noqa: E402
-                     main, parse_http)
+                     http_request, main, parse_http, raw_http)
+from harness import FAULT_NOT_LOCKED  # noqa: E402
 
 HOST = '127.0.0.1'
 TIMEOUT = 2             # lockd.conf timeout of the test daemon
@@ -222,6 +232,90 @@ class Pipelined(SharedDaemon, LockdTestCase):
         got = self.exchange([req[:10], req[10:30], req[30:]], 1)
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0][0], 200)
+
+
+class Http(SharedDaemon, LockdTestCase):
+    """What HTTP says of the answers, where Abyss did not."""
+
+    def answer(self, req):
+        return parse_http(raw_http(self.daemon.port, req, timeout=10))
+
+    def test_405_names_allow(self):
+        for method, path in (('GET', '/'), ('GET', '/RPC2'),
+                             ('HEAD', '/RPC2'), ('PUT', '/'),
+                             ('DELETE', '/RPC2'), ('GET', '/RPC2?x=1')):
+            st, h, _ = self.answer(http_request(method, path))
+            self.assertEqual(st, 405, '%s %s' % (method, path))
+            self.assertEqual(h.get('allow'), 'POST', '%s %s' % (method,
+                                                                path))
+        st, h, _ = self.answer(http_request('DELETE', '/metrics'))
+        self.assertEqual((st, h.get('allow')), (405, 'GET, HEAD'))
+
+    def test_date_is_gmt(self):
+        for req in (post('ping', close=True), http_request('GET', '/'),
+                    http_request('GET', '/healthz'),
+                    http_request('OPTIONS', '/RPC2')):
+            st, h, _ = self.answer(req)
+            self.assertTrue(h['date'].endswith(' GMT'), h['date'])
+            when = parsedate_to_datetime(h['date'])
+            self.assertLess(abs(when.timestamp() - time.time()), 60)
+
+    def assert_refused_unrun(self, extra, resource):
+        body = xmlrpc.client.dumps((resource, 'c'), 'lock').encode()
+        st, h, text = self.answer(http_request('POST', '/RPC2', body,
+                                               headers=extra))
+        self.assertEqual(st, 400, text[:200])
+        self.assertIn('ambiguous', text.decode())
+        self.assertTrue(h['date'].endswith(' GMT'), h['date'])
+        self.assertFault(FAULT_NOT_LOCKED, None,
+                         self.daemon.proxy().unlock, resource, 'c')
+
+    def test_two_content_lengths(self):
+        self.assert_refused_unrun(['Content-Length: 5'], 'cl2')
+        self.assert_refused_unrun(['Content-length: 100000'], 'cl3')
+
+    def test_transfer_encoding_and_content_length(self):
+        self.assert_refused_unrun(['Transfer-Encoding: chunked'], 'te1')
+        self.assert_refused_unrun(['transfer-encoding: identity'], 'te2')
+
+    def test_same_content_length_twice_served(self):
+        body = xmlrpc.client.dumps((), 'ping').encode()
+        st, _, rbody = self.answer(http_request(
+            'POST', '/RPC2', body, headers=['Content-Length: %d'
+                                            % len(body)]))
+        self.assertEqual(st, 200, rbody[:200])
+
+    def chunked(self, body, size):
+        out = b''
+        for i in range(0, len(body), size):
+            part = body[i:i + size]
+            out += b'%x;ext=1\r\n' % len(part) + part + b'\r\n'
+        return (b'POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                b'Content-Type: text/xml\r\nTransfer-Encoding: chunked'
+                b'\r\n\r\n' + out + b'0\r\nX-Trailer: y\r\n\r\n')
+
+    def test_chunked_body(self):
+        body = xmlrpc.client.dumps(('chunk1', 'c'), 'lock').encode()
+        with socket.create_connection((HOST, self.daemon.port),
+                                      timeout=10) as s:
+            s.sendall(self.chunked(body, 7)
+                      + post('status', 'chunk1', close=True))
+            got = read_responses(s, 2)
+        self.assertEqual([g[0] for g in got], [200, 200], got)
+        self.assertIsNone(got[0][2])
+        self.assertIn('c', str(got[1][2]))
+        self.assertIsNone(self.daemon.proxy().unlock('chunk1', 'c'))
+
+    def test_chunked_body_over_the_limit(self):
+        st, _, text = self.answer(self.chunked(b'x' * 70000, 4096))
+        self.assertEqual(st, 413, text[:200])
+
+    def test_chunked_body_malformed(self):
+        for bad in (b'zz\r\n', b'5\r\nabcdefgh\r\n', b';x\r\n'):
+            st, _, text = self.answer(
+                b'POST /RPC2 HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+                b'Transfer-Encoding: chunked\r\n\r\n' + bad)
+            self.assertEqual(st, 400, bad)
 
 
 @unittest.skip('Abyss\'s own channels send without a timeout (lockd.8, '
