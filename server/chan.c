@@ -6,7 +6,9 @@
  * across segments can wait for the client's delayed ACK.  These channels
  * gather what Abyss writes and send it when the response is complete, in
  * one segment.  They also accept with close-on-exec, need no pipe per
- * connection, and tell lockd the socket of a request.
+ * connection, tell lockd the socket of a request, hand Abyss one request
+ * at a time (frame.c: Abyss 1.33 would not run a pipelined one), and give
+ * up on a peer that does not read its reply within the timeout.
  *
  * Abyss 1.33 has no public interface for this: ChanSwitchCreate() and
  * ChannelCreate() are exported, and the method tables below mirror its
@@ -31,12 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xmlrpc-c/base.h>
 #include <xmlrpc-c/abyss.h>
 
 #include "chan.h"
+#include "frame.h"
 #include "listen.h"
 #include "log.h"
 #include "procfd.h"
@@ -94,14 +98,25 @@ void	ChanSwitchInterrupt(TChanSwitch *);
 
 /* What fits in one reply: status line, headers and a small body. */
 #define CHAN_OUT_SIZE	4096
+/* What one recv() takes in. */
+#define CHAN_IN_SIZE	8192
+/* Room for the Content-Length line before a decoded chunked body. */
+#define CHAN_PEND_HEAD	48
+/* How often a send waiting for the peer looks whether Abyss stops. */
+#define SEND_SLICE_MS	100
 
 struct chan {
 	int			 fd;
 	int			 failed;	/* a send failed */
 	volatile int		 interrupted;	/* Abyss is stopping */
 	size_t			 outlen;
+	size_t			 inpos, inlen;	/* read, not yet Abyss's */
+	struct frame		 frame;		/* of the request read */
+	char			*pend;		/* a decoded chunked body */
+	size_t			 pendpos, pendlen, pendcap;
 	char			 peer[64];	/* for Abyss's log line */
 	char			 out[CHAN_OUT_SIZE];
+	char			 in[CHAN_IN_SIZE];
 };
 
 /*
@@ -120,6 +135,8 @@ struct chan_switch {
 };
 
 static int			 own;
+static int64_t			 send_timeout_ms;	/* per reply */
+static size_t			 max_body;	/* max-request-size */
 static struct sockaddr_storage	 listener;	/* for procfd_find */
 static socklen_t		 listener_len;	/* 0: unknown */
 
@@ -129,12 +146,51 @@ impl_of(const void *obj)
 	return ((const struct abyss_object *)obj)->impl;
 }
 
-/* Sends LEN bytes of BUF and, first, whatever C holds; blocking. */
+/* The monotonic clock in milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits until C's socket takes more (EVENTS POLLOUT) or has more
+ * (POLLIN), at most until DEADLINE (now_ms()); 0, or -1 when the deadline
+ * passed or the server is stopping.  Polls in slices, so that an
+ * interrupt is noticed within one.
+ */
+static int
+wait_ready(struct chan *c, short events, int64_t deadline)
+{
+	struct pollfd	pfd;
+	int64_t		left;
+
+	while (!c->interrupted && (left = deadline - now_ms()) > 0) {
+		pfd.fd = c->fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, left > SEND_SLICE_MS ? SEND_SLICE_MS :
+		    (int)left) > 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Sends LEN bytes of BUF and, first, whatever C holds, within the send
+ * timeout (a peer that does not read is given up on: the connection then
+ * fails, and its slot is freed); FLAGS MSG_DONTWAIT: only what the
+ * socket takes now.
+ */
 static void
 send_all(struct chan *c, const char *buf, size_t len, int flags)
 {
 	struct msghdr	 msg;
 	struct iovec	 iov[2];
+	int64_t		 deadline = now_ms() + send_timeout_ms;
 	ssize_t		 n;
 	size_t		 done;
 	int		 i;
@@ -149,8 +205,12 @@ send_all(struct chan *c, const char *buf, size_t len, int flags)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = &iov[i];
 		msg.msg_iovlen = (size_t)(2 - i);
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | flags);
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    !(flags & MSG_DONTWAIT) &&
+		    wait_ready(c, POLLOUT, deadline) == 0)
 			continue;
 		if (n <= 0) {
 			c->failed = 1;
@@ -183,8 +243,11 @@ chan_destroy(TChannel *ch)
 
 	flush(c, MSG_DONTWAIT);
 	close(c->fd);
+	free(c->pend);
 	free(c);
 }
+
+static const char	date_utc[] = " UTC\r\n";
 
 /*
  * Abyss writes: held until the response is complete (see
@@ -199,6 +262,13 @@ chan_write(TChannel *ch, const unsigned char *buf, uint32_t len,
 	if (!c->failed) {
 		if (c->outlen + len <= sizeof(c->out)) {
 			memcpy(c->out + c->outlen, buf, len);
+			/* Abyss's Date line ends in "UTC"; HTTP wants "GMT". */
+			if (len > sizeof(date_utc) + 6 &&
+			    memcmp(buf, "Date: ", 6) == 0 &&
+			    memcmp(buf + len - (sizeof(date_utc) - 1),
+			    date_utc, sizeof(date_utc) - 1) == 0)
+				memcpy(c->out + c->outlen + len -
+				    (sizeof(date_utc) - 1) + 1, "GMT", 3);
 			c->outlen += len;
 		} else
 			send_all(c, (const char *)buf, len, 0);
@@ -206,26 +276,175 @@ chan_write(TChannel *ch, const unsigned char *buf, uint32_t len,
 	*failed = c->failed;
 }
 
-/* Reads what is there; a response being held goes first. */
+/*
+ * Answers the request with STATUS (the status line's end) and TEXT, and
+ * ends the connection: what Abyss cannot be left to answer.
+ */
+static void
+send_error(struct chan *c, const char *status, const char *text)
+{
+	char			date[64], resp[512];
+	struct tm		tm;
+	time_t			now = time(NULL);
+	int			n;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		date[0] = '\0';
+	n = snprintf(resp, sizeof(resp), "HTTP/1.1 %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\nDate: %s\r\n\r\n%s",
+	    status, strlen(text), date, text);
+	if (n > 0 && (size_t)n < sizeof(resp))
+		send_all(c, resp, (size_t)n, 0);
+	c->failed = 1;
+}
+
+/* Adds LEN bytes of DATA to the decoded body; -1: over max-request-size. */
+static int
+pend_add(struct chan *c, const char *data, size_t len)
+{
+	size_t	cap;
+	char	*p;
+
+	if (len > max_body - (c->pendlen - CHAN_PEND_HEAD))
+		return -1;
+	if (c->pendlen + len > c->pendcap) {
+		for (cap = c->pendcap * 2; cap < c->pendlen + len; cap *= 2)
+			;
+		if (cap > CHAN_PEND_HEAD + max_body)
+			cap = CHAN_PEND_HEAD + max_body;
+		if ((p = realloc(c->pend, cap)) == NULL)
+			return -1;
+		c->pend = p;
+		c->pendcap = cap;
+	}
+	memcpy(c->pend + c->pendlen, data, len);
+	c->pendlen += len;
+	return 0;
+}
+
+/*
+ * Reads and decodes a chunked body, within the timeout, into C->pend
+ * behind the Content-Length line and blank line that end the head for
+ * Abyss.  0, or -1 after answering the client (400, 408 or 413).
+ */
+static int
+read_chunked(struct chan *c)
+{
+	int64_t		 deadline = now_ms() + send_timeout_ms;
+	const char	*data;
+	size_t		 dlen;
+	ssize_t		 n;
+	char		 cl[CHAN_PEND_HEAD];
+	int		 len;
+
+	free(c->pend);
+	if ((c->pend = malloc(CHAN_PEND_HEAD + 4096)) == NULL)
+		return -1;
+	c->pendcap = CHAN_PEND_HEAD + 4096;
+	c->pendpos = c->pendlen = CHAN_PEND_HEAD;
+	while (c->frame.cstate != FRAME_CHUNK_DONE) {
+		if (c->inpos == c->inlen) {
+			if (wait_ready(c, POLLIN, deadline) == -1) {
+				send_error(c, "408 Request Timeout", "the "
+				    "chunked body did not come in time\n");
+				return -1;
+			}
+			c->inpos = c->inlen = 0;
+			while ((n = recv(c->fd, c->in, sizeof(c->in), 0)) ==
+			    -1 && errno == EINTR)
+				;
+			if (n <= 0)
+				return -1;
+			c->inlen = (size_t)n;
+		}
+		c->inpos += frame_dechunk(&c->frame, c->in + c->inpos,
+		    c->inlen - c->inpos, &data, &dlen);
+		if (c->frame.cstate == FRAME_CHUNK_BAD) {
+			send_error(c, "400 Bad Request", "malformed chunked "
+			    "body\n");
+			return -1;
+		}
+		if (dlen > 0 && pend_add(c, data, dlen) == -1) {
+			send_error(c, "413 Content Too Large", "the request "
+			    "is larger than max-request-size\n");
+			return -1;
+		}
+	}
+	len = snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n\r\n",
+	    c->pendlen - CHAN_PEND_HEAD);
+	c->pendpos = CHAN_PEND_HEAD - (size_t)len;
+	memcpy(c->pend + c->pendpos, cl, (size_t)len);
+	return 0;
+}
+
+/*
+ * Reads what is there, up to the end of the request under way (frame.c):
+ * a pipelined request stays here until Abyss is done with the one before.
+ * A response being held goes first.  Once a reply could not be sent,
+ * nothing more is read: the connection ends.
+ */
 static void
 chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
     abyss_bool *failed)
 {
 	struct chan	*c = impl_of(ch);
-	ssize_t		 n;
+	ssize_t		 n = -1;
+	size_t		 take;
 
 	flush(c, 0);
-	do
-		n = recv(c->fd, buf, size, 0);
-	while (n == -1 && errno == EINTR);
-	*failed = n < 0;
-	*got = n < 0 ? 0 : (uint32_t)n;
+	*failed = 0;
+	*got = 0;
+	/* No room left in Abyss's buffer (a head too long): as at the end. */
+	while (size > 0) {
+		if (c->pendpos < c->pendlen) {
+			take = c->pendlen - c->pendpos < size ?
+			    c->pendlen - c->pendpos : size;
+			memcpy(buf, c->pend + c->pendpos, take);
+			c->pendpos += take;
+			*got = (uint32_t)take;
+			return;
+		}
+		if (c->frame.chunked) {
+			*failed = read_chunked(c) == -1;
+			if (*failed)
+				return;
+			continue;
+		}
+		if (c->inpos == c->inlen) {
+			c->inpos = c->inlen = 0;
+			while (!c->failed && (n = recv(c->fd, c->in,
+			    sizeof(c->in), 0)) == -1 && errno == EINTR)
+				;
+			if (n <= 0) {
+				*failed = n < 0;
+				return;
+			}
+			c->inlen = (size_t)n;
+		}
+		take = c->inlen - c->inpos < size ? c->inlen - c->inpos : size;
+		take = frame_take(&c->frame, c->in + c->inpos, take);
+		if (c->frame.bad) {
+			send_error(c, "400 Bad Request", "the length of the "
+			    "request's body is ambiguous\n");
+			*failed = 1;
+			return;
+		}
+		/* A chunked body: the head's blank line waits for it. */
+		*got = (uint32_t)(take - (c->frame.chunked ?
+		    c->frame.withhold : 0));
+		memcpy(buf, c->in + c->inpos, *got);
+		c->inpos += take;
+		if (*got > 0 || take == 0)
+			return;
+	}
 }
 
 /*
  * Waits until the client sent something (or the socket takes more, or
  * both), at most MS milliseconds.  Before waiting for the client, the
- * response it waits for is sent.
+ * response it waits for is sent; if it could not be, the wait fails.
  */
 static void
 chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
@@ -236,7 +455,11 @@ chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
 	int		 rc, f = 0, r = 0, w = 0;
 
 	flush(c, 0);
-	if (!c->interrupted) {
+	f = c->failed;
+	if (!f && rd && (c->inpos < c->inlen || c->pendpos < c->pendlen ||
+	    c->frame.chunked) && !c->interrupted)
+		r = 1;	/* a pipelined request, a chunked body */
+	else if (!f && !c->interrupted) {
 		pfd.fd = c->fd;
 		pfd.events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 		pfd.revents = 0;
@@ -558,7 +781,8 @@ self_test(void)
 
 /* Makes the channel switch over FD; see chan.h. */
 int
-chan_switch_create(int fd, TChanSwitch **sw, const char **error)
+chan_switch_create(int fd, unsigned int timeout, size_t max_request,
+    TChanSwitch **sw, const char **error)
 {
 	struct chan_switch	*s;
 	const char		*why, *env;
@@ -567,6 +791,8 @@ chan_switch_create(int fd, TChanSwitch **sw, const char **error)
 	*sw = NULL;
 	*error = NULL;
 	own = 0;
+	send_timeout_ms = (int64_t)timeout * 1000;
+	max_body = max_request;
 	listener_len = sizeof(listener);
 	if (getsockname(fd, (struct sockaddr *)&listener, &listener_len) ==
 	    -1 || listener_len > sizeof(listener))

@@ -8,14 +8,16 @@
 /*
  * Makes an Abyss channel switch over the bound socket FD (not yet
  * listening; Abyss calls listen()).  Its connections are close-on-exec,
- * TCP_NODELAY, and gather each response into one send() (see chan.c).
+ * TCP_NODELAY, and gather each response into one send() (see chan.c),
+ * which gives up on a peer that takes none of it for TIMEOUT seconds.
+ * A chunked request body is decoded for Abyss, up to MAX_REQUEST bytes.
  * The switch does not own FD.  Falls back to Abyss's own switch, logging
  * why once, when the startup self-test finds that the library is not
  * laid out as chan.c assumes, or when LOCKD_CHANNELS=abyss is set.
  * 0, or -1 with *ERROR (free()) set.
  */
-int		 chan_switch_create(int fd, TChanSwitch **sw,
-		    const char **error);
+int		 chan_switch_create(int fd, unsigned int timeout,
+		    size_t max_request, TChanSwitch **sw, const char **error);
 
 /*
  * The connected socket of SESSION, or -1 (no session, or not found).

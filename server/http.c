@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,13 +30,28 @@ static volatile sig_atomic_t	 initialized;
 static volatile sig_atomic_t	 terminating;
 
 /*
+ * Stopping without Abyss's 2-second naps: once stopping, Abyss waits for
+ * the connections' threads by sleeping 2 s (usleep) between looks.  The
+ * waker interrupts that sleep every WAKE_MS with a signal whose handler
+ * does nothing, so that the server stops soon after its last connection.
+ */
+#define WAKE_MS		50
+#define WAKE_SIGNAL	(SIGRTMIN + 3)
+
+static pthread_t		 runner;	/* the thread in ServerRun */
+static pthread_t		 waker;
+static sem_t			 wake_sem;	/* posted: stopping or done */
+static volatile sig_atomic_t	 run_done;
+
+/*
  * Sends a whole response: STATUS, TYPE and LEN bytes of BODY (not sent for
- * HEAD, whose Content-Length still says what GET would send).  Nothing of
- * it may be cached: it describes this moment.
+ * HEAD, whose Content-Length still says what GET would send), and ALLOW,
+ * if not NULL, as the Allow header.  Nothing of it may be cached: it
+ * describes this moment.
  */
 static void
-respond(TSession *session, uint16_t status, const char *type,
-    const char *body, size_t len)
+respond(TSession *session, uint16_t status, const char *allow,
+    const char *type, const char *body, size_t len)
 {
 	const TRequestInfo	*ri;
 
@@ -43,19 +60,20 @@ respond(TSession *session, uint16_t status, const char *type,
 	ResponseContentType(session, type);
 	ResponseContentLength(session, len);
 	ResponseAddField(session, "Cache-Control", "no-store");
-	if (status == 405)
-		ResponseAddField(session, "Allow", "GET, HEAD");
+	if (allow != NULL)
+		ResponseAddField(session, "Allow", allow);
 	ResponseWriteStart(session);
 	if (ri->method != m_head)
 		ResponseWriteBody(session, body, (uint32_t)len);
 	ResponseWriteEnd(session);
 }
 
-/* Sends a short text/plain response. */
+/* Sends a short text/plain response (ALLOW: see respond). */
 static void
-respond_text(TSession *session, uint16_t status, const char *text)
+respond_text(TSession *session, uint16_t status, const char *allow,
+    const char *text)
 {
-	respond(session, status, "text/plain; charset=utf-8", text,
+	respond(session, status, allow, "text/plain; charset=utf-8", text,
 	    strlen(text));
 }
 
@@ -72,12 +90,12 @@ serve_healthz(TSession *session, struct lockstore *store)
 	size_t			 i;
 
 	if (terminating) {
-		respond_text(session, 503, "lockd is shutting down\n");
+		respond_text(session, 503, NULL, "lockd is shutting down\n");
 		return;
 	}
 	memset(&lerr, 0, sizeof(lerr));
 	if (lockstore_health(store, &lerr) == LOCKSTORE_OK) {
-		respond_text(session, 200, "ok\n");
+		respond_text(session, 200, NULL, "ok\n");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "%s\n", lerr.msg[0] != '\0' ? lerr.msg :
@@ -85,7 +103,7 @@ serve_healthz(TSession *session, struct lockstore *store)
 	for (i = 0; msg[i] != '\0' && msg[i + 1] != '\0'; i++)
 		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			msg[i] = '?';
-	respond_text(session, 503, msg);
+	respond_text(session, 503, NULL, msg);
 }
 
 /* GET /metrics: the Prometheus text of metrics_render(). */
@@ -96,15 +114,16 @@ serve_metrics(TSession *session, struct lockstore *store)
 	size_t	 len;
 
 	if ((text = metrics_render(store, &len)) == NULL) {
-		respond_text(session, 500, "out of memory\n");
+		respond_text(session, 500, NULL, "out of memory\n");
 		return;
 	}
-	respond(session, 200, METRICS_CONTENT_TYPE, text, len);
+	respond(session, 200, NULL, METRICS_CONTENT_TYPE, text, len);
 	free(text);
 }
 
 /*
- * The Abyss handler of /metrics and /healthz; every other path is left to
+ * The Abyss handler of /metrics and /healthz, and of methods other than
+ * POST and OPTIONS on the XML-RPC paths; every other request is left to
  * the XML-RPC handlers and the default 404.  The query string is not part
  * of ri->uri, so "/metrics?x" is served too (as "/RPC2?x" is).  Subject to
  * the allow-list, not to the auth-file (PROTOCOL); a peer not allowed gets
@@ -121,6 +140,14 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 	SessionGetRequestInfo(session, &ri);
 	if (ri->uri == NULL)
 		return;
+	/* xmlrpc-c's own 405 names no Allow header (RFC 9110 wants one). */
+	if ((strcmp(ri->uri, "/") == 0 || strcmp(ri->uri, "/RPC2") == 0) &&
+	    ri->method != m_post && ri->method != m_options) {
+		*handled = 1;
+		respond_text(session, 405, "POST", "POST is the only HTTP "
+		    "method this server understands\n");
+		return;
+	}
 	if (strcmp(ri->uri, "/metrics") == 0)
 		metrics = 1;
 	else if (strcmp(ri->uri, "/healthz") == 0)
@@ -130,12 +157,12 @@ handle_endpoint(void *arg, TSession *session, abyss_bool *handled)
 	*handled = 1;
 	if (!rpc_peer_allowed(rpc, session)) {
 		refusal_log(session, "HTTP 403: not in the allow-list");
-		respond_text(session, 403, "forbidden: this address is not in "
-		    "the allow-list\n");
+		respond_text(session, 403, NULL, "forbidden: this address is "
+		    "not in the allow-list\n");
 	} else if (ri->method != m_get && ri->method != m_head) {
 		refusal_log(session, "HTTP 405: only GET and HEAD");
-		respond_text(session, 405, "only GET and HEAD are allowed "
-		    "here\n");
+		respond_text(session, 405, "GET, HEAD", "only GET and HEAD "
+		    "are allowed here\n");
 	} else if (metrics)
 		serve_metrics(session, rpc->store);
 	else
@@ -192,7 +219,8 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 	 */
 	if (getenv("TZ") == NULL)
 		setenv("TZ", ":/etc/localtime", 0);
-	if (chan_switch_create(fd, &chan_switch, &error) == -1)
+	if (chan_switch_create(fd, (unsigned int)conf->timeout,
+	    (size_t)conf->max_request_size, &chan_switch, &error) == -1)
 		goto fail;
 	ServerCreateSwitch(&server, chan_switch, &error);
 	if (error != NULL) {
@@ -218,6 +246,8 @@ http_init(int fd, const struct lockd_conf *conf, struct rpc *rpc, char *err,
 		return -1;
 	}
 	ServerInit2(&server, &error);
+	if (error == NULL && sem_init(&wake_sem, 0, 0) == -1)
+		error = strdup("cannot make a semaphore");
 	if (error != NULL) {
 		ServerFree(&server);
 		ChanSwitchDestroy(chan_switch);
@@ -232,11 +262,56 @@ fail:
 	return -1;
 }
 
+static void
+on_wake(int sig)
+{
+	(void)sig;
+}
+
+/* The waker: from http_terminate() until ServerRun() returns. */
+static void *
+wake_runner(void *arg)
+{
+	struct timespec	ts = { 0, WAKE_MS * 1000000L };
+
+	(void)arg;
+	while (sem_wait(&wake_sem) == -1)
+		;
+	while (!run_done) {
+		pthread_kill(runner, WAKE_SIGNAL);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* Installs the waker; 0 or -1 (then ServerRun stops in 2 s steps). */
+static int
+start_waker(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_wake;
+	runner = pthread_self();
+	if (sigaction(WAKE_SIGNAL, &sa, NULL) == -1 ||
+	    pthread_create(&waker, NULL, wake_runner, NULL) != 0)
+		return -1;
+	return 0;
+}
+
 /* Serves until http_terminate(); see http.h. */
 int
 http_run(void)
 {
+	int	waking = start_waker() == 0;
+
 	ServerRun(&server);
+	if (waking) {
+		run_done = 1;
+		sem_post(&wake_sem);
+		pthread_join(waker, NULL);
+	}
 	return terminating;
 }
 
@@ -245,8 +320,10 @@ void
 http_terminate(void)
 {
 	terminating = 1;
-	if (initialized)
+	if (initialized) {
 		ServerTerminate(&server);
+		sem_post(&wake_sem);
+	}
 }
 
 /* Frees the server. */
@@ -256,6 +333,7 @@ http_free(void)
 	if (!initialized)
 		return;
 	initialized = 0;
+	sem_destroy(&wake_sem);
 	ServerFree(&server);
 	ChanSwitchDestroy(chan_switch);
 	xmlrpc_server_abyss_global_term();
