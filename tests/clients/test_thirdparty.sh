@@ -8,13 +8,8 @@
 # Last line: "suite-result: N passed, M failed".
 set -u
 
-passed=0
-failed=0
+. "$(dirname "$0")/../checks.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-
-result() {
-	echo "suite-result: $passed passed, $failed failed"
-}
 
 # The clients: NAME and the command that makes one call (see rpcxml.pl).
 clients=
@@ -63,16 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL - $1"
-}
 
 # lockd on a port the kernel picks, a fresh lock directory and an empty
 # configuration; as root it stays root (nobody could not use $tmp).

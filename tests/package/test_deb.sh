@@ -12,29 +12,11 @@
 # Last line: "suite-result: N passed, M failed".
 set -u
 
-passed=0
-failed=0
-result() {
-	echo "suite-result: $passed passed, $failed failed"
-}
+. "$(dirname "$0")/../checks.sh"
 skip() {
 	echo "SKIP: $*"
 	result
 	exit 0
-}
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL - $1"
-}
-# check NAME COMMAND...: one check, passed when COMMAND succeeds.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
 }
 # abort MESSAGE: the machine is not fit for the test; nothing was changed.
 abort() {
@@ -176,15 +158,6 @@ running_pid() {
 	*"(lockd) "[!Z]*) echo "$p" ;;
 	*) return 1 ;;
 	esac
-}
-wait_until() {
-	ticks=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		[ "$ticks" -gt 0 ] || return 1
-		sleep 0.1
-		ticks=$((ticks - 1))
-	done
 }
 is_running() {
 	running_pid >/dev/null

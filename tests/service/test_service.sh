@@ -8,12 +8,7 @@
 # otherwise exit 77 (skipped).  Last line: "suite-result: N passed, M failed".
 set -u
 
-passed=0
-failed=0
-
-result() {
-	echo "suite-result: $passed passed, $failed failed"
-}
+. "$(dirname "$0")/../checks.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: needs root (starts lockd as root through the init script" \
@@ -72,36 +67,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL - $1"
-}
-
-# check NAME COMMAND...: one check, passed when COMMAND succeeds.
-check() {
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
-# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds or the
-# deadline passes.
-wait_until() {
-	ticks=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		[ "$ticks" -gt 0 ] || return 1
-		sleep 0.1
-		ticks=$((ticks - 1))
-	done
-	return 0
-}
 
 # initd ACTION: the installed init script, pointed at the DESTDIR install
 # and the temporary configuration; its output goes to $tmp/initd.out.
