@@ -630,6 +630,21 @@ class LockdTestCase(unittest.TestCase):
         return f
 
 
+class ConfTestCase(LockdTestCase):
+    """A test that starts daemons with a configuration file of its own,
+    in a temporary directory (self.tmp) removed after the test."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='lockd-conf-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def daemon(self, conf_text):
+        conf = os.path.join(self.tmp, 'lockd.conf')
+        with open(conf, 'w') as f:
+            f.write(conf_text)
+        return Daemon(args=['--config', conf])
+
+
 class _CountingResult(unittest.TextTestResult):
     """Keeps running counts so a timeout can still report a summary."""
     current = None

@@ -6,14 +6,12 @@ and replies."""
 import gzip
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import xmlrpc.client
 
-from harness import CALL_TIMEOUT, HOST, Daemon, LockdTestCase, _Transport, main
+from harness import CALL_TIMEOUT, HOST, ConfTestCase, Daemon, LockdTestCase, _Transport, main
 from harness import FAULT_AUTH, FAULT_REFUSED, http_request, parse_http
 from harness import raw_http, xmlrpc_post, xmlrpc_result
 from test_access import write_users
@@ -24,17 +22,7 @@ BACKOFF_FAILURES = 10
 BACKOFF_FIRST = 5
 
 
-class DoorTest(LockdTestCase):
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='lockd-door-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-
-    def daemon(self, conf_text):
-        conf = os.path.join(self.tmp, 'lockd.conf')
-        with open(conf, 'w') as f:
-            f.write(conf_text)
-        return Daemon(args=['--config', conf])
+class DoorTest(ConfTestCase):
 
     def auth_daemon(self):
         users = os.path.join(self.tmp, 'users')

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import xmlrpc.client
 
-from harness import (HOST, Daemon, LockdTestCase, SharedDaemon, http_request,
+from harness import (HOST, ConfTestCase, Daemon, LockdTestCase, SharedDaemon, http_request,
                      main, parse_http, raw_http)
 from harness import (FAULT_AUTH, FAULT_CLIENT, FAULT_DELAYED, FAULT_DENIED,
                      FAULT_HELD, FAULT_NOT_LOCKED, FAULT_NOT_OWNER,
@@ -601,18 +601,8 @@ class Counters(SharedDaemon, LockdTestCase):
         self.assertIsNone(p.unlock('cn-wait', 'c2'))
 
 
-class ConfiguredDaemon(LockdTestCase):
+class ConfiguredDaemon(ConfTestCase):
     """Daemons with a configuration file of the test's own."""
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='lockd-metrics-')
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-
-    def daemon(self, conf_text):
-        conf = os.path.join(self.tmp, 'lockd.conf')
-        with open(conf, 'w') as f:
-            f.write(conf_text)
-        return Daemon(args=['--config', conf])
 
     def test_breaks_counted(self):
         with self.daemon('break-lock yes\n') as d:
