@@ -383,7 +383,10 @@ read_chunked(struct chan *c)
  * Reads what is there, up to the end of the request under way (frame.c):
  * a pipelined request stays here until Abyss is done with the one before.
  * A response being held goes first.  Once a reply could not be sent,
- * nothing more is read: the connection ends.
+ * nothing more is read: the connection ends.  Every end, an error too, is
+ * reported as the end of input, never as a failed read: Abyss 1.33's
+ * ConnRead() formats a message for a failed read and leaks it, once per
+ * connection that a stalled or broken peer ends.
  */
 static void
 chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
@@ -407,8 +410,7 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
 			return;
 		}
 		if (c->frame.chunked) {
-			*failed = read_chunked(c) == -1;
-			if (*failed)
+			if (read_chunked(c) == -1)
 				return;
 			continue;
 		}
@@ -417,10 +419,8 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
 			while (!c->failed && (n = recv(c->fd, c->in,
 			    sizeof(c->in), 0)) == -1 && errno == EINTR)
 				;
-			if (n <= 0) {
-				*failed = n < 0;
+			if (n <= 0)
 				return;
-			}
 			c->inlen = (size_t)n;
 		}
 		take = c->inlen - c->inpos < size ? c->inlen - c->inpos : size;
@@ -428,7 +428,6 @@ chan_read(TChannel *ch, unsigned char *buf, uint32_t size, uint32_t *got,
 		if (c->frame.bad) {
 			send_error(c, "400 Bad Request", "the length of the "
 			    "request's body is ambiguous\n");
-			*failed = 1;
 			return;
 		}
 		/* A chunked body: the head's blank line waits for it. */
@@ -455,11 +454,14 @@ chan_wait(TChannel *ch, abyss_bool rd, abyss_bool wr, uint32_t ms,
 	int		 rc, f = 0, r = 0, w = 0;
 
 	flush(c, 0);
-	f = c->failed;
-	if (!f && rd && (c->inpos < c->inlen || c->pendpos < c->pendlen ||
+	/* A reply that could not be sent ends the connection: as the end of
+	 * input (chan_read), not a failed wait, whose message Abyss leaks. */
+	if (c->failed)
+		r = rd;
+	else if (rd && (c->inpos < c->inlen || c->pendpos < c->pendlen ||
 	    c->frame.chunked) && !c->interrupted)
 		r = 1;	/* a pipelined request, a chunked body */
-	else if (!f && !c->interrupted) {
+	else if (!c->interrupted) {
 		pfd.fd = c->fd;
 		pfd.events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 		pfd.revents = 0;

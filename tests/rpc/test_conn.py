@@ -326,4 +326,4 @@ class StalledAbyssChannels(Stalled):
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())
