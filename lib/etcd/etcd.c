@@ -11,10 +11,11 @@
  * any resource has a larger one.  No lease is attached to a plain lock:
  * it stays until unlocked or broken, whatever happens to lockd.
  *
- * An unlock reads the holding (the holder and its token) and then is one
- * transaction: if the lock key still has value == client and the token as
- * create_revision, delete the lock and metadata and write the history
- * record.
+ * An unlock is one transaction: if the lock key still has value == client
+ * and the token as create_revision, delete the lock and metadata and
+ * write the history record; otherwise read them (etcd_end.c).  The token
+ * comes from this lockd's own grant (etcd_hint.c), or from a first read
+ * when it has none.
  *
  * Unknown outcomes: when a request timed out or its connection broke
  * after it went out, etcd may have applied it; etcd_post() then sends it
@@ -22,8 +23,9 @@
  * the client itself holding, with the metadata of this very attempt (a
  * nonce in it), is the client's own grant: a success; a holding that the
  * client had before stays "held by itself".  An unlock whose repeat finds
- * the holding gone is a success (unless the history says it was broken
- * or expired).  Answers without such doubt stay exact: a second plain
+ * the holding gone is a success if the history record carries this
+ * call's nonce, or, for a holding it had read as the client's, unless
+ * the history says it was broken or expired.  Answers without such doubt stay exact: a second plain
  * unlock is "Resource not locked".
  */
 #include "config.h"
@@ -92,6 +94,7 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 		    g, err);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
+	etcd_hint_put(e, resource, g->token, g->since);
 	return LOCKSTORE_OK;
 }
 
@@ -171,6 +174,7 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
 		etcd_grant(g, lock.create_rev, &tk->md);
+		etcd_hint_put(e, resource, g->token, g->since);
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
@@ -219,6 +223,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 			goto out;
 		if (r.succeeded) {
 			etcd_grant(g, r.revision, &tk.md);
+			etcd_hint_put(e, resource, g->token, g->since);
 			tk.lease = 0;	/* in use */
 			etcd_resp_free(&r);
 			goto out;
@@ -380,9 +385,13 @@ static void
 etcd_close(void *impl)
 {
 	struct etcd	*e = impl;
+	size_t		 i;
 
 	etcd_http_free(e);
 	pthread_mutex_destroy(&e->sweeplock);
+	for (i = 0; i < ETCD_HINT_LOCKS; i++)
+		pthread_mutex_destroy(&e->hintlock[i]);
+	free(e->hints);
 	free(e->sweep_after);
 	free(e->prefix);
 	free(e);
@@ -420,6 +429,7 @@ lockstore_open_etcd(struct lockstore **storep,
 	struct etcd			*e;
 	enum lockstore_status		 st;
 	const char			*prefix;
+	size_t				 i;
 
 	*storep = NULL;
 	if ((st = lockstore_etcd_check(cfg, err)) != LOCKSTORE_OK)
@@ -430,6 +440,8 @@ lockstore_open_etcd(struct lockstore **storep,
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return store_error_nomem(err);
 	pthread_mutex_init(&e->sweeplock, NULL);
+	for (i = 0; i < ETCD_HINT_LOCKS; i++)
+		pthread_mutex_init(&e->hintlock[i], NULL);
 	e->held = -1;
 	if (getrandom(&e->nonce_base, sizeof(e->nonce_base), 0) !=
 	    (ssize_t)sizeof(e->nonce_base))
@@ -438,8 +450,9 @@ lockstore_open_etcd(struct lockstore **storep,
 	prefix = cfg->prefix != NULL ? cfg->prefix : LOCKSTORE_ETCD_PREFIX;
 	e->prefix = strdup(prefix);
 	e->prefixlen = strlen(prefix);
+	e->hints = calloc(ETCD_HINT_SLOTS, sizeof(*e->hints));
 	if ((st = etcd_http_init(e, cfg, err)) != LOCKSTORE_OK ||
-	    e->prefix == NULL ||
+	    e->prefix == NULL || e->hints == NULL ||
 	    (*storep = store_new(&etcd_ops, e)) == NULL) {
 		etcd_close(e);
 		return st != LOCKSTORE_OK ? st : store_error_nomem(err);

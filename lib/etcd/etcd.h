@@ -3,6 +3,7 @@
  * The etcd backend's insides, shared by its files: etcd.c (open, take,
  * inspect, health), etcd_keys.c (keys and values), etcd_lease.c (renew,
  * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
+ * etcd_hint.c (the tokens of this lockd's grants),
  * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
  * (requests and answers) and etcd_wait.c (the watch).
  *
@@ -31,6 +32,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -71,6 +73,15 @@
 #define ETCD_CANCEL_MS		100
 #define ETCD_REWATCH_MS		250
 
+/* A holding this lockd granted (etcd_hint.c); HASH 0: a free slot. */
+struct etcd_hint {
+	uint64_t		hash;		/* of the resource */
+	unsigned long long	token;
+	long long		since;
+};
+#define ETCD_HINT_SLOTS		16384
+#define ETCD_HINT_LOCKS		64
+
 struct etcd {
 	char		*endpoints[LOCKSTORE_ETCD_ENDPOINTS_MAX];
 	unsigned int	 nendpoints;
@@ -96,6 +107,8 @@ struct etcd {
 					   count, -1: none yet */
 	long long	 count_next;	/* monotonic ms of the next count
 					   (by the sweeping thread) */
+	struct etcd_hint *hints;	/* ETCD_HINT_SLOTS */
+	pthread_mutex_t	 hintlock[ETCD_HINT_LOCKS];
 };
 
 /* One key-value pair of an answer, decoded (both NUL-terminated). */
@@ -221,7 +234,7 @@ void	etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
 	    size_t klen, const char *val, size_t vlen,
 	    unsigned long long lease);
 void	etcd_op_delete(struct etcd_txn *t, json_object *list,
-	    const char *key, size_t klen);
+	    const char *key, size_t klen, int prev);
 
 /* A RangeRequest object (for /v3/kv/range), or NULL. */
 json_object	*etcd_range_req(const char *key, size_t klen, const char *end,
@@ -241,6 +254,11 @@ void	etcd_kv_free(struct etcd_kv *kv);
  * I < N; -1 (all freed) if one is malformed. */
 int	etcd_resp_kvs(const struct etcd_resp *r, size_t first,
 	    struct etcd_kv **kvs, size_t n);
+
+/* The lease of the key that response I of R (a delete with prev_kv)
+ * deleted, or 0. */
+unsigned long long	etcd_resp_deleted_lease(const struct etcd_resp *r,
+			    size_t i);
 
 /* The "more" of a range answer. */
 int	etcd_range_more(json_object *range);
@@ -319,6 +337,16 @@ void	 etcd_delay_decode(const struct etcd_kv *kv, long long *until_ms,
  * the key that refused the take (the lock, or the lock-delay) from the
  * revision after the one the take saw. */
 store_wait_fn		etcd_wait;
+
+/* --- etcd_hint.c: the tokens of the holdings this lockd granted ------ */
+
+void	etcd_hint_put(struct etcd *e, const char *resource,
+	    unsigned long long token, long long since);
+int	etcd_hint_get(struct etcd *e, const char *resource,
+	    unsigned long long *token, long long *since);
+/* TOKEN 0: whichever holding. */
+void	etcd_hint_drop(struct etcd *e, const char *resource,
+	    unsigned long long token);
 
 /* --- etcd_lease.c, etcd_end.c and etcd_list.c ------------------------ */
 

@@ -21,10 +21,11 @@
 #include "etcd.h"
 
 /* The history record: {"h":b64,"s":since,"u":until_ms,"w":how,"b":b64,
- * "r":b64}. */
+ * "r":b64,"n":nonce}; the nonce of the call that ended the holding
+ * ("": the expiry sweep) tells that call its own record. */
 static char *
 history_value(const char *holder, long long since, enum lockstore_end how,
-    const char *by, const char *reason)
+    const char *by, const char *reason, const char *nonce)
 {
 	const char	*w;
 	char		*h, *b, *r, *out = NULL;
@@ -36,8 +37,8 @@ history_value(const char *holder, long long since, enum lockstore_end how,
 	r = etcd_b64(reason, strlen(reason));
 	if (h != NULL && b != NULL && r != NULL &&
 	    asprintf(&out, "{\"h\":\"%s\",\"s\":%lld,\"u\":%lld,\"w\":\"%s\","
-	    "\"b\":\"%s\",\"r\":\"%s\"}", h, since, clock_wall_ms(), w, b, r) ==
-	    -1)
+	    "\"b\":\"%s\",\"r\":\"%s\",\"n\":\"%s\"}", h, since, clock_wall_ms(),
+	    w, b, r, nonce) == -1)
 		out = NULL;
 	free(h);
 	free(b);
@@ -72,7 +73,8 @@ history_range(const struct etcd *e, const char *resource, char **start,
 static int
 history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
     unsigned long long token, const char *holder, long long since,
-    enum lockstore_end how, const char *by, const char *reason)
+    enum lockstore_end how, const char *by, const char *reason,
+    const char *nonce)
 {
 	struct lockstore_policy	 pol;
 	char			*key, *val, *start, *end;
@@ -82,7 +84,7 @@ history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
 	if (pol.history_bytes == 0)
 		return -1;
 	key = etcd_history_key(e, resource, token, &klen);
-	val = history_value(holder, since, how, by, reason);
+	val = history_value(holder, since, how, by, reason, nonce);
 	if (key == NULL || val == NULL ||
 	    history_range(e, resource, &start, &slen, &end) == -1)
 		t->failed = 1;
@@ -204,14 +206,14 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	else {
 		etcd_cmp(&t, "CREATE", k.l, k.llen, 0);
 		etcd_cmp(&t, "MOD", meta->key, meta->keylen, meta->mod_rev);
-		etcd_op_delete(&t, t.success, meta->key, meta->keylen);
-		etcd_op_delete(&t, t.success, k.x, k.xlen);
+		etcd_op_delete(&t, t.success, meta->key, meta->keylen, 0);
+		etcd_op_delete(&t, t.success, k.x, k.xlen, 0);
 		if (dval != NULL)
 			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
 		hi = history_ops(e, &t, resource, meta->create_rev,
 		    holder != NULL ? holder : "", md.since,
-		    LOCKSTORE_END_EXPIRY, "", "");
+		    LOCKSTORE_END_EXPIRY, "", "", "");
 		etcd_keys_free(&k);
 	}
 	st = etcd_txn_post(e, &t, &r, NULL, "expiry", resource, err);
@@ -231,130 +233,213 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	return st;
 }
 
+/* One end of a holding being decided: the call, and what it compares. */
+struct end {
+	struct etcd_keys	 k;
+	const char		*resource, *client, *by, *reason, *what;
+	enum lockstore_end	 how;
+	unsigned long long	 mine;		/* the token to end */
+	const char		*holder;	/* its holder */
+	long long		 since;
+	char			*hkey;		/* its history key */
+	size_t			 hlen;
+	unsigned long long	 dlease;	/* a break's lock-delay */
+	char			*dval;
+	struct etcd_kv		 lock, meta, hist;	/* as last read */
+	char			 nonce[ETCD_NONCE_SIZE];	/* this call's */
+	int			 confirmed;	/* MINE was read, not a hint */
+	int			 doubt;		/* an attempt on MINE may
+						   have been applied */
+};
+
 /*
- * Whether the end HOW (an unlock by CLIENT, or a break) of RESOURCE is
- * decided by what was read (LOCK, META, HIST) without a change: when in
- * DOUBT whether our earlier attempt ended the holding MINE, when nothing
- * is held, or when CLIENT does not hold it.  1 with *ST (and *NEW_TOKEN)
- * set, else 0.
+ * Whether X's end is decided by what was read (X's lock, meta and hist)
+ * without a change: when in doubt whether our earlier attempt ended the
+ * holding X->mine, when nothing is held, or when X's client does not
+ * hold it.  1 with *ST (and *NEW_TOKEN) set, else 0.
  */
 static int
-end_settled(struct etcd *e, const char *resource, enum lockstore_end how,
-    const char *client, int doubt, unsigned long long mine,
-    const struct etcd_kv *lock, const struct etcd_kv *meta,
-    const struct etcd_kv *hist, unsigned long long *new_token,
-    enum lockstore_status *st, struct lockstore_error *err)
+end_settled(struct etcd *e, struct end *x,
+    unsigned long long *new_token, enum lockstore_status *st,
+    struct lockstore_error *err)
 {
-	int	ours;
+	const char	*h = x->hist.value;
+	char		 tag[ETCD_NONCE_SIZE + 8];
+	int		 ours;
 
-	if (doubt && (lock->key == NULL || lock->create_rev != mine)) {
-		/* The holding is over: by our unknown attempt, if the
-		 * history says so (a break's revision is the new token);
-		 * an unlock unless it tells of a break or expiry. */
-		if (how == LOCKSTORE_END_UNLOCK)
-			ours = hist->value == NULL || strstr(hist->value,
-			    "\"w\":\"unlock\"") != NULL;
-		else if ((ours = hist->value != NULL && strstr(hist->value,
-		    "\"w\":\"break\"") != NULL))
-			*new_token = hist->mod_rev;
+	if (x->doubt && (x->lock.key == NULL || x->lock.create_rev != x->mine)) {
+		/* The holding is over: by our unknown attempt if its record
+		 * carries our nonce.  Else, when we had read the holding as
+		 * the client's: an unlock unless the record tells of a break
+		 * or expiry (or there is none: history is off). */
+		snprintf(tag, sizeof(tag), "\"n\":\"%s\"", x->nonce);
+		if (h != NULL && strstr(h, tag) != NULL)
+			ours = 1;
+		else if (!x->confirmed) {
+			/* Not applied (history is on: it would have left
+			 * its record): judge what was read. */
+			x->doubt = 0;
+			return end_settled(e, x, new_token, st, err);
+		} else if (x->how == LOCKSTORE_END_UNLOCK)
+			ours = h == NULL || strstr(h, "\"w\":\"unlock\"") != NULL;
+		else
+			ours = h != NULL && strstr(h, "\"w\":\"break\"") != NULL;
+		if (ours && x->how == LOCKSTORE_END_BREAK)
+			*new_token = x->hist.mod_rev;
 		*st = ours ? LOCKSTORE_OK : store_error_not_locked(err);
 		return 1;
 	}
-	if (lock->key == NULL)
-		*st = etcd_not_locked(e, resource, meta, err);
-	else if (how == LOCKSTORE_END_UNLOCK &&
-	    strcmp(lock->value, client) != 0)
-		*st = store_error_not_owner(err, lock->value, client);
+	if (x->lock.key == NULL)
+		*st = etcd_not_locked(e, x->resource, &x->meta, err);
+	else if (x->how == LOCKSTORE_END_UNLOCK &&
+	    strcmp(x->lock.value, x->client) != 0)
+		*st = store_error_not_owner(err, x->lock.value, x->client);
 	else
 		return 0;
 	return 1;
 }
 
+/* Takes the holding read into X (lock, meta) as the one to end. */
+static enum lockstore_status
+end_learn(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
+    struct lockstore_error *err)
+{
+	struct etcd_meta	md;
+
+	x->mine = x->lock.create_rev;
+	x->holder = x->lock.value;
+	x->confirmed = 1;
+	etcd_meta_decode(&x->meta, &md);
+	x->since = x->meta.create_rev == x->mine ? md.since : 0;
+	if (broken != NULL)
+		etcd_fill_info(broken, x->resource, strlen(x->resource),
+		    &x->lock, &x->meta);
+	if (x->how == LOCKSTORE_END_BREAK && x->dval == NULL)
+		return delay_prepare(e, x->resource, x->how, &x->dlease,
+		    &x->dval, err);
+	return LOCKSTORE_OK;
+}
+
+/*
+ * The transaction that ends X's holding if it still stands: deletes it
+ * (the lock key with prev_kv, for its lease), writes the history record
+ * and a break's lock-delay; otherwise reads the lock, its metadata and
+ * the history record of X's token.  Posts it into R; *HI: the history
+ * count's index.
+ */
+static enum lockstore_status
+end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
+    struct lockstore_error *err)
+{
+	struct etcd_keys	*k = &x->k;
+	struct etcd_txn		 t;
+	enum lockstore_status	 st;
+	int			 unknown;
+
+	free(x->hkey);
+	if ((x->hkey = etcd_history_key(e, x->resource, x->mine, &x->hlen)) ==
+	    NULL)
+		return store_error_nomem(err);
+	etcd_txn_init(&t);
+	etcd_cmp_value(&t, k->l, k->llen, x->holder, strlen(x->holder));
+	etcd_cmp(&t, "CREATE", k->l, k->llen, x->mine);
+	etcd_op_delete(&t, t.success, k->l, k->llen, 1);
+	etcd_op_delete(&t, t.success, k->m, k->mlen, 0);
+	etcd_op_delete(&t, t.success, k->x, k->xlen, 0);
+	if (x->dval != NULL)
+		etcd_op_put(&t, t.success, k->d, k->dlen, x->dval,
+		    strlen(x->dval), x->dlease);
+	*hi = history_ops(e, &t, x->resource, x->mine, x->holder, x->since,
+	    x->how, x->by, x->reason, x->nonce);
+	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
+	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
+	etcd_op_range(&t, t.failure, x->hkey, x->hlen, NULL, 0, 0, 0);
+	st = etcd_txn_post(e, &t, r, &unknown, x->what, x->resource, err);
+	x->doubt |= unknown;
+	return st;
+}
+
+/* Reads X's holding from the answer R of a failed end_txn(). */
+static enum lockstore_status
+end_reread(struct end *x, const struct etcd_resp *r,
+    struct lockstore_error *err)
+{
+	struct etcd_kv	*kvs[] = { &x->lock, &x->meta, &x->hist };
+
+	etcd_kv_free(&x->lock);
+	etcd_kv_free(&x->meta);
+	etcd_kv_free(&x->hist);
+	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
+		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
+		    "etcd %s for '%s': a malformed answer", x->what,
+		    x->resource);
+	return LOCKSTORE_OK;
+}
+
 /*
  * Ends RESOURCE's holding in one transaction that compares it: an unlock
  * by CLIENT, or a break by BY for REASON (filling BROKEN and *NEW_TOKEN,
- * and putting the lock-delay); WHAT names it in errors.
+ * and putting the lock-delay); WHAT names it in errors.  An unlock of a
+ * holding this lockd granted knows its token (etcd_hint.c) and sends the
+ * transaction at once; otherwise, and whenever the transaction finds the
+ * holding changed, its failure branch has read it for the next try.
  */
 static enum lockstore_status
-end_holding(struct etcd *e, const char *resource, enum lockstore_end how,
-    const char *client, const char *by, const char *reason,
-    struct lockstore_lock_info *broken, unsigned long long *new_token,
-    const char *what, struct lockstore_error *err)
+end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
+    unsigned long long *new_token, struct lockstore_error *err)
 {
-	struct etcd_keys	 k;
-	struct etcd_txn		 t;
+	struct lockstore_policy	 pol;
 	struct etcd_resp	 r;
-	struct etcd_meta	 md;
-	struct etcd_kv		 lock, meta, hist;
 	enum lockstore_status	 st;
-	unsigned long long	 mine = 0, dlease = 0;
-	char			*hkey = NULL, *dval = NULL;
-	size_t			 hlen = 0;
-	int			 tries, doubt = 0, unknown, hi;
+	int			 tries, hi = -1;
 
-	if (etcd_keys_make(e, resource, &k) == -1)
+	if (etcd_keys_make(e, x->resource, &x->k) == -1)
 		return store_error_nomem(err);
+	etcd_nonce(e, x->nonce);
+	/* A hint needs the history record to settle a doubt. */
+	store_policy(e->store, &pol);
+	if (x->how == LOCKSTORE_END_UNLOCK && pol.history_bytes > 0 &&
+	    etcd_hint_get(e, x->resource, &x->mine, &x->since)) {
+		x->holder = x->client;
+	} else if ((st = etcd_read(e, x->resource, NULL, 0, &x->lock,
+	    &x->meta, NULL, x->what, err)) != LOCKSTORE_OK ||
+	    end_settled(e, x, new_token, &st, err) ||
+	    (st = end_learn(e, x, broken, err)) != LOCKSTORE_OK)
+		goto out;
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
-		st = etcd_read(e, resource, doubt ? hkey : NULL, hlen, &lock,
-		    &meta, &hist, what, err);
-		if (st != LOCKSTORE_OK || end_settled(e, resource, how, client,
-		    doubt, mine, &lock, &meta, &hist, new_token, &st, err))
+		if ((st = end_txn(e, x, &r, &hi, err)) != LOCKSTORE_OK)
 			goto out;
-		mine = lock.create_rev;
-		etcd_meta_decode(&meta, &md);
-		if (broken != NULL)
-			etcd_fill_info(broken, resource, strlen(resource),
-			    &lock, &meta);
-		free(hkey);
-		if ((hkey = etcd_history_key(e, resource, mine, &hlen)) ==
-		    NULL) {
-			st = store_error_nomem(err);
-			goto out;
-		}
-		if (how == LOCKSTORE_END_BREAK && dval == NULL &&
-		    (st = delay_prepare(e, resource, how, &dlease, &dval,
-		    err)) != LOCKSTORE_OK)
-			goto out;
-		etcd_txn_init(&t);
-		etcd_cmp_value(&t, k.l, k.llen, lock.value, lock.vallen);
-		etcd_cmp(&t, "CREATE", k.l, k.llen, mine);
-		etcd_op_delete(&t, t.success, k.l, k.llen);
-		etcd_op_delete(&t, t.success, k.m, k.mlen);
-		etcd_op_delete(&t, t.success, k.x, k.xlen);
-		if (dval != NULL)
-			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
-			    strlen(dval), dlease);
-		hi = history_ops(e, &t, resource, mine, lock.value,
-		    meta.create_rev == mine ? md.since : 0, how, by, reason);
-		st = etcd_txn_post(e, &t, &r, &unknown, what, resource, err);
-		if (st != LOCKSTORE_OK)
-			goto out;
-		doubt |= unknown;
 		if (r.succeeded) {
 			if (new_token != NULL)
 				*new_token = r.revision;
-			dlease = 0;	/* in use */
-			history_prune(e, resource, &r, hi);
+			x->dlease = 0;	/* in use */
+			history_prune(e, x->resource, &r, hi);
+			etcd_lease_revoke(e, etcd_resp_deleted_lease(&r, 0));
 			etcd_resp_free(&r);
-			etcd_lease_revoke(e, lock.lease);
+			etcd_hint_drop(e, x->resource, x->mine);
 			goto out;
 		}
+		st = end_reread(x, &r, err);
 		etcd_resp_free(&r);
-		etcd_kv_free(&lock);
-		etcd_kv_free(&meta);
-		etcd_kv_free(&hist);
+		if (st != LOCKSTORE_OK || end_settled(e, x, new_token, &st,
+		    err) ||
+		    (st = end_learn(e, x, broken, err)) != LOCKSTORE_OK)
+			goto out;
 	}
 	st = store_error(err, LOCKSTORE_STORAGE, EAGAIN, "Storage error: the "
-	    "lock for '%s' changes too fast to be %s", resource,
-	    how == LOCKSTORE_END_UNLOCK ? "released" : "broken");
+	    "lock for '%s' changes too fast to be %s", x->resource,
+	    x->how == LOCKSTORE_END_UNLOCK ? "released" : "broken");
 out:
-	etcd_kv_free(&lock);
-	etcd_kv_free(&meta);
-	etcd_kv_free(&hist);
-	etcd_lease_revoke(e, dlease);
-	free(dval);
-	free(hkey);
-	etcd_keys_free(&k);
+	/* A hint that proved out of date goes. */
+	if (x->lock.key == NULL || x->lock.create_rev != x->mine)
+		etcd_hint_drop(e, x->resource, x->mine);
+	etcd_kv_free(&x->lock);
+	etcd_kv_free(&x->meta);
+	etcd_kv_free(&x->hist);
+	etcd_lease_revoke(e, x->dlease);
+	free(x->dval);
+	free(x->hkey);
+	etcd_keys_free(&x->k);
 	return st;
 }
 
@@ -363,8 +448,11 @@ enum lockstore_status
 etcd_unlock(void *impl, const char *resource, const char *client,
     struct lockstore_error *err)
 {
-	return end_holding(impl, resource, LOCKSTORE_END_UNLOCK, client, "",
-	    "", NULL, NULL, "unlock", err);
+	struct end	x = { .resource = resource, .client = client, .by = "",
+			    .reason = "", .what = "unlock",
+			    .how = LOCKSTORE_END_UNLOCK };
+
+	return end_holding(impl, &x, NULL, NULL, err);
 }
 
 /* Breaks RESOURCE's lock for an operator; see lockstore_break(). */
@@ -373,9 +461,12 @@ etcd_break(void *impl, const char *resource, const char *by,
     const char *reason, struct lockstore_lock_info *broken,
     unsigned long long *new_token, struct lockstore_error *err)
 {
+	struct end	x = { .resource = resource, .by = by,
+			    .reason = reason, .what = "break",
+			    .how = LOCKSTORE_END_BREAK };
+
 	*new_token = 0;
-	return end_holding(impl, resource, LOCKSTORE_END_BREAK, NULL, by,
-	    reason, broken, new_token, "break", err);
+	return end_holding(impl, &x, broken, new_token, err);
 }
 
 /* A base64 member of the history record O, decoded into BUF. */

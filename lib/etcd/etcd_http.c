@@ -178,7 +178,9 @@ etcd_http_init(struct etcd *e, const struct lockstore_etcd_config *cfg,
 	    (cfg->cert != NULL && (e->cert = strdup(cfg->cert)) == NULL) ||
 	    (cfg->key != NULL && (e->key = strdup(cfg->key)) == NULL) ||
 	    (e->headers = curl_slist_append(NULL,
-	    "Content-Type: application/json")) == NULL)
+	    "Content-Type: application/json")) == NULL ||
+	    /* No "Expect: 100-continue" round trip before larger bodies. */
+	    curl_slist_append(e->headers, "Expect:") == NULL)
 		failed = 1;
 	return failed ? store_error_nomem(err) : LOCKSTORE_OK;
 }

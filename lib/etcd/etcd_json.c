@@ -196,15 +196,16 @@ etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
 		t->failed = 1;
 }
 
-/* Appends a delete of KEY to LIST. */
+/* Appends a delete of KEY to LIST; PREV: answer with what it deleted. */
 void
 etcd_op_delete(struct etcd_txn *t, json_object *list, const char *key,
-    size_t klen)
+    size_t klen, int prev)
 {
 	json_object	*d = NULL;
 
 	if (!t->failed && (d = json_object_new_object()) != NULL &&
-	    add_b64(d, "key", key, klen) == -1) {
+	    (add_b64(d, "key", key, klen) == -1 || (prev && add_obj(d,
+	    "prev_kv", json_object_new_boolean(1)) == -1))) {
 		json_object_put(d);
 		d = NULL;
 	}
@@ -225,6 +226,25 @@ etcd_resp_range(const struct etcd_resp *r, size_t i)
 	    !json_object_object_get_ex(op, "response_range", &range))
 		return NULL;
 	return range;
+}
+
+/* The lease of the key that response I of R, a delete with prev_kv,
+ * deleted; 0: none (or no such answer). */
+unsigned long long
+etcd_resp_deleted_lease(const struct etcd_resp *r, size_t i)
+{
+	json_object	*list, *op, *del, *kvs;
+
+	if (!json_object_object_get_ex(r->root, "responses", &list) ||
+	    !json_object_is_type(list, json_type_array) ||
+	    i >= json_object_array_length(list) ||
+	    (op = json_object_array_get_idx(list, i)) == NULL ||
+	    !json_object_object_get_ex(op, "response_delete_range", &del) ||
+	    !json_object_object_get_ex(del, "prev_kvs", &kvs) ||
+	    !json_object_is_type(kvs, json_type_array) ||
+	    json_object_array_length(kvs) == 0)
+		return 0;
+	return etcd_num(json_object_array_get_idx(kvs, 0), "lease");
 }
 
 /* A base64 member of O decoded; absent: "" (the default). */

@@ -86,6 +86,33 @@ lost_answer_of_an_unlock_is_a_release(void)
 }
 
 static void
+lost_answer_of_an_unlock_released_elsewhere_is_not_a_release(void)
+{
+	struct lockstore	*s, *other;
+	const char		*prefix = etu_prefix();
+
+	s = etu_open(proxied, prefix, 0);
+	other = etu_open(NULL, prefix, 0);
+	/* S granted the lock and remembers its token; another lockd ends
+	 * the holding.  S's unlock, its answer lost and repeated, finds the
+	 * holding over, but not by this call: the truth, not a release. */
+	LOCK(s, "r", "c1", LOCKSTORE_OK, NULL);
+	UNLOCK(other, "r", "c1", LOCKSTORE_OK, NULL);
+	etu_proxy_mode(ETU_DROP_ANSWER, 1, 0);
+	UNLOCK(s, "r", "c1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
+	/* And when S's remembered holding was followed by a new one of the
+	 * same client elsewhere, S's unlock ends the new one. */
+	LOCK(s, "r", "c1", LOCKSTORE_OK, NULL);
+	UNLOCK(other, "r", "c1", LOCKSTORE_OK, NULL);
+	LOCK(other, "r", "c1", LOCKSTORE_OK, NULL);
+	etu_proxy_mode(ETU_DROP_ANSWER, 1, 0);
+	UNLOCK(s, "r", "c1", LOCKSTORE_OK, NULL);
+	UNLOCK(other, "r", "c1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
+	lockstore_close(other);
+	lockstore_close(s);
+}
+
+static void
 late_answers_are_timeouts_judged_like_lost_ones(void)
 {
 	struct lockstore	*s;
@@ -202,6 +229,8 @@ static const struct tu_test tests[] = {
 	    lost_answer_of_a_lock_of_a_held_resource_stays_held },
 	{ "lost_answer_of_an_unlock_is_a_release",
 	    lost_answer_of_an_unlock_is_a_release },
+	{ "lost_answer_of_an_unlock_released_elsewhere_is_not_a_release",
+	    lost_answer_of_an_unlock_released_elsewhere_is_not_a_release },
 	{ "late_answers_are_timeouts_judged_like_lost_ones",
 	    late_answers_are_timeouts_judged_like_lost_ones },
 	{ "first_endpoint_dead_rotates_to_the_next",

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What this lockd knows of the holdings it granted: resource -> token and
+ * since, so that an unlock can compare and end its holding in one
+ * transaction without reading it first.  Only a hint: the transaction
+ * compares the token, and a wrong or missing hint costs one round trip.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "codec.h"
+#include "etcd.h"
+
+/* The slot of RESOURCE (direct-mapped) and its hash. */
+static struct etcd_hint *
+slot(struct etcd *e, const char *resource, uint64_t *hash,
+    pthread_mutex_t **lock)
+{
+	size_t	i;
+
+	*hash = codec_fnv1a(resource, strlen(resource)) | 1;	/* 0: free */
+	i = (size_t)(*hash % ETCD_HINT_SLOTS);
+	*lock = &e->hintlock[i % ETCD_HINT_LOCKS];
+	return &e->hints[i];
+}
+
+/* Remembers that RESOURCE's holding TOKEN began at SINCE. */
+void
+etcd_hint_put(struct etcd *e, const char *resource, unsigned long long token,
+    long long since)
+{
+	struct etcd_hint	*h;
+	pthread_mutex_t		*lock;
+	uint64_t		 hash;
+
+	h = slot(e, resource, &hash, &lock);
+	pthread_mutex_lock(lock);
+	h->hash = hash;
+	h->token = token;
+	h->since = since;
+	pthread_mutex_unlock(lock);
+}
+
+/* The hint for RESOURCE: 1 with *TOKEN and *SINCE, or 0. */
+int
+etcd_hint_get(struct etcd *e, const char *resource, unsigned long long *token,
+    long long *since)
+{
+	struct etcd_hint	*h;
+	pthread_mutex_t		*lock;
+	uint64_t		 hash;
+	int			 found;
+
+	h = slot(e, resource, &hash, &lock);
+	pthread_mutex_lock(lock);
+	if ((found = h->hash == hash)) {
+		*token = h->token;
+		*since = h->since;
+	}
+	pthread_mutex_unlock(lock);
+	return found;
+}
+
+/* Forgets the hint for RESOURCE's holding TOKEN (0: whichever). */
+void
+etcd_hint_drop(struct etcd *e, const char *resource, unsigned long long token)
+{
+	struct etcd_hint	*h;
+	pthread_mutex_t		*lock;
+	uint64_t		 hash;
+
+	h = slot(e, resource, &hash, &lock);
+	pthread_mutex_lock(lock);
+	if (h->hash == hash && (token == 0 || h->token == token))
+		h->hash = 0;
+	pthread_mutex_unlock(lock);
+}
