@@ -4,8 +4,8 @@
  * inspect, health), etcd_keys.c (keys and values), etcd_lease.c (renew,
  * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
  * etcd_hint.c (the tokens of this lockd's grants),
- * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
- * (requests and answers) and etcd_wait.c (the watch).
+ * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_req.c
+ * (requests), etcd_json.c (answers) and etcd_wait.c (the watch).
  *
  * Keys, under the configured prefix P, for a resource R (any bytes but
  * NUL; keys and values travel base64-encoded):
@@ -138,9 +138,17 @@ struct etcd_keys {
 	size_t	 llen, mlen, xlen, dlen;
 };
 
-/* A transaction being built; FAILED once memory ran out. */
+/* A list of a transaction being built: its items as JSON text, joined
+ * by commas, and their number. */
+struct etcd_list {
+	struct etcd_body b;
+	size_t		 n;
+};
+
+/* A transaction being built (etcd_req.c); FAILED once memory ran out. */
 struct etcd_txn {
-	json_object	*req, *compare, *success, *failure;
+	struct etcd_list lists[3];
+	struct etcd_list *compare, *success, *failure;	/* in LISTS */
 	int		 failed;
 };
 
@@ -167,7 +175,7 @@ void			etcd_http_free(struct etcd *e);
  * 'RESOURCE': <reason>" (RESOURCE NULL: without it).
  */
 enum lockstore_status	etcd_post(struct etcd *e, const char *path,
-			    json_object *req, struct etcd_resp *resp,
+			    const char *body, struct etcd_resp *resp,
 			    int *unknown, const char *what,
 			    const char *resource, struct lockstore_error *err);
 void			etcd_resp_free(struct etcd_resp *r);
@@ -202,8 +210,10 @@ void	*etcd_handle_get(struct etcd *e, unsigned int idx, const char *path,
 /* Notes that endpoint IDX failed: the next request uses the next one. */
 void	 etcd_rotate(struct etcd *e, unsigned int idx);
 
-/* Base64 of N bytes at P, or NULL (ENOMEM). */
+/* Base64 of N bytes at P, or NULL (ENOMEM); etcd_b64_into() writes the
+ * (N + 2) / 3 * 4 digits to OUT, without a NUL, and returns their number. */
 char	*etcd_b64(const void *p, size_t n);
+size_t	 etcd_b64_into(char *out, const void *p, size_t n);
 
 /* Decodes base64 S into a NUL-terminated buffer and sets *N; NULL if S
  * is not base64 or memory is short. */
@@ -212,10 +222,13 @@ char	*etcd_unb64(const char *s, size_t *n);
 /* An unsigned 64-bit number that arrives as a string (or is absent: 0). */
 unsigned long long	etcd_num(json_object *o, const char *member);
 
-/* --- building requests ------------------------------------------------ */
+/* --- building requests (etcd_req.c) ----------------------------------- */
 
 void	etcd_txn_init(struct etcd_txn *t);
 void	etcd_txn_free(struct etcd_txn *t);
+
+/* T's request body, malloc'd (NULL: T failed, or ENOMEM). */
+char	*etcd_txn_body(struct etcd_txn *t, size_t *len);
 
 /* Compares: the key's TARGET ("CREATE": create_revision, "MOD":
  * mod_revision, "LEASE") equals N (0: no such key, or no lease); its
@@ -227,18 +240,18 @@ void	etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
 
 /* Operations appended to LIST (t->success or t->failure).  END NULL: the
  * single key; END "" (ENDLEN 0, not NULL): every key from KEY on. */
-void	etcd_op_range(struct etcd_txn *t, json_object *list, const char *key,
-	    size_t klen, const char *end, size_t endlen, unsigned int flags,
-	    long long limit);
-void	etcd_op_put(struct etcd_txn *t, json_object *list, const char *key,
-	    size_t klen, const char *val, size_t vlen,
+void	etcd_op_range(struct etcd_txn *t, struct etcd_list *list,
+	    const char *key, size_t klen, const char *end, size_t endlen,
+	    unsigned int flags, long long limit);
+void	etcd_op_put(struct etcd_txn *t, struct etcd_list *list,
+	    const char *key, size_t klen, const char *val, size_t vlen,
 	    unsigned long long lease);
-void	etcd_op_delete(struct etcd_txn *t, json_object *list,
+void	etcd_op_delete(struct etcd_txn *t, struct etcd_list *list,
 	    const char *key, size_t klen, int prev);
 
-/* A RangeRequest object (for /v3/kv/range), or NULL. */
-json_object	*etcd_range_req(const char *key, size_t klen, const char *end,
-		    size_t endlen, unsigned int flags, long long limit);
+/* A RangeRequest (for /v3/kv/range) as text, malloc'd, or NULL. */
+char	*etcd_range_req(const char *key, size_t klen, const char *end,
+	    size_t endlen, unsigned int flags, long long limit);
 
 /* --- reading answers -------------------------------------------------- */
 

@@ -97,7 +97,7 @@ history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
 	}
 	free(key);
 	free(val);
-	return t->failed ? -1 : (int)json_object_array_length(t->success) - 1;
+	return t->failed ? -1 : (int)t->success->n - 1;
 }
 
 /* Drops RESOURCE's oldest records beyond ETCD_HISTORY_KEEP when the count
@@ -110,9 +110,10 @@ history_prune(struct etcd *e, const char *resource,
 	struct lockstore_error	*err;
 	struct etcd_resp	 rr;
 	struct etcd_kv		 kv;
-	json_object		*range, *req = NULL;
+	json_object		*range;
 	unsigned long long	 count;
 	char			*start = NULL, *end = NULL, *last = NULL;
+	char			*req = NULL;
 	size_t			 slen, lastlen;
 
 	if (i < 0 || (range = etcd_resp_range(r, (size_t)i)) == NULL ||
@@ -138,7 +139,7 @@ history_prune(struct etcd *e, const char *resource,
 	    "history", resource, err) == LOCKSTORE_OK)
 		etcd_resp_free(&rr);
 out:
-	json_object_put(req);
+	free(req);
 	free(start);
 	free(end);
 	free(last);

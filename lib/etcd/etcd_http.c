@@ -392,12 +392,11 @@ attempt(struct etcd *e, unsigned int idx, const char *path, const char *body,
 
 /* POSTs REQ to PATH; see etcd.h. */
 enum lockstore_status
-etcd_post(struct etcd *e, const char *path, json_object *req,
+etcd_post(struct etcd *e, const char *path, const char *body,
     struct etcd_resp *resp, int *unknown, const char *what,
     const char *resource, struct lockstore_error *err)
 {
 	struct timespec	 ts;
-	const char	*body;
 	size_t		 bodylen;
 	unsigned int	 i, idx, tries;
 	char		 reason[512];
@@ -407,9 +406,9 @@ etcd_post(struct etcd *e, const char *path, json_object *req,
 	memset(resp, 0, sizeof(*resp));
 	if (unknown != NULL)
 		*unknown = 0;
-	if (req == NULL || (body = json_object_to_json_string_length(req,
-	    JSON_C_TO_STRING_PLAIN, &bodylen)) == NULL)
+	if (body == NULL)
 		return store_error_nomem(err);
+	bodylen = strlen(body);
 	tries = 2 * e->nendpoints + 1;
 	snprintf(reason, sizeof(reason), "no endpoint answered");
 	for (i = 0; i < tries; i++) {
@@ -449,12 +448,16 @@ etcd_txn_post(struct etcd *e, struct etcd_txn *t, struct etcd_resp *resp,
     int *unknown, const char *what, const char *resource,
     struct lockstore_error *err)
 {
-	enum lockstore_status	st;
+	enum lockstore_status	 st;
+	char			*body;
+	size_t			 len;
 
 	memset(resp, 0, sizeof(*resp));
-	st = t->failed ? store_error_nomem(err) : etcd_post(e, "/v3/kv/txn",
-	    t->req, resp, unknown, what, resource, err);
+	body = etcd_txn_body(t, &len);
 	etcd_txn_free(t);
+	st = etcd_post(e, "/v3/kv/txn", body, resp, unknown, what, resource,
+	    err);
+	free(body);
 	return st;
 }
 
@@ -466,12 +469,12 @@ etcd_range_post(struct etcd *e, const char *key, size_t klen,
     struct lockstore_error *err)
 {
 	enum lockstore_status	 st;
-	json_object		*req;
+	char			*req;
 
 	req = etcd_range_req(key, klen, end, endlen, flags, limit);
-	st = req == NULL ? store_error_nomem(err) : etcd_post(e,
-	    "/v3/kv/range", req, resp, NULL, what, resource, err);
-	json_object_put(req);
+	st = etcd_post(e, "/v3/kv/range", req, resp, NULL, what, resource,
+	    err);
+	free(req);
 	return st;
 }
 
@@ -482,16 +485,13 @@ etcd_post_member(struct etcd *e, const char *path, const char *member,
     const char *resource, struct lockstore_error *err)
 {
 	enum lockstore_status	 st;
-	json_object		*req;
+	char			*req;
 
-	if ((req = json_object_new_object()) == NULL ||
-	    json_object_object_add(req, member,
-	    json_object_new_string(value)) != 0) {
-		json_object_put(req);
-		return store_error_nomem(err);
-	}
+	/* MEMBER and VALUE are ours: names and numbers, nothing to quote. */
+	if (asprintf(&req, "{\"%s\":\"%s\"}", member, value) == -1)
+		req = NULL;
 	st = etcd_post(e, path, req, resp, NULL, what, resource, err);
-	json_object_put(req);
+	free(req);
 	return st;
 }
 
@@ -508,18 +508,16 @@ etcd_resp_free(struct etcd_resp *r)
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Base64 of N bytes at P; NULL when out of memory. */
-char *
-etcd_b64(const void *p, size_t n)
+/* Writes the base64 of N bytes at P to OUT (without a NUL); returns its
+ * length, (N + 2) / 3 * 4. */
+size_t
+etcd_b64_into(char *out, const void *p, size_t n)
 {
 	const unsigned char	*s = p;
-	char			*out, *o;
+	char			*o = out;
 	uint32_t		 v;
 	size_t			 i;
 
-	if ((out = malloc((n + 2) / 3 * 4 + 1)) == NULL)
-		return NULL;
-	o = out;
 	for (i = 0; i + 2 < n; i += 3) {
 		v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
 		*o++ = b64chars[v >> 18];
@@ -536,7 +534,17 @@ etcd_b64(const void *p, size_t n)
 		*o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
 		*o++ = '=';
 	}
-	*o = '\0';
+	return (size_t)(o - out);
+}
+
+/* Base64 of N bytes at P; NULL when out of memory. */
+char *
+etcd_b64(const void *p, size_t n)
+{
+	char	*out;
+
+	if ((out = malloc((n + 2) / 3 * 4 + 1)) != NULL)
+		out[etcd_b64_into(out, p, n)] = '\0';
 	return out;
 }
 
