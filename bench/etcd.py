@@ -56,15 +56,21 @@ KV_METHODS = ('Txn', 'Range', 'Put', 'DeleteRange')
 
 class Lockd:
     """One lockd on 127.0.0.1 (port chosen by the kernel) on etcd
-    ENDPOINTS under PREFIX."""
+    ENDPOINTS under PREFIX; TLS: etcdrun.make_certs()'s files."""
 
-    def __init__(self, args, binary, name, endpoints, prefix):
+    def __init__(self, args, binary, name, endpoints, prefix, tls=None):
         self.name = name
         lockdir = os.path.join(args.workdir, 'd-' + name)
         os.makedirs(lockdir, mode=0o700, exist_ok=True)
         self.errpath = os.path.join(args.workdir, 'log-%s.txt' % name)
+        conf = '/dev/null'
+        if tls is not None:
+            conf = os.path.join(args.workdir, 'tls.conf')
+            with open(conf, 'w') as f:
+                f.write('etcd-cacert %s\netcd-cert %s\netcd-key %s\n' % (
+                    tls['ca.pem'], tls['client.pem'], tls['client.key']))
         cmd = [binary, '--foreground', '--port', '0', '--lockdir',
-               lockdir, '--config', '/dev/null', '--backend', 'etcd',
+               lockdir, '--config', conf, '--backend', 'etcd',
                '--etcd-endpoints', endpoints, '--etcd-prefix', prefix]
         if os.geteuid() == 0:
             cmd += ['--user', 'root']
@@ -138,16 +144,15 @@ def json_run(cmd, timeout):
         return {'pairs_per_s': 0, 'pairs': 0, 'errors': -1, 'lat_us': {}}
 
 
-def phase(a, system, conns, count=None, http2=False):
+def phase(a, system, conns, count=None):
     """One load phase (timed, or COUNT pairs per client) against SYSTEM:
-    {'kind': 'etcd', 'endpoint': URL} or {'kind': 'lockd', 'd': Lockd}."""
+    {'kind': 'etcd', 'endpoint': URL, 'args': [etcdload options]} or
+    {'kind': 'lockd', 'd': Lockd}."""
     load = (['-n', str(count)] if count else
             ['-d', str(a.duration), '-w', str(a.warmup)])
     load += ['-c', str(conns), '--call-timeout', '10']
     if system['kind'] == 'etcd':
-        cmd = [a.etcdload, '-e', system['endpoint']] + load
-        if http2:
-            cmd.append('--http2')
+        cmd = [a.etcdload, '-e', system['endpoint']] + load + system['args']
     else:
         d = system['d']
         cmd = [a.loadgen, '--port', str(d.port), '--pid', str(d.pid)] + load
@@ -159,8 +164,8 @@ def kv_calls(cluster):
     over the members of CLUSTER."""
     total = dict.fromkeys(KV_METHODS, 0.0)
     for m in cluster.members:
-        with urllib.request.urlopen(m.client_url + '/metrics',
-                                    timeout=10) as f:
+        with urllib.request.urlopen(m.client_url + '/metrics', timeout=10,
+                                    context=cluster.context) as f:
             for line in f.read().decode().splitlines():
                 if (not line.startswith('grpc_server_handled_total{') or
                         'etcdserverpb.KV' not in line):
@@ -238,63 +243,72 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
 
 
-def start(a, members):
-    """A cluster of MEMBERS and its systems: raw etcd, lockd (and its
-    twin, the second host of the wake-up phase), lockd-b (and twin)."""
-    e = etcdrun.Etcd(members=members, base=os.path.join(
-        a.workdir, 'etcd%d' % members))
-    os.makedirs(e.base, exist_ok=True)
+def start(a, members, tls):
+    """A cluster of MEMBERS (with TLS: an https one) and its systems: raw
+    etcd (with TLS over HTTP/1.1 and HTTP/2), lockd (and its twin, the
+    second host of the wake-up phase), lockd-b (and twin)."""
+    label = '%d member%s%s' % (members, 's' if members > 1 else '',
+                                ', TLS' if tls else '')
+    base = os.path.join(a.workdir, 'etcd%d%s' % (members, 't' if tls else ''))
+    os.makedirs(base, exist_ok=True)
+    certs = None
+    if tls:
+        certs = etcdrun.make_certs(base)
+    e = etcdrun.Etcd(members=members, base=base, tls=certs)
     a.clusters.append(e.start())
     first = e.members[0].client_url    # the endpoint lockd talks to
-    systems = {'etcd': {'kind': 'etcd', 'endpoint': first}}
+    systems = {'etcd': {'kind': 'etcd', 'endpoint': first, 'args': []}}
+    if tls:
+        args = ['--cacert', certs['ca.pem'], '--cert', certs['client.pem'],
+                '--key', certs['client.key']]
+        systems['etcd']['args'] = args
+        systems['etcd-h2'] = {'kind': 'etcd', 'endpoint': first,
+                              'args': args + ['--http2']}
     for name, binary in (('lockd', a.lockd), ('lockd-b', a.lockd_b)):
         if binary is None:
             continue
         hosts = []
         for host in ('A', 'B'):
-            d = Lockd(a, binary, '%s-%s-%d' % (name, host, members),
-                      e.endpoints, '/bench-%s/' % name)
+            d = Lockd(a, binary, '%s-%s-%d%s' % (name, host, members,
+                                                 't' if tls else ''),
+                      e.endpoints, '/bench-%s/' % name, certs)
             a.daemons.append(d)
             hosts.append(d)
         systems[name] = {'kind': 'lockd', 'd': hosts[0], 'twin': hosts[1]}
-    return e, systems
+    return label, e, systems
 
 
 def measure(a, clusters, conns, results):
     """The interleaved repetitions; each phase result into RESULTS."""
     for rep in range(a.reps):
-        for members, (e, systems) in clusters.items():
+        for label, (e, systems) in clusters.items():
             for c in conns:
                 names = list(systems)
                 for name in (names if rep % 2 == 0 else names[::-1]):
                     r = phase(a, systems[name], c)
-                    r.update(system=name, members=members, conns=c,
-                             rep=rep)
+                    r.update(system=name, etcd=label, conns=c, rep=rep)
                     results.append(r)
-                    benchrun.log('rep %d, %d member(s), %-7s %2d clients: '
+                    benchrun.log('rep %d, %s, %-7s %2d clients: '
                                  '%6.0f pairs/s%s' % (
-                                     rep + 1, members, name, c,
+                                     rep + 1, label, name, c,
                                      r.get('pairs_per_s', 0),
                                      ', ERRORS %d' % r['errors']
                                      if r.get('errors') else ''))
 
 
-def throughput_table(a, results, conns):
+def throughput_table(a, clusters, results, conns):
     rows = []
-    for members in a.members:
+    for label, (e, systems) in clusters.items():
         for c in conns:
             raw = None
-            for name in ('etcd', 'lockd', 'lockd-b'):
+            for name in systems:
                 rs = [r for r in results if r['system'] == name and
-                      r['members'] == members and r['conns'] == c]
-                if not rs:
-                    continue
+                      r['etcd'] == label and r['conns'] == c]
                 pps = [r.get('pairs_per_s', 0) for r in rs]
                 m = benchrun.med(pps)
                 raw = m if name == 'etcd' else raw
                 rows.append([
-                    '%d member%s' % (members, 's' if members > 1 else ''),
-                    c, name, benchrun.fmt(m),
+                    label, c, name, benchrun.fmt(m),
                     '%s-%s' % (benchrun.fmt(min(pps)),
                                benchrun.fmt(max(pps))),
                     benchrun.fmt(benchrun.ratio(m, raw), 2) + 'x',
@@ -312,9 +326,8 @@ def throughput_table(a, results, conns):
 
 def calls_table(calls):
     rows = []
-    for (members, name), c in calls.items():
-        rows.append(['%d member%s' % (members, 's' if members > 1 else ''),
-                     name, benchrun.fmt(c['pairs'])] +
+    for c in calls:
+        rows.append([c['etcd'], c['system'], benchrun.fmt(c['pairs'])] +
                     [benchrun.fmt(c[m], 2) for m in KV_METHODS] +
                     [benchrun.fmt(c['errors'])])
     return benchrun.table(
@@ -327,12 +340,10 @@ def wake_table(wakes):
     rows = []
     for w in wakes:
         ts = w['times_s']
-        rows.append(['%d member%s' % (w['members'], 's' if w['members'] > 1
-                                      else ''), w['system'], w['waiter'],
-                     len(ts), benchrun.fmt(pct(ts, 0.5) and
-                                           pct(ts, 0.5) * 1e3, 1),
-                     benchrun.fmt(pct(ts, 0.9) and pct(ts, 0.9) * 1e3, 1),
-                     benchrun.fmt(ts and max(ts) * 1e3, 1),
+        rows.append([w['etcd'], w['system'], w['waiter'], len(ts),
+                     benchrun.fmt(pct(ts, 0.5) * 1e3 if ts else None, 1),
+                     benchrun.fmt(pct(ts, 0.9) * 1e3 if ts else None, 1),
+                     benchrun.fmt(max(ts) * 1e3 if ts else None, 1),
                      w['not_waiting'], w['errors']])
     return benchrun.table(
         'wake-up: unlock sent through lockd A -> the grant of a waiter '
@@ -342,7 +353,7 @@ def wake_table(wakes):
                                          'errors'], rows)
 
 
-def main(argv=None):
+def options(argv):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--lockd', default=os.path.join(
@@ -352,51 +363,62 @@ def main(argv=None):
     ap.add_argument('--workdir', default=None)
     ap.add_argument('--conns', default='1,16,64')
     ap.add_argument('--members', default='1,3')
+    ap.add_argument('--tls', action='store_true',
+                    help='also one member with TLS: HTTP/1.1 and HTTP/2')
     ap.add_argument('--reps', type=int, default=None)
     ap.add_argument('--duration', type=float, default=None)
     ap.add_argument('--warmup', type=float, default=None)
     ap.add_argument('--wake-rounds', type=int, default=None)
     a = ap.parse_args(argv)
-    a.duration = a.duration or (2.0 if a.quick else 5.0)
+    a.duration = a.duration or (1.5 if a.quick else 5.0)
     a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick
                                                       else 1.0)
-    a.reps = a.reps or (2 if a.quick else 3)
+    a.reps = a.reps or 3
     a.wake_rounds = a.wake_rounds or (20 if a.quick else 50)
     a.members = [int(m) for m in a.members.split(',')]
+    a.conns = [int(c) for c in a.conns.split(',')]
     a.workdir = os.path.abspath(a.workdir or tempfile.mkdtemp(
         prefix='lockd-bench-etcd.'))
     a.build_dir = os.path.join(a.workdir, 'bin')
-    conns = [int(c) for c in a.conns.split(',')]
+    return a
+
+
+def main(argv=None):
+    a = options(argv)
     if etcdrun.etcd_binary() is None:
         sys.exit('etcd not found: install etcd-server')
     build(a)
     benchrun.log('machine: %s; load %s' % (benchrun.machine(),
                                             benchrun.loadavg()))
     a.clusters, a.daemons = [], []
-    results, calls, wakes = [], {}, []
+    clusters, results, calls, wakes = {}, [], [], []
     try:
-        clusters = {m: start(a, m) for m in a.members}
-        h2 = http2_probe(a, clusters[a.members[0]][1]['etcd']['endpoint'])
-        for members, (e, systems) in clusters.items():
+        for members, tls in ([(m, False) for m in a.members] +
+                             ([(1, True)] if a.tls else [])):
+            label, e, systems = start(a, members, tls)
+            clusters[label] = (e, systems)
+        h2 = http2_probe(a, a.clusters[0].members[0].client_url)
+        for label, (e, systems) in clusters.items():
             for name, s in systems.items():
-                calls[(members, name)] = calls_per_pair(a, e, s)
-        measure(a, clusters, conns, results)
-        for members, (e, systems) in clusters.items():
+                calls.append(dict(calls_per_pair(a, e, s), etcd=label,
+                                  system=name))
+        measure(a, clusters, a.conns, results)
+        for label, (e, systems) in clusters.items():
             for name, s in systems.items():
                 if s['kind'] != 'lockd':
                     continue
                 for where, w in (('same lockd', s['d']),
                                  ('other lockd', s['twin'])):
-                    r = wake(a, s['d'], w, a.wake_rounds,
-                             '%s-%d-%s' % (name, members, where[0]))
-                    r.update(system=name, members=members, waiter=where)
+                    r = wake(a, s['d'], w, a.wake_rounds, '%s-%d-%s' % (
+                        name, len(wakes), where[0]))
+                    r.update(system=name, etcd=label, waiter=where)
                     wakes.append(r)
     finally:
         for d in a.daemons:
             d.stop()
         for e in a.clusters:
             e.stop(remove=False)
-    print(throughput_table(a, results, conns))
+    print(throughput_table(a, clusters, results, a.conns))
     print()
     print(calls_table(calls))
     print()
@@ -410,13 +432,15 @@ def main(argv=None):
     out = os.path.join(a.workdir, 'etcd-results.json')
     with open(out, 'w') as f:
         json.dump({'throughput': results, 'wake': wakes, 'http2': h2,
-                   'calls_per_pair': [dict(members=k[0], system=k[1], **v)
-                                      for k, v in calls.items()]},
-                  f, indent=1)
+                   'calls_per_pair': calls}, f, indent=1)
     benchrun.log('all measurements: %s' % out)
     for sub in os.listdir(a.workdir):
-        if sub.startswith(('d-', 'etcd')):
-            shutil.rmtree(os.path.join(a.workdir, sub), ignore_errors=True)
+        if sub.startswith(('d-', 'etcd', 'tls.conf')):
+            p = os.path.join(a.workdir, sub)
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                os.unlink(p)
 
 
 def etcd_version():

@@ -14,10 +14,12 @@
  *           "deleted":"1" is an error.
  *
  * A lock whose outcome is unknown (transport failure) is followed by an
- * uncounted delete, as in bench/loadgen.c.  --http2 speaks HTTP/2 without
- * TLS (h2c with prior knowledge) instead of HTTP/1.1.  Warm-up, window,
- * --count, the alarm and the output (one human line on stderr, one JSON
- * line on stdout with loadgen's field names) are as in bench/loadgen.c.
+ * uncounted delete, as in bench/loadgen.c.  --http2 speaks HTTP/2 instead
+ * of HTTP/1.1: h2c with prior knowledge on http://, negotiated (ALPN) on
+ * https:// (--cacert, --cert, --key: the client's TLS files); an answer
+ * in the other version is an error.  Warm-up, window, --count, the alarm
+ * and the output (one human line on stderr, one JSON line on stdout with
+ * loadgen's field names) are as in bench/loadgen.c.
  *
  * Build: cc -O2 -pthread -o etcdload etcdload.c -lcurl
  */
@@ -50,7 +52,7 @@ static struct {
 	int		conns, keys, http2;
 	double		duration, warmup, call_timeout;
 	long		count;		/* pairs per thread; 0: timed */
-	const char	*prefix, *label;
+	const char	*prefix, *label, *cacert, *cert, *key;
 } opt = {
 	.conns = 1, .keys = 16, .duration = 5, .warmup = 1,
 	.call_timeout = 10, .label = "",
@@ -164,6 +166,12 @@ worker_init(struct worker *w)
 	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(w->h, CURLOPT_HTTP_VERSION, opt.http2 ?
 	    CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1);
+	if (opt.cacert != NULL)
+		curl_easy_setopt(w->h, CURLOPT_CAINFO, opt.cacert);
+	if (opt.cert != NULL)
+		curl_easy_setopt(w->h, CURLOPT_SSLCERT, opt.cert);
+	if (opt.key != NULL)
+		curl_easy_setopt(w->h, CURLOPT_SSLKEY, opt.key);
 	return 0;
 }
 
@@ -175,7 +183,7 @@ static enum outcome
 call(struct worker *w, const char *path, const char *body, const char *want)
 {
 	char		url[512];
-	long		status = 0, nconn = 0;
+	long		status = 0, nconn = 0, version = 0;
 	CURLcode	rc;
 
 	snprintf(url, sizeof(url), "%s%s", w->endpoint, path);
@@ -195,6 +203,12 @@ call(struct worker *w, const char *path, const char *body, const char *want)
 		return FAILED;
 	}
 	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(w->h, CURLINFO_HTTP_VERSION, &version);
+	if ((version == CURL_HTTP_VERSION_2_0) != opt.http2) {
+		note_error("%s: answered over HTTP version code %ld", path,
+		    version);
+		return FAILED;
+	}
 	if (status != 200) {
 		note_error("%s: HTTP status %ld: %.200s", path, status, w->resp);
 		return FAILED;
@@ -290,7 +304,8 @@ usage(void)
 	    "[-w WARMUP]\n"
 	    "                [-n PAIRS_PER_CONN] [--keys K] [--prefix P] "
 	    "[--http2]\n"
-	    "                [--call-timeout S] [--label TEXT]\n");
+	    "                [--call-timeout S] [--label TEXT]\n"
+	    "                [--cacert FILE --cert FILE --key FILE]\n");
 	exit(64);
 }
 
@@ -331,6 +346,9 @@ parse_args(int argc, char **argv)
 		{ "http2", no_argument, NULL, '2' },
 		{ "call-timeout", required_argument, NULL, 't' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "cacert", required_argument, NULL, 'A' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -355,6 +373,9 @@ parse_args(int argc, char **argv)
 		case '2': opt.http2 = 1; break;
 		case 't': opt.call_timeout = atof(optarg); break;
 		case 'l': opt.label = optarg; break;
+		case 'A': opt.cacert = optarg; break;
+		case 'C': opt.cert = optarg; break;
+		case 'K': opt.key = optarg; break;
 		default: usage();
 		}
 	}
