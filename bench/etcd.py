@@ -377,10 +377,11 @@ def options(argv):
     ap.add_argument('--warmup', type=float, default=None)
     ap.add_argument('--wake-rounds', type=int, default=None)
     a = ap.parse_args(argv)
-    a.duration = a.duration or (1.5 if a.quick else 5.0)
-    a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick
+    # Quick: more and shorter repetitions, for a steadier median.
+    a.duration = a.duration or (1.0 if a.quick else 5.0)
+    a.warmup = a.warmup if a.warmup is not None else (0.3 if a.quick
                                                       else 1.0)
-    a.reps = a.reps or 3
+    a.reps = a.reps or (5 if a.quick else 3)
     a.wake_rounds = a.wake_rounds or (20 if a.quick else 50)
     a.members = [int(m) for m in a.members.split(',')]
     a.conns = [int(c) for c in a.conns.split(',')]
