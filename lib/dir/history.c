@@ -46,6 +46,17 @@
  *   FIFO, and used only when they are lockd's own (lockdir_not_own(): a
  *   regular file, one name, lockd's user): a hard link to a file outside
  *   is never written or read.
+ * - A rotation cut by a crash between its rename and the directory's sync
+ *   may come back, where renames are not atomic across a crash (ext2, ext4
+ *   without a journal: fsck keeps both names), as ".history" and
+ *   ".history.1" naming one segment.  Whoever opens ".history" finishes
+ *   that rotation (finish_rotation()): under LOCK_EX, the names checked
+ *   again, it drops the name ".history" and syncs the directory, so the
+ *   segment keeps its records as ".history.1" and the next append starts a
+ *   new one.  Only for lockd's own file with exactly those two names.  The
+ *   other states such a cut leaves need nothing: only ".history.1" (the
+ *   next append creates ".history"), an empty ".history", a torn last line
+ *   (skipped, or continued by the next record: see above).
  */
 #include "config.h"
 
@@ -384,6 +395,83 @@ fail:
 	return -1;
 }
 
+/* Whether the segment ST is the one this process appends to. */
+static int
+is_current(struct history *h, const struct stat *st)
+{
+	int	rc;
+
+	pthread_mutex_lock(&h->lock);
+	rc = h->cur != NULL && h->cur->ino == st->st_ino &&
+	    h->cur->dev == st->st_dev;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+/* Whether the file open at FD is lockd's own with exactly two names,
+ * ".history" and ".history.1"; fills *ST. */
+static int
+torn_pair(struct history *h, int fd, struct stat *st)
+{
+	struct stat	a, b;
+
+	return fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+	    st->st_nlink == 2 && st->st_uid == geteuid() &&
+	    fstatat(h->dirfd, HISTORY_FILE, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(h->dirfd, HISTORY_FILE_OLD, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == st->st_ino && a.st_dev == st->st_dev &&
+	    b.st_ino == st->st_ino && b.st_dev == st->st_dev;
+}
+
+/*
+ * Finishes a rotation torn by a crash (see the header comment) if FD, open
+ * at ".history", is the segment it left with two names: drops the name
+ * ".history" under the rotation's exclusive lock, the names checked again
+ * under it.  Not for the segment we append to: a thread of ours may hold
+ * its lock.  Returns 1 when the caller must open again, 0 if FD is no such
+ * segment, -1 on error.
+ */
+static int
+finish_rotation(struct history *h, int fd)
+{
+	struct stat	st;
+	int		rc = 1, e;
+
+	if (!torn_pair(h, fd, &st) || is_current(h, &st))
+		return 0;
+	if (lock_file(fd, LOCK_EX) == -1)
+		return -1;
+	if (torn_pair(h, fd, &st) && (unlinkat(h->dirfd, HISTORY_FILE, 0) ==
+	    -1 || (h->durable && fsync(h->dirfd) == -1)))
+		rc = -1;
+	e = errno;
+	(void)flock(fd, LOCK_UN);
+	errno = e;
+	return rc;
+}
+
+/* Opens NAME with FLAGS; ".history" once no torn rotation is left in it
+ * (finish_rotation()).  FD or -1. */
+static int
+open_name(struct history *h, const char *name, int flags)
+{
+	int	fd, rc, i, e;
+
+	for (i = 0; i < RETRIES; i++) {
+		fd = openat(h->dirfd, name, flags);
+		if (fd == -1 || strcmp(name, HISTORY_FILE) != 0 ||
+		    (rc = finish_rotation(h, fd)) == 0)
+			return fd;
+		e = errno;
+		close(fd);
+		errno = e;
+		if (rc == -1)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 /* Opens ".history" for appending, creating it if needed; FD or -1. */
 static int
 open_current(struct history *h)
@@ -393,7 +481,7 @@ open_current(struct history *h)
 	int		fd, i;
 
 	for (i = 0; i < RETRIES; i++) {
-		fd = openat(h->dirfd, HISTORY_FILE, flags);
+		fd = open_name(h, HISTORY_FILE, flags);
 		if (fd != -1 || errno != ENOENT)
 			return fd;
 		fd = openat(h->dirfd, HISTORY_FILE, flags | O_CREAT | O_EXCL,
@@ -817,7 +905,7 @@ open_read(struct history *h, const char *name)
 {
 	int	fd, e;
 
-	fd = openat(h->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	fd = open_name(h, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT)
 		return -2;
@@ -947,7 +1035,7 @@ history_health(struct history *h, struct lockstore_error *err)
 
 	if (__atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED) == 0)
 		return LOCKSTORE_OK;
-	fd = openat(h->dirfd, HISTORY_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW |
+	fd = open_name(h, HISTORY_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW |
 	    O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return errno == ENOENT ? LOCKSTORE_OK :
