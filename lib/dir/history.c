@@ -53,7 +53,11 @@
  *   that rotation (finish_rotation()): under LOCK_EX, the names checked
  *   again, it drops the name ".history" and syncs the directory, so the
  *   segment keeps its records as ".history.1" and the next append starts a
- *   new one.  Only for lockd's own file with exactly those two names.  The
+ *   new one.  Only for lockd's own file with exactly those two names.  A
+ *   segment this process already appends to (a link count left at one
+ *   refuses nothing) is finished by its rotation: rename() between two
+ *   names of one file does nothing, so the name ".history" is dropped
+ *   (drop_twin()), not the same segment installed again and again.  The
  *   other states such a cut leaves need nothing: only ".history.1" (the
  *   next append creates ".history"), an empty ".history", a torn last line
  *   (skipped, or continued by the next record: see above).
@@ -578,6 +582,24 @@ enter_exclusive(struct history *h, struct segment *s)
 }
 
 /*
+ * After the rename of S to ".history.1": if ".history" still names S, the
+ * two names were S's before (a torn rotation whose second name this
+ * process did not refuse: rename() then does nothing), and dropping the
+ * name ".history" finishes the rotation.  0 or -1.
+ */
+static int
+drop_twin(struct history *h, struct segment *s)
+{
+	struct stat	st;
+
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (st.st_ino != s->ino || st.st_dev != s->dev)
+		return 0;
+	return unlinkat(h->dirfd, HISTORY_FILE, 0);
+}
+
+/*
  * Rotates if S is still ".history" and still full: it becomes
  * ".history.1" and a new ".history" becomes current.  Returns 0 (also when
  * there was nothing to do: the caller looks again) or -1.
@@ -599,7 +621,7 @@ rotate(struct history *h, struct segment *s)
 	    (unsigned long long)st.st_size >= limit) {
 		pthread_mutex_lock(&h->open_lock);
 		if (renameat(h->dirfd, HISTORY_FILE, h->dirfd,
-		    HISTORY_FILE_OLD) == -1)
+		    HISTORY_FILE_OLD) == -1 || drop_twin(h, s) == -1)
 			rc = -1;
 		else {
 			/* EEXIST: another process's appender was quicker. */

@@ -886,6 +886,38 @@ torn_rotation_with_two_names_is_finished(void)
 	close(dirfd);
 }
 
+static void
+rotation_of_a_segment_with_both_names_drops_one(void)
+{
+	struct collect	 c = { 0 };
+	struct history	*h;
+	struct stat	 a, b;
+	char		*dir;
+	size_t		 i;
+	int		 dirfd = open_dir(&dir);
+
+	/* The second name comes after this process took the segment, as a
+	 * torn rotation does where fsck leaves the link count at one. */
+	h = history_open(dirfd, 1024, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	append_simple(h, "r", 1);
+	CU_ASSERT_FATAL(linkat(dirfd, HISTORY_FILE, dirfd, HISTORY_FILE_OLD,
+	    0) == 0);
+	for (i = 2; i <= 40; i++)
+		append_simple(h, "r", i);
+	CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE, &a, 0) == 0);
+	CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE_OLD, &b, 0) == 0);
+	CU_ASSERT(a.st_ino != b.st_ino);
+	TU_ASSERT_INT_EQ(b.st_nlink, 1);
+	query_ok(h, "r", LOCKSTORE_HISTORY_MAX, &c);
+	TU_ASSERT_INT_EQ_FATAL(c.n, 40);
+	for (i = 0; i < c.n; i++)
+		TU_ASSERT_INT_EQ(c.v[i].token, 40 - i);
+	collect_free(&c);
+	history_close(h);
+	close(dirfd);
+}
+
 /* Asserts that appends and queries refuse the history with E and leave
  * both names of the file. */
 static void
@@ -1585,6 +1617,8 @@ static const struct tu_test tests[] = {
 	    history_that_is_a_directory_is_a_storage_error },
 	{ "torn_rotation_with_two_names_is_finished",
 	    torn_rotation_with_two_names_is_finished },
+	{ "rotation_of_a_segment_with_both_names_drops_one",
+	    rotation_of_a_segment_with_both_names_drops_one },
 	{ "torn_rotation_is_not_finished_on_a_foreign_file",
 	    torn_rotation_is_not_finished_on_a_foreign_file },
 	{ "concurrent_threads_never_interleave_or_lose_records",
