@@ -19,7 +19,8 @@
  * A reader takes the last nine fields of a line; the first of them must be
  * "v1", possibly glued to the remains of a record that a crash (or a full
  * disk) cut short: such a torn record has no newline, so the next record
- * continues its line, and must not be lost with it.  A last line without a
+ * continues its line, and must not be lost with it, however long the
+ * remains (a crash can leave a run of zeros).  A last line without a
  * newline is being written or was torn: it is skipped.
  *
  * Concurrency, among threads and processes sharing the directory:
@@ -885,16 +886,13 @@ read_segment(struct ring *r, int fd, char *buf)
 	size_t	 start = 0, scan = 0, end = 0;
 	ssize_t	 n;
 	char	*nl;
-	int	 skipping = 0;
 
 	for (;;) {
 		nl = memchr(buf + scan, '\n', end - scan);
 		if (nl != NULL) {
-			if (!skipping &&
-			    consider(r, buf + start, (size_t)(nl - buf) - start) ==
-			    -1)
+			if (consider(r, buf + start, (size_t)(nl - buf) -
+			    start) == -1)
 				return -1;
-			skipping = 0;
 			start = scan = (size_t)(nl - buf) + 1;
 			continue;
 		}
@@ -904,9 +902,11 @@ read_segment(struct ring *r, int fd, char *buf)
 			start = 0;
 		}
 		if (end == READ_BUF) {
-			/* Longer than any record: skip to its end. */
-			skipping = 1;
-			end = 0;
+			/* Longer than any record: torn remains (a crash can
+			 * leave many zeros), with a record glued to them in
+			 * at most its last RECORD_MAX bytes. */
+			memmove(buf, buf + end - RECORD_MAX, RECORD_MAX);
+			end = RECORD_MAX;
 		}
 		scan = end;
 		n = read(fd, buf + end, READ_BUF - end);

@@ -677,6 +677,32 @@ record_glued_to_a_torn_one_is_read(void)
 }
 
 static void
+record_after_a_long_torn_tail_is_read(void)
+{
+	struct collect	 c = { 0 };
+	struct history	*h;
+	char		*dir, path[PATH_MAX], *zeros;
+	int		 dirfd = open_dir(&dir);
+
+	/* A crash can leave a file longer than what reached it, the rest
+	 * zeros: the next record continues that line. */
+	zeros = calloc(1, 200000);
+	CU_ASSERT_FATAL(zeros != NULL);
+	CU_ASSERT_FATAL(tu_join(path, sizeof(path), dir, HISTORY_FILE) == 0);
+	CU_ASSERT_FATAL(tu_write_file(path, zeros, 200000, 0644) == 0);
+	h = history_open(dirfd, 1ul << 20, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	append_simple(h, "r", 7);
+	query_ok(h, "r", 10, &c);
+	TU_ASSERT_INT_EQ_FATAL(c.n, 1);
+	TU_ASSERT_INT_EQ(c.v[0].token, 7);
+	collect_free(&c);
+	free(zeros);
+	history_close(h);
+	close(dirfd);
+}
+
+static void
 missing_files_are_an_empty_history(void)
 {
 	struct collect	 c = { 0 };
@@ -1608,6 +1634,8 @@ static const struct tu_test tests[] = {
 	{ "torn_and_bad_lines_are_skipped", torn_and_bad_lines_are_skipped },
 	{ "record_glued_to_a_torn_one_is_read",
 	    record_glued_to_a_torn_one_is_read },
+	{ "record_after_a_long_torn_tail_is_read",
+	    record_after_a_long_torn_tail_is_read },
 	{ "missing_files_are_an_empty_history",
 	    missing_files_are_an_empty_history },
 	{ "segment_zero_writes_nothing", segment_zero_writes_nothing },
