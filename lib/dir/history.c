@@ -19,7 +19,8 @@
  * A reader takes the last nine fields of a line; the first of them must be
  * "v1", possibly glued to the remains of a record that a crash (or a full
  * disk) cut short: such a torn record has no newline, so the next record
- * continues its line, and must not be lost with it.  A last line without a
+ * continues its line, and must not be lost with it, however long the
+ * remains (a crash can leave a run of zeros).  A last line without a
  * newline is being written or was torn: it is skipped.
  *
  * Concurrency, among threads and processes sharing the directory:
@@ -46,6 +47,21 @@
  *   FIFO, and used only when they are lockd's own (lockdir_not_own(): a
  *   regular file, one name, lockd's user): a hard link to a file outside
  *   is never written or read.
+ * - A rotation cut by a crash between its rename and the directory's sync
+ *   may come back, where renames are not atomic across a crash (ext2, ext4
+ *   without a journal: fsck keeps both names), as ".history" and
+ *   ".history.1" naming one segment.  Whoever opens ".history" finishes
+ *   that rotation (finish_rotation()): under LOCK_EX, the names checked
+ *   again, it drops the name ".history" and syncs the directory, so the
+ *   segment keeps its records as ".history.1" and the next append starts a
+ *   new one.  Only for lockd's own file with exactly those two names.  A
+ *   segment this process already appends to (a link count left at one
+ *   refuses nothing) is finished by its rotation: rename() between two
+ *   names of one file does nothing, so the name ".history" is dropped
+ *   (drop_twin()), not the same segment installed again and again.  The
+ *   other states such a cut leaves need nothing: only ".history.1" (the
+ *   next append creates ".history"), an empty ".history", a torn last line
+ *   (skipped, or continued by the next record: see above).
  */
 #include "config.h"
 
@@ -384,6 +400,83 @@ fail:
 	return -1;
 }
 
+/* Whether the segment ST is the one this process appends to. */
+static int
+is_current(struct history *h, const struct stat *st)
+{
+	int	rc;
+
+	pthread_mutex_lock(&h->lock);
+	rc = h->cur != NULL && h->cur->ino == st->st_ino &&
+	    h->cur->dev == st->st_dev;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+/* Whether the file open at FD is lockd's own with exactly two names,
+ * ".history" and ".history.1"; fills *ST. */
+static int
+torn_pair(struct history *h, int fd, struct stat *st)
+{
+	struct stat	a, b;
+
+	return fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+	    st->st_nlink == 2 && st->st_uid == geteuid() &&
+	    fstatat(h->dirfd, HISTORY_FILE, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstatat(h->dirfd, HISTORY_FILE_OLD, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_ino == st->st_ino && a.st_dev == st->st_dev &&
+	    b.st_ino == st->st_ino && b.st_dev == st->st_dev;
+}
+
+/*
+ * Finishes a rotation torn by a crash (see the header comment) if FD, open
+ * at ".history", is the segment it left with two names: drops the name
+ * ".history" under the rotation's exclusive lock, the names checked again
+ * under it.  Not for the segment we append to: a thread of ours may hold
+ * its lock.  Returns 1 when the caller must open again, 0 if FD is no such
+ * segment, -1 on error.
+ */
+static int
+finish_rotation(struct history *h, int fd)
+{
+	struct stat	st;
+	int		rc = 1, e;
+
+	if (!torn_pair(h, fd, &st) || is_current(h, &st))
+		return 0;
+	if (lock_file(fd, LOCK_EX) == -1)
+		return -1;
+	if (torn_pair(h, fd, &st) && (unlinkat(h->dirfd, HISTORY_FILE, 0) ==
+	    -1 || (h->durable && fsync(h->dirfd) == -1)))
+		rc = -1;
+	e = errno;
+	(void)flock(fd, LOCK_UN);
+	errno = e;
+	return rc;
+}
+
+/* Opens NAME with FLAGS; ".history" once no torn rotation is left in it
+ * (finish_rotation()).  FD or -1. */
+static int
+open_name(struct history *h, const char *name, int flags)
+{
+	int	fd, rc, i, e;
+
+	for (i = 0; i < RETRIES; i++) {
+		fd = openat(h->dirfd, name, flags);
+		if (fd == -1 || strcmp(name, HISTORY_FILE) != 0 ||
+		    (rc = finish_rotation(h, fd)) == 0)
+			return fd;
+		e = errno;
+		close(fd);
+		errno = e;
+		if (rc == -1)
+			return -1;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 /* Opens ".history" for appending, creating it if needed; FD or -1. */
 static int
 open_current(struct history *h)
@@ -393,7 +486,7 @@ open_current(struct history *h)
 	int		fd, i;
 
 	for (i = 0; i < RETRIES; i++) {
-		fd = openat(h->dirfd, HISTORY_FILE, flags);
+		fd = open_name(h, HISTORY_FILE, flags);
 		if (fd != -1 || errno != ENOENT)
 			return fd;
 		fd = openat(h->dirfd, HISTORY_FILE, flags | O_CREAT | O_EXCL,
@@ -490,6 +583,24 @@ enter_exclusive(struct history *h, struct segment *s)
 }
 
 /*
+ * After the rename of S to ".history.1": if ".history" still names S, the
+ * two names were S's before (a torn rotation whose second name this
+ * process did not refuse: rename() then does nothing), and dropping the
+ * name ".history" finishes the rotation.  0 or -1.
+ */
+static int
+drop_twin(struct history *h, struct segment *s)
+{
+	struct stat	st;
+
+	if (fstatat(h->dirfd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (st.st_ino != s->ino || st.st_dev != s->dev)
+		return 0;
+	return unlinkat(h->dirfd, HISTORY_FILE, 0);
+}
+
+/*
  * Rotates if S is still ".history" and still full: it becomes
  * ".history.1" and a new ".history" becomes current.  Returns 0 (also when
  * there was nothing to do: the caller looks again) or -1.
@@ -511,7 +622,7 @@ rotate(struct history *h, struct segment *s)
 	    (unsigned long long)st.st_size >= limit) {
 		pthread_mutex_lock(&h->open_lock);
 		if (renameat(h->dirfd, HISTORY_FILE, h->dirfd,
-		    HISTORY_FILE_OLD) == -1)
+		    HISTORY_FILE_OLD) == -1 || drop_twin(h, s) == -1)
 			rc = -1;
 		else {
 			/* EEXIST: another process's appender was quicker. */
@@ -775,16 +886,13 @@ read_segment(struct ring *r, int fd, char *buf)
 	size_t	 start = 0, scan = 0, end = 0;
 	ssize_t	 n;
 	char	*nl;
-	int	 skipping = 0;
 
 	for (;;) {
 		nl = memchr(buf + scan, '\n', end - scan);
 		if (nl != NULL) {
-			if (!skipping &&
-			    consider(r, buf + start, (size_t)(nl - buf) - start) ==
-			    -1)
+			if (consider(r, buf + start, (size_t)(nl - buf) -
+			    start) == -1)
 				return -1;
-			skipping = 0;
 			start = scan = (size_t)(nl - buf) + 1;
 			continue;
 		}
@@ -794,9 +902,11 @@ read_segment(struct ring *r, int fd, char *buf)
 			start = 0;
 		}
 		if (end == READ_BUF) {
-			/* Longer than any record: skip to its end. */
-			skipping = 1;
-			end = 0;
+			/* Longer than any record: torn remains (a crash can
+			 * leave many zeros), with a record glued to them in
+			 * at most its last RECORD_MAX bytes. */
+			memmove(buf, buf + end - RECORD_MAX, RECORD_MAX);
+			end = RECORD_MAX;
 		}
 		scan = end;
 		n = read(fd, buf + end, READ_BUF - end);
@@ -817,7 +927,7 @@ open_read(struct history *h, const char *name)
 {
 	int	fd, e;
 
-	fd = openat(h->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	fd = open_name(h, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT)
 		return -2;
@@ -947,7 +1057,7 @@ history_health(struct history *h, struct lockstore_error *err)
 
 	if (__atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED) == 0)
 		return LOCKSTORE_OK;
-	fd = openat(h->dirfd, HISTORY_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW |
+	fd = open_name(h, HISTORY_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW |
 	    O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
 		return errno == ENOENT ? LOCKSTORE_OK :

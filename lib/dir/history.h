@@ -79,8 +79,8 @@ enum lockstore_status	 history_query(struct history *h,
 /*
  * Whether appends could write now, for a health probe: history off, no
  * ".history" yet (the next append creates it), or one that opens for
- * appending and is one of lockd's own files (lockdir_not_own()).  Errors
- * as history_append()'s.
+ * appending and is one of lockd's own files (lockdir_not_own()), once a
+ * torn rotation is finished (history.c).  Errors as history_append()'s.
  */
 enum lockstore_status	 history_health(struct history *h,
 			    struct lockstore_error *err);

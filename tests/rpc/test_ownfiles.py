@@ -4,6 +4,7 @@
 never hangs on them, never writes through them to a file outside, and
 /healthz reports what would make locks or unlocks fail."""
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -109,6 +110,37 @@ class OwnFiles(LockdTestCase):
         self.assertIn('cannot write the history: Is a directory', body)
         self.assertIsNone(self.call('lock', 'r', 'c'))
         self.call_fault(FAULT_STORAGE, 'in the history', 'unlock', 'r', 'c')
+        self.stops_in_time()
+
+    def test_rotation_torn_into_two_names_is_finished(self):
+        # A rotation cut between rename and directory sync, as fsck keeps
+        # it where renames are not atomic: .history a second name of
+        # .history.1.  Releases go on; old and new records are answered.
+        conf_dir = tempfile.mkdtemp(prefix='lockd-conf-')
+        self.addCleanup(shutil.rmtree, conf_dir, True)
+        conf = os.path.join(conf_dir, 'lockd.conf')
+        with open(conf, 'w') as f:
+            f.write('history-size 1024\n')
+        self.d.args += ['--config', conf]
+        self.d.start()
+        for _ in range(40):
+            self.assertIsNone(self.call('lock', 'r', 'c'))
+            self.assertIsNone(self.call('unlock', 'r', 'c'))
+        self.assertEqual(self.d.stop(timeout=STOP_WITHIN), 0)
+        with open(self.path('.history.1')) as f:
+            old = [int(line.split()[1]) for line in f]
+        self.assertGreater(len(old), 10)
+        os.unlink(self.path('.history'))
+        os.link(self.path('.history.1'), self.path('.history'))
+        self.d.start()
+        self.assertEqual(self.healthz(), (200, 'ok\n'))
+        self.assertIsNone(self.call('lock', 'r', 'c'))
+        self.assertIsNone(self.call('unlock', 'r', 'c'))
+        got = [e['token'] for e in self.call('history', 'r', {'limit': 1000})]
+        self.assertEqual(got[1:], old[::-1])
+        self.assertGreater(got[0], old[-1])
+        self.assertEqual(os.stat(self.path('.history')).st_nlink, 1)
+        self.assertEqual(os.stat(self.path('.history.1')).st_nlink, 1)
         self.stops_in_time()
 
     def token_refused(self, code, regex):

@@ -677,6 +677,32 @@ record_glued_to_a_torn_one_is_read(void)
 }
 
 static void
+record_after_a_long_torn_tail_is_read(void)
+{
+	struct collect	 c = { 0 };
+	struct history	*h;
+	char		*dir, path[PATH_MAX], *zeros;
+	int		 dirfd = open_dir(&dir);
+
+	/* A crash can leave a file longer than what reached it, the rest
+	 * zeros: the next record continues that line. */
+	zeros = calloc(1, 200000);
+	CU_ASSERT_FATAL(zeros != NULL);
+	CU_ASSERT_FATAL(tu_join(path, sizeof(path), dir, HISTORY_FILE) == 0);
+	CU_ASSERT_FATAL(tu_write_file(path, zeros, 200000, 0644) == 0);
+	h = history_open(dirfd, 1ul << 20, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	append_simple(h, "r", 7);
+	query_ok(h, "r", 10, &c);
+	TU_ASSERT_INT_EQ_FATAL(c.n, 1);
+	TU_ASSERT_INT_EQ(c.v[0].token, 7);
+	collect_free(&c);
+	free(zeros);
+	history_close(h);
+	close(dirfd);
+}
+
+static void
 missing_files_are_an_empty_history(void)
 {
 	struct collect	 c = { 0 };
@@ -794,6 +820,180 @@ history_that_is_a_directory_is_a_storage_error(void)
 	TU_ASSERT_INT_EQ(c.n, 1);
 	collect_free(&c);
 	history_close(h);
+	close(dirfd);
+}
+
+/* Fills a history of 1024-byte segments in DIR with tokens 1..40: one
+ * rotation; returns how many records ".history.1" keeps. */
+static size_t
+fill_one_rotation(int dirfd, const char *dir)
+{
+	struct history	*h;
+	char		*old;
+	size_t		 i, len, n = 0;
+
+	h = history_open(dirfd, 1024, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	for (i = 1; i <= 40; i++)
+		append_simple(h, "r", i);
+	history_close(h);
+	CU_ASSERT_FATAL(size_in(dir, HISTORY_FILE) < 1024);
+	old = read_in(dir, HISTORY_FILE_OLD, &len);
+	CU_ASSERT_FATAL(len >= 1024);
+	for (i = 0; i < len; i++)
+		n += old[i] == '\n';
+	free(old);
+	return n;
+}
+
+/* Makes ".history" a second name of ".history.1", as fsck leaves a
+ * rotation cut between its rename and the directory's sync. */
+static void
+tear_rotation(int dirfd)
+{
+	CU_ASSERT_FATAL(unlinkat(dirfd, HISTORY_FILE, 0) == 0);
+	CU_ASSERT_FATAL(linkat(dirfd, HISTORY_FILE_OLD, dirfd, HISTORY_FILE,
+	    0) == 0);
+}
+
+/* Asserts that the history of "r" is the NEW tokens from 41 up, newest
+ * first, above the tokens N..1. */
+static void
+assert_recovered(struct history *h, size_t n, size_t new)
+{
+	struct collect	c = { 0 };
+	size_t		i;
+
+	query_ok(h, "r", LOCKSTORE_HISTORY_MAX, &c);
+	TU_ASSERT_INT_EQ_FATAL(c.n, n + new);
+	for (i = 0; i < new; i++)
+		TU_ASSERT_INT_EQ(c.v[i].token, 40 + new - i);
+	for (i = 0; i < n; i++)
+		TU_ASSERT_INT_EQ(c.v[new + i].token, n - i);
+	collect_free(&c);
+}
+
+static void
+torn_rotation_with_two_names_is_finished(void)
+{
+	struct history	*h, *w;
+	struct stat	 a, b;
+	char		*dir;
+	size_t		 n;
+	int		 dirfd = open_dir(&dir), first;
+
+	/* Appending first, then querying first; two writers on one. */
+	for (first = 0; first < 2; first++) {
+		if (first == 1) {
+			CU_ASSERT_FATAL(unlinkat(dirfd, HISTORY_FILE, 0) == 0);
+			CU_ASSERT_FATAL(unlinkat(dirfd, HISTORY_FILE_OLD,
+			    0) == 0);
+		}
+		n = fill_one_rotation(dirfd, dir);
+		tear_rotation(dirfd);
+		h = history_open(dirfd, 1024, 1);
+		w = history_open(dirfd, 1024, 1);
+		CU_ASSERT_FATAL(h != NULL && w != NULL);
+		if (first == 1)
+			assert_recovered(h, n, 0);
+		append_simple(h, "r", 41);
+		append_simple(w, "r", 42);
+		assert_recovered(w, n, 2);
+		/* The old segment keeps one name; the new one is fresh. */
+		CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE, &a, 0) == 0);
+		CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE_OLD, &b, 0) == 0);
+		TU_ASSERT_INT_EQ(a.st_nlink, 1);
+		TU_ASSERT_INT_EQ(b.st_nlink, 1);
+		CU_ASSERT(a.st_ino != b.st_ino);
+		CU_ASSERT(a.st_size < 200 && b.st_size >= 1024);
+		history_close(w);
+		history_close(h);
+	}
+	close(dirfd);
+}
+
+static void
+rotation_of_a_segment_with_both_names_drops_one(void)
+{
+	struct collect	 c = { 0 };
+	struct history	*h;
+	struct stat	 a, b;
+	char		*dir;
+	size_t		 i;
+	int		 dirfd = open_dir(&dir);
+
+	/* The second name comes after this process took the segment, as a
+	 * torn rotation does where fsck leaves the link count at one. */
+	h = history_open(dirfd, 1024, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	append_simple(h, "r", 1);
+	CU_ASSERT_FATAL(linkat(dirfd, HISTORY_FILE, dirfd, HISTORY_FILE_OLD,
+	    0) == 0);
+	for (i = 2; i <= 40; i++)
+		append_simple(h, "r", i);
+	CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE, &a, 0) == 0);
+	CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE_OLD, &b, 0) == 0);
+	CU_ASSERT(a.st_ino != b.st_ino);
+	TU_ASSERT_INT_EQ(b.st_nlink, 1);
+	query_ok(h, "r", LOCKSTORE_HISTORY_MAX, &c);
+	TU_ASSERT_INT_EQ_FATAL(c.n, 40);
+	for (i = 0; i < c.n; i++)
+		TU_ASSERT_INT_EQ(c.v[i].token, 40 - i);
+	collect_free(&c);
+	history_close(h);
+	close(dirfd);
+}
+
+/* Asserts that appends and queries refuse the history with E and leave
+ * both names of the file. */
+static void
+assert_refused(int dirfd, int e)
+{
+	struct lockstore_history_entry	 en;
+	struct lockstore_error		 err;
+	struct collect			 c = { 0 };
+	struct history			*h;
+
+	h = history_open(dirfd, 1024, 1);
+	CU_ASSERT_FATAL(h != NULL);
+	entry(&en, "r", "h", 1, 1, 1, LOCKSTORE_END_UNLOCK, "", "");
+	memset(&err, 0, sizeof(err));
+	TU_ASSERT_INT_EQ(history_append(h, &en, &err), LOCKSTORE_STORAGE);
+	TU_ASSERT_INT_EQ(err.sys_errno, e);
+	memset(&err, 0, sizeof(err));
+	TU_ASSERT_INT_EQ(history_query(h, "r", 10, collect_fn, &c, &err),
+	    LOCKSTORE_STORAGE);
+	TU_ASSERT_INT_EQ(err.sys_errno, e);
+	CU_ASSERT(faccessat(dirfd, HISTORY_FILE, F_OK, 0) == 0);
+	CU_ASSERT(faccessat(dirfd, HISTORY_FILE_OLD, F_OK, 0) == 0);
+	history_close(h);
+}
+
+static void
+torn_rotation_is_not_finished_on_a_foreign_file(void)
+{
+	char		*dir, *out, path[PATH_MAX], *s;
+	size_t		 len;
+	int		 dirfd = open_dir(&dir);
+
+	/* A third name outside: never written, never unlinked. */
+	out = tu_tmpdir();
+	CU_ASSERT_FATAL(out != NULL);
+	write_in(out, "outside", "x\n");
+	CU_ASSERT_FATAL(tu_join(path, sizeof(path), out, "outside") == 0);
+	CU_ASSERT_FATAL(linkat(AT_FDCWD, path, dirfd, HISTORY_FILE_OLD,
+	    0) == 0);
+	CU_ASSERT_FATAL(linkat(AT_FDCWD, path, dirfd, HISTORY_FILE, 0) == 0);
+	assert_refused(dirfd, EMLINK);
+	s = read_in(out, "outside", &len);
+	TU_ASSERT_STR_EQ(s, "x\n");
+	free(s);
+	/* Two names, but another user's file. */
+	if (geteuid() == 0) {
+		CU_ASSERT_FATAL(unlink(path) == 0);
+		CU_ASSERT_FATAL(fchownat(dirfd, HISTORY_FILE, 1, 1, 0) == 0);
+		assert_refused(dirfd, EMLINK);
+	}
 	close(dirfd);
 }
 
@@ -1434,6 +1634,8 @@ static const struct tu_test tests[] = {
 	{ "torn_and_bad_lines_are_skipped", torn_and_bad_lines_are_skipped },
 	{ "record_glued_to_a_torn_one_is_read",
 	    record_glued_to_a_torn_one_is_read },
+	{ "record_after_a_long_torn_tail_is_read",
+	    record_after_a_long_torn_tail_is_read },
 	{ "missing_files_are_an_empty_history",
 	    missing_files_are_an_empty_history },
 	{ "segment_zero_writes_nothing", segment_zero_writes_nothing },
@@ -1441,6 +1643,12 @@ static const struct tu_test tests[] = {
 	    new_history_file_is_not_group_writable },
 	{ "history_that_is_a_directory_is_a_storage_error",
 	    history_that_is_a_directory_is_a_storage_error },
+	{ "torn_rotation_with_two_names_is_finished",
+	    torn_rotation_with_two_names_is_finished },
+	{ "rotation_of_a_segment_with_both_names_drops_one",
+	    rotation_of_a_segment_with_both_names_drops_one },
+	{ "torn_rotation_is_not_finished_on_a_foreign_file",
+	    torn_rotation_is_not_finished_on_a_foreign_file },
 	{ "concurrent_threads_never_interleave_or_lose_records",
 	    concurrent_threads_never_interleave_or_lose_records },
 	{ "concurrent_threads_rotating_often_keep_the_newest",
