@@ -4,7 +4,8 @@
  * inspect, health), etcd_keys.c (keys and values), etcd_lease.c (renew,
  * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
  * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_json.c
- * (requests and answers) and etcd_wait.c (the watch).
+ * (requests and answers), etcd_wait.c (the watch) and etcd_queue.c (the
+ * waiters' queue across lockd hosts).
  *
  * Keys, under the configured prefix P, for a resource R (any bytes but
  * NUL; keys and values travel base64-encoded):
@@ -23,6 +24,10 @@
  *                       {"u":until_ms,"c":"break"|"expiry"}
  *   P "h/" R "\0" T     one ended holding of token T (20 digits), newest
  *                       last; the last ETCD_HISTORY_KEEP are kept
+ *   P "q/" R "\0" N     one waiting acquire (N: a nonce), put by its lockd
+ *                       with that lockd's session lease; the waiters of R
+ *                       are served in the order of these keys'
+ *                       create_revision (etcd_queue.c)
  * A lock is granted only while l/, m/ and d/ of R are all absent: a
  * lease that etcd expired leaves m/ behind until its end is recorded.
  */
@@ -96,6 +101,7 @@ struct etcd {
 					   count, -1: none yet */
 	long long	 count_next;	/* monotonic ms of the next count
 					   (by the sweeping thread) */
+	struct etcd_queue *queue;	/* etcd_queue.c's */
 };
 
 /* One key-value pair of an answer, decoded (both NUL-terminated). */
@@ -352,6 +358,45 @@ int	etcd_lease_move(struct etcd *e, const char *resource,
 enum lockstore_status	etcd_end_expired(struct etcd *e,
 			    const char *resource, const struct etcd_kv *meta,
 			    int *ended, struct lockstore_error *err);
+
+/* --- etcd_queue.c: the waiters' queue across lockd hosts ------------- */
+
+#define ETCD_NS_QUEUE		'q'
+#define ETCD_QUEUE_TTL_S	10	/* the session lease of wait keys */
+
+/* An empty queue, or NULL (ENOMEM); freeing it revokes its lease. */
+struct etcd_queue	*etcd_queue_new(void);
+void			 etcd_queue_free(struct etcd *e, struct etcd_queue *q);
+
+/*
+ * The queue's part of a lock transaction T for RESOURCE, when BLK is a
+ * waiting call's (fifo) or carries a ticket: the compare "no waiter"
+ * (fifo) or "no older waiter" (ticket), the delete of the ticket's wait
+ * key on success, and on failure the read of the newest older waiter (T's
+ * fourth response, after the lock, metadata and lock-delay keys).
+ */
+void	etcd_queue_txn(struct etcd *e, struct etcd_txn *t,
+	    const char *resource, const struct store_block *blk);
+
+/* The take with BLK was granted: its ticket's wait key went with it. */
+void	etcd_queue_granted(struct store_block *blk);
+
+/*
+ * Judges the queue part of R, a refused take of RESOURCE whose lock keys
+ * said ST (FREE_LOCK: they are all absent): an older waiter makes BLK
+ * watch that waiter's key (and a free lock HELD, "behind other waiters");
+ * a ticket whose key is gone is queued again (ETCD_CHANGED).  Returns the
+ * status to go on with.
+ */
+int	etcd_queue_refused(struct etcd *e, const struct etcd_resp *r,
+	    const char *resource, int free_lock, struct store_block *blk,
+	    int st, struct lockstore_error *err);
+
+store_enqueue_fn	etcd_enqueue;
+store_dequeue_fn	etcd_dequeue;
+/* The expiry thread's call: keeps the session lease alive, retries the
+ * failed deletes of wait keys, then etcd_expire(). */
+store_expire_fn		etcd_queue_expire;
 
 store_unlock_fn		etcd_unlock;
 store_renew_fn		etcd_renew;
