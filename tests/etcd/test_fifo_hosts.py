@@ -5,11 +5,12 @@
 Two lockd daemons share one etcd member and one prefix.  Waiting acquires
 arrive alternately on both (each only once the one before it has its wait
 key in etcd, so that arrival order is defined); the grants follow that
-order.  A waiter that times out and one whose client disconnects leave
-no wait key behind and do not block the next; the wait keys of a lockd
-killed with SIGKILL vanish with its session lease, so the other host's
-waiters are served within about that lease's TTL; a session lease that
-etcd lost is replaced and its waiters are queued again.
+order, and a waiting call never takes a free lock past a queued waiter
+(a plain lock does).  A waiter that times out and one whose client
+disconnects leave no wait key behind and do not block the next; the wait
+keys of a lockd killed with SIGKILL vanish with its session lease, so the
+other host's waiters are served within about that lease's TTL; a session
+lease that etcd lost is replaced and its waiters are queued again.
 
 etcd is started here (tests/etcd/etcdrun.py) on a free port and stopped
 by PID.  Skips when etcd is not installed.
@@ -186,6 +187,26 @@ class FifoAcrossHosts(LockdTestCase):
             waited = w.granted_at - released
             sys.stderr.write('served %.2f s after the release\n' % waited)
             self.assertLess(waited, SESSION_TTL + 5)
+            self.assertEqual(self.wait_keys('r'), 0)
+
+    def test_a_waiting_call_never_barges_a_plain_lock_does(self):
+        with lockd_on(self.etcd.endpoints, self.prefix) as a:
+            # A waiter of some other lockd, written into etcd by hand.
+            ghost = (self.prefix + 'q/r').encode() + b'\0ghost'
+            etcdrun.post(self.etcd.endpoints, '/v3/kv/put',
+                         {'key': b64(ghost), 'value': ''}, timeout=10)
+            self.assertFault(FAULT_HELD, 'Resource already locked (the '
+                             'wait ran out behind other waiters)',
+                             a.proxy().acquire, 'r', 'w', {'wait': 1})
+            self.assertEqual(self.wait_keys('r'), 1)
+            a.proxy().lock('r', 'plain')
+            a.proxy().unlock('r', 'plain')
+            order = []
+            w = self.arrive(a, 'r', 'w', order)
+            etcdrun.post(self.etcd.endpoints, '/v3/kv/deleterange',
+                         {'key': b64(ghost)}, timeout=10)
+            w.join(BOUND)
+            self.assertEqual(order, ['w'])
             self.assertEqual(self.wait_keys('r'), 0)
 
     def test_lost_session_lease_queues_its_waiters_again(self):
