@@ -389,7 +389,7 @@ etcd_close(void *impl)
 {
 	struct etcd	*e = impl;
 
-	etcd_queue_free(e, e->queue);
+	etcd_queue_free(e->queue);
 	etcd_http_free(e);
 	pthread_mutex_destroy(&e->sweeplock);
 	free(e->sweep_after);

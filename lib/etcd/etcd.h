@@ -364,9 +364,9 @@ enum lockstore_status	etcd_end_expired(struct etcd *e,
 #define ETCD_NS_QUEUE		'q'
 #define ETCD_QUEUE_TTL_S	10	/* the session lease of wait keys */
 
-/* An empty queue, or NULL (ENOMEM); freeing it revokes its lease. */
+/* An empty queue, or NULL (ENOMEM). */
 struct etcd_queue	*etcd_queue_new(void);
-void			 etcd_queue_free(struct etcd *e, struct etcd_queue *q);
+void			 etcd_queue_free(struct etcd_queue *q);
 
 /*
  * The queue's part of a lock transaction T for RESOURCE, when BLK is a

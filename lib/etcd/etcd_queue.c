@@ -68,15 +68,18 @@ ticket_free(struct etcd_ticket *t)
 	free(t);
 }
 
-/* Frees Q (no waiter remains) and revokes its lease: its keys go too. */
+/*
+ * Frees Q (no waiter remains).  Its lease is left to run out: a revoke
+ * would only speed up the end of orphaned keys, whose delete failed
+ * because etcd was out of reach, and would hold up a stop then.
+ */
 void
-etcd_queue_free(struct etcd *e, struct etcd_queue *q)
+etcd_queue_free(struct etcd_queue *q)
 {
 	struct etcd_ticket	*t;
 
 	if (q == NULL)
 		return;
-	etcd_lease_revoke(e, q->lease);
 	while ((t = TAILQ_FIRST(&q->orphans)) != NULL) {
 		TAILQ_REMOVE(&q->orphans, t, entry);
 		ticket_free(t);

@@ -9,8 +9,9 @@ order, and a waiting call never takes a free lock past a queued waiter
 (a plain lock does).  A waiter that times out and one whose client
 disconnects leave no wait key behind and do not block the next; the wait
 keys of a lockd killed with SIGKILL vanish with its session lease, so the
-other host's waiters are served within about that lease's TTL; a session
-lease that etcd lost is replaced and its waiters are queued again.
+other host's waiters are served within about that lease's TTL, while a
+live lockd keeps its lease; a session lease that etcd lost is replaced
+and its waiters are queued again.
 
 etcd is started here (tests/etcd/etcdrun.py) on a free port and stopped
 by PID.  Skips when etcd is not installed.
@@ -208,6 +209,17 @@ class FifoAcrossHosts(LockdTestCase):
             w.join(BOUND)
             self.assertEqual(order, ['w'])
             self.assertEqual(self.wait_keys('r'), 0)
+
+    def test_session_lease_outlives_its_ttl_while_kept_alive(self):
+        with lockd_on(self.etcd.endpoints, self.prefix) as a:
+            a.proxy().lock('r', 'holder')
+            order = []
+            w = self.arrive(a, 'r', 'w', order)
+            time.sleep(SESSION_TTL + 3)
+            self.assertEqual(self.wait_keys('r'), 1)
+            a.proxy().unlock('r', 'holder')
+            w.join(BOUND)
+            self.assertEqual(order, ['w'])
 
     def test_lost_session_lease_queues_its_waiters_again(self):
         with lockd_on(self.etcd.endpoints, self.prefix) as a, \
