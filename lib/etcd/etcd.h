@@ -30,6 +30,8 @@
  *                       create_revision (etcd_queue.c)
  * A lock is granted only while l/, m/ and d/ of R are all absent: a
  * lease that etcd expired leaves m/ behind until its end is recorded.
+ * A waiting acquire is granted only while no q/ key of R is older than
+ * its own (none at all before it has one); a plain lock ignores q/.
  */
 #ifndef ETCD_H
 #define ETCD_H
