@@ -3,7 +3,9 @@
  * The wait of acquire(), once for every backend: waiters queue per
  * resource in arrival order (waitq.c) and only the head of a queue looks
  * at the store; the backend's take tries once and its wait hook sleeps
- * until the resource may have changed.
+ * until the resource may have changed.  A backend with a queue of its own
+ * (enqueue: etcd, shared by several lockd hosts) decides the order
+ * instead: every waiter then looks and sleeps on its own.
  */
 #include "config.h"
 
@@ -14,14 +16,19 @@
 #include "clock.h"
 #include "store_impl.h"
 
-/* One take of S, forgetting the block of the last one. */
+/* One take of S, forgetting what the last one saw (not its inputs). */
 static enum lockstore_status
 take(struct lockstore *s, const char *resource, const char *client,
     unsigned int ttl_ms, struct lockstore_grant *g, struct store_block *blk,
     struct lockstore_error *err)
 {
+	void	*ticket = blk->ticket;
+	int	 fifo = blk->fifo;
+
 	free(blk->key);
 	memset(blk, 0, sizeof(*blk));
+	blk->ticket = ticket;
+	blk->fifo = fifo;
 	return s->ops->take(s->impl, resource, client, 1, ttl_ms, g, blk, err);
 }
 
@@ -43,7 +50,8 @@ sleep_once(struct lockstore *s, struct waiter *w, const char *resource,
 				    opts->cancelled, opts->cancel_arg };
 	struct timespec		ts;
 
-	if (s->ops->wait != NULL && waitq_is_head(s->waitq, w))
+	if (s->ops->wait != NULL && (blk->ticket != NULL ||
+	    waitq_is_head(s->waitq, w)))
 		return s->ops->wait(s->impl, &sw);
 	ts = clock_abs_in(until_ms - clock_mono_ms());
 	return waitq_wait(s->waitq, w, &ts, opts->cancelled,
@@ -63,8 +71,7 @@ timed_out_behind(struct lockstore *s, const char *resource,
 	    LOCKSTORE_OK && held)
 		store_error_held(err, info->holder);
 	else
-		store_error(err, LOCKSTORE_HELD, 0, "Resource already "
-		    "locked (the wait ran out behind other waiters)");
+		store_error_behind(err);
 	free(info);
 	return LOCKSTORE_HELD;
 }
@@ -111,9 +118,10 @@ wait_queued(struct lockstore *s, struct waiter *w, const char *resource,
 	long long	now, until;
 
 	for (;;) {
-		/* Head: look (also right after joining, so that a release
-		 * just before it is not missed, and at the end of the wait). */
-		if (waitq_is_head(s->waitq, w)) {
+		/* Head (or any waiter with a ticket): look (also right
+		 * after joining, so that a release just before it is not
+		 * missed, and at the end of the wait). */
+		if (blk->ticket != NULL || waitq_is_head(s->waitq, w)) {
 			st = take(s, resource, client, opts->ttl_ms, g, blk,
 			    err);
 			*looked = 1;
@@ -147,11 +155,13 @@ store_acquire(struct lockstore *s, const char *resource, const char *client,
 	struct lockstore_policy	 pol;
 	struct store_block	 blk;
 	struct waiter		*w;
-	enum lockstore_status	 st = LOCKSTORE_HELD;
+	enum lockstore_status	 st = LOCKSTORE_HELD, enq = LOCKSTORE_OK;
 	long long		 start;
 	int			 looked = 0;
 
 	memset(&blk, 0, sizeof(blk));
+	/* The backend's queue holds the waiters of other processes too. */
+	blk.fifo = opts->wait_ms > 0 && s->ops->enqueue != NULL;
 	start = clock_mono_ms();
 	/* Waiters already queued come first: a waiting call never barges. */
 	if (opts->wait_ms == 0 || !waitq_has_waiters(s->waitq, resource)) {
@@ -172,8 +182,12 @@ store_acquire(struct lockstore *s, const char *resource, const char *client,
 		    "(max-waiters)", pol.max_waiters);
 	}
 	STORE_COUNT(&s->stats, waiting, 1);
-	st = wait_queued(s, w, resource, client, opts, start + opts->wait_ms,
-	    st, g, &blk, &looked, err);
+	if (blk.fifo)
+		enq = s->ops->enqueue(s->impl, resource, &blk.ticket, err);
+	st = enq != LOCKSTORE_OK ? enq : wait_queued(s, w, resource, client,
+	    opts, start + opts->wait_ms, st, g, &blk, &looked, err);
+	if (blk.ticket != NULL)
+		s->ops->dequeue(s->impl, blk.ticket);
 	free(blk.key);
 	waitq_leave(s->waitq, w);
 	__atomic_fetch_sub(&s->stats.waiting, 1, __ATOMIC_RELAXED);

@@ -281,7 +281,9 @@ enum lockstore_status	lockstore_history(struct lockstore *store,
 /*
  * Releases the leases that have expired (recorded as expiries, followed by
  * the lock-delay).  The daemon calls it about every 100 ms; every other call
- * also notices an expired lease on the resource it touches.  Returns the
+ * also notices an expired lease on the resource it touches.  On etcd it
+ * also keeps alive the session lease of this store's waiters (10 s; a
+ * lost one is replaced and its waiters queued again).  Returns the
  * number released, or -1 with ERR filled.
  */
 int			lockstore_expire(struct lockstore *store,

@@ -72,6 +72,14 @@ store_error_delayed(struct lockstore_error *err, long long until_wall_ms,
 	    cause == LOCKSTORE_END_BREAK ? "a break" : "an expired lease");
 }
 
+/* "Resource already locked (the wait ran out behind other waiters)" */
+enum lockstore_status
+store_error_behind(struct lockstore_error *err)
+{
+	return store_error(err, LOCKSTORE_HELD, 0, "Resource already locked "
+	    "(the wait ran out behind other waiters)");
+}
+
 /* "Storage error: out of memory" */
 enum lockstore_status
 store_error_nomem(struct lockstore_error *err)

@@ -12,8 +12,15 @@
 #include "lockstore.h"
 #include "waitq.h"
 
-/* What a refused take saw, for the wait that follows it. */
+/* What a refused take saw, for the wait that follows it; TICKET and
+ * FIFO are the take's inputs (acquire.c keeps them across takes). */
 struct store_block {
+	void			*ticket;	/* the waiter's place in the
+						   backend's queue (enqueue),
+						   or NULL */
+	int			 fifo;		/* a waiting call: never take
+						   past the backend's queued
+						   waiters */
 	long long		 delay_end_ms;	/* DELAYED: the lock-delay's
 						   end (clock_mono_ms), 0: the
 						   backend's wait sees it */
@@ -45,9 +52,16 @@ struct store_wait {
  * and DELAYED fills BLOCK (the front end frees its key).  Expired leases
  * and lock-delays found on the way are ended.
  *
- * wait: sleeps, as head of its key, until the resource may have changed
- * since the take that filled W->block, W->until_ms passes or the cancel
- * test says so.
+ * wait: sleeps, as head of its key (or with a ticket: every waiter),
+ * until the resource may have changed since the take that filled
+ * W->block, W->until_ms passes or the cancel test says so.
+ *
+ * enqueue: puts a waiter for RESOURCE at the end of the backend's own
+ * queue, shared by every process that uses the same store, and returns
+ * its *TICKET; a take whose block carries the ticket grants only to the
+ * first of that queue (and takes the ticket out of it).  dequeue: takes
+ * TICKET out of the queue (the wait ended) and frees it; it cannot fail
+ * (the backend retries on its own).
  */
 typedef enum lockstore_status	store_take_fn(void *impl,
 				    const char *resource, const char *client,
@@ -57,6 +71,10 @@ typedef enum lockstore_status	store_take_fn(void *impl,
 				    struct lockstore_error *err);
 typedef enum waitq_result	store_wait_fn(void *impl,
 				    const struct store_wait *w);
+typedef enum lockstore_status	store_enqueue_fn(void *impl,
+				    const char *resource, void **ticket,
+				    struct lockstore_error *err);
+typedef void			store_dequeue_fn(void *impl, void *ticket);
 typedef enum lockstore_status	store_unlock_fn(void *impl,
 				    const char *resource, const char *client,
 				    struct lockstore_error *err);
@@ -104,6 +122,10 @@ struct lockstore_ops {
 	store_unlock_fn		*unlock;
 	store_inspect_fn	*inspect;
 	store_list_fn		*list;
+	/* Optional, both or neither: a queue of waiters across processes
+	 * (NULL: the front end's queue of this process is the order). */
+	store_enqueue_fn	*enqueue;
+	store_dequeue_fn	*dequeue;
 	/* Optional (NULL: the backend has no such feature; the call
 	 * answers BAD_ARGUMENT). */
 	store_renew_fn		*renew;
@@ -167,6 +189,9 @@ enum lockstore_status	store_error_not_locked(struct lockstore_error *err);
  * lease (lock-delay)". */
 enum lockstore_status	store_error_delayed(struct lockstore_error *err,
 			    long long until_wall_ms, enum lockstore_end cause);
+
+/* "Resource already locked (the wait ran out behind other waiters)". */
+enum lockstore_status	store_error_behind(struct lockstore_error *err);
 
 /* "Storage error: out of memory". */
 enum lockstore_status	store_error_nomem(struct lockstore_error *err);

@@ -108,8 +108,8 @@ struct take {
 /* Sends one lock transaction for CLIENT and fills R with its answer. */
 static enum lockstore_status
 take_txn(struct etcd *e, struct take *tk, const char *resource,
-    const char *client, unsigned int ttl_ms, struct etcd_resp *r,
-    struct lockstore_error *err)
+    const char *client, unsigned int ttl_ms, const struct store_block *blk,
+    struct etcd_resp *r, struct lockstore_error *err)
 {
 	struct etcd_keys	*k = &tk->k;
 	struct etcd_txn		 t;
@@ -143,6 +143,9 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
+	/* A waiting call is served in the order of etcd's queue. */
+	if (blk->fifo || blk->ticket != NULL)
+		etcd_queue_txn(e, &t, resource, blk);
 	st = etcd_txn_post(e, &t, r, NULL, "lock", resource, err);
 	free(mval);
 	return st;
@@ -163,13 +166,14 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 	struct etcd_kv		*kvs[] = { &lock, &meta, &delay };
 	enum lockstore_end	 cause;
 	long long		 until;
-	int			 st;
+	int			 st, free_lock;
 
 	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
 		return store_error(err, LOCKSTORE_STORAGE, EIO,
 		    "Storage error: etcd lock for '%s': a malformed answer",
 		    resource);
 	blk->revision = r->revision;
+	free_lock = lock.key == NULL && meta.key == NULL && delay.key == NULL;
 	if (lock.key != NULL && tk->lease != 0 && lock.lease == tk->lease) {
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
@@ -197,6 +201,9 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		delay.key = NULL;
 	} else
 		st = ETCD_CHANGED;
+	if (blk->fifo || blk->ticket != NULL)
+		st = etcd_queue_refused(e, r, resource, free_lock, blk, st,
+		    err);
 	etcd_kv_free(&lock);
 	etcd_kv_free(&meta);
 	etcd_kv_free(&delay);
@@ -218,13 +225,14 @@ etcd_take(void *impl, const char *resource, const char *client,
 	if (etcd_keys_make(e, resource, &tk.k) == -1)
 		return store_error_nomem(err);
 	for (tries = 0; tries < ETCD_RETRIES; tries++) {
-		if ((st = take_txn(e, &tk, resource, client, ttl_ms, &r,
+		if ((st = take_txn(e, &tk, resource, client, ttl_ms, blk, &r,
 		    err)) != LOCKSTORE_OK)
 			goto out;
 		if (r.succeeded) {
 			etcd_grant(g, r.revision, &tk.md);
 			etcd_hint_put(e, resource, g->token, g->since);
 			tk.lease = 0;	/* in use */
+			etcd_queue_granted(blk);
 			etcd_resp_free(&r);
 			goto out;
 		}
@@ -387,6 +395,7 @@ etcd_close(void *impl)
 	struct etcd	*e = impl;
 	size_t		 i;
 
+	etcd_queue_free(e->queue);
 	etcd_http_free(e);
 	pthread_mutex_destroy(&e->sweeplock);
 	for (i = 0; i < ETCD_HINT_LOCKS; i++)
@@ -412,10 +421,12 @@ static const struct lockstore_ops etcd_ops = {
 	.unlock = etcd_unlock,
 	.inspect = etcd_inspect,
 	.list = etcd_list,
+	.enqueue = etcd_enqueue,
+	.dequeue = etcd_dequeue,
 	.renew = etcd_renew,
 	.brk = etcd_break,
 	.history = etcd_history,
-	.expire = etcd_expire,
+	.expire = etcd_queue_expire,
 	.health = etcd_health,
 	.count_held = etcd_count_held,
 	.close = etcd_close
@@ -453,6 +464,7 @@ lockstore_open_etcd(struct lockstore **storep,
 	e->hints = calloc(ETCD_HINT_SLOTS, sizeof(*e->hints));
 	if ((st = etcd_http_init(e, cfg, err)) != LOCKSTORE_OK ||
 	    e->prefix == NULL || e->hints == NULL ||
+	    (e->queue = etcd_queue_new()) == NULL ||
 	    (*storep = store_new(&etcd_ops, e)) == NULL) {
 		etcd_close(e);
 		return st != LOCKSTORE_OK ? st : store_error_nomem(err);

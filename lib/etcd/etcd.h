@@ -5,7 +5,8 @@
  * leases), etcd_end.c (unlock, break, expiry, lock-delay, history),
  * etcd_hint.c (the tokens of this lockd's grants),
  * etcd_list.c (list), etcd_http.c (libcurl, endpoints), etcd_req.c
- * (requests), etcd_json.c (answers) and etcd_wait.c (the watch).
+ * (requests), etcd_json.c (answers), etcd_wait.c (the watch) and
+ * etcd_queue.c (the waiters' queue across lockd hosts).
  *
  * Keys, under the configured prefix P, for a resource R (any bytes but
  * NUL; keys and values travel base64-encoded):
@@ -24,8 +25,14 @@
  *                       {"u":until_ms,"c":"break"|"expiry"}
  *   P "h/" R "\0" T     one ended holding of token T (20 digits), newest
  *                       last; the last ETCD_HISTORY_KEEP are kept
+ *   P "q/" R "\0" N     one waiting acquire (N: a nonce), put by its lockd
+ *                       with that lockd's session lease; the waiters of R
+ *                       are served in the order of these keys'
+ *                       create_revision (etcd_queue.c)
  * A lock is granted only while l/, m/ and d/ of R are all absent: a
  * lease that etcd expired leaves m/ behind until its end is recorded.
+ * A waiting acquire is granted only while no q/ key of R is older than
+ * its own (none at all before it has one); a plain lock ignores q/.
  */
 #ifndef ETCD_H
 #define ETCD_H
@@ -109,6 +116,7 @@ struct etcd {
 					   (by the sweeping thread) */
 	struct etcd_hint *hints;	/* ETCD_HINT_SLOTS */
 	pthread_mutex_t	 hintlock[ETCD_HINT_LOCKS];
+	struct etcd_queue *queue;	/* etcd_queue.c's */
 };
 
 /* One key-value pair of an answer, decoded (both NUL-terminated). */
@@ -248,6 +256,17 @@ void	etcd_op_put(struct etcd_txn *t, struct etcd_list *list,
 	    unsigned long long lease);
 void	etcd_op_delete(struct etcd_txn *t, struct etcd_list *list,
 	    const char *key, size_t klen, int prev);
+
+/* Compares every key of [KEY, END) by create_revision: greater than N
+ * (GREATER), or equal to it (an empty range compares as revision 0). */
+void	etcd_cmp_created(struct etcd_txn *t, const char *key, size_t klen,
+	    const char *end, size_t endlen, int greater, unsigned long long n);
+
+/* A range for the newest key of [KEY, END) by create_revision, created
+ * at MAXREV or before (0: any); keys only. */
+void	etcd_op_newest(struct etcd_txn *t, struct etcd_list *list,
+	    const char *key, size_t klen, const char *end, size_t endlen,
+	    unsigned long long maxrev);
 
 /* A RangeRequest (for /v3/kv/range) as text, malloc'd, or NULL. */
 char	*etcd_range_req(const char *key, size_t klen, const char *end,
@@ -393,6 +412,45 @@ int	etcd_lease_move(struct etcd *e, const char *resource,
 enum lockstore_status	etcd_end_expired(struct etcd *e,
 			    const char *resource, const struct etcd_kv *meta,
 			    int *ended, struct lockstore_error *err);
+
+/* --- etcd_queue.c: the waiters' queue across lockd hosts ------------- */
+
+#define ETCD_NS_QUEUE		'q'
+#define ETCD_QUEUE_TTL_S	10	/* the session lease of wait keys */
+
+/* An empty queue, or NULL (ENOMEM). */
+struct etcd_queue	*etcd_queue_new(void);
+void			 etcd_queue_free(struct etcd_queue *q);
+
+/*
+ * The queue's part of a lock transaction T for RESOURCE, when BLK is a
+ * waiting call's (fifo) or carries a ticket: the compare "no waiter"
+ * (fifo) or "no older waiter" (ticket), the delete of the ticket's wait
+ * key on success, and on failure the read of the newest older waiter (T's
+ * fourth response, after the lock, metadata and lock-delay keys).
+ */
+void	etcd_queue_txn(struct etcd *e, struct etcd_txn *t,
+	    const char *resource, const struct store_block *blk);
+
+/* The take with BLK was granted: its ticket's wait key went with it. */
+void	etcd_queue_granted(struct store_block *blk);
+
+/*
+ * Judges the queue part of R, a refused take of RESOURCE whose lock keys
+ * said ST (FREE_LOCK: they are all absent): an older waiter makes BLK
+ * watch that waiter's key (and a free lock HELD, "behind other waiters");
+ * a ticket whose key is gone is queued again (ETCD_CHANGED).  Returns the
+ * status to go on with.
+ */
+int	etcd_queue_refused(struct etcd *e, const struct etcd_resp *r,
+	    const char *resource, int free_lock, struct store_block *blk,
+	    int st, struct lockstore_error *err);
+
+store_enqueue_fn	etcd_enqueue;
+store_dequeue_fn	etcd_dequeue;
+/* The expiry thread's call: keeps the session lease alive, retries the
+ * failed deletes of wait keys, then etcd_expire(). */
+store_expire_fn		etcd_queue_expire;
 
 store_unlock_fn		etcd_unlock;
 store_renew_fn		etcd_renew;

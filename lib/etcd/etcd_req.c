@@ -140,6 +140,40 @@ etcd_cmp_value(struct etcd_txn *t, const char *key, size_t klen,
 		t->failed = 1;
 }
 
+/* Every key in [KEY, END) has a create_revision greater than N (GREATER)
+ * or equal to it; an empty range compares as one key of revision 0. */
+void
+etcd_cmp_created(struct etcd_txn *t, const char *key, size_t klen,
+    const char *end, size_t endlen, int greater, unsigned long long n)
+{
+	struct etcd_body	*b = item(t, t->compare);
+
+	if (addf(b, "{\"target\":\"CREATE\"%s",
+	    greater ? ",\"result\":\"GREATER\"" : "") == -1 ||
+	    add_b64(b, 0, "key", key, klen) == -1 ||
+	    add_b64(b, 0, "range_end", end, endlen) == -1 ||
+	    addf(b, ",\"create_revision\":\"%llu\"}", n) == -1)
+		t->failed = 1;
+}
+
+/* Appends a range for the newest key of [KEY, END) by create_revision,
+ * created at revision MAXREV or before (0: any), its key only. */
+void
+etcd_op_newest(struct etcd_txn *t, struct etcd_list *list, const char *key,
+    size_t klen, const char *end, size_t endlen, unsigned long long maxrev)
+{
+	struct etcd_body	*b = item(t, list);
+
+	if (add(b, "{\"request_range\":{") == -1 ||
+	    add_b64(b, 1, "key", key, klen) == -1 ||
+	    add_b64(b, 0, "range_end", end, endlen) == -1 ||
+	    add(b, ",\"limit\":\"1\",\"keys_only\":true,\"sort_order\":"
+	    "\"DESCEND\",\"sort_target\":\"CREATE\"") == -1 ||
+	    (maxrev > 0 && addf(b, ",\"max_create_revision\":\"%llu\"",
+	    maxrev) == -1) || add(b, "}}") == -1)
+		t->failed = 1;
+}
+
 /* Appends a RangeRequest object to B; see etcd.h for END. */
 static int
 range_text(struct etcd_body *b, const char *key, size_t klen,

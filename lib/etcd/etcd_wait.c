@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waiting in the etcd backend: the head waiter of a resource (the queue
- * is the front end's) waits on an etcd watch of the key that refused it
- * (the lock, or the lock-delay), started at the revision right after its
- * look, so a release by any lockd sharing the cluster wakes it as soon as
- * etcd tells of it, and none is missed between the look and the watch.
+ * Waiting in the etcd backend: a waiter (each has its place in etcd's
+ * queue, etcd_queue.c) waits on an etcd watch of the key that refused it
+ * (the lock, the lock-delay, or the wait key of the waiter before it),
+ * started at the revision right after its look, so a change by any lockd
+ * sharing the cluster wakes it as soon as etcd tells of it, and none is
+ * missed between the look and the watch.
  *
  * The watch is a streaming POST to /v3/watch, driven by a curl multi
  * handle in slices of ETCD_CANCEL_MS, so that the caller's cancel test
