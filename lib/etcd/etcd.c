@@ -84,8 +84,7 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 
 	if (strcmp(lock->value, client) != 0)
 		return store_error_held(err, lock->value);
-	etcd_meta_decode(meta, &md);
-	ours = meta->key != NULL && meta->create_rev == lock->create_rev &&
+	ours = etcd_holding_meta(lock, meta, &md) &&
 	    strcmp(md.nonce, nonce) == 0;
 	if (!acquire && !ours)
 		return store_error_held(err, lock->value);
@@ -94,7 +93,7 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 		    g, err);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
-	etcd_hint_put(e, resource, g->token, g->since);
+	etcd_hint_put(e, resource, g->token, &md);
 	return LOCKSTORE_OK;
 }
 
@@ -115,7 +114,8 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	struct etcd_txn		 t;
 	enum lockstore_status	 st;
 	long long		 at;
-	char			*mval;
+	char			*val;
+	size_t			 vlen;
 
 	/* The lease's TTL runs from its grant: so does "expires". */
 	if (ttl_ms > 0 && tk->lease == 0) {
@@ -129,17 +129,23 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	/* Tells this attempt's grant from any other, should its answer be
 	 * lost. */
 	etcd_nonce(e, tk->md.nonce);
-	if ((mval = etcd_meta_encode(&tk->md, client)) == NULL)
+	/* A plain lock keeps its metadata in its own value; a lease's must
+	 * outlive the lock key, which etcd deletes when the lease ends. */
+	val = tk->lease != 0 ? etcd_meta_encode(&tk->md, client) :
+	    etcd_lock_value(&tk->md, client, &vlen);
+	if (val == NULL)
 		return store_error_nomem(err);
 	etcd_txn_init(&t);
 	etcd_cmp(&t, "CREATE", k->l, k->llen, 0);
 	etcd_cmp(&t, "CREATE", k->m, k->mlen, 0);
 	etcd_cmp(&t, "CREATE", k->d, k->dlen, 0);
-	etcd_op_put(&t, t.success, k->l, k->llen, client, strlen(client),
-	    tk->lease);
-	etcd_op_put(&t, t.success, k->m, k->mlen, mval, strlen(mval), 0);
-	if (tk->lease != 0)
+	if (tk->lease != 0) {
+		etcd_op_put(&t, t.success, k->l, k->llen, client,
+		    strlen(client), tk->lease);
+		etcd_op_put(&t, t.success, k->m, k->mlen, val, strlen(val), 0);
 		etcd_op_put(&t, t.success, k->x, k->xlen, "", 0, 0);
+	} else
+		etcd_op_put(&t, t.success, k->l, k->llen, val, vlen, 0);
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->d, k->dlen, NULL, 0, 0, 0);
@@ -147,7 +153,7 @@ take_txn(struct etcd *e, struct take *tk, const char *resource,
 	if (blk->fifo || blk->ticket != NULL)
 		etcd_queue_txn(e, &t, resource, blk);
 	st = etcd_txn_post(e, &t, r, NULL, "lock", resource, err);
-	free(mval);
+	free(val);
 	return st;
 }
 
@@ -178,7 +184,7 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
 		etcd_grant(g, lock.create_rev, &tk->md);
-		etcd_hint_put(e, resource, g->token, g->since);
+		etcd_hint_put(e, resource, g->token, &tk->md);
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
@@ -230,7 +236,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 			goto out;
 		if (r.succeeded) {
 			etcd_grant(g, r.revision, &tk.md);
-			etcd_hint_put(e, resource, g->token, g->since);
+			etcd_hint_put(e, resource, g->token, &tk.md);
 			tk.lease = 0;	/* in use */
 			etcd_queue_granted(blk);
 			etcd_resp_free(&r);
@@ -297,9 +303,7 @@ etcd_fill_info(struct lockstore_lock_info *info, const char *resource,
 	    resource);
 	snprintf(info->holder, sizeof(info->holder), "%s", lock->value);
 	info->token = lock->create_rev;
-	if (meta != NULL && meta->key != NULL &&
-	    meta->create_rev == lock->create_rev) {
-		etcd_meta_decode(meta, &md);
+	if (etcd_holding_meta(lock, meta, &md)) {
 		info->since = md.since;
 		info->ttl_ms = md.ttl_ms;
 		info->expires_ms = md.expires_ms;

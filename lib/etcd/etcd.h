@@ -10,14 +10,18 @@
  *
  * Keys, under the configured prefix P, for a resource R (any bytes but
  * NUL; keys and values travel base64-encoded):
- *   P "l/" R            the lock: its value is exactly the holder's client
- *                       name; its create_revision is the fencing token; a
- *                       lease (TTL) holding has an etcd lease attached
- *   P "m/" R            the holding's metadata, written in the same
- *                       transaction (so its create_revision is the token
- *                       too): {"s":since,"t":ttl_ms,"x":expires_ms,
- *                       "h":base64 of the holder,"n":the nonce of the
- *                       granting attempt}
+ * *   P "l/" R            the lock: its value starts with the holder's
+ *                       client name; its create_revision is the fencing
+ *                       token.  A plain lock's value goes on with a NUL
+ *                       and the holding's metadata: {"s":since,"t":ttl_ms,
+ *                       "x":expires_ms,"h":base64 of the holder,"n":the
+ *                       nonce of the granting attempt}; a lease (TTL)
+ *                       holding's is exactly the name, with an etcd lease
+ *                       attached
+ *   P "m/" R            a lease holding's metadata (as above), written in
+ *                       the same transaction (so its create_revision is
+ *                       the token too) and without the lease, so that it
+ *                       outlives a lock key that etcd deletes
  *   P "x/" R            present while a lease holding is not yet ended
  *                       by lockd: the expiry sweep's index
  *   P "d/" R            a lock-delay after a break or an expiry, attached
@@ -80,13 +84,8 @@
 #define ETCD_CANCEL_MS		100
 #define ETCD_REWATCH_MS		250
 
-/* A holding this lockd granted (etcd_hint.c); HASH 0: a free slot. */
-struct etcd_hint {
-	uint64_t		hash;		/* of the resource */
-	unsigned long long	token;
-	long long		since;
-};
-#define ETCD_HINT_SLOTS		16384
+/* The holdings this lockd granted (etcd_hint.c). */
+#define ETCD_HINT_SLOTS		8192
 #define ETCD_HINT_LOCKS		64
 
 struct etcd {
@@ -330,7 +329,17 @@ struct etcd_meta {
 	char		nonce[ETCD_NONCE_SIZE];	/* the granting attempt's */
 };
 char	*etcd_meta_encode(const struct etcd_meta *m, const char *holder);
-void	 etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m);
+void	 etcd_meta_parse(const char *value, struct etcd_meta *m);
+
+/* The value of a plain lock key for HOLDER with metadata M (malloc'd,
+ * *LEN bytes, NUL-terminated twice), or NULL. */
+char	*etcd_lock_value(const struct etcd_meta *m, const char *holder,
+	    size_t *len);
+
+/* The metadata of the holding LOCK (from its value, or META's); 0 when
+ * there is none (MD zeroed). */
+int	 etcd_holding_meta(const struct etcd_kv *lock,
+	    const struct etcd_kv *meta, struct etcd_meta *md);
 
 /* A nonce for one lock attempt into OUT. */
 void	 etcd_nonce(struct etcd *e, char out[ETCD_NONCE_SIZE]);
@@ -372,10 +381,18 @@ store_wait_fn		etcd_wait;
 
 /* --- etcd_hint.c: the tokens of the holdings this lockd granted ------ */
 
+/* A holding this lockd granted: its token and metadata (from which its
+ * lock key's value follows); HASH 0: a free slot. */
+struct etcd_hint {
+	uint64_t		hash;		/* of the resource */
+	unsigned long long	token;
+	struct etcd_meta	md;
+};
+
 void	etcd_hint_put(struct etcd *e, const char *resource,
-	    unsigned long long token, long long since);
+	    unsigned long long token, const struct etcd_meta *md);
 int	etcd_hint_get(struct etcd *e, const char *resource,
-	    unsigned long long *token, long long *since);
+	    unsigned long long *token, struct etcd_meta *md);
 /* TOKEN 0: whichever holding. */
 void	etcd_hint_drop(struct etcd *e, const char *resource,
 	    unsigned long long token);

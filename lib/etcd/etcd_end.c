@@ -197,7 +197,7 @@ etcd_end_expired(struct etcd *e, const char *resource,
 	    &dval, err)) != LOCKSTORE_OK)
 		return st;
 	/* The lock key is gone: the holder is in the metadata. */
-	etcd_meta_decode(meta, &md);
+	etcd_meta_parse(meta->value, &md);
 	o = meta->value != NULL ? json_tokener_parse(meta->value) : NULL;
 	holder = etcd_member_bytes(o, "h", &n);
 	json_object_put(o);
@@ -241,6 +241,11 @@ struct end {
 	enum lockstore_end	 how;
 	unsigned long long	 mine;		/* the token to end */
 	const char		*holder;	/* its holder */
+	const char		*value;		/* its lock key's value */
+	size_t			 vallen;
+	char			*hval;		/* VALUE, from a hint */
+	int			 leased;	/* a lease holding: with its
+						   metadata and lease keys */
 	long long		 since;
 	char			*hkey;		/* its history key */
 	size_t			 hlen;
@@ -308,10 +313,13 @@ end_learn(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 	struct etcd_meta	md;
 
 	x->mine = x->lock.create_rev;
-	x->holder = x->lock.value;
+	x->holder = x->lock.value;	/* the name ends at the NUL */
+	x->value = x->lock.value;
+	x->vallen = x->lock.vallen;
+	x->leased = x->lock.lease != 0 || x->meta.key != NULL;
 	x->confirmed = 1;
-	etcd_meta_decode(&x->meta, &md);
-	x->since = x->meta.create_rev == x->mine ? md.since : 0;
+	etcd_holding_meta(&x->lock, &x->meta, &md);
+	x->since = md.since;
 	if (broken != NULL)
 		etcd_fill_info(broken, x->resource, strlen(x->resource),
 		    &x->lock, &x->meta);
@@ -342,11 +350,13 @@ end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
 	    NULL)
 		return store_error_nomem(err);
 	etcd_txn_init(&t);
-	etcd_cmp_value(&t, k->l, k->llen, x->holder, strlen(x->holder));
+	etcd_cmp_value(&t, k->l, k->llen, x->value, x->vallen);
 	etcd_cmp(&t, "CREATE", k->l, k->llen, x->mine);
 	etcd_op_delete(&t, t.success, k->l, k->llen, 1);
-	etcd_op_delete(&t, t.success, k->m, k->mlen, 0);
-	etcd_op_delete(&t, t.success, k->x, k->xlen, 0);
+	if (x->leased) {
+		etcd_op_delete(&t, t.success, k->m, k->mlen, 0);
+		etcd_op_delete(&t, t.success, k->x, k->xlen, 0);
+	}
 	if (x->dval != NULL)
 		etcd_op_put(&t, t.success, k->d, k->dlen, x->dval,
 		    strlen(x->dval), x->dlease);
@@ -390,6 +400,7 @@ end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
     unsigned long long *new_token, struct lockstore_error *err)
 {
 	struct lockstore_policy	 pol;
+	struct etcd_meta	 md;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
 	int			 tries, hi = -1;
@@ -400,8 +411,20 @@ end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 	/* A hint needs the history record to settle a doubt. */
 	store_policy(e->store, &pol);
 	if (x->how == LOCKSTORE_END_UNLOCK && pol.history_bytes > 0 &&
-	    etcd_hint_get(e, x->resource, &x->mine, &x->since)) {
+	    etcd_hint_get(e, x->resource, &x->mine, &md)) {
+		/* The value our grant wrote, if CLIENT holds it. */
 		x->holder = x->client;
+		x->since = md.since;
+		x->leased = md.ttl_ms > 0;
+		if (x->leased) {
+			x->hval = strdup(x->client);
+			x->vallen = strlen(x->client);
+		} else
+			x->hval = etcd_lock_value(&md, x->client, &x->vallen);
+		if ((x->value = x->hval) == NULL) {
+			st = store_error_nomem(err);
+			goto out;
+		}
 	} else if ((st = etcd_read(e, x->resource, NULL, 0, &x->lock,
 	    &x->meta, NULL, x->what, err)) != LOCKSTORE_OK ||
 	    end_settled(e, x, new_token, &st, err) ||
@@ -440,6 +463,7 @@ out:
 	etcd_lease_revoke(e, x->dlease);
 	free(x->dval);
 	free(x->hkey);
+	free(x->hval);
 	etcd_keys_free(&x->k);
 	return st;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What this lockd knows of the holdings it granted: resource -> token and
- * since, so that an unlock can compare and end its holding in one
+ * metadata, so that an unlock can compare and end its holding in one
  * transaction without reading it first.  Only a hint: the transaction
- * compares the token, and a wrong or missing hint costs one round trip.
+ * compares the token and the value, and a wrong or missing hint costs one
+ * round trip.
  */
 #include "config.h"
 
@@ -25,10 +26,10 @@ slot(struct etcd *e, const char *resource, uint64_t *hash,
 	return &e->hints[i];
 }
 
-/* Remembers that RESOURCE's holding TOKEN began at SINCE. */
+/* Remembers RESOURCE's holding TOKEN with metadata MD. */
 void
 etcd_hint_put(struct etcd *e, const char *resource, unsigned long long token,
-    long long since)
+    const struct etcd_meta *md)
 {
 	struct etcd_hint	*h;
 	pthread_mutex_t		*lock;
@@ -38,14 +39,14 @@ etcd_hint_put(struct etcd *e, const char *resource, unsigned long long token,
 	pthread_mutex_lock(lock);
 	h->hash = hash;
 	h->token = token;
-	h->since = since;
+	h->md = *md;
 	pthread_mutex_unlock(lock);
 }
 
-/* The hint for RESOURCE: 1 with *TOKEN and *SINCE, or 0. */
+/* The hint for RESOURCE: 1 with *TOKEN and *MD, or 0. */
 int
 etcd_hint_get(struct etcd *e, const char *resource, unsigned long long *token,
-    long long *since)
+    struct etcd_meta *md)
 {
 	struct etcd_hint	*h;
 	pthread_mutex_t		*lock;
@@ -56,7 +57,7 @@ etcd_hint_get(struct etcd *e, const char *resource, unsigned long long *token,
 	pthread_mutex_lock(lock);
 	if ((found = h->hash == hash)) {
 		*token = h->token;
-		*since = h->since;
+		*md = h->md;
 	}
 	pthread_mutex_unlock(lock);
 	return found;

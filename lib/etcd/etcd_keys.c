@@ -121,14 +121,55 @@ etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 	return out;
 }
 
+/* The value of a plain lock key: the holder, a NUL, the metadata. */
+char *
+etcd_lock_value(const struct etcd_meta *m, const char *holder, size_t *len)
+{
+	char	*mval, *out;
+	size_t	 hlen = strlen(holder), mlen;
+
+	if ((mval = etcd_meta_encode(m, holder)) == NULL)
+		return NULL;
+	mlen = strlen(mval);
+	if ((out = malloc(hlen + 1 + mlen + 1)) != NULL) {
+		memcpy(out, holder, hlen + 1);
+		memcpy(out + hlen + 1, mval, mlen + 1);
+		*len = hlen + 1 + mlen;
+	}
+	free(mval);
+	return out;
+}
+
+/* The metadata of the holding LOCK: after the holder's name and a NUL in
+ * its value (a plain lock), or in META (a lease holding, or one written
+ * by an older lockd).  0 (MD zeroed) when neither has it. */
+int
+etcd_holding_meta(const struct etcd_kv *lock, const struct etcd_kv *meta,
+    struct etcd_meta *md)
+{
+	size_t	n;
+
+	if (lock->value != NULL && (n = strlen(lock->value)) < lock->vallen) {
+		etcd_meta_parse(lock->value + n + 1, md);
+		return 1;
+	}
+	if (meta != NULL && meta->key != NULL &&
+	    meta->create_rev == lock->create_rev) {
+		etcd_meta_parse(meta->value, md);
+		return 1;
+	}
+	memset(md, 0, sizeof(*md));
+	return 0;
+}
+
 void
-etcd_meta_decode(const struct etcd_kv *kv, struct etcd_meta *m)
+etcd_meta_parse(const char *value, struct etcd_meta *m)
 {
 	json_object	*o, *n;
 
 	/* json-c's getters take a NULL object as one without members. */
 	memset(m, 0, sizeof(*m));
-	o = kv->value != NULL ? json_tokener_parse(kv->value) : NULL;
+	o = value != NULL ? json_tokener_parse(value) : NULL;
 	m->since = (long long)etcd_num(o, "s");
 	m->ttl_ms = (unsigned int)etcd_num(o, "t");
 	m->expires_ms = (long long)etcd_num(o, "x");

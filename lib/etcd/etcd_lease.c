@@ -87,9 +87,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	if ((st = etcd_lease_grant(e, ttl_ms, &lease, &granted, resource,
 	    err)) != LOCKSTORE_OK)
 		return st;
-	etcd_meta_decode(meta, &md);
-	if (meta->key == NULL || meta->create_rev != lock->create_rev)
-		md.since = 0;
+	etcd_holding_meta(lock, meta, &md);
 	md.ttl_ms = granted;
 	md.expires_ms = at + granted;
 	mval = etcd_meta_encode(&md, client);
@@ -99,8 +97,8 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	else {
 		etcd_cmp(&t, "CREATE", lock->key, lock->keylen,
 		    lock->create_rev);
-		etcd_cmp_value(&t, lock->key, lock->keylen, client,
-		    strlen(client));
+		etcd_cmp_value(&t, lock->key, lock->keylen, lock->value,
+		    lock->vallen);
 		etcd_cmp(&t, "LEASE", lock->key, lock->keylen, lock->lease);
 		etcd_op_put(&t, t.success, lock->key, lock->keylen, client,
 		    strlen(client), lease);
@@ -128,7 +126,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	etcd_lease_revoke(e, lock->lease);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = 1;
-	etcd_hint_put(e, resource, g->token, g->since);
+	etcd_hint_put(e, resource, g->token, &md);
 	return LOCKSTORE_OK;
 }
 
@@ -148,7 +146,7 @@ etcd_renew(void *impl, const char *resource, const char *client,
 		if ((st = etcd_read(e, resource, NULL, 0, &lock, &meta, NULL,
 		    "renew", err)) != LOCKSTORE_OK)
 			return st;
-		etcd_meta_decode(&meta, &md);
+		etcd_holding_meta(&lock, &meta, &md);
 		if (lock.key == NULL)
 			st = etcd_not_locked(e, resource, &meta, err);
 		else if (strcmp(lock.value, client) != 0)

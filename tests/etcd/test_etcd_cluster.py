@@ -68,7 +68,9 @@ def etcd_holders(endpoint, prefix, resources):
     held = {}
     for kv in r.get('kvs', []):
         name = base64.b64decode(kv['key'])[len(key):].decode()
-        held[name] = base64.b64decode(kv.get('value', '')).decode()
+        # The holder's name; a plain lock's metadata follows a NUL.
+        value = base64.b64decode(kv.get('value', ''))
+        held[name] = value.split(b'\0', 1)[0].decode()
     return {res: held.get(res) for res in resources}
 
 

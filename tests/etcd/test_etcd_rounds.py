@@ -4,7 +4,7 @@
 
 etcd's metrics (grpc_server_handled_total by grpc_method) tell how many
 transactions a call cost.  The hot path is one round trip per call: a
-lock is one Txn, the unlock of a lock this lockd granted is one Txn (the
+lock (or an acquire that is granted at once) is one Txn, the unlock of a lock this lockd granted is one Txn (the
 history record in it), so a lock+unlock pair is two; an unlock through
 another lockd of the same cluster reads the holding in its first Txn's
 failure branch, so it costs two and never more.  An unlock by the wrong
@@ -86,6 +86,18 @@ class Rounds(LockdTestCase):
                 for i in range(self.N):
                     self.assertIsNone(s.lock('pair-%d' % i, 'c'))
                     self.assertIsNone(s.unlock('pair-%d' % i, 'c'))
+            self.assertEqual(self.cost(pairs), 2.0)
+
+    def test_acquire_granted_at_once_is_two_transactions(self):
+        # A waiting acquire of a free resource: one Txn (which also checks
+        # that no other lockd's waiter queues for it), and the unlock.
+        with self.daemon() as d:
+            s = d.proxy()
+
+            def pairs():
+                for i in range(self.N):
+                    s.acquire('acq-%d' % i, 'c', {'wait': 5})
+                    self.assertIsNone(s.unlock('acq-%d' % i, 'c'))
             self.assertEqual(self.cost(pairs), 2.0)
 
     def test_failed_unlocks_cost_one_transaction(self):
