@@ -13,6 +13,10 @@ order), on one etcd member and on a 3-member cluster:
   * etcd     bench/etcdload.c: a txn (create_revision == 0 -> put) and a
              deleterange per pair, libcurl keep-alive on the JSON gateway:
              what the pair costs etcd itself
+  * etcd-as-lockd  etcdload --as-lockd: lockd's own two transactions
+             for a plain lock+unlock, sent straight to etcd: etcd's share
+             of a lockd pair, so that the gap between etcd and lockd
+             splits into lockd's requests and lockd itself
   * lockd    lockd --backend etcd (PATH of --lockd), with bench/loadgen.c
   * lockd-b  a second lockd build (--lockd-b, e.g. the commit before a
              change), measured in the same run
@@ -259,11 +263,14 @@ def start(a, members, tls):
     e = etcdrun.Etcd(members=members, base=base, tls=certs)
     a.clusters.append(e.start())
     first = e.members[0].client_url    # the endpoint lockd talks to
-    systems = {'etcd': {'kind': 'etcd', 'endpoint': first, 'args': []}}
+    systems = {'etcd': {'kind': 'etcd', 'endpoint': first, 'args': []},
+               'etcd-as-lockd': {'kind': 'etcd', 'endpoint': first,
+                                 'args': ['--as-lockd']}}
     if tls:
         args = ['--cacert', certs['ca.pem'], '--cert', certs['client.pem'],
                 '--key', certs['client.key']]
         systems['etcd']['args'] = args
+        systems['etcd-as-lockd']['args'] = args + ['--as-lockd']
         systems['etcd-h2'] = {'kind': 'etcd', 'endpoint': first,
                               'args': args + ['--http2']}
     for name, binary in (('lockd', a.lockd), ('lockd-b', a.lockd_b)):

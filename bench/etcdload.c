@@ -17,7 +17,10 @@
  * uncounted delete, as in bench/loadgen.c.  --http2 speaks HTTP/2 instead
  * of HTTP/1.1: h2c with prior knowledge on http://, negotiated (ALPN) on
  * https:// (--cacert, --cert, --key: the client's TLS files); an answer
- * in the other version is an error.  Warm-up, window, --count, the alarm
+ * in the other version is an error.  --as-lockd sends lockd's own
+ * transactions for a plain lock and its unlock instead (the lock, the
+ * unlock by token with its history record; see lockd_bodies()): etcd's
+ * part of a lockd pair, without lockd.  Warm-up, window, --count, the alarm
  * and the output (one human line on stderr, one JSON line on stdout with
  * loadgen's field names) are as in bench/loadgen.c.
  *
@@ -49,7 +52,7 @@ enum outcome { OK, REFUSED, FAILED };
 static struct {
 	char		*endpoints[MAX_ENDPOINTS];
 	int		nendpoints;
-	int		conns, keys, http2;
+	int		conns, keys, http2, as_lockd;
 	double		duration, warmup, call_timeout;
 	long		count;		/* pairs per thread; 0: timed */
 	const char	*prefix, *label, *cacert, *cert, *key;
@@ -248,14 +251,99 @@ timed_call(struct worker *w, const char *path, const char *body,
 	return o;
 }
 
+/* Base64 of the N bytes at IN (NULs included) into OUT. */
+static void
+b64n(const char *in, size_t n, char *out)
+{
+	static const char	abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char	*p = (const unsigned char *)in;
+	size_t			 i, o = 0;
+	uint32_t		 v;
+
+	for (i = 0; i < n; i += 3) {
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? abc[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+/* The base64 of PREFIX NS "/" NAME, then LEN more bytes at TAIL. */
+static void
+lockd_key(char ns, const char *name, const char *tail, size_t len,
+    char *out)
+{
+	char	k[300];
+	int	n;
+
+	n = snprintf(k, sizeof(k) - len, "%s%c/%s", opt.prefix, ns, name);
+	memcpy(k + n, tail, len);
+	b64n(k, (size_t)n + len, out);
+}
+
+/*
+ * --as-lockd: lockd's own transactions for a plain lock+unlock (lib/etcd:
+ * etcd.c take_txn, etcd_end.c end_txn with a hint), sent straight to
+ * etcd: what etcd's part of a lockd pair costs without lockd.  LOCK gets
+ * the lock, UNLOCK (after the lock answered revision REV) the unlock.
+ */
+static void
+lockd_bodies(const char *name, unsigned long long rev, char *lock,
+    char *unlock, size_t size)
+{
+	static const char	meta[] = "{\"s\":1700000000,\"t\":0,\"x\":0,"
+	    "\"h\":\"Y2xpZW50\",\"n\":\"0123456789abcdef0123456789abcdef\"}";
+	static const char	hist[] = "{\"h\":\"Y2xpZW50\",\"s\":1700000000,"
+	    "\"u\":1700000000000,\"w\":\"unlock\",\"b\":\"\",\"r\":\"\","
+	    "\"n\":\"0123456789abcdef0123456789abcdef\"}";
+	char	l[420], m[420], d[420], h[420], hs[420], he[420];
+	char	val[300], v64[400], hv64[400], tok[24];
+	size_t	vlen;
+
+	lockd_key('l', name, "", 0, l);
+	lockd_key('m', name, "", 0, m);
+	lockd_key('d', name, "", 0, d);
+	vlen = (size_t)snprintf(val, sizeof(val), "client%c%s", 0, meta);
+	b64n(val, vlen, v64);
+	b64n(hist, sizeof(hist) - 1, hv64);
+	snprintf(lock, size, "{\"compare\":[{\"target\":\"CREATE\",\"key\":"
+	    "\"%s\",\"create_revision\":\"0\"},{\"target\":\"CREATE\",\"key\":"
+	    "\"%s\",\"create_revision\":\"0\"},{\"target\":\"CREATE\",\"key\":"
+	    "\"%s\",\"create_revision\":\"0\"}],\"success\":[{\"request_put\":"
+	    "{\"key\":\"%s\",\"value\":\"%s\"}}],\"failure\":[{\"request_range\":"
+	    "{\"key\":\"%s\"}},{\"request_range\":{\"key\":\"%s\"}},"
+	    "{\"request_range\":{\"key\":\"%s\"}}]}", l, m, d, l, v64, l, m, d);
+	snprintf(tok, sizeof(tok), "%c%020llu", 0, rev);
+	lockd_key('h', name, tok, 21, h);
+	lockd_key('h', name, "", 1, hs);
+	lockd_key('h', name, "\1", 1, he);
+	snprintf(unlock, size, "{\"compare\":[{\"target\":\"VALUE\",\"key\":"
+	    "\"%s\",\"value\":\"%s\"},{\"target\":\"CREATE\",\"key\":\"%s\","
+	    "\"create_revision\":\"%llu\"}],\"success\":["
+	    "{\"request_delete_range\":{\"key\":\"%s\",\"prev_kv\":true}},"
+	    "{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}},"
+	    "{\"request_range\":{\"key\":\"%s\",\"range_end\":\"%s\","
+	    "\"count_only\":true}}],\"failure\":[{\"request_range\":{\"key\":"
+	    "\"%s\"}},{\"request_range\":{\"key\":\"%s\"}},{\"request_range\":"
+	    "{\"key\":\"%s\"}}]}", l, v64, l, rev, l, h, hv64, hs, he, l, m, h);
+}
+
 static void *
 worker_main(void *arg)
 {
 	static const char	 txn_ok[] = "\"succeeded\":true";
 	static const char	 del_ok[] = "\"deleted\":\"1\"";
 	struct worker		*w = arg;
-	char			 key[256], k64[400], v64[400], txn[1400];
-	char			 del[512];
+	char			 key[200], k64[420], v64[420], txn[8192];
+	char			 del[8192];
+	const char		*rp;
 	uint64_t		 e1, e2;
 	enum outcome		 o;
 	long			 i;
@@ -272,6 +360,8 @@ worker_main(void *arg)
 		    "\"success\":[{\"request_put\":{\"key\":\"%s\","
 		    "\"value\":\"%s\"}}]}", k64, k64, v64);
 		snprintf(del, sizeof(del), "{\"key\":\"%s\"}", k64);
+		if (opt.as_lockd)
+			lockd_bodies(key, 0, txn, del, sizeof(txn));
 		o = timed_call(w, "/v3/kv/txn", txn, txn_ok, &w->lat_lock,
 		    &e1);
 		if (o != OK) {
@@ -279,13 +369,22 @@ worker_main(void *arg)
 			 * after a failure a pause, not a busy loop. */
 			if (o == FAILED)
 				usleep(10000);
+			if (opt.as_lockd)
+				lockd_key('l', key, "", 0, k64);
+			snprintf(del, sizeof(del), "{\"key\":\"%s\"}", k64);
 			call(w, "/v3/kv/deleterange", del, "");
 			continue;
 		}
+		/* lockd's unlock compares the token: the lock's revision. */
+		if (opt.as_lockd && (rp = strstr(w->resp, "\"revision\":\"")) !=
+		    NULL)
+			lockd_bodies(key, strtoull(rp + 12, NULL, 10), txn, del,
+			    sizeof(del));
 		tries = 0;
 		do {
-			o = timed_call(w, "/v3/kv/deleterange", del, del_ok,
-			    &w->lat_unlock, &e2);
+			o = timed_call(w, opt.as_lockd ? "/v3/kv/txn" :
+			    "/v3/kv/deleterange", del, opt.as_lockd ? txn_ok :
+			    del_ok, &w->lat_unlock, &e2);
 		} while (o == FAILED && ++tries < 3);
 		if (o == OK && counting()) {
 			w->pairs++;
@@ -303,7 +402,7 @@ usage(void)
 	    "usage: etcdload -e URL[,URL...] [-c CONNS] [-d SECONDS] "
 	    "[-w WARMUP]\n"
 	    "                [-n PAIRS_PER_CONN] [--keys K] [--prefix P] "
-	    "[--http2]\n"
+	    "[--http2] [--as-lockd]\n"
 	    "                [--call-timeout S] [--label TEXT]\n"
 	    "                [--cacert FILE --cert FILE --key FILE]\n");
 	exit(64);
@@ -344,6 +443,7 @@ parse_args(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'k' },
 		{ "prefix", required_argument, NULL, 'x' },
 		{ "http2", no_argument, NULL, '2' },
+		{ "as-lockd", no_argument, NULL, 'L' },
 		{ "call-timeout", required_argument, NULL, 't' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "cacert", required_argument, NULL, 'A' },
@@ -371,6 +471,7 @@ parse_args(int argc, char **argv)
 		case 'k': opt.keys = atoi(optarg); break;
 		case 'x': opt.prefix = optarg; break;
 		case '2': opt.http2 = 1; break;
+		case 'L': opt.as_lockd = 1; break;
 		case 't': opt.call_timeout = atof(optarg); break;
 		case 'l': opt.label = optarg; break;
 		case 'A': opt.cacert = optarg; break;
