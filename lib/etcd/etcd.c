@@ -238,7 +238,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 			etcd_grant(g, r.revision, &tk.md);
 			etcd_hint_put(e, resource, g->token, &tk.md);
 			tk.lease = 0;	/* in use */
-			etcd_queue_granted(blk);
+			etcd_queue_granted(e, blk);
 			etcd_resp_free(&r);
 			goto out;
 		}

@@ -327,6 +327,9 @@ struct etcd_meta {
 	unsigned int	ttl_ms;		/* 0: no lease */
 	long long	expires_ms;	/* epoch ms, 0: no lease */
 	char		nonce[ETCD_NONCE_SIZE];	/* the granting attempt's */
+	unsigned long long token;	/* "k": the holding's token when m/
+					   was written after the grant (a
+					   lease move); 0: its create_rev */
 };
 char	*etcd_meta_encode(const struct etcd_meta *m, const char *holder);
 void	 etcd_meta_parse(const char *value, struct etcd_meta *m);
@@ -450,7 +453,7 @@ void	etcd_queue_txn(struct etcd *e, struct etcd_txn *t,
 	    const char *resource, const struct store_block *blk);
 
 /* The take with BLK was granted: its ticket's wait key went with it. */
-void	etcd_queue_granted(struct store_block *blk);
+void	etcd_queue_granted(struct etcd *e, struct store_block *blk);
 
 /*
  * Judges the queue part of R, a refused take of RESOURCE whose lock keys

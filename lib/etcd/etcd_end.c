@@ -64,24 +64,32 @@ history_range(const struct etcd *e, const char *resource, char **start,
 	return 0;
 }
 
+/* Whether the policy keeps a history now. */
+static int
+history_on(struct etcd *e)
+{
+	struct lockstore_policy	pol;
+
+	store_policy(e->store, &pol);
+	return pol.history_bytes > 0;
+}
+
 /*
  * Puts the history record of an ended holding into the transaction's
- * success list (when history is on) and a count of RESOURCE's records;
+ * success list (when history is ON) and a count of RESOURCE's records;
  * returns the index of the count, or -1 (history off, or ENOMEM: then
  * t->failed is set).
  */
 static int
-history_ops(struct etcd *e, struct etcd_txn *t, const char *resource,
+history_ops(struct etcd *e, struct etcd_txn *t, int on, const char *resource,
     unsigned long long token, const char *holder, long long since,
     enum lockstore_end how, const char *by, const char *reason,
     const char *nonce)
 {
-	struct lockstore_policy	 pol;
 	char			*key, *val, *start, *end;
 	size_t			 klen, slen;
 
-	store_policy(e->store, &pol);
-	if (pol.history_bytes == 0)
+	if (!on)
 		return -1;
 	key = etcd_history_key(e, resource, token, &klen);
 	val = history_value(holder, since, how, by, reason, nonce);
@@ -212,7 +220,9 @@ etcd_end_expired(struct etcd *e, const char *resource,
 		if (dval != NULL)
 			etcd_op_put(&t, t.success, k.d, k.dlen, dval,
 			    strlen(dval), dlease);
-		hi = history_ops(e, &t, resource, meta->create_rev,
+		/* A lease moved onto a plain lock wrote m/ later: "k". */
+		hi = history_ops(e, &t, history_on(e), resource,
+		    md.token != 0 ? md.token : meta->create_rev,
 		    holder != NULL ? holder : "", md.since,
 		    LOCKSTORE_END_EXPIRY, "", "", "");
 		etcd_keys_free(&k);
@@ -254,6 +264,8 @@ struct end {
 	struct etcd_kv		 lock, meta, hist;	/* as last read */
 	char			 nonce[ETCD_NONCE_SIZE];	/* this call's */
 	int			 confirmed;	/* MINE was read, not a hint */
+	int			 history;	/* the policy keeps one: one
+						   snapshot for the whole call */
 	int			 doubt;		/* an attempt on MINE may
 						   have been applied */
 };
@@ -360,8 +372,8 @@ end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
 	if (x->dval != NULL)
 		etcd_op_put(&t, t.success, k->d, k->dlen, x->dval,
 		    strlen(x->dval), x->dlease);
-	*hi = history_ops(e, &t, x->resource, x->mine, x->holder, x->since,
-	    x->how, x->by, x->reason, x->nonce);
+	*hi = history_ops(e, &t, x->history, x->resource, x->mine,
+	    x->holder, x->since, x->how, x->by, x->reason, x->nonce);
 	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
 	etcd_op_range(&t, t.failure, x->hkey, x->hlen, NULL, 0, 0, 0);
@@ -399,7 +411,6 @@ static enum lockstore_status
 end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
     unsigned long long *new_token, struct lockstore_error *err)
 {
-	struct lockstore_policy	 pol;
 	struct etcd_meta	 md;
 	struct etcd_resp	 r;
 	enum lockstore_status	 st;
@@ -409,8 +420,8 @@ end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 		return store_error_nomem(err);
 	etcd_nonce(e, x->nonce);
 	/* A hint needs the history record to settle a doubt. */
-	store_policy(e->store, &pol);
-	if (x->how == LOCKSTORE_END_UNLOCK && pol.history_bytes > 0 &&
+	x->history = history_on(e);
+	if (x->how == LOCKSTORE_END_UNLOCK && x->history &&
 	    etcd_hint_get(e, x->resource, &x->mine, &md)) {
 		/* The value our grant wrote, if CLIENT holds it. */
 		x->holder = x->client;

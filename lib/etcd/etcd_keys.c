@@ -105,17 +105,19 @@ etcd_prefix_end(const char *key, size_t len, size_t *endlen)
 }
 
 /* The metadata value: {"s":since,"t":ttl_ms,"x":expires_ms,"h":b64,
- * "n":nonce}. */
+ * "n":nonce[,"k":token]}. */
 char *
 etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 {
-	char	*h, *out;
+	char	*h, *out, k[32] = "";
 
 	if ((h = etcd_b64(holder, strlen(holder))) == NULL)
 		return NULL;
+	if (m->token != 0)
+		snprintf(k, sizeof(k), ",\"k\":%llu", m->token);
 	if (asprintf(&out, "{\"s\":%lld,\"t\":%u,\"x\":%lld,\"h\":\"%s\","
-	    "\"n\":\"%s\"}", m->since, m->ttl_ms, m->expires_ms, h,
-	    m->nonce) == -1)
+	    "\"n\":\"%s\"%s}", m->since, m->ttl_ms, m->expires_ms, h,
+	    m->nonce, k) == -1)
 		out = NULL;
 	free(h);
 	return out;
@@ -153,8 +155,10 @@ etcd_holding_meta(const struct etcd_kv *lock, const struct etcd_kv *meta,
 		etcd_meta_parse(lock->value + n + 1, md);
 		return 1;
 	}
+	/* A grant needs m/ absent: an m/ beside the lock key was written
+	 * during this holding (with it, or by a lease move since). */
 	if (meta != NULL && meta->key != NULL &&
-	    meta->create_rev == lock->create_rev) {
+	    meta->create_rev >= lock->create_rev) {
 		etcd_meta_parse(meta->value, md);
 		return 1;
 	}
@@ -173,6 +177,7 @@ etcd_meta_parse(const char *value, struct etcd_meta *m)
 	m->since = (long long)etcd_num(o, "s");
 	m->ttl_ms = (unsigned int)etcd_num(o, "t");
 	m->expires_ms = (long long)etcd_num(o, "x");
+	m->token = etcd_num(o, "k");
 	if (json_object_object_get_ex(o, "n", &n))
 		snprintf(m->nonce, sizeof(m->nonce), "%s",
 		    json_object_get_string(n));

@@ -88,6 +88,8 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	    err)) != LOCKSTORE_OK)
 		return st;
 	etcd_holding_meta(lock, meta, &md);
+	/* m/ may be new (a plain lock's first lease): it names the token. */
+	md.token = lock->create_rev;
 	md.ttl_ms = granted;
 	md.expires_ms = at + granted;
 	mval = etcd_meta_encode(&md, client);

@@ -33,6 +33,10 @@ struct etcd_ticket {
 	char			*key;
 	size_t			 keylen, rlen;	/* rlen: P "q/" R */
 	unsigned long long	 rev;		/* atomic: create_revision */
+	unsigned int		 puts;		/* atomic: its key's puts */
+	unsigned int		 seen;		/* PUTS when its take was
+						   built */
+	int			 off;		/* off the live list */
 	int			 spent;		/* deleted by its grant */
 };
 
@@ -163,7 +167,21 @@ put_key(struct etcd *e, struct etcd_ticket *t, unsigned long long lease,
 		    "error: etcd enqueue for '%s': a malformed answer",
 		    resource);
 	__atomic_store_n(&t->rev, rev, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&t->puts, 1, __ATOMIC_RELAXED);
 	return LOCKSTORE_OK;
+}
+
+/* Whether ERR, of put_key() for RESOURCE, is etcd's "requested lease not
+ * found" (looked for after the resource's name, which may hold anything). */
+static int
+lease_not_found(const struct lockstore_error *err, const char *resource)
+{
+	static const char	head[] = "Storage error: etcd enqueue for '";
+	size_t			skip, len = strlen(err->msg);
+
+	skip = sizeof(head) - 1 + (resource != NULL ? strlen(resource) : 0);
+	return skip < len &&
+	    strstr(err->msg + skip, "requested lease not found") != NULL;
 }
 
 /* put_key() with the session lease, granting a new one if etcd lost it. */
@@ -180,8 +198,7 @@ queue_put(struct etcd *e, struct etcd_ticket *t, const char *resource,
 		    LOCKSTORE_OK)
 			return st;
 		st = put_key(e, t, lease, resource, err);
-		if (st == LOCKSTORE_OK || strstr(err->msg, "lease not found") ==
-		    NULL)
+		if (st == LOCKSTORE_OK || !lease_not_found(err, resource))
 			break;
 		session_lost(e, lease);
 	}
@@ -215,7 +232,10 @@ etcd_enqueue(void *impl, const char *resource, void **ticketp,
 	t->rlen = blen;
 	free(base);
 	if ((st = queue_put(e, t, resource, err)) != LOCKSTORE_OK) {
-		ticket_free(t);
+		/* A put whose answer was lost may have been applied: its
+		 * key must not stay behind to block the queue. */
+		t->off = 1;
+		etcd_dequeue(e, t);
 		return st;
 	}
 	pthread_mutex_lock(&e->queue->lock);
@@ -255,7 +275,8 @@ etcd_dequeue(void *impl, void *ticket)
 	struct etcd_ticket	*t = ticket;
 
 	pthread_mutex_lock(&e->queue->lock);
-	TAILQ_REMOVE(&e->queue->live, t, entry);
+	if (!t->off)
+		TAILQ_REMOVE(&e->queue->live, t, entry);
 	pthread_mutex_unlock(&e->queue->lock);
 	if (t->spent || delete_key(e, t) == 0) {
 		ticket_free(t);
@@ -302,8 +323,10 @@ etcd_queue_txn(struct etcd *e, struct etcd_txn *t, const char *resource,
 
 	if (t->failed)
 		return;
-	if (tk != NULL)
+	if (tk != NULL) {
+		tk->seen = __atomic_load_n(&tk->puts, __ATOMIC_RELAXED);
 		rev = __atomic_load_n(&tk->rev, __ATOMIC_RELAXED);
+	}
 	if ((key = queue_range(e, resource, &len, &end)) == NULL) {
 		t->failed = 1;
 		return;
@@ -325,12 +348,20 @@ etcd_queue_txn(struct etcd *e, struct etcd_txn *t, const char *resource,
 
 /* A take with BLK's ticket was granted: its wait key went with it. */
 void
-etcd_queue_granted(struct store_block *blk)
+etcd_queue_granted(struct etcd *e, struct store_block *blk)
 {
 	struct etcd_ticket	*t = blk->ticket;
 
-	if (t != NULL)
-		t->spent = 1;
+	if (t == NULL)
+		return;
+	/* Off the live list, so that a requeue after a lost lease does not
+	 * put the key again; one put after the take was built (a requeue
+	 * then) may have come after the grant's delete: delete it again. */
+	pthread_mutex_lock(&e->queue->lock);
+	TAILQ_REMOVE(&e->queue->live, t, entry);
+	t->off = 1;
+	t->spent = __atomic_load_n(&t->puts, __ATOMIC_RELAXED) == t->seen;
+	pthread_mutex_unlock(&e->queue->lock);
 }
 
 /* Judges a refused take's queue part; see etcd.h. */

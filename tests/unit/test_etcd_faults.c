@@ -18,6 +18,7 @@
 #include "tu.h"
 
 static char	proxied[192];	/* "http://proxy,http://etcd" */
+static char	proxy_only[96];	/* "http://proxy" */
 
 static void
 lost_answer_of_a_lock_is_a_grant_not_held_by_itself(void)
@@ -108,6 +109,39 @@ lost_answer_of_an_unlock_released_elsewhere_is_not_a_release(void)
 	etu_proxy_mode(ETU_DROP_ANSWER, 1, 0);
 	UNLOCK(s, "r", "c1", LOCKSTORE_OK, NULL);
 	UNLOCK(other, "r", "c1", LOCKSTORE_NOT_LOCKED, "Resource not locked");
+	lockstore_close(other);
+	lockstore_close(s);
+}
+
+static void
+failed_enqueue_leaves_no_wait_key_behind(void)
+{
+	struct lockstore		*s, *other, *holder;
+	struct lockstore_acquire_opts	 o;
+	struct lockstore_grant		 g;
+	struct lockstore_error		 e;
+	const char			*prefix = etu_prefix();
+
+	s = etu_open(proxy_only, prefix, 300);
+	other = etu_open(NULL, prefix, 0);
+	holder = etu_open(NULL, prefix, 0);
+	LOCK(holder, "q", "holder", LOCKSTORE_OK, NULL);
+	/* The wait key's put (the one change with a lease) is applied, its
+	 * answer lost, and so are the repeats': the enqueue fails. */
+	etu_proxy_filter("\"lease\":\"");
+	etu_proxy_mode(ETU_DROP_ANSWER, 20, 0);
+	memset(&o, 0, sizeof(o));
+	o.wait_ms = 1000;
+	TU_ASSERT_INT_EQ(lockstore_acquire(s, "q", "c2", &o, &g, &e),
+	    LOCKSTORE_STORAGE);
+	etu_proxy_mode(ETU_PASS, 0, 0);
+	etu_proxy_filter(NULL);
+	/* Its key went with the failure: the next waiter is served. */
+	UNLOCK(holder, "q", "holder", LOCKSTORE_OK, NULL);
+	o.wait_ms = 3000;
+	TU_ASSERT_INT_EQ(lockstore_acquire(other, "q", "c3", &o, &g, &e),
+	    LOCKSTORE_OK);
+	lockstore_close(holder);
 	lockstore_close(other);
 	lockstore_close(s);
 }
@@ -231,6 +265,8 @@ static const struct tu_test tests[] = {
 	    lost_answer_of_an_unlock_is_a_release },
 	{ "lost_answer_of_an_unlock_released_elsewhere_is_not_a_release",
 	    lost_answer_of_an_unlock_released_elsewhere_is_not_a_release },
+	{ "failed_enqueue_leaves_no_wait_key_behind",
+	    failed_enqueue_leaves_no_wait_key_behind },
 	{ "late_answers_are_timeouts_judged_like_lost_ones",
 	    late_answers_are_timeouts_judged_like_lost_ones },
 	{ "first_endpoint_dead_rotates_to_the_next",
@@ -254,6 +290,7 @@ main(void)
 	}
 	snprintf(proxied, sizeof(proxied), "http://127.0.0.1:%d,%s", port,
 	    etu_endpoint);
+	snprintf(proxy_only, sizeof(proxy_only), "http://127.0.0.1:%d", port);
 	rc = tu_run("etcd store faults", tests);
 	etu_proxy_stop();
 	etu_stop();

@@ -306,6 +306,15 @@ static struct {
 	int		changes;
 	int		upstream_port;
 } px = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0, ETU_PASS, 0, 0, 0, 0 };
+static const char	*px_filter;	/* only changes that contain it */
+
+/* Only changes whose request contains NEEDLE (NULL: all) are dropped or
+ * delayed from now on. */
+void
+etu_proxy_filter(const char *needle)
+{
+	__atomic_store_n(&px_filter, needle, __ATOMIC_SEQ_CST);
+}
 
 /* Reads one HTTP message (headers and Content-Length body) from FD into
  * BUF; its length, or -1. */
@@ -378,6 +387,7 @@ serve(void *arg)
 {
 	int		 fd = (int)(intptr_t)arg;
 	char		*req, *resp;
+	const char	*filter;
 	ssize_t		 rlen, alen;
 	enum etu_mode	 mode;
 	unsigned int	 delay;
@@ -391,7 +401,9 @@ serve(void *arg)
 		delay = 0;
 		if (strstr(req, "POST /v3/kv/txn") == req &&
 		    (strstr(req, "request_put") != NULL ||
-		    strstr(req, "request_delete_range") != NULL)) {
+		    strstr(req, "request_delete_range") != NULL) &&
+		    ((filter = __atomic_load_n(&px_filter, __ATOMIC_SEQ_CST)) ==
+		    NULL || strstr(req, filter) != NULL)) {
 			pthread_mutex_lock(&px.lock);
 			px.changes++;
 			if (px.count > 0) {

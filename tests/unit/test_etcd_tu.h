@@ -48,6 +48,9 @@ int	 etu_proxy_start(void);
 /* Sets the mode for the next COUNT changing requests (then PASS). */
 void	 etu_proxy_mode(enum etu_mode mode, int count, unsigned int delay_ms);
 
+/* Only changing requests that contain NEEDLE (NULL: all) get the mode. */
+void	 etu_proxy_filter(const char *needle);
+
 /* How many changing requests the proxy forwarded so far. */
 int	 etu_proxy_changes(void);
 
