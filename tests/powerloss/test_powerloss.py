@@ -294,15 +294,17 @@ def check_resource(r, h, ps, top):
     if got:
         ans = retry(ps[0].unlock, r, got[0])
         if ans is not None:
-            bad.append('%s: holder %s cannot unlock: %r' % (r, got[0], ans))
+            return bad + ['%s: wedged: its holder %r cannot unlock it: %r'
+                          % (r, got[0], ans)]
     for p, q in (ps, ps[::-1]):
         tok = retry(p.lock_token, r, 'probe')
         if not isinstance(tok, int) or tok <= top:
-            bad.append('%s: a new grant answers %r (tokens up to %d were '
-                       'acknowledged before the cut)' % (r, tok, top))
+            return bad + ['%s: a new grant answers %r (tokens up to %d were '
+                          'acknowledged before the cut)' % (r, tok, top)]
         ans = retry(q.unlock, r, 'probe')
         if ans is not None:
-            bad.append('%s: unlock after the reboot answers %r' % (r, ans))
+            return bad + ['%s: unlock after the reboot answers %r'
+                          % (r, ans)]
     return bad
 
 
@@ -369,7 +371,7 @@ def one_cut(n, seed, mode):
     early = [o[5][2] for o in rec.ops if isinstance(o[5], tuple) and
              o[5][0] == 'fault' and o[5][1] not in SEMANTIC and
              o[4] < rec.cut]
-    if early:
+    if early and 'cut_at' not in stats:
         print('    %d faults before the cut, the first: %s'
               % (len(early), early[0]), flush=True)
     for b in bad:
