@@ -207,11 +207,13 @@ def history_of(rec):
 
 def overlaps(rec, res):
     """Double grants seen before the cut: B's grant acknowledged while A,
-    granted before, had not yet asked to unlock and no break came between."""
-    asks = {}                           # (client, r) -> [unlock t0, ...]
+    granted under a smaller token, had not yet asked to unlock and no break
+    came between.  When B had even released before A's grant was
+    acknowledged, A's grant came later with the smaller token."""
+    asks = {}                   # (client, r) -> [(unlock t0, t1), ...]
     for kind, r, c, t0, t1, ans in rec.ops:
         if kind == 'unlock':
-            asks.setdefault((c, r), []).append(t0)
+            asks.setdefault((c, r), []).append((t0, t1))
     bad = []
     for r, h in res.items():
         g = sorted(h['grants'].items())
@@ -219,10 +221,16 @@ def overlaps(rec, res):
             if a == b or h['doubt_break'] or any(
                     ta <= bt < tb for _, bt, _, _ in h['breaks']):
                 continue
-            if not any(ack_a < u < ack_b for u in asks.get((a, r), [])):
-                bad.append('%s: %s (token %d) and %s (token %d) both held;'
-                           ' the calls on it:%s' % (r, a, ta, b, tb,
-                                                    trace(rec, r, ack_b)))
+            if any(ack_a < u < ack_b for u, _ in asks.get((a, r), [])):
+                continue
+            if any(ack_b < u and v < ack_a for u, v in asks.get((b, r), [])):
+                what = 'a later grant got a smaller token: %s released ' \
+                    'token %d before %s got token %d' % (b, tb, a, ta)
+            else:
+                what = '%s (token %d) and %s (token %d) both held' % (
+                    a, ta, b, tb)
+            bad.append('%s: %s; the calls on it:%s'
+                       % (r, what, trace(rec, r, ack_b)))
     return bad
 
 
