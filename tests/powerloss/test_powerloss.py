@@ -11,6 +11,7 @@ default 2K), _KEEP=1 (keep the directories of a failed cut), _CUT_AT=NAME
 (cut right after the first rename onto NAME, e.g. .history.1).  Exit 77 when
 FUSE cannot be mounted.  See README in this directory.
 """
+import atexit
 import json
 import os
 import random
@@ -45,6 +46,15 @@ SEMANTIC = (FAULT_HELD, FAULT_NOT_OWNER, FAULT_NOT_LOCKED)
 BOOT_SCRIPT = 'mount --bind "$0" /proc/sys/kernel/random/boot_id && exec "$@"'
 
 
+_mounts = set()                 # every Mount not yet closed
+
+
+@atexit.register
+def _unmount_all():
+    for m in list(_mounts):
+        m.close()
+
+
 # -- the file system and the boots --------------------------------------------
 class Mount:
     """crashfs.py serving BACKING at a fresh mount point."""
@@ -58,6 +68,7 @@ class Mount:
             [sys.executable, os.path.join(HERE, 'crashfs.py'), backing,
              self.mnt, self.ctl], stdin=subprocess.DEVNULL, stdout=self.log,
             stderr=self.log, env=env)
+        _mounts.add(self)
         deadline = time.monotonic() + 10
         while not (os.path.ismount(self.mnt) and os.path.exists(self.ctl)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -74,6 +85,7 @@ class Mount:
             return json.loads(s.makefile('r').readline())
 
     def close(self):
+        _mounts.discard(self)
         subprocess.run(['umount', '-l', self.mnt], stderr=subprocess.DEVNULL)
         try:
             self.proc.wait(timeout=10)
@@ -406,6 +418,9 @@ def can_mount():
     try:
         os.mkdir(os.path.join(tmp, 'b'))
         Mount(os.path.join(tmp, 'b'), tmp).close()
+        boot(tmp)
+        if subprocess.run(harness.WRAPPER + ['true']).returncode != 0:
+            return 'cannot give lockd the boot id of a new boot (unshare)'
     except OSError as e:
         return str(e)
     finally:
