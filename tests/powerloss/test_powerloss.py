@@ -43,6 +43,7 @@ RESOURCES = ['r%d' % i for i in range(5)]
 CLIENTS_PER_DAEMON = 3
 WEDGE_SECONDS = 3.0
 SEMANTIC = (FAULT_HELD, FAULT_NOT_OWNER, FAULT_NOT_LOCKED)
+USER_WRAPPER = list(harness.WRAPPER)     # LOCKD_WRAPPER (valgrind ...)
 BOOT_SCRIPT = 'mount --bind "$0" /proc/sys/kernel/random/boot_id && exec "$@"'
 
 
@@ -102,7 +103,7 @@ def boot(tmp):
     with open(path, 'w') as f:
         f.write(str(uuid.uuid4()) + '\n')
     harness.WRAPPER = ['unshare', '--mount', '--propagation', 'private',
-                       'sh', '-c', BOOT_SCRIPT, path]
+                       'sh', '-c', BOOT_SCRIPT, path] + USER_WRAPPER
 
 
 def daemons(lockdir, tmp, args=()):
