@@ -14,7 +14,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")" && pwd)
-packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev zlib1g-dev libcunit1-dev openssl stunnel4 clang libclang-rt-14-dev valgrind libjson-c-dev etcd-server etcd-client librpc-xml-perl libxmlrpc-lite-perl php-cli php-xmlrpc xmlrpc-api-utils"
+packages="autoconf automake make gcc pkg-config python3 libxmlrpc-core-c3-dev libcurl4-openssl-dev libcrypt-dev zlib1g-dev libcunit1-dev openssl stunnel4 clang libclang-rt-14-dev valgrind libjson-c-dev etcd-server etcd-client librpc-xml-perl libxmlrpc-lite-perl php-cli php-xmlrpc xmlrpc-api-utils python3-fusepy fuse3"
 
 install_missing() {
 	missing=
