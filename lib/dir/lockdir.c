@@ -325,7 +325,12 @@ lockdir_take(void *impl, const char *resource, const char *client,
 			    resource);
 			goto out;
 		}
-		/* taken meanwhile: look again */
+		/* Taken meanwhile: look again.  Should it be free by then,
+		 * a new file with a new token: the holding that won may have
+		 * had a larger token than the one written here. */
+		unlinkat(ld->dirfd, tmp, 0);
+		close(fd);
+		fd = -1;
 	}
 	if (tries == LOCKDIR_RACE_RETRIES) {
 		st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
