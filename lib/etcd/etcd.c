@@ -11,11 +11,10 @@
  * any resource has a larger one.  No lease is attached to a plain lock:
  * it stays until unlocked or broken, whatever happens to lockd.
  *
- * An unlock is one transaction: if the lock key still has value == client
- * and the token as create_revision, delete the lock and metadata and
- * write the history record; otherwise read them (etcd_end.c).  The token
- * comes from this lockd's own grant (etcd_hint.c), or from a first read
- * when it has none.
+ * An unlock is one transaction: if the lock key still has the token as
+ * create_revision, delete it (and a lease holding's metadata) and write
+ * the history record (etcd_end.c).  Holder and token come from this
+ * lockd's own grant (etcd_hint.c), or from a read when it has none.
  *
  * Unknown outcomes: when a request timed out or its connection broke
  * after it went out, etcd may have applied it; etcd_post() then sends it
@@ -93,7 +92,7 @@ held(struct etcd *e, const char *resource, const char *client, int acquire,
 		    g, err);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = !ours;
-	etcd_hint_put(e, resource, g->token, &md);
+	etcd_hint_put(e, resource, client, g->token, &md);
 	return LOCKSTORE_OK;
 }
 
@@ -184,7 +183,7 @@ take_refused(struct etcd *e, struct take *tk, const char *resource,
 		/* Our own grant, whose answer was lost. */
 		tk->lease = 0;
 		etcd_grant(g, lock.create_rev, &tk->md);
-		etcd_hint_put(e, resource, g->token, &tk->md);
+		etcd_hint_put(e, resource, client, g->token, &tk->md);
 		st = LOCKSTORE_OK;
 	} else if (lock.key != NULL) {
 		st = held(e, resource, client, acquire, ttl_ms, tk->md.nonce,
@@ -236,7 +235,7 @@ etcd_take(void *impl, const char *resource, const char *client,
 			goto out;
 		if (r.succeeded) {
 			etcd_grant(g, r.revision, &tk.md);
-			etcd_hint_put(e, resource, g->token, &tk.md);
+			etcd_hint_put(e, resource, client, g->token, &tk.md);
 			tk.lease = 0;	/* in use */
 			etcd_queue_granted(e, blk);
 			etcd_resp_free(&r);
@@ -404,6 +403,7 @@ etcd_close(void *impl)
 	pthread_mutex_destroy(&e->sweeplock);
 	for (i = 0; i < ETCD_HINT_LOCKS; i++)
 		pthread_mutex_destroy(&e->hintlock[i]);
+	etcd_hint_free(e);
 	free(e->hints);
 	free(e->sweep_after);
 	free(e->prefix);

@@ -388,14 +388,18 @@ store_wait_fn		etcd_wait;
  * lock key's value follows); HASH 0: a free slot. */
 struct etcd_hint {
 	uint64_t		hash;		/* of the resource */
+	char			*holder;	/* malloc'd */
 	unsigned long long	token;
 	struct etcd_meta	md;
 };
 
 void	etcd_hint_put(struct etcd *e, const char *resource,
-	    unsigned long long token, const struct etcd_meta *md);
+	    const char *holder, unsigned long long token,
+	    const struct etcd_meta *md);
 int	etcd_hint_get(struct etcd *e, const char *resource,
-	    unsigned long long *token, struct etcd_meta *md);
+	    const char *holder, unsigned long long *token,
+	    struct etcd_meta *md);
+void	etcd_hint_free(struct etcd *e);
 /* TOKEN 0: whichever holding. */
 void	etcd_hint_drop(struct etcd *e, const char *resource,
 	    unsigned long long token);

@@ -251,9 +251,6 @@ struct end {
 	enum lockstore_end	 how;
 	unsigned long long	 mine;		/* the token to end */
 	const char		*holder;	/* its holder */
-	const char		*value;		/* its lock key's value */
-	size_t			 vallen;
-	char			*hval;		/* VALUE, from a hint */
 	int			 leased;	/* a lease holding: with its
 						   metadata and lease keys */
 	long long		 since;
@@ -326,8 +323,6 @@ end_learn(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 
 	x->mine = x->lock.create_rev;
 	x->holder = x->lock.value;	/* the name ends at the NUL */
-	x->value = x->lock.value;
-	x->vallen = x->lock.vallen;
 	x->leased = x->lock.lease != 0 || x->meta.key != NULL;
 	x->confirmed = 1;
 	etcd_holding_meta(&x->lock, &x->meta, &md);
@@ -342,11 +337,13 @@ end_learn(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 }
 
 /*
- * The transaction that ends X's holding if it still stands: deletes it
- * (the lock key with prev_kv, for its lease), writes the history record
- * and a break's lock-delay; otherwise reads the lock, its metadata and
- * the history record of X's token.  Posts it into R; *HI: the history
- * count's index.
+ * The transaction that ends X's holding if it still stands (its token is
+ * the lock key's create_revision: no other holding has it, and a
+ * holding's holder never changes): deletes it (the lock key with prev_kv,
+ * for its lease), writes the history record and a break's lock-delay.
+ * Posts it into R; *HI: the history count's index.  (No reads when it
+ * finds the holding changed: they would make every request larger, and
+ * etcd writes each one whole into its log.)
  */
 static enum lockstore_status
 end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
@@ -362,7 +359,6 @@ end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
 	    NULL)
 		return store_error_nomem(err);
 	etcd_txn_init(&t);
-	etcd_cmp_value(&t, k->l, k->llen, x->value, x->vallen);
 	etcd_cmp(&t, "CREATE", k->l, k->llen, x->mine);
 	etcd_op_delete(&t, t.success, k->l, k->llen, 1);
 	if (x->leased) {
@@ -374,38 +370,18 @@ end_txn(struct etcd *e, struct end *x, struct etcd_resp *r, int *hi,
 		    strlen(x->dval), x->dlease);
 	*hi = history_ops(e, &t, x->history, x->resource, x->mine,
 	    x->holder, x->since, x->how, x->by, x->reason, x->nonce);
-	etcd_op_range(&t, t.failure, k->l, k->llen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.failure, k->m, k->mlen, NULL, 0, 0, 0);
-	etcd_op_range(&t, t.failure, x->hkey, x->hlen, NULL, 0, 0, 0);
 	st = etcd_txn_post(e, &t, r, &unknown, x->what, x->resource, err);
 	x->doubt |= unknown;
 	return st;
-}
-
-/* Reads X's holding from the answer R of a failed end_txn(). */
-static enum lockstore_status
-end_reread(struct end *x, const struct etcd_resp *r,
-    struct lockstore_error *err)
-{
-	struct etcd_kv	*kvs[] = { &x->lock, &x->meta, &x->hist };
-
-	etcd_kv_free(&x->lock);
-	etcd_kv_free(&x->meta);
-	etcd_kv_free(&x->hist);
-	if (etcd_resp_kvs(r, 0, kvs, 3) == -1)
-		return store_error(err, LOCKSTORE_STORAGE, EIO, "Storage error: "
-		    "etcd %s for '%s': a malformed answer", x->what,
-		    x->resource);
-	return LOCKSTORE_OK;
 }
 
 /*
  * Ends RESOURCE's holding in one transaction that compares it: an unlock
  * by CLIENT, or a break by BY for REASON (filling BROKEN and *NEW_TOKEN,
  * and putting the lock-delay); WHAT names it in errors.  An unlock of a
- * holding this lockd granted knows its token (etcd_hint.c) and sends the
- * transaction at once; otherwise, and whenever the transaction finds the
- * holding changed, its failure branch has read it for the next try.
+ * holding this lockd granted to CLIENT knows its token (etcd_hint.c) and
+ * sends the transaction at once; otherwise, and whenever the transaction
+ * finds the holding changed, one read first.
  */
 static enum lockstore_status
 end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
@@ -422,20 +398,10 @@ end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 	/* A hint needs the history record to settle a doubt. */
 	x->history = history_on(e);
 	if (x->how == LOCKSTORE_END_UNLOCK && x->history &&
-	    etcd_hint_get(e, x->resource, &x->mine, &md)) {
-		/* The value our grant wrote, if CLIENT holds it. */
+	    etcd_hint_get(e, x->resource, x->client, &x->mine, &md)) {
 		x->holder = x->client;
 		x->since = md.since;
 		x->leased = md.ttl_ms > 0;
-		if (x->leased) {
-			x->hval = strdup(x->client);
-			x->vallen = strlen(x->client);
-		} else
-			x->hval = etcd_lock_value(&md, x->client, &x->vallen);
-		if ((x->value = x->hval) == NULL) {
-			st = store_error_nomem(err);
-			goto out;
-		}
 	} else if ((st = etcd_read(e, x->resource, NULL, 0, &x->lock,
 	    &x->meta, NULL, x->what, err)) != LOCKSTORE_OK ||
 	    end_settled(e, x, new_token, &st, err) ||
@@ -454,10 +420,15 @@ end_holding(struct etcd *e, struct end *x, struct lockstore_lock_info *broken,
 			etcd_hint_drop(e, x->resource, x->mine);
 			goto out;
 		}
-		st = end_reread(x, &r, err);
 		etcd_resp_free(&r);
-		if (st != LOCKSTORE_OK || end_settled(e, x, new_token, &st,
-		    err) ||
+		/* Changed (or a hint out of date): what is there now, and
+		 * the record of the end of X's holding, in one read. */
+		etcd_kv_free(&x->lock);
+		etcd_kv_free(&x->meta);
+		etcd_kv_free(&x->hist);
+		if ((st = etcd_read(e, x->resource, x->hkey, x->hlen, &x->lock,
+		    &x->meta, &x->hist, x->what, err)) != LOCKSTORE_OK ||
+		    end_settled(e, x, new_token, &st, err) ||
 		    (st = end_learn(e, x, broken, err)) != LOCKSTORE_OK)
 			goto out;
 	}
@@ -474,7 +445,6 @@ out:
 	etcd_lease_revoke(e, x->dlease);
 	free(x->dval);
 	free(x->hkey);
-	free(x->hval);
 	etcd_keys_free(&x->k);
 	return st;
 }

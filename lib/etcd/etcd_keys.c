@@ -104,33 +104,39 @@ etcd_prefix_end(const char *key, size_t len, size_t *endlen)
 	return end;
 }
 
-/* The metadata value: {"s":since,"t":ttl_ms,"x":expires_ms,"h":b64,
- * "n":nonce[,"k":token]}. */
+/* The metadata value: {"s":since,"n":nonce[,"t":ttl_ms,"x":expires_ms]
+ * [,"k":token][,"h":b64 of HOLDER]}; what is 0 (or NULL) is left out, as
+ * a reader takes an absent member for 0.  (Every byte of a plain lock's
+ * value goes into etcd's log twice per holding.) */
 char *
 etcd_meta_encode(const struct etcd_meta *m, const char *holder)
 {
-	char	*h, *out, k[32] = "";
+	char	*h = NULL, *out, lease[64] = "", k[32] = "";
 
-	if ((h = etcd_b64(holder, strlen(holder))) == NULL)
+	if (holder != NULL && (h = etcd_b64(holder, strlen(holder))) == NULL)
 		return NULL;
+	if (m->ttl_ms != 0)
+		snprintf(lease, sizeof(lease), ",\"t\":%u,\"x\":%lld",
+		    m->ttl_ms, m->expires_ms);
 	if (m->token != 0)
 		snprintf(k, sizeof(k), ",\"k\":%llu", m->token);
-	if (asprintf(&out, "{\"s\":%lld,\"t\":%u,\"x\":%lld,\"h\":\"%s\","
-	    "\"n\":\"%s\"%s}", m->since, m->ttl_ms, m->expires_ms, h,
-	    m->nonce, k) == -1)
+	if (asprintf(&out, "{\"s\":%lld,\"n\":\"%s\"%s%s%s%s%s}", m->since,
+	    m->nonce, lease, k, h != NULL ? ",\"h\":\"" : "",
+	    h != NULL ? h : "", h != NULL ? "\"" : "") == -1)
 		out = NULL;
 	free(h);
 	return out;
 }
 
-/* The value of a plain lock key: the holder, a NUL, the metadata. */
+/* The value of a plain lock key: the holder, a NUL, the metadata (the
+ * holder named once). */
 char *
 etcd_lock_value(const struct etcd_meta *m, const char *holder, size_t *len)
 {
 	char	*mval, *out;
 	size_t	 hlen = strlen(holder), mlen;
 
-	if ((mval = etcd_meta_encode(m, holder)) == NULL)
+	if ((mval = etcd_meta_encode(m, NULL)) == NULL)
 		return NULL;
 	mlen = strlen(mval);
 	if ((out = malloc(hlen + 1 + mlen + 1)) != NULL) {

@@ -128,7 +128,7 @@ etcd_lease_move(struct etcd *e, const char *resource, const char *client,
 	etcd_lease_revoke(e, lock->lease);
 	etcd_grant(g, lock->create_rev, &md);
 	g->reacquired = 1;
-	etcd_hint_put(e, resource, g->token, &md);
+	etcd_hint_put(e, resource, client, g->token, &md);
 	return LOCKSTORE_OK;
 }
 
