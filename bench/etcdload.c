@@ -107,17 +107,18 @@ counting(void)
 	return opt.count > 0 || phase == P_MEASURE;
 }
 
-/* Base64 of the NUL-terminated IN into OUT (the JSON gateway's bytes). */
+/* Base64 of the N bytes at IN (NULs included) into OUT, the JSON
+ * gateway's form of keys and values. */
 static void
-b64(const char *in, char *out, size_t size)
+b64n(const char *in, size_t n, char *out)
 {
 	static const char	abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char	*p = (const unsigned char *)in;
-	size_t			 n = strlen(in), i, o = 0;
+	size_t			 i, o = 0;
 	uint32_t		 v;
 
-	for (i = 0; i < n && o + 5 < size; i += 3) {
+	for (i = 0; i < n; i += 3) {
 		v = (uint32_t)p[i] << 16;
 		if (i + 1 < n)
 			v |= (uint32_t)p[i + 1] << 8;
@@ -251,30 +252,6 @@ timed_call(struct worker *w, const char *path, const char *body,
 	return o;
 }
 
-/* Base64 of the N bytes at IN (NULs included) into OUT. */
-static void
-b64n(const char *in, size_t n, char *out)
-{
-	static const char	abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char	*p = (const unsigned char *)in;
-	size_t			 i, o = 0;
-	uint32_t		 v;
-
-	for (i = 0; i < n; i += 3) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = i + 1 < n ? abc[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? abc[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 /* The base64 of PREFIX NS "/" NAME, then LEN more bytes at TAIL. */
 static void
 lockd_key(char ns, const char *name, const char *tail, size_t len,
@@ -348,11 +325,11 @@ worker_main(void *arg)
 	int			 tries;
 
 	snprintf(key, sizeof(key), "%s-client-%d", opt.prefix, w->id);
-	b64(key, v64, sizeof(v64));
+	b64n(key, strlen(key), v64);
 	for (i = 0; opt.count > 0 ? i < opt.count : phase != P_STOP; i++) {
 		snprintf(key, sizeof(key), "%s/%d/%ld", opt.prefix, w->id,
 		    i % opt.keys);
-		b64(key, k64, sizeof(k64));
+		b64n(key, strlen(key), k64);
 		snprintf(txn, sizeof(txn), "{\"compare\":[{\"key\":\"%s\","
 		    "\"target\":\"CREATE\",\"create_revision\":\"0\"}],"
 		    "\"success\":[{\"request_put\":{\"key\":\"%s\","

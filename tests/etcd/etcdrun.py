@@ -310,6 +310,21 @@ class Etcd:
         return False
 
 
+class OneEtcd:
+    """A test class's mixin (before its TestCase): one etcd member for the
+    whole class, as cls.etcd, started and stopped around it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.etcd = Etcd(members=1).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.etcd.stop()
+        super().tearDownClass()
+
+
 def stop_dir(base):
     """Stops the members whose pid files are in BASE (started by another
     process), by PID, and removes BASE."""

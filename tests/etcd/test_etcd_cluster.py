@@ -134,18 +134,8 @@ def stress(test, daemons, endpoint, prefix, clients, seconds, resources,
 
 
 @unittest.skipUnless(HAVE_ETCD, 'no etcd (install etcd-server)')
-class TwoDaemonsOneEtcd(LockdTestCase):
+class TwoDaemonsOneEtcd(etcdrun.OneEtcd, LockdTestCase):
     """Two lockd daemons, one etcd member."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.etcd = etcdrun.Etcd(members=1).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.etcd.stop()
-        super().tearDownClass()
 
     def prefix(self):
         return '/lockd-cluster-test/%d/%s/' % (os.getpid(), self.id())

@@ -49,20 +49,10 @@ def handled(endpoint):
 
 
 @unittest.skipUnless(HAVE_ETCD, 'no etcd (install etcd-server)')
-class Rounds(LockdTestCase):
+class Rounds(etcdrun.OneEtcd, LockdTestCase):
     """Requests per call, on one etcd member, through two lockd."""
 
     N = 20
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.etcd = etcdrun.Etcd(members=1).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.etcd.stop()
-        super().tearDownClass()
 
     def daemon(self):
         prefix = '/lockd-rounds/%d/%s/' % (os.getpid(), self.id())

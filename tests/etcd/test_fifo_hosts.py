@@ -84,17 +84,7 @@ class Waiter(threading.Thread):
 
 
 @unittest.skipUnless(HAVE_ETCD, 'no etcd (install etcd-server)')
-class FifoAcrossHosts(LockdTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.etcd = etcdrun.Etcd(members=1).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.etcd.stop()
-        super().tearDownClass()
+class FifoAcrossHosts(etcdrun.OneEtcd, LockdTestCase):
 
     def setUp(self):
         self.prefix = '/lockd-fifo-test/%d/%s/' % (os.getpid(), self.id())
