@@ -53,10 +53,19 @@ class Redis:
              self.logpath], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pid = self.proc.pid
-        if not run.wait_connect(self.port, time.monotonic() + 30):
+        up, deadline = False, time.monotonic() + 30
+        while (not up and self.proc.poll() is None and
+               time.monotonic() < deadline):
+            up = run.wait_connect(self.port, time.monotonic() + 0.1)
+        if not up:
             self.stop()
-            raise RuntimeError('redis-server did not start: %s' %
-                               open(self.logpath).read()[-2000:])
+            try:
+                with open(self.logpath) as f:
+                    tail = f.read()[-2000:]
+            except OSError:
+                tail = '(no log)'
+            raise RuntimeError('redis-server did not start (exit status '
+                               '%s): %s' % (self.proc.returncode, tail))
 
     def stop(self):
         if self.proc.poll() is None:
