@@ -104,8 +104,14 @@ codec_unpercent(char *out, size_t size, const char *s, size_t len,
 uint64_t
 codec_fnv1a(const void *buf, size_t len)
 {
+	return codec_fnv1a_more(0xcbf29ce484222325ULL, buf, len);
+}
+
+/* FNV-1a of more bytes after those that gave H; see codec.h. */
+uint64_t
+codec_fnv1a_more(uint64_t h, const void *buf, size_t len)
+{
 	const unsigned char	*p = buf;
-	uint64_t		 h = 0xcbf29ce484222325ULL;
 	size_t			 i;
 
 	for (i = 0; i < len; i++) {

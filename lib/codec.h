@@ -42,4 +42,8 @@ int	codec_unpercent(char *out, size_t size, const char *s, size_t len,
  * file (on disk: never change it) and the wait queue's buckets. */
 uint64_t	codec_fnv1a(const void *buf, size_t len);
 
+/* FNV-1a continued: H after the LEN bytes at BUF (H from a call before:
+ * the hash of the bytes so far; a journal record's sum). */
+uint64_t	codec_fnv1a_more(uint64_t h, const void *buf, size_t len);
+
 #endif /* CODEC_H */

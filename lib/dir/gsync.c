@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "gsync.h"
@@ -28,6 +29,7 @@ gsync_init(struct gsync *g, int fd)
 	g->started = g->done = g->failed = 0;
 	g->failed_errno = g->running = 0;
 	g->fd = fd;
+	g->data = g->gather = 0;
 }
 
 /* Releases G's synchronisation objects. */
@@ -69,9 +71,15 @@ gsync_wait_mark(struct gsync *g, uint64_t target)
 	while (g->done < target) {
 		if (!g->running) {
 			g->running = 1;
+			if (g->gather) {
+				/* Changes under way may join this sync. */
+				pthread_mutex_unlock(&g->lock);
+				sched_yield();
+				pthread_mutex_lock(&g->lock);
+			}
 			mine = ++g->started;
 			pthread_mutex_unlock(&g->lock);
-			rc = fsync(g->fd);
+			rc = g->data ? fdatasync(g->fd) : fsync(g->fd);
 			e = errno;
 			pthread_mutex_lock(&g->lock);
 			g->running = 0;

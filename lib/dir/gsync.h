@@ -15,6 +15,9 @@ struct gsync {
 	int		failed_errno;
 	int		running;
 	int		fd;
+	int		data;		/* fdatasync() instead of fsync() */
+	int		gather;		/* yield before a sync starts, so
+					   that more changes join it */
 };
 
 /* Prepares G for syncing FD (which G does not own). */

@@ -1068,6 +1068,29 @@ history_health(struct history *h, struct lockstore_error *err)
 	return e == 0 ? LOCKSTORE_OK : history_error(err, "write", e);
 }
 
+/* Syncs both segments; see history.h. */
+int
+history_sync(struct history *h)
+{
+	static const char	*names[] = { HISTORY_FILE, HISTORY_FILE_OLD };
+	size_t			 i;
+	int			 fd, rc;
+
+	for (i = 0; h != NULL && i < sizeof(names) / sizeof(*names); i++) {
+		fd = openat(h->dirfd, names[i], O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1 && errno != ENOENT && errno != ELOOP)
+			return -1;
+		if (fd == -1)
+			continue;
+		rc = fdatasync(fd);
+		close(fd);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* Closes the journal. */
 void
 history_close(struct history *h)

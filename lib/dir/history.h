@@ -85,6 +85,11 @@ enum lockstore_status	 history_query(struct history *h,
 enum lockstore_status	 history_health(struct history *h,
 			    struct lockstore_error *err);
 
+/* Syncs both segments' data (a checkpoint of the lock directory's
+ * journal: the history's own appends are not synced then).  Accepts
+ * NULL.  0, or -1 with errno. */
+int			 history_sync(struct history *h);
+
 /* Closes the journal; no call may be running on H.  Accepts NULL. */
 void			 history_close(struct history *h);
 

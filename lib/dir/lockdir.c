@@ -2,38 +2,30 @@
 /*
  * The lock-directory backend's take (one lock attempt) and its ops table.
  * A held lock is the file <dir>/<name>.resource.lock; every change is
- * atomic, exclusive across threads and processes, and synced before it is
- * reported.
+ * atomic, exclusive across threads and processes, and journalled
+ * (journal.c) before it is reported.
  *
  * Protocol shared by every process that uses a directory:
- * - lock writes the complete file under a temporary name, syncs it, and
- *   renames it to the lock name with RENAME_NOREPLACE (or, where the file
- *   system cannot, link()s it there and unlinks the temporary name).  Both
- *   fail with EEXIST when the lock is held, so exactly one creator wins
- *   and nobody ever sees a partial file.
- *   The creator keeps an flock() on the new inode until the directory is
- *   synced, so nobody can remove a lock that is not yet durable.
+ * - lock writes the complete file under a temporary name and renames it
+ *   to the lock name with RENAME_NOREPLACE (or, where the file system
+ *   cannot, link()s it there and unlinks the temporary name).  Both fail
+ *   with EEXIST when the lock is held, so exactly one creator wins.  The
+ *   token is taken, the file written and renamed while the token counter
+ *   is locked (lockdir_token_then()): so names are won in token order,
+ *   and a resource's tokens grow with its holdings, whichever process
+ *   grants them; the journal's recovery relies on that.  The creator
+ *   keeps an flock() on the new inode until its journal record is
+ *   durable, so nobody can remove a lock that is not.
  * - unlock opens the lock file, takes flock(LOCK_EX) on it, checks that the
  *   name still refers to that very inode, checks the holder, and only then
- *   removes the name (renaming the file to a spare, pool.c, or
- *   unlinking it).  Every removal of a lock name happens under that flock
- *   and after that check, so a compare-and-delete can never remove a lock
- *   that another client took in between.
+ *   journals the end and removes the name.  Every removal of a lock name
+ *   happens under that flock and after that check, so a compare-and-delete
+ *   can never remove a lock that another client took in between.
  *
- * Durability, argued for a power loss at any instant:
- * - The lock file's data is fdatasync()ed under its temporary (or spare)
- *   name before it gets the lock name, so no lock name can ever survive a
- *   crash pointing at unwritten data: a holder is always read whole.
- * - The grant is acknowledged only after an fsync() of the directory that
- *   began after the rename (gsync.c shares one among concurrent requests).
- *   A crash before that: the client got no success, and the lock either
- *   vanished or exists complete -- both are states the client must expect
- *   of an unanswered request.  If that fsync fails, the new lock is removed
- *   again (we still hold its flock) and the client gets a storage fault.
- * - A release is acknowledged only after the directory fsync that follows
- *   the removal of the name; a crash before it may bring the lock back,
- *   which is the state of an unanswered unlock.
- * The temporary name of a crashed writer is removed at the next open.
+ * Durability: see journal.c.  A grant whose journal record cannot be
+ * synced does not stand: its name is removed again (we still hold its
+ * flock) and the client gets a storage fault.  The temporary name of a
+ * crashed writer is removed at the next open.
  */
 #include "config.h"
 
@@ -53,9 +45,9 @@
 #define storage(err, e, what, resource) \
 	lockdir_storage((err), (e), (what), (resource))
 
-/* Removes the expired lock-delay marker FNAME if it is still one. */
+/* Removes lock file FNAME if it is still an expired lock-delay marker. */
 static int
-remove_marker(struct lockdir *ld, const char *fname, const char *resource,
+remove_stale(struct lockdir *ld, const char *fname, const char *resource,
     struct lockstore_error *err)
 {
 	struct lockfile	*lf;
@@ -66,8 +58,8 @@ remove_marker(struct lockdir *ld, const char *fname, const char *resource,
 		if (lf->is_delay && lockdir_delay_state(ld, lf,
 		    clock_mono_ms()) != LOCKDIR_LIVE &&
 		    unlinkat(ld->dirfd, fname, 0) == -1)
-			st = storage(err, errno, "cannot remove the lock-delay "
-			    "marker", resource);
+			st = storage(err, errno, "cannot remove a stale lock "
+			    "file", resource);
 		close(fd);
 	}
 	free(lf);
@@ -144,12 +136,13 @@ place(struct lockdir *ld, const char *tmp, const char *fname)
 	return 0;
 }
 
-/* What a new lock file of this attempt says (LF is read into again when
- * the attempt loses a race). */
+/* A lock attempt's new lock file, and what placing it did. */
 struct mine {
-	unsigned long long	token;
-	long long		since;
-	long long		deadline_ms;
+	struct lockdir		*ld;
+	struct lockfile		*lf;		/* its content */
+	const char		*tmp, *fname;
+	int			 fd;		/* TMP's, flock()ed */
+	int			 e;		/* 0: placed, else errno */
 };
 
 /*
@@ -199,7 +192,7 @@ take_found(struct lockdir *ld, const char *fname, const char *resource,
 		    lf->delay_cause);
 	}
 	if (lf->is_delay) {
-		st = remove_marker(ld, fname, resource, err);
+		st = remove_stale(ld, fname, resource, err);
 		return st == LOCKSTORE_OK ? LOCKDIR_AGAIN : st;
 	}
 	if (lockdir_lease_state(ld, lf, now) == LOCKDIR_EXPIRED) {
@@ -213,59 +206,78 @@ take_found(struct lockdir *ld, const char *fname, const char *resource,
 	return store_error_held(err, lf->holder);
 }
 
-/* Writes the lock file of a new holding into LF and a temporary file TMP
- * (of SIZE); its descriptor, or -1 with ERR filled. */
+/* Fills LF with a new holding but for its token and creates an empty
+ * temporary file TMP (of SIZE) for it; its descriptor, or -1 with ERR
+ * filled. */
 static int
 write_new(struct lockdir *ld, const char *resource, const char *client,
     unsigned int ttl_ms, struct lockfile *lf, char *tmp, size_t size,
-    struct mine *m, struct lockstore_error *err)
+    struct lockstore_error *err)
 {
 	memset(lf, 0, sizeof(*lf));
-	if (lockdir_next_token(ld, resource, &m->token, err) != LOCKSTORE_OK)
-		return -1;
 	snprintf(lf->holder, sizeof(lf->holder), "%s", client);
 	snprintf(lf->resource, sizeof(lf->resource), "%s", resource);
 	lf->has_resource = 1;
 	lf->since = (long long)time(NULL);
-	lf->token = m->token;
 	if (ttl_ms > 0) {
 		lf->ttl_ms = ttl_ms;
 		lf->deadline_ms = clock_mono_ms() + ttl_ms;
 		snprintf(lf->boot, sizeof(lf->boot), "%s", ld->boot);
 	}
-	m->since = lf->since;
-	m->deadline_ms = lf->deadline_ms;
-	return lockdir_write_tmp(ld, lf, resource, tmp, size, err);
+	return lockdir_write_tmp(ld, NULL, resource, tmp, size, err);
 }
 
-/* Makes the new lock FNAME (its file open at FD, closed here) durable
- * and fills GRANT. */
-static enum lockstore_status
-grant_new(struct lockdir *ld, const char *fname, const char *resource,
-    int fd, unsigned int ttl_ms, const struct mine *m,
-    struct lockstore_grant *grant, struct lockstore_error *err)
+/* Writes the new lock file with TOKEN and gives it its name; called
+ * before any later token is handed out (lockdir_token_then()). */
+static void
+place_with(void *arg, unsigned long long token)
 {
-	int	e;
+	struct mine	*m = arg;
 
-	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
-		/*
-		 * The grant is not durable, so it must not stand: we still
-		 * hold the flock on the new inode, so nobody else can have
-		 * removed or replaced it.
-		 */
-		e = errno;
-		unlinkat(ld->dirfd, fname, 0);
-		close(fd);
-		return storage(err, e, "cannot sync the lock directory",
-		    resource);
+	m->lf->token = token;
+	m->e = 0;
+	if (lockdir_write_content(m->fd, m->lf) == -1 ||
+	    place(m->ld, m->tmp, m->fname) == -1)
+		m->e = errno;
+}
+
+/*
+ * Journals the new lock M->fname (its file open at M->fd, closed here) and
+ * fills GRANT.  Should that fail, the grant must not stand: we still hold
+ * the flock on the new inode, so nobody else can have removed or replaced
+ * it.
+ */
+static enum lockstore_status
+grant_new(struct lockdir *ld, const char *resource, struct mine *m,
+    unsigned int ttl_ms, struct lockstore_grant *grant,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st = LOCKSTORE_OK;
+	uint64_t		mark;
+
+	if (ld->durable) {
+		journal_enter(&ld->journal);
+		if (journal_put(&ld->journal, m->fname, m->lf) == -1)
+			st = storage(err, errno, "cannot write the journal",
+			    resource);
+		mark = journal_leave(&ld->journal);
+		if (st != LOCKSTORE_OK)
+			journal_wait(&ld->journal, 0);
+		else
+			st = lockdir_journal_wait(ld, mark, resource, err);
+		if (st != LOCKSTORE_OK) {
+			unlinkat(ld->dirfd, m->fname, 0);
+			close(m->fd);
+			return st;
+		}
 	}
-	close(fd);
-	grant->token = m->token;
-	grant->since = m->since;
+	close(m->fd);
+	grant->token = m->lf->token;
+	grant->since = m->lf->since;
 	grant->ttl_ms = ttl_ms;
 	if (ttl_ms > 0) {
 		grant->expires_ms = clock_wall_ms() + ttl_ms;
-		lockdir_note_lease(ld, resource, m->deadline_ms);
+		lockdir_note_lease(ld, resource, m->lf->deadline_ms);
 	}
 	return LOCKSTORE_OK;
 }
@@ -276,18 +288,24 @@ lockdir_take(void *impl, const char *resource, const char *client,
     int acquire, unsigned int ttl_ms, struct lockstore_grant *grant,
     struct store_block *blk, struct lockstore_error *err)
 {
-	struct lockdir	*ld = impl;
-	struct lockfile	*lf;
-	struct mine	 m;
-	enum name_form	 form;
-	char		 fname[NAME_FILE_SIZE], tmp[96];
-	int		 fd = -1, st, tries, e;
+	struct lockdir		*ld = impl;
+	struct lockfile		*lf;
+	struct mine		 m;
+	enum name_form		 form;
+	char			 fname[NAME_FILE_SIZE], tmp[96];
+	unsigned long long	 token;
+	int			 fd = -1, st, tries;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return (enum lockstore_status)st;
-	if ((lf = malloc(sizeof(*lf))) == NULL)
+	/* lf[0]: what is found; lf[1]: the new lock file */
+	if ((lf = malloc(2 * sizeof(*lf))) == NULL)
 		return storage(err, ENOMEM, "out of memory", resource);
 	form = name_encode(resource, fname);
+	m.ld = ld;
+	m.lf = &lf[1];
+	m.tmp = tmp;
+	m.fname = fname;
 	if ((st = take_legacy(ld, resource, client, acquire, form, lf, grant,
 	    err)) != LOCKDIR_ABSENT)
 		goto out;
@@ -307,30 +325,22 @@ lockdir_take(void *impl, const char *resource, const char *client,
 		if (st != LOCKDIR_ABSENT)
 			goto out;
 		if (fd == -1 && (fd = write_new(ld, resource, client, ttl_ms,
-		    lf, tmp, sizeof(tmp), &m, err)) == -1) {
+		    &lf[1], tmp, sizeof(tmp), err)) == -1) {
 			st = err->status;
 			goto out;
 		}
-		if (place(ld, tmp, fname) == 0)
+		m.fd = fd;
+		if ((st = lockdir_token_then(ld, resource, &token, place_with,
+		    &m, err)) != LOCKSTORE_OK)
+			goto out;
+		if (m.e == 0)
 			break;
-		if ((e = errno) == ENOENT && strncmp(tmp, LOCKDIR_POOL_PREFIX,
-		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0) {
-			/* A spare removed under us (by hand): a new file. */
-			close(fd);
-			fd = -1;
-			continue;
-		}
-		if (e != EEXIST) {
-			st = storage(err, e, "cannot create the lock file",
+		if (m.e != EEXIST) {
+			st = storage(err, m.e, "cannot create the lock file",
 			    resource);
 			goto out;
 		}
-		/* Taken meanwhile: look again.  Should it be free by then,
-		 * a new file with a new token: the holding that won may have
-		 * had a larger token than the one written here. */
-		unlinkat(ld->dirfd, tmp, 0);
-		close(fd);
-		fd = -1;
+		/* Taken meanwhile: look again. */
 	}
 	if (tries == LOCKDIR_RACE_RETRIES) {
 		st = store_error(err, LOCKSTORE_STORAGE, EAGAIN,
@@ -338,7 +348,7 @@ lockdir_take(void *impl, const char *resource, const char *client,
 		    "taken", resource);
 		goto out;
 	}
-	st = grant_new(ld, fname, resource, fd, ttl_ms, &m, grant, err);
+	st = grant_new(ld, resource, &m, ttl_ms, grant, err);
 	fd = -1;
 out:
 	if (fd != -1) {

@@ -2,7 +2,7 @@
 /*
  * The lock-directory backend's insides, shared by its files: open, take
  * (lockdir.c), write, read, release, expire, renew, break, query, file
- * names (fname.h), lock files (lockfile.h), tokens, spares (pool.c),
+ * names (fname.h), lock files (lockfile.h), tokens, the journal,
  * history.
  */
 #ifndef LOCKDIR_H
@@ -14,8 +14,8 @@
 
 #include "clock.h"
 #include "fname.h"
-#include "gsync.h"
 #include "history.h"
+#include "journal.h"
 #include "lockfile.h"
 #include "lockstore.h"
 #include "lockstore_dir.h"
@@ -26,10 +26,8 @@
  * name. */
 #define LOCKDIR_TMP_PREFIX	".tmp."
 
-/* Prefix of spare lock-file inodes (pool.c), and how many a store
- * keeps at most. */
+/* Prefix of the spare lock-file inodes of 0.2, removed at open. */
 #define LOCKDIR_POOL_PREFIX	".pool."
-#define LOCKDIR_POOL_MAX	64
 
 /* Seconds after which any temporary file is stale, whoever made it. */
 #define LOCKDIR_TMP_STALE	600
@@ -61,27 +59,17 @@ struct lockdir_lease {
 	long long	 deadline_ms;	/* CLOCK_BOOTTIME */
 };
 
-/* A spare inode, by name and identity. */
-struct lockdir_spare {
-	ino_t		 ino;
-	dev_t		 dev;
-	char		 name[80];
-};
-
 struct lockdir {
 	int		 dirfd;
-	int		 durable;	/* the syncs are on */
+	int		 durable;	/* journal is on */
 	unsigned long	 instance;	/* distinguishes stores in a process */
+	long		 pid;		/* getpid() at open */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
-	pthread_mutex_t	 poollock;	/* pool, npool, pool_coming */
-	struct lockdir_spare pool[LOCKDIR_POOL_MAX];
-	int		 npool;
-	int		 pool_coming;	/* releases on their way in */
 	char		*path;		/* absolute */
 	dev_t		 dev;		/* identity of the directory opened */
 	ino_t		 ino;
-	struct gsync	 dirsync;	/* shared fsyncs of dirfd */
+	struct journal	 journal;	/* when durable */
 	int		 tokfd;		/* LOCKDIR_TOKEN_FILE, -1 until used */
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
@@ -110,13 +98,29 @@ enum lockstore_status	lockdir_storage(struct lockstore_error *err, int e,
 			    const char *what, const char *resource);
 
 /*
- * Writes LF into a spare inode (pool.c) or a new temporary file, named in
- * TMP (of TMPSIZE), flock()ed and, when durable, fdatasync()ed; returns
- * its descriptor, or -1 with ERR filled (RESOURCE names it).
+ * Writes LF (NULL: nothing yet) into a new temporary file, named in TMP
+ * (of TMPSIZE), and flock()s it; returns its descriptor, or -1 with ERR
+ * filled (RESOURCE names it).
  */
 int	lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 	    const char *resource, char *tmp, size_t tmpsize,
 	    struct lockstore_error *err);
+
+/* Writes LF as the whole content of the temporary file open at FD.  0, or
+ * -1 with errno. */
+int	lockdir_write_content(int fd, const struct lockfile *lf);
+
+/* Gives lock file FNAME (whose flock the caller holds) the content LF:
+ * a temporary file renamed over it, not synced (see the journal). */
+enum lockstore_status	lockdir_place_content(struct lockdir *ld,
+			    const char *fname, const struct lockfile *lf,
+			    const char *resource, struct lockstore_error *err);
+
+/* Waits for the journal sync MARK of a change to RESOURCE (a no-op when
+ * not durable): LOCKSTORE_OK, or STORAGE saying what may be lost. */
+enum lockstore_status	lockdir_journal_wait(struct lockdir *ld,
+			    uint64_t mark, const char *resource,
+			    struct lockstore_error *err);
 
 /*
  * Opens lock file FNAME, flock()s it and makes sure the name still refers
@@ -147,15 +151,12 @@ enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);
 
-/* The pool of spare inodes (pool.c). */
-int	lockdir_pool_take(struct lockdir *ld, char *name, size_t size,
-	    off_t *len);
-int	lockdir_pool_release(struct lockdir *ld, const char *fname,
-	    struct lockdir_spare *sp);
-void	lockdir_pool_put(struct lockdir *ld, const struct lockdir_spare *sp,
-	    int keep);
-int	lockdir_pool_other_boot(const struct lockdir *ld, const char *name);
-void	lockdir_pool_close(struct lockdir *ld);
+/* lockdir_next_token(), calling THEN(ARG, token) (when not NULL) before
+ * any other token can be handed out: what THEN does is in token order. */
+enum lockstore_status	lockdir_token_then(struct lockdir *ld,
+			    const char *resource, unsigned long long *token,
+			    void (*then)(void *, unsigned long long),
+			    void *arg, struct lockstore_error *err);
 
 /* Replaces lock file FNAME (whose flock the caller holds) by LF,
  * atomically and durably. */

@@ -24,8 +24,7 @@ static unsigned long instances;	/* atomic */
 
 /*
  * Removes temporary files whose writer is gone (its pid no longer runs) or
- * that are older than any lock call can take, and spare inodes of gone
- * processes.  A crash between write and rename leaves them; they are
+ * that are older than any lock call can take, and 0.2's spare inodes.  A crash between write and rename leaves them; they are
  * never read as locks.
  */
 static void
@@ -50,27 +49,22 @@ remove_stale_tmp(struct lockdir *ld)
 		 * or ".pool.x" looks like ours but for its suffix. */
 		if (name_has_suffix(de->d_name))
 			continue;
-		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
-		    sizeof(LOCKDIR_TMP_PREFIX) - 1) == 0)
-			skip = sizeof(LOCKDIR_TMP_PREFIX) - 1;
-		else if (strncmp(de->d_name, LOCKDIR_POOL_PREFIX,
-		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0)
-			skip = sizeof(LOCKDIR_POOL_PREFIX) - 1;
-		else
+		/* 0.2's spare inodes: lockd keeps none any more. */
+		if (strncmp(de->d_name, LOCKDIR_POOL_PREFIX,
+		    sizeof(LOCKDIR_POOL_PREFIX) - 1) == 0) {
+			unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
+		}
+		if (strncmp(de->d_name, LOCKDIR_TMP_PREFIX,
+		    sizeof(LOCKDIR_TMP_PREFIX) - 1) != 0)
+			continue;
+		skip = sizeof(LOCKDIR_TMP_PREFIX) - 1;
 		errno = 0;
 		pid = strtol(de->d_name + skip, &end, 10);
 		if (errno == 0 && *end == '.' && pid > 0 &&
 		    pid != (long)getpid() &&
 		    kill((pid_t)pid, 0) == -1 && errno == ESRCH) {
 			unlinkat(ld->dirfd, de->d_name, 0);
-			continue;
-		}
-		/* A spare of an earlier boot: its process is gone too.  A
-		 * live process's spares may idle for any time. */
-		if (skip == sizeof(LOCKDIR_POOL_PREFIX) - 1) {
-			if (lockdir_pool_other_boot(ld, de->d_name))
-				unlinkat(ld->dirfd, de->d_name, 0);
 			continue;
 		}
 		if (fstatat(ld->dirfd, de->d_name, &st,
@@ -116,6 +110,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	if ((ld = calloc(1, sizeof(*ld))) == NULL)
 		return store_error_nomem(err);
 	ld->dirfd = -1;
+	ld->journal.fd = -1;
 	/* Absolute, so the identity check works after a chdir("/"). */
 	if ((ld->path = realpath(dir, NULL)) == NULL ||
 	    (ld->dirfd = open(ld->path, O_RDONLY | O_DIRECTORY |
@@ -131,17 +126,25 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	}
 	ld->durable = (flags & LOCKSTORE_NOSYNC) == 0;
 	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
+	ld->pid = (long)getpid();
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
 	ld->tokfd = -1;		/* opened at the first grant */
-	gsync_init(&ld->dirsync, ld->dirfd);
 	pthread_mutex_init(&ld->toklock, NULL);
-	pthread_mutex_init(&ld->poollock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);
 	ld->held = -1;
 	read_boot(ld);
 	remove_stale_tmp(ld);
-	ld->history = history_open(ld->dirfd, def.history_bytes, ld->durable);
+	/* The journal's records make the history durable. */
+	ld->history = history_open(ld->dirfd, def.history_bytes, 0);
+	if (ld->history != NULL && ld->durable && journal_open(&ld->journal,
+	    ld->dirfd, ld->boot, ld->instance, ld->history) == -1) {
+		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
+		    "cannot recover or start the journal in lock directory "
+		    "'%s': %s", dir, strerror(errno));
+		lockdir_close(ld);
+		return LOCKSTORE_STORAGE;
+	}
 	if (ld->history == NULL ||
 	    (*storep = lockdir_store_new(ld)) == NULL) {
 		lockdir_close(ld);
@@ -266,11 +269,9 @@ lockdir_close(void *impl)
 	struct lockdir	*ld = impl;
 
 	dirwatch_free(ld->watch);
+	journal_close(&ld->journal);
 	history_close(ld->history);
 	lockdir_lease_close(ld);
-	lockdir_pool_close(ld);
-	pthread_mutex_destroy(&ld->poollock);
-	gsync_destroy(&ld->dirsync);
 	pthread_mutex_destroy(&ld->toklock);
 	if (ld->tokfd != -1)
 		close(ld->tokfd);

@@ -2,16 +2,12 @@
 /*
  * Ending a holding: unlock, and the end shared with break and expiry.
  *
- * Ending a holding (unlock, break, expiry) writes its history record
- * first.  Before a lock-delay marker replaces the file the record is
- * synced; a plain release (unlock, or a break or expiry without a
- * lock-delay) renames the file away at once and then waits for both
- * syncs, answering only when both are durable.  A crash in between may
- * keep the lock and a record the retried call writes again (the history
- * reports one holding once), or, rarely, lose the record of a release
- * nobody was told of.  After a break or an expiry the file is replaced by
- * a lock-delay marker (rename over it, so the name stays taken throughout)
- * whose first line is LOCKFILE_DELAY_HOLDER.
+ * Ending a holding (unlock, break, expiry) appends its history record (not
+ * synced: the journal's record of the end carries it, recover.c), then
+ * journals the end and removes the file, or after a break or an expiry
+ * replaces it by a lock-delay marker (rename over it, so the name stays
+ * taken throughout) whose first line is LOCKFILE_DELAY_HOLDER; and answers
+ * once the journal is durable.
  */
 #include "config.h"
 
@@ -24,18 +20,16 @@
 #include "lockdir.h"
 
 /*
- * Records the end of the holding LF of RESOURCE in the history; with
- * PENDING without waiting for the record's sync (history_wait() on PENDING
- * then).  A full disk must not keep a lock from being released (a release
- * needs no space, and a stuck lock stops its resource everywhere): then
- * the holding ends without a record, which the counters show.  Any other
+ * Records the end of the holding LF of RESOURCE in the history.  A full
+ * disk must not keep a lock from being released (a release needs no
+ * space, and a stuck lock stops its resource everywhere): then the
+ * holding ends without a record, which the counters show.  Any other
  * failure refuses the change, as the lock itself would.
  */
 static enum lockstore_status
 record_end(struct lockdir *ld, const char *resource,
     const struct lockfile *lf, enum lockstore_end how, const char *by,
-    const char *reason, long long wall, struct history_pending *pending,
-    struct lockstore_error *err)
+    const char *reason, long long wall, struct lockstore_error *err)
 {
 	struct lockstore_history_entry	*e;
 	enum lockstore_status		 st;
@@ -50,8 +44,7 @@ record_end(struct lockdir *ld, const char *resource,
 	e->how = how;
 	snprintf(e->by, sizeof(e->by), "%s", by);
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
-	st = pending != NULL ? history_append_async(ld->history, e, pending,
-	    err) : history_append(ld->history, e, err);
+	st = history_append(ld->history, e, err);
 	free(e);
 	if (st != LOCKSTORE_OK && (err->sys_errno == ENOSPC ||
 	    err->sys_errno == EDQUOT))
@@ -62,19 +55,15 @@ record_end(struct lockdir *ld, const char *resource,
 	return LOCKSTORE_OK;
 }
 
-/* Puts a lock-delay marker of DELAY_MS (token MARK_TOKEN, else LF's) in
- * place of lock file FNAME, whose holding LF ended (HOW) at NOW/WALL. */
-static enum lockstore_status
-put_marker(struct lockdir *ld, const char *fname, const char *resource,
+/* The lock-delay marker of DELAY_MS (token MARK_TOKEN, else LF's) for the
+ * holding LF of RESOURCE that ended (HOW) at NOW/WALL, in MARK. */
+static void
+make_marker(struct lockdir *ld, const char *resource,
     const struct lockfile *lf, enum lockstore_end how,
     unsigned long long mark_token, long long now, long long wall,
-    unsigned int delay_ms, struct lockstore_error *err)
+    unsigned int delay_ms, struct lockfile *mark)
 {
-	struct lockfile		*mark;
-	enum lockstore_status	 st;
-
-	if ((mark = calloc(1, sizeof(*mark))) == NULL)
-		return lockdir_storage(err, ENOMEM, "out of memory", resource);
+	memset(mark, 0, sizeof(*mark));
 	snprintf(mark->holder, sizeof(mark->holder), "%s",
 	    LOCKFILE_DELAY_HOLDER);
 	snprintf(mark->resource, sizeof(mark->resource), "%s", resource);
@@ -86,54 +75,58 @@ put_marker(struct lockdir *ld, const char *fname, const char *resource,
 	mark->delay_wall_ms = wall + delay_ms;
 	mark->delay_cause = how;
 	snprintf(mark->boot, sizeof(mark->boot), "%s", ld->boot);
-	st = lockdir_replace(ld, fname, mark, resource, err);
-	free(mark);
-	/* Waiters look again to learn the delay's end. */
-	waitq_notify(ld->store->waitq, resource);
-	return st;
 }
 
-/* Removes lock file FNAME of holding LF, then waits for the directory's
- * sync and for the history record PENDING. */
+/*
+ * Journals the end of holding LF of lock file FNAME and removes the file
+ * or, with MARK, puts that marker in its place.  A full disk must not
+ * keep a lock from being released: without room for the record a plain
+ * release is made durable by a sync of the directory instead.
+ */
 static enum lockstore_status
-remove_lock(struct lockdir *ld, const char *fname, const char *resource,
-    const struct lockfile *lf, struct history_pending *pending,
+end_file(struct lockdir *ld, const char *fname, const char *resource,
+    const struct lockfile *lf, enum lockstore_end how, const char *by,
+    const char *reason, long long wall, const struct lockfile *mark,
     struct lockstore_error *err)
 {
-	struct lockstore_error	herr;
-	enum lockstore_status	hst;
-	struct lockdir_spare	sp;
-	uint64_t		dirmark;
-	int			rc, e, spare;
+	enum lockstore_status	st = LOCKSTORE_OK;
+	uint64_t		sync = 0;
+	int			jrc = 0, e = 0;
 
-	/* lockd's own files keep their inode for a later lock (pool). */
-	spare = lf->has_resource ? lockdir_pool_release(ld, fname, &sp) : 0;
-	if (spare == -1 ||
-	    (spare == 0 && unlinkat(ld->dirfd, fname, 0) == -1)) {
+	if (ld->durable) {
+		journal_enter(&ld->journal);
+		jrc = journal_end(&ld->journal, fname, lf, how, by, reason,
+		    wall);
 		e = errno;
-		history_wait(ld->history, pending, err);
-		return lockdir_storage(err, e, "cannot remove the lock file",
-		    resource);
 	}
-	dirmark = ld->durable ? gsync_mark(&ld->dirsync) : 0;
-	hst = history_wait(ld->history, pending, &herr);
-	rc = ld->durable ? gsync_wait_mark(&ld->dirsync, dirmark) : 0;
-	/* Only a durable release frees the inode for another holding. */
-	if (spare == 1)
-		lockdir_pool_put(ld, &sp, rc == 0);
-	/* Waiters look at once, whether or not the syncs worked. */
+	if (jrc == -1 && (mark != NULL || (e != ENOSPC && e != EDQUOT)))
+		st = lockdir_storage(err, e, "cannot write the journal",
+		    resource);
+	else if (mark != NULL) {
+		st = lockdir_place_content(ld, fname, mark, resource, err);
+		if (st == LOCKSTORE_OK && ld->durable &&
+		    journal_put(&ld->journal, fname, mark) == -1)
+			st = lockdir_storage(err, errno, "cannot write the "
+			    "journal", resource);
+	} else if (unlinkat(ld->dirfd, fname, 0) == -1)
+		st = lockdir_storage(err, errno, "cannot remove the lock file",
+		    resource);
+	if (ld->durable)
+		sync = journal_leave(&ld->journal);
+	/* Waiters look at once, whether or not the sync works. */
 	waitq_notify(ld->store->waitq, resource);
-	if (rc == -1)
-		return store_error(err, LOCKSTORE_STORAGE, errno,
-		    "Storage error: removed the lock file for '%s' but cannot "
-		    "sync the lock directory (%s): the release may not survive "
-		    "a crash", resource, strerror(errno));
-	if (hst != LOCKSTORE_OK)
-		return store_error(err, LOCKSTORE_STORAGE, herr.sys_errno,
-		    "Storage error: removed the lock file for '%s' but cannot "
-		    "sync its record in the history (%s)", resource,
-		    strerror(herr.sys_errno));
-	return LOCKSTORE_OK;
+	if (st != LOCKSTORE_OK || jrc == -1) {
+		if (ld->durable)
+			journal_wait(&ld->journal, 0);
+		if (st == LOCKSTORE_OK && fsync(ld->dirfd) == -1)
+			return store_error(err, LOCKSTORE_STORAGE, errno,
+			    "Storage error: removed the lock file for '%s' but "
+			    "cannot sync the lock directory (%s): the release "
+			    "may not survive a crash", resource,
+			    strerror(errno));
+		return st;
+	}
+	return lockdir_journal_wait(ld, sync, resource, err);
 }
 
 /* Ends the holding LF of FNAME; see lockdir.h. */
@@ -144,31 +137,34 @@ lockdir_end(struct lockdir *ld, const char *fname, const char *resource,
     struct lockstore_error *err)
 {
 	struct lockstore_policy		 pol;
-	struct history_pending		 pending = { NULL, 0 };
+	struct lockfile			*mark = NULL;
 	enum lockstore_status		 st;
 	long long			 now, wall;
-	int				 plain;
 
 	store_policy(ld->store, &pol);
 	now = clock_mono_ms();
 	wall = clock_wall_ms();
-	/* The record first (see the top of this file).  Both syncs of a
-	 * plain release overlap: while one thread syncs the history, another
-	 * often syncs the directory.  No marker under gocept.lockd's file
-	 * name: lockd would not read it as this resource's. */
-	plain = how == LOCKSTORE_END_UNLOCK || pol.lock_delay_ms == 0 ||
-	    !name_is_own(resource, fname);
-	if ((st = record_end(ld, resource, lf, how, by, reason, wall,
-	    plain ? &pending : NULL, err)) != LOCKSTORE_OK)
+	if ((st = record_end(ld, resource, lf, how, by, reason, wall, err)) !=
+	    LOCKSTORE_OK)
 		return st;
 	/* Only a lease is in the sweep's table: a plain unlock, the common
 	 * case, need not search it. */
 	if (lf->ttl_ms > 0)
 		lockdir_note_lease(ld, resource, 0);
-	if (!plain)
-		return put_marker(ld, fname, resource, lf, how, mark_token, now,
-		    wall, pol.lock_delay_ms, err);
-	return remove_lock(ld, fname, resource, lf, &pending, err);
+	/* No marker under gocept.lockd's file name: lockd would not read it
+	 * as this resource's. */
+	if (how != LOCKSTORE_END_UNLOCK && pol.lock_delay_ms > 0 &&
+	    name_is_own(resource, fname)) {
+		if ((mark = malloc(sizeof(*mark))) == NULL)
+			return lockdir_storage(err, ENOMEM, "out of memory",
+			    resource);
+		make_marker(ld, resource, lf, how, mark_token, now, wall,
+		    pol.lock_delay_ms, mark);
+	}
+	st = end_file(ld, fname, resource, lf, how, by, reason, wall, mark,
+	    err);
+	free(mark);
+	return st;
 }
 
 /*

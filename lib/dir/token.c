@@ -297,13 +297,23 @@ move_reserve(struct lockdir *ld, unsigned long long last,
 	return LOCKSTORE_OK;
 }
 
-/*
- * Hands out the next fencing token.  Under flock (processes) and a mutex
- * (threads of one process, which share the descriptor and so its flock).
- */
+/* Hands out the next fencing token; see lockdir.h. */
 enum lockstore_status
 lockdir_next_token(struct lockdir *ld, const char *resource,
     unsigned long long *token, struct lockstore_error *err)
+{
+	return lockdir_token_then(ld, resource, token, NULL, NULL, err);
+}
+
+/*
+ * Hands out the next fencing token and calls THEN with it before anyone
+ * can take another.  Under flock (processes) and a mutex (threads of one
+ * process, which share the descriptor and so its flock).
+ */
+enum lockstore_status
+lockdir_token_then(struct lockdir *ld, const char *resource,
+    unsigned long long *token, void (*then)(void *, unsigned long long),
+    void *arg, struct lockstore_error *err)
 {
 	unsigned long long	reserve, last;
 	char			mark[64];
@@ -338,6 +348,8 @@ lockdir_next_token(struct lockdir *ld, const char *resource,
 		if (write_counter(ld, reserve, last, boot_known(ld) ? mark :
 		    TOKEN_NO_BOOT) == -1)
 			st = write_error(ld, resource, err);
+		else if (then != NULL)
+			then(arg, last);
 	}
 	flock(ld->tokfd, LOCK_UN);
 	pthread_mutex_unlock(&ld->toklock);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Writing lock files: the content of a new holding into a spare inode or
- * a temporary file, synced and flocked before it gets a lock name, and the
- * replacement of a held lock's content; and the storage-error and flock
- * helpers the backend's files share.
+ * Writing lock files: the content of a new holding into a temporary file,
+ * flocked before it gets a lock name, and the replacement of a held lock's
+ * content, journalled; and the storage-error and flock helpers the
+ * backend's files share.
  */
 #include "config.h"
 
@@ -61,18 +61,7 @@ lockdir_flock_ex(int fd)
 	return 0;
 }
 
-/* Whether spare NAME is still the inode open at FD, with no other name. */
-static int
-still_spare(const struct lockdir *ld, int fd, const char *name)
-{
-	struct stat	a, b;
-
-	return fstat(fd, &a) == 0 && fstatat(ld->dirfd, name, &b,
-	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev && a.st_nlink == 1;
-}
-
-/* Writes LF to a spare or a temporary file TMP; see lockdir.h. */
+/* Writes LF to a temporary file TMP; see lockdir.h. */
 int
 lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
     const char *resource, char *tmp, size_t tmpsize,
@@ -80,33 +69,18 @@ lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 {
 	char		buf[LOCKFILE_MAX];
 	unsigned long	seq;
-	off_t		old;
-	int		fd = -1, len, e, tries;
+	int		fd = -1, len = 0, e, tries;
 
-	len = lockfile_render(buf, sizeof(buf), lf);
-	if (len < 0) {
+	if (lf != NULL && (len = lockfile_render(buf, sizeof(buf), lf)) < 0) {
 		store_error(err, LOCKSTORE_BAD_RESOURCE, 0,
 		    "Invalid resource name: too long to record");
 		return -1;
-	}
-	/* A spare inode first (pool.c): rewritten under LOCK_EX. */
-	if ((fd = lockdir_pool_take(ld, tmp, tmpsize, &old)) != -1) {
-		/* Every rename of a spare happens under LOCK_EX: if the name
-		 * is still this inode's now, it is nobody's lock. */
-		if (lockdir_flock_ex(fd) == 0 && still_spare(ld, fd, tmp) &&
-		    pwrite_all(fd, buf, (size_t)len) == 0 &&
-		    (old <= len || ftruncate(fd, len) == 0) &&
-		    (!ld->durable || fdatasync(fd) == 0))
-			return fd;
-		if (still_spare(ld, fd, tmp))
-			unlinkat(ld->dirfd, tmp, 0);	/* then a new file */
-		close(fd);
 	}
 	/* A crashed process with our pid may have left this very name. */
 	for (tries = 0; tries < 64; tries++) {
 		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
 		snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
-		    (long)getpid(), ld->instance, seq);
+		    ld->pid, ld->instance, seq);
 		fd = openat(ld->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
@@ -117,8 +91,7 @@ lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 		return -1;
 	}
 	if (pwrite_all(fd, buf, (size_t)len) == -1 ||
-	    lockdir_flock_ex(fd) == -1 ||
-	    (ld->durable && fdatasync(fd) == -1)) {
+	    lockdir_flock_ex(fd) == -1) {
 		e = errno;
 		close(fd);
 		unlinkat(ld->dirfd, tmp, 0);
@@ -128,9 +101,24 @@ lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 	return fd;
 }
 
-/* Replaces lock file FNAME by LF; the caller holds FNAME's flock. */
+/* Writes the whole temporary file at FD; see lockdir.h. */
+int
+lockdir_write_content(int fd, const struct lockfile *lf)
+{
+	char	buf[LOCKFILE_MAX];
+	int	len;
+
+	if ((len = lockfile_render(buf, sizeof(buf), lf)) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return pwrite_all(fd, buf, (size_t)len) == -1 ||
+	    ftruncate(fd, len) == -1 ? -1 : 0;
+}
+
+/* Renames new content over lock file FNAME; see lockdir.h. */
 enum lockstore_status
-lockdir_replace(struct lockdir *ld, const char *fname,
+lockdir_place_content(struct lockdir *ld, const char *fname,
     const struct lockfile *lf, const char *resource,
     struct lockstore_error *err)
 {
@@ -149,14 +137,44 @@ lockdir_replace(struct lockdir *ld, const char *fname,
 		return storage(err, e, "cannot replace the lock file",
 		    resource);
 	}
-	if (ld->durable && gsync_wait(&ld->dirsync) == -1) {
-		e = errno;
-		close(fd);
-		return store_error(err, LOCKSTORE_STORAGE, e, "Storage error: "
-		    "cannot sync the lock directory after changing the lock "
-		    "of '%s' (%s): the change may not survive a crash",
-		    resource, strerror(e));
-	}
 	close(fd);
 	return LOCKSTORE_OK;
+}
+
+/* Waits for a change's journal sync; see lockdir.h. */
+enum lockstore_status
+lockdir_journal_wait(struct lockdir *ld, uint64_t mark, const char *resource,
+    struct lockstore_error *err)
+{
+	if (!ld->durable || journal_wait(&ld->journal, mark) == 0)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
+	    "cannot sync the journal of the lock directory after changing the "
+	    "lock of '%s' (%s): the change may not survive a crash", resource,
+	    strerror(errno));
+}
+
+/* Replaces lock file FNAME by LF, durably; the caller holds its flock. */
+enum lockstore_status
+lockdir_replace(struct lockdir *ld, const char *fname,
+    const struct lockfile *lf, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+	uint64_t		mark = 0;
+
+	if (ld->durable)
+		journal_enter(&ld->journal);
+	st = lockdir_place_content(ld, fname, lf, resource, err);
+	if (st == LOCKSTORE_OK && ld->durable &&
+	    journal_put(&ld->journal, fname, lf) == -1)
+		st = storage(err, errno, "cannot write the journal", resource);
+	if (ld->durable)
+		mark = journal_leave(&ld->journal);
+	if (st != LOCKSTORE_OK) {
+		if (ld->durable)
+			journal_wait(&ld->journal, 0);
+		return st;
+	}
+	return lockdir_journal_wait(ld, mark, resource, err);
 }

@@ -317,19 +317,15 @@ class DiskFull(FaultCase):
             del before['old-0' + SUFFIX]
             self.assertFault(FAULT_NOT_LOCKED, 'Resource not locked', p.unlock,
                              'old-0', 'holder-0')
-            # The release kept its inode as a spare (lib/dir/lockdir_pool.c):
-            # even with the disk full again, taking a lock needs no new
-            # space then; the next new lock finds no spare and fails.
+            # Taking a lock needs room for its file and journal record:
+            # with the disk full again, it fails plainly and leaves
+            # nothing behind.
             fill_blocks(filler)
-            self.assertIsNone(p.lock('old-0', 'holder-0'))
-            self.assertFault(FAULT_STORAGE, storage_re('new',
+            self.assertFault(FAULT_STORAGE, storage_re('old-0',
                              'No space left on device'),
-                             p.lock, 'new', 'client')
-            before['old-0' + SUFFIX] = read_bytes(lock_path(mnt, 'old-0'))
+                             p.lock, 'old-0', 'holder-0')
             self.assertNoDebris(mnt, before)
             self.assertIntact(d, before, full=True)
-            self.assertIsNone(p.unlock('old-0', 'holder-0'))
-            del before['old-0' + SUFFIX]
 
             # Space returns: so does service.
             os.unlink(filler)
@@ -503,8 +499,8 @@ class Vanished(FaultCase):
             self.assertIsNone(p.unlock('gone', 'client'))
             os.unlink(os.path.join(lockdir, '.token'))  # the token counter
             os.unlink(os.path.join(lockdir, '.history'))  # and the history
-            for n in os.listdir(lockdir):       # and the spare inodes
-                if n.startswith('.pool.'):
+            for n in os.listdir(lockdir):       # and the journal
+                if n.startswith('.journal.'):
                     os.unlink(os.path.join(lockdir, n))
             os.rmdir(lockdir)
             gone = re.compile(r"Storage error: the lock directory .*locks "

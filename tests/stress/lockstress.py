@@ -768,11 +768,11 @@ def read_lockdir(lockdir, resources):
     names = {r + SUFFIX: r for r in resources}
     for fn in sorted(os.listdir(lockdir)):
         # The token counter and the history are lockd's own files, and
-        # a running daemon keeps spare inodes (".pool.<pid>.*"; their
-        # removal at a clean stop is checked after the stop).
+        # a running daemon keeps its journal (".journal.<boot>.<pid>.*";
+        # its removal at a clean stop is checked after the stop).
         if fn not in names and fn not in ('.token', '.history',
                                           '.history.1') and \
-                not fn.startswith('.pool.'):
+                not fn.startswith('.journal.'):
             stray.append(fn)
     for r in resources:
         try:
@@ -975,12 +975,12 @@ def run(daemons=2, clients=8, seconds=10.0, resources=4, lockd=None,
         statuses = [p.stop() for p in procs]
         result['daemon_exit'] = statuses
         result['daemon_failures'] = sum(1 for s in statuses if s != 0)
-        # A daemon that stopped cleanly leaves none of its spare inodes.
-        clean = ['.pool.%d.' % p.pid for p, s in zip(procs, statuses)
-                 if s == 0]
+        # A daemon that stopped cleanly leaves no journal.
+        clean = [str(p.pid) for p, s in zip(procs, statuses) if s == 0]
         try:
             left = [fn for fn in os.listdir(lockdir)
-                    if any(fn.startswith(c) for c in clean)]
+                    if fn.startswith('.journal.') and
+                    fn.split('.')[3:4] and fn.split('.')[3] in clean]
         except OSError:
             left = []
         if left:

@@ -505,136 +505,23 @@ half_written_temporary_file_is_never_read_as_holder(void)
 	tu_end_child(pid, wfd);
 }
 
-/* --- spare inodes (lib/dir/lockdir_pool.c) ------------------------------- */
+/* --- 0.2's spare inodes ------------------------------------------------ */
 
-/* Inode number of DIR/NAME, 0 if none. */
-static ino_t
-inode_of(const char *dir, const char *name)
-{
-	char		path[PATH_SIZE];
-	struct stat	st;
-
-	if (tu_join(path, sizeof(path), dir, name) == -1 ||
-	    lstat(path, &st) == -1)
-		return 0;
-	return st.st_ino;
-}
-
-/* Spare files in DIR; with UNLINK, removes them. */
-static int
-spares(const char *dir, int unlink_them)
-{
-	char		 path[PATH_SIZE];
-	DIR		*d;
-	struct dirent	*de;
-	int		 n = 0;
-
-	CU_ASSERT_FATAL((d = opendir(dir)) != NULL);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, ".pool.", 6) != 0)
-			continue;
-		n++;
-		if (unlink_them && tu_join(path, sizeof(path), dir,
-		    de->d_name) == 0)
-			CU_ASSERT(unlink(path) == 0);
-	}
-	closedir(d);
-	return n;
-}
-
-/*
- * A release keeps the lock file's inode, and the next lock, of any
- * resource, takes it: no inode is allocated or freed in steady state.
- */
+/* The spare inodes of 0.2 go at open, whoever left them: lockd keeps
+ * none any more. */
 static void
-released_inode_is_reused_by_the_next_lock(void)
+spares_of_0_2_are_removed_at_open(void)
 {
 	struct lockstore	*s;
-	char			*dir = tu_tmpdir(), holder[64];
-	ino_t			 a;
-	int			 i;
+	char			*dir = tu_tmpdir(), old[96], cur[96];
 
-	s = open_store(dir, 0);
-	LOCK(s, "vm1", "host7", LOCKSTORE_OK, NULL);
-	a = inode_of(dir, "vm1.resource.lock");
-	CU_ASSERT_FATAL(a != 0);
-	UNLOCK(s, "vm1", "host7", LOCKSTORE_OK, NULL);
-	TU_ASSERT_INT_EQ(exists(dir, "vm1.resource.lock"), 0);
-	TU_ASSERT_INT_EQ(spares(dir, 0), 1);
-	LOCK(s, "vm2", "host8", LOCKSTORE_OK, NULL);
-	TU_ASSERT_INT_EQ(inode_of(dir, "vm2.resource.lock"), a);
-	TU_ASSERT_INT_EQ(spares(dir, 0), 0);
-	TU_ASSERT_INT_EQ(read_holder(dir, "vm2", holder, sizeof(holder)), 0);
-	TU_ASSERT_STR_EQ(holder, "host8");
-	/* A shorter holding in a longer one's inode reads back whole. */
-	UNLOCK(s, "vm2", "host8", LOCKSTORE_OK, NULL);
-	LOCK(s, "v", "h", LOCKSTORE_OK, NULL);
-	TU_ASSERT_INT_EQ(inode_of(dir, "v.resource.lock"), a);
-	LOCK(s, "v", "x", LOCKSTORE_HELD, "Resource already locked by 'h'");
-	UNLOCK(s, "v", "h", LOCKSTORE_OK, NULL);
-	/* The pool is bounded; close removes every spare. */
-	for (i = 0; i < 100; i++) {
-		snprintf(holder, sizeof(holder), "r%d", i);
-		LOCK(s, holder, "h", LOCKSTORE_OK, NULL);
-	}
-	for (i = 0; i < 100; i++) {
-		snprintf(holder, sizeof(holder), "r%d", i);
-		UNLOCK(s, holder, "h", LOCKSTORE_OK, NULL);
-	}
-	CU_ASSERT(spares(dir, 0) <= 64);
-	lockstore_close(s);
-	TU_ASSERT_INT_EQ(spares(dir, 0), 0);
-	TU_ASSERT_INT_EQ(tu_count_entries(dir), 0);
-}
-
-/* Spares removed by hand while the store runs cost nothing but a new
- * file: locks still succeed. */
-static void
-lock_succeeds_when_spares_were_removed_by_hand(void)
-{
-	struct lockstore	*s;
-	char			*dir = tu_tmpdir(), holder[64];
-	int			 i;
-
-	s = open_store(dir, 0);
-	for (i = 0; i < 3; i++) {
-		snprintf(holder, sizeof(holder), "r%d", i);
-		LOCK(s, holder, "h", LOCKSTORE_OK, NULL);
-	}
-	for (i = 0; i < 3; i++) {
-		snprintf(holder, sizeof(holder), "r%d", i);
-		UNLOCK(s, holder, "h", LOCKSTORE_OK, NULL);
-	}
-	TU_ASSERT_INT_EQ(spares(dir, 1), 3);
-	LOCK(s, "vm1", "host7", LOCKSTORE_OK, NULL);
-	TU_ASSERT_INT_EQ(read_holder(dir, "vm1", holder, sizeof(holder)), 0);
-	TU_ASSERT_STR_EQ(holder, "host7");
-	UNLOCK(s, "vm1", "host7", LOCKSTORE_OK, NULL);
-	lockstore_close(s);
-	TU_ASSERT_INT_EQ(tu_count_entries(dir), 0);
-}
-
-/* Spares of an earlier boot go at open even under a live pid (ours);
- * those of this boot and a live process stay. */
-static void
-spares_of_an_earlier_boot_are_removed_at_open(void)
-{
-	struct lockstore	*s;
-	char			*dir = tu_tmpdir(), old[96], cur[96], boot[64];
-	FILE			*fp;
-
-	CU_ASSERT_FATAL((fp = fopen("/proc/sys/kernel/random/boot_id",
-	    "r")) != NULL);
-	CU_ASSERT_FATAL(fgets(boot, sizeof(boot), fp) != NULL);
-	fclose(fp);
 	snprintf(old, sizeof(old), ".pool.%ld.zzzzzzzz.7.1", (long)getpid());
-	snprintf(cur, sizeof(cur), ".pool.%ld.%.8s.999.1", (long)getpid(),
-	    boot);
+	snprintf(cur, sizeof(cur), ".pool.1.0f0f0f0f.999.1");
 	put_file(dir, old, "x\n");
 	put_file(dir, cur, "x\n");
 	s = open_store(dir, 0);
 	TU_ASSERT_INT_EQ(exists(dir, old), 0);
-	TU_ASSERT_INT_EQ(exists(dir, cur), 1);
+	TU_ASSERT_INT_EQ(exists(dir, cur), 0);
 	lockstore_close(s);
 }
 
@@ -727,12 +614,8 @@ legacy_locks_named_like_spares_survive_open(void)
 }
 
 static const struct tu_test tests[] = {
-	{ "released_inode_is_reused_by_the_next_lock",
-	    released_inode_is_reused_by_the_next_lock },
-	{ "lock_succeeds_when_spares_were_removed_by_hand",
-	    lock_succeeds_when_spares_were_removed_by_hand },
-	{ "spares_of_an_earlier_boot_are_removed_at_open",
-	    spares_of_an_earlier_boot_are_removed_at_open },
+	{ "spares_of_0_2_are_removed_at_open",
+	    spares_of_0_2_are_removed_at_open },
 	{ "content_without_check_line_is_read_under_the_lock",
 	    content_without_check_line_is_read_under_the_lock },
 	{ "legacy_locks_named_like_spares_survive_open",

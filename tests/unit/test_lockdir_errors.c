@@ -66,7 +66,8 @@ lock_in_removed_directory_is_storage_error(void)
 	CU_ASSERT_FATAL(tu_join(dir, sizeof(dir), parent, "locks") == 0);
 	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
 	s = open_store(dir, 0);
-	CU_ASSERT_FATAL(rmdir(dir) == 0);
+	tu_rmtree(dir);		/* the journal of the open store with it */
+	CU_ASSERT_FATAL(access(dir, F_OK) == -1);
 	FAILS(s, 0, "vm1", "host7", LOCKSTORE_STORAGE,
 	    "Storage error: ");
 	FAILS(s, 0, "vm1", "host7", LOCKSTORE_STORAGE,

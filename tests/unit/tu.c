@@ -279,17 +279,16 @@ tu_count_entries(const char *path)
 	if ((d = opendir(path)) == NULL)
 		return -1;
 	/* ".token" (the fencing token counter) and ".history*" (the
-	 * journal of ended holdings) are in every lock directory in use,
-	 * ".pool.*" (spare inodes) in one a store has open or a process
-	 * left; they are neither locks nor debris (test_lockdir_reuse checks
-	 * that spares go). */
+	 * history of ended holdings) are in every lock directory in use,
+	 * ".journal.*" in one a store has open; they are neither locks nor
+	 * debris. */
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 &&
 		    strcmp(de->d_name, "..") != 0 &&
 		    strcmp(de->d_name, ".token") != 0 &&
 		    strcmp(de->d_name, ".history") != 0 &&
 		    strcmp(de->d_name, ".history.1") != 0 &&
-		    strncmp(de->d_name, ".pool.", 6) != 0)
+		    strncmp(de->d_name, ".journal.", 9) != 0)
 			n++;
 	closedir(d);
 	return n;
