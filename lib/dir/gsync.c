@@ -19,6 +19,9 @@
 
 #include "gsync.h"
 
+/* Most times a sync about to start lets changes in flight catch up. */
+#define GSYNC_GATHER	8
+
 /* Prepares G for syncing FD. */
 void
 gsync_init(struct gsync *g, int fd)
@@ -29,7 +32,8 @@ gsync_init(struct gsync *g, int fd)
 	g->started = g->done = g->failed = 0;
 	g->failed_errno = g->running = 0;
 	g->fd = fd;
-	g->data = g->gather = 0;
+	g->data = g->waiting = 0;
+	g->inflight = NULL;
 }
 
 /* Releases G's synchronisation objects. */
@@ -65,14 +69,18 @@ int
 gsync_wait_mark(struct gsync *g, uint64_t target)
 {
 	uint64_t	mine;
-	int		rc, e = 0;
+	int		rc, i, e = 0;
 
 	pthread_mutex_lock(&g->lock);
+	g->waiting++;
 	while (g->done < target) {
 		if (!g->running) {
 			g->running = 1;
-			if (g->gather) {
-				/* Changes under way may join this sync. */
+			/* Changes in flight that have not come to wait yet may
+			 * join this sync: let them run, a little. */
+			for (i = 0; g->inflight != NULL && i < GSYNC_GATHER &&
+			    g->waiting < __atomic_load_n(g->inflight,
+			    __ATOMIC_RELAXED); i++) {
 				pthread_mutex_unlock(&g->lock);
 				sched_yield();
 				pthread_mutex_lock(&g->lock);
@@ -98,6 +106,7 @@ gsync_wait_mark(struct gsync *g, uint64_t target)
 		} else
 			pthread_cond_wait(&g->done_cv[target & 1], &g->lock);
 	}
+	g->waiting--;
 	rc = 0;
 	if (g->failed >= target) {
 		e = g->failed_errno;

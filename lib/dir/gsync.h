@@ -16,8 +16,10 @@ struct gsync {
 	int		running;
 	int		fd;
 	int		data;		/* fdatasync() instead of fsync() */
-	int		gather;		/* yield before a sync starts, so
-					   that more changes join it */
+	int		waiting;	/* callers in gsync_wait_mark() */
+	const int	*inflight;	/* NULL, or how many changes are
+					   under way: a sync about to start
+					   yields while fewer wait */
 };
 
 /* Prepares G for syncing FD (which G does not own). */

@@ -17,9 +17,10 @@
  * <sum> is FNV-1a 64 (16 hex digits) of the epoch's digits, the tag and
  * the <length> bytes of the body, so a torn record, or one left of an
  * earlier segment, is never read as one.  The file is written with zeros
- * first (JOURNAL_SEGMENT bytes) and each segment starts over at its
- * beginning, so that records overwrite allocated blocks and a sync need
- * not change the file's size.  Tags and bodies:
+ * first (JOURNAL_SEGMENT bytes, or LOCKD_JOURNAL_SEGMENT from the
+ * environment, for tests of checkpoints) and each segment starts over at
+ * its beginning, so that records overwrite allocated blocks and a sync
+ * need not change the file's size.  Tags and bodies:
  *
  *	G  <file name>\n<content>	the lock file now holds exactly
  *					<content> (a holding or a lock-delay
@@ -257,7 +258,7 @@ start_segment(struct journal *j)
 }
 
 /*
- * Writes zeros over the journal's first JOURNAL_SEGMENT bytes, synced:
+ * Writes zeros over the journal's first j->segment bytes, synced:
  * records then overwrite blocks already allocated and written, so their
  * fdatasync() writes data only, without the file system's own journal.
  * Only where that takes at most 1/64 of the free space, and best effort:
@@ -271,9 +272,9 @@ preallocate(struct journal *j)
 	off_t			off;
 
 	if (fstatvfs(j->fd, &sv) == -1 || (unsigned long long)sv.f_bavail *
-	    sv.f_frsize < 64ULL * JOURNAL_SEGMENT)
+	    sv.f_frsize < 64ULL * (unsigned long long)j->segment)
 		return;
-	for (off = 0; off < JOURNAL_SEGMENT; off += (off_t)sizeof(zeros))
+	for (off = 0; off < j->segment; off += (off_t)sizeof(zeros))
 		if (write_at(j, zeros, sizeof(zeros), off) == -1)
 			break;
 	(void)fdatasync(j->fd);
@@ -365,7 +366,7 @@ void
 journal_enter(struct journal *j)
 {
 	pthread_mutex_lock(&j->lock);
-	if (j->wusers++ == 0)
+	if (__atomic_fetch_add(&j->wusers, 1, __ATOMIC_RELAXED) == 0)
 		j->wfd = openat(j->dirfd, j->name, O_WRONLY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	pthread_mutex_unlock(&j->lock);
@@ -384,7 +385,7 @@ journal_leave(struct journal *j)
 	pthread_mutex_lock(&j->lock);
 	size = j->size;
 	pthread_mutex_unlock(&j->lock);
-	if (size >= JOURNAL_SEGMENT - JOURNAL_SEGMENT / 4 &&
+	if (size >= j->segment - j->segment / 4 &&
 	    !__atomic_exchange_n(&j->checkpointing, 1, __ATOMIC_ACQ_REL)) {
 		checkpoint(j);
 		__atomic_store_n(&j->checkpointing, 0, __ATOMIC_RELEASE);
@@ -399,7 +400,8 @@ journal_wait(struct journal *j, uint64_t mark)
 	int	rc = mark == 0 ? 0 : gsync_wait_mark(&j->sync, mark), e = errno;
 
 	pthread_mutex_lock(&j->lock);
-	if (--j->wusers == 0 && j->wfd != -1) {
+	if (__atomic_sub_fetch(&j->wusers, 1, __ATOMIC_RELAXED) == 0 &&
+	    j->wfd != -1) {
 		close(j->wfd);
 		j->wfd = -1;
 	}
@@ -414,6 +416,7 @@ journal_open(struct journal *j, int dirfd, const char *boot,
     unsigned long instance, struct history *h)
 {
 	pthread_rwlockattr_t	attr;
+	const char		*v;
 	int			rc, e;
 
 	memset(j, 0, sizeof(*j));
@@ -421,6 +424,10 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 	j->fd = j->wfd = -1;
 	j->history = h;
 	snprintf(j->boot, sizeof(j->boot), "%s", boot);
+	j->segment = JOURNAL_SEGMENT;
+	if ((v = getenv("LOCKD_JOURNAL_SEGMENT")) != NULL && atol(v) >= 4096 &&
+	    atol(v) <= 1024L * 1024 * 1024)
+		j->segment = atol(v);
 	if (journal_recover(dirfd, boot, h) == -1)
 		return -1;
 	snprintf(j->name, sizeof(j->name), "%s%s.%ld.%lu", JOURNAL_PREFIX,
@@ -444,7 +451,8 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 		return -1;
 	}
 	gsync_init(&j->sync, j->fd);
-	j->sync.data = j->sync.gather = 1;
+	j->sync.data = 1;
+	j->sync.inflight = &j->wusers;
 	pthread_mutex_init(&j->lock, NULL);
 	/* A checkpoint must not wait behind a stream of changes. */
 	pthread_rwlockattr_init(&attr);

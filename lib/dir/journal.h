@@ -33,7 +33,8 @@ struct journal {
 	struct gsync	 sync;		/* fdatasync of fd, shared */
 	pthread_rwlock_t cp;		/* changes read, checkpoints write */
 	pthread_mutex_t	 lock;		/* size, names */
-	off_t		 size;
+	off_t		 size;		/* where the next record goes */
+	off_t		 segment;	/* checkpoint at 3/4 of it */
 	char		**names;	/* lock files written since the last
 					   checkpoint, to sync at the next */
 	size_t		 nnames, namecap;

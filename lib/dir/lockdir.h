@@ -106,8 +106,8 @@ int	lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 	    const char *resource, char *tmp, size_t tmpsize,
 	    struct lockstore_error *err);
 
-/* Writes LF as the whole content of the temporary file open at FD.  0, or
- * -1 with errno. */
+/* Writes LF as the whole content of the temporary file open at FD (empty,
+ * or written before with a smaller token).  0, or -1 with errno. */
 int	lockdir_write_content(int fd, const struct lockfile *lf);
 
 /* Gives lock file FNAME (whose flock the caller holds) the content LF:

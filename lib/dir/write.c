@@ -112,8 +112,9 @@ lockdir_write_content(int fd, const struct lockfile *lf)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return pwrite_all(fd, buf, (size_t)len) == -1 ||
-	    ftruncate(fd, len) == -1 ? -1 : 0;
+	/* Written again after a lost race: with a larger token, never
+	 * shorter. */
+	return pwrite_all(fd, buf, (size_t)len);
 }
 
 /* Renames new content over lock file FNAME; see lockdir.h. */
