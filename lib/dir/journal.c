@@ -8,52 +8,47 @@
  *
  * File ".journal.<boot id>.<pid>.<instance>", one per open store, flock()ed
  * (LOCK_EX) by it for its whole life, so that a journal nobody locks is a
- * dead process's.  Format, version 1:
+ * dead process's.  It is written with zeros first and holds two halves;
+ * records go to one half until it is 3/4 full, then, after a checkpoint,
+ * to the other, over records the checkpoint covered: so records overwrite
+ * allocated blocks and a sync need not change the file's size.  Records:
  *
- *	lockd-journal 1 <epoch> <boot id>\n	the header (epoch: 16 hex
- *						digits, new for each segment)
- *	<tag> <length> <sum>\n<body>		records, one write() each
+ *	<tag> <seq> <length> <sum>\n<body>
  *
- * <sum> is FNV-1a 64 (16 hex digits) of the epoch's digits, the tag and
- * the <length> bytes of the body, so a torn record, or one left of an
- * earlier segment, is never read as one.  The file is written with zeros
- * first (JOURNAL_SEGMENT bytes, or LOCKD_JOURNAL_SEGMENT from the
- * environment, for tests of checkpoints) and each segment starts over at
- * its beginning, so that records overwrite allocated blocks and a sync
- * need not change the file's size.  Tags and bodies:
+ * seq counts the journal's records from 1; <sum> is FNV-1a 64 (16 hex
+ * digits) of the line up to the sum and the <length> bytes of the body,
+ * so a torn record, or what is left of an overwritten one, is never read
+ * as one.  Tags and bodies (stamp: CLOCK_BOOTTIME ms of the change):
  *
- *	G  <file name>\n<content>	the lock file now holds exactly
- *					<content> (a holding or a lock-delay
- *					marker, as lockfile_render() writes)
- *	E  <file name>\n<how> <until ms> =<by> =<reason>\n<content>
- *					the holding <content> ended (how:
- *					enum lockstore_end; by and reason
- *					percent-encoded) and the file is gone
- *	C  (empty)			checkpoint: everything above is in
- *					the directory, durably
+ *	G  <stamp> <file name>\n<content>
+ *			the lock file now holds exactly <content> (a holding
+ *			or a lock-delay marker, as lockfile_render() writes)
+ *	E  <stamp> <file name>\n<how> <until ms> =<by> =<reason>\n<content>
+ *			the holding <content> ended (how: enum lockstore_end;
+ *			by and reason percent-encoded) and the file is gone
  *
  * Durability, argued for a power loss at any instant:
- * - A grant names its lock file first (atomically, exclusively: lockdir.c)
- *   and then appends G; a replacement (renew, lock-delay marker) renames
- *   its new content over the name, then appends G; a release appends E
- *   and then removes the name.  Each is answered only after the journal's
- *   sync, so every answered change has a durable record, and the records
- *   of one journal are in the order of the changes.
- * - After a power loss, recover.c replays the records past the last C of
- *   every journal left: per lock file the latest state wins, and since a
- *   resource's tokens grow with each holding (lockdir.c takes the token
- *   after winning the name), "latest" is the largest token, whichever
+ * - Every change is made in the directory first and recorded after: a
+ *   grant names its lock file (atomically, exclusively: lockdir.c), a
+ *   replacement (renew, lock-delay marker) renames new content over it, a
+ *   release removes it; then the record is appended.  Each change is
+ *   answered only after the journal's sync, so every answered change has
+ *   a durable record.
+ * - A checkpoint (checkpoint.c) reads every journal in the directory, so
+ *   far, then syncs the lock files their G records name, the directory
+ *   and the history, and then writes which records of which journal it
+ *   covered to ".checkpoint", synced.  Since each record follows its
+ *   change, every covered record's change is durable in the directory.
+ *   A half is overwritten only after a checkpoint covered it.
+ * - After a power loss, recover.c replays the records no checkpoint
+ *   covered, of every journal left: per lock file the latest wins, and
+ *   since a resource's tokens grow with each holding (lockdir.c takes the
+ *   token with the name), "latest" is the largest token, whichever
  *   process's journal holds it.  Unanswered changes may or may not be
  *   there: the states an unanswered request leaves anyway.
- * - A checkpoint (past JOURNAL_SEGMENT bytes, and at close) excludes
- *   every change (journal_enter()), fdatasyncs the lock files written since
- *   the last one, fsyncs the directory and the history, appends C and
- *   syncs it, and only then starts a new segment (a new header, synced,
- *   before any new record): a header lost to a crash leaves records
- *   that C covers.
  * - A process crash loses nothing (the page cache is the file system for
- *   every process); its journal, found unlocked in the same boot, has its
- *   files synced as a checkpoint would, and is removed.
+ *   every process); its journal, found unlocked in the same boot, is
+ *   covered by a checkpoint and removed.
  */
 #include "config.h"
 
@@ -67,14 +62,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "journal.h"
 
 /* Room for a record's first line. */
-#define HEAD_MAX	48
+#define HEAD_MAX	64
 
 /* Bytes escaped in by and reason: no field may hold a space or a newline. */
 static int
@@ -84,11 +79,16 @@ esc_field(unsigned char c, size_t i)
 	return c <= 0x20 || c == 0x7f || c == '%';
 }
 
-/*
- * Writes the LEN bytes of BUF at offset OFF of the journal: through the
- * descriptor the changes in flight share (see journal_enter()), or one
- * opened for this write.
- */
+/* Where half H starts, and where its records must end (a half has room
+ * for twice what fills it before its checkpoint). */
+static off_t
+half_start(const struct journal *j, int h)
+{
+	return h == 0 ? 0 : 2 * j->segment;
+}
+
+/* Writes the LEN bytes of BUF at offset OFF of the journal: through the
+ * descriptor the changes in flight share, or one opened for the write. */
 static int
 write_at(struct journal *j, const char *buf, size_t len, off_t off)
 {
@@ -115,61 +115,32 @@ write_at(struct journal *j, const char *buf, size_t len, off_t off)
 }
 
 /*
- * Appends the record TAG with the LEN bytes of BODY, which starts HEAD_MAX
+ * Appends the record TAG with the LEN bytes of body that start HEAD_MAX
  * bytes into BUF (the head is written in front of it, so the record is
- * one write()).
+ * one write).  In the order of seq, which the lock keeps.
  */
 static int
 append(struct journal *j, char tag, char *buf, size_t len)
 {
 	char		head[HEAD_MAX];
 	uint64_t	sum;
-	off_t		off;
-	int		n;
+	int		n, rc;
 
-	sum = codec_fnv1a_more(codec_fnv1a(j->epoch, 16), &tag, 1);
-	sum = codec_fnv1a_more(sum, buf + HEAD_MAX, len);
-	n = snprintf(head, sizeof(head), "%c %zu %016llx\n", tag, len,
+	pthread_mutex_lock(&j->lock);
+	n = snprintf(head, sizeof(head), "%c %llu %zu ", tag, j->seq + 1, len);
+	sum = codec_fnv1a_more(codec_fnv1a(head, (size_t)n), buf + HEAD_MAX,
+	    len);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "%016llx\n",
 	    (unsigned long long)sum);
 	memcpy(buf + HEAD_MAX - n, head, (size_t)n);
-	pthread_mutex_lock(&j->lock);
-	off = j->size;
-	j->size += (off_t)n + (off_t)len;
-	pthread_mutex_unlock(&j->lock);
-	/* A record cut short (a full disk) fails its sum: recovery skips it
-	 * and reads on where the next record starts. */
-	return write_at(j, buf + HEAD_MAX - n, (size_t)n + len, off);
-}
-
-/* A buffer for a record whose body takes at most BODY bytes. */
-static char *
-record_buf(size_t body)
-{
-	return malloc(HEAD_MAX + body);
-}
-
-/* Remembers FNAME to sync at the next checkpoint. */
-static int
-note_name(struct journal *j, const char *fname)
-{
-	char	**n, *s;
-	int	  rc = 0;
-
-	if ((s = strdup(fname)) == NULL)
-		return -1;
-	pthread_mutex_lock(&j->lock);
-	if (j->nnames == j->namecap) {
-		n = realloc(j->names, (j->namecap * 2 + 64) * sizeof(*n));
-		if (n == NULL) {
-			free(s);
-			rc = -1;
-			goto out;
-		}
-		j->names = n;
-		j->namecap = j->namecap * 2 + 64;
+	if (j->size + n + (off_t)len > half_start(j, j->half) + 2 * j->segment) {
+		errno = EFBIG;	/* checkpoints fail: no room is left */
+		rc = -1;
+	} else if ((rc = write_at(j, buf + HEAD_MAX - n, (size_t)n + len,
+	    j->size)) == 0) {
+		j->seq++;
+		j->size += n + (off_t)len;
 	}
-	j->names[j->nnames++] = s;
-out:
 	pthread_mutex_unlock(&j->lock);
 	return rc;
 }
@@ -178,23 +149,22 @@ out:
 int
 journal_put(struct journal *j, const char *fname, const struct lockfile *lf)
 {
-	size_t	flen = strlen(fname);
+	size_t	len;
 	char	*buf, *p;
 	int	 n, rc;
 
-	if ((buf = record_buf(flen + 1 + LOCKFILE_MAX)) == NULL)
+	if ((buf = malloc(HEAD_MAX + 32 + NAME_FILE_SIZE + LOCKFILE_MAX)) ==
+	    NULL)
 		return -1;
 	p = buf + HEAD_MAX;
-	memcpy(p, fname, flen);
-	p[flen] = '\n';
-	if ((n = lockfile_render(p + flen + 1, LOCKFILE_MAX, lf)) < 0) {
+	p += sprintf(p, "%lld %s\n", clock_mono_ms(), fname);
+	if ((n = lockfile_render(p, LOCKFILE_MAX, lf)) < 0) {
 		free(buf);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	rc = note_name(j, fname);
-	if (rc == 0)
-		rc = append(j, 'G', buf, flen + 1 + (size_t)n);
+	len = (size_t)(p - buf - HEAD_MAX) + (size_t)n;
+	rc = append(j, 'G', buf, len);
 	free(buf);
 	return rc;
 }
@@ -204,17 +174,17 @@ int
 journal_end(struct journal *j, const char *fname, const struct lockfile *lf,
     enum lockstore_end how, const char *by, const char *reason, long long wall)
 {
-	size_t	flen = strlen(fname), blen = strlen(by), rlen = strlen(reason);
-	size_t	max = flen + 64 + 3 * (blen + rlen) + LOCKFILE_MAX;
+	size_t	blen = strlen(by), rlen = strlen(reason), len;
 	char	*buf, *p;
 	int	 n, rc;
 
-	if ((buf = record_buf(max)) == NULL)
+	buf = malloc(HEAD_MAX + 96 + NAME_FILE_SIZE + 3 * (blen + rlen) +
+	    LOCKFILE_MAX);
+	if (buf == NULL)
 		return -1;
 	p = buf + HEAD_MAX;
-	memcpy(p, fname, flen);
-	p += flen;
-	p += sprintf(p, "\n%d %lld =", (int)how, wall);
+	p += sprintf(p, "%lld %s\n%d %lld =", clock_mono_ms(), fname,
+	    (int)how, wall);
 	p = codec_percent(p, by, blen, esc_field);
 	*p++ = ' ';
 	*p++ = '=';
@@ -225,134 +195,36 @@ journal_end(struct journal *j, const char *fname, const struct lockfile *lf,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	rc = append(j, 'E', buf, (size_t)(p - buf - HEAD_MAX) + (size_t)n);
+	len = (size_t)(p - buf - HEAD_MAX) + (size_t)n;
+	rc = append(j, 'E', buf, len);
 	free(buf);
 	return rc;
 }
 
-/* Starts a new segment: a new epoch in the header, synced.  Records of
- * the segment before stay after it, unread: their sums hold the old
- * epoch. */
-static int
-start_segment(struct journal *j)
-{
-	static unsigned long	counter;
-	struct timespec		ts;
-	char			head[128];
-	uint64_t		e;
-	int			n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	e = codec_fnv1a(j->boot, strlen(j->boot));
-	e = codec_fnv1a_more(e, &ts, sizeof(ts));
-	e = codec_fnv1a_more(e, j->name, strlen(j->name));
-	n = (int)__atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-	e = codec_fnv1a_more(e, &n, sizeof(n));
-	snprintf(j->epoch, sizeof(j->epoch), "%016llx", (unsigned long long)e);
-	n = snprintf(head, sizeof(head), "lockd-journal 1 %s %s\n", j->epoch,
-	    j->boot);
-	if (write_at(j, head, (size_t)n, 0) == -1 || fdatasync(j->fd) == -1)
-		return -1;
-	j->size = n;
-	return 0;
-}
-
 /*
- * Writes zeros over the journal's first j->segment bytes, synced:
- * records then overwrite blocks already allocated and written, so their
- * fdatasync() writes data only, without the file system's own journal.
- * Only where that takes at most 1/64 of the free space, and best effort:
- * without it, records make the file grow.
+ * Checkpoints, then moves to the other half if the checkpoint covered
+ * every record of this process so far that is in it.  After a failure
+ * the next try waits for another eighth of a half.
  */
-static void
-preallocate(struct journal *j)
-{
-	static const char	zeros[65536];
-	struct statvfs		sv;
-	off_t			off;
-
-	if (fstatvfs(j->fd, &sv) == -1 || (unsigned long long)sv.f_bavail *
-	    sv.f_frsize < 64ULL * (unsigned long long)j->segment)
-		return;
-	for (off = 0; off < j->segment; off += (off_t)sizeof(zeros))
-		if (write_at(j, zeros, sizeof(zeros), off) == -1)
-			break;
-	(void)fdatasync(j->fd);
-}
-
-/* Gives the file open at FD (-1: file NAME) the owner of the directory
- * DIRFD when root makes it: the daemon opens its store as root and then
- * runs as the directory's owner, who must be able to write it. */
-void
-journal_own(int dirfd, int fd, const char *name)
-{
-	struct stat	st;
-
-	if (geteuid() != 0 || fstat(dirfd, &st) == -1 || st.st_uid == 0)
-		return;
-	if (fd != -1)
-		(void)fchown(fd, st.st_uid, st.st_gid);
-	else
-		(void)fchownat(dirfd, name, st.st_uid, st.st_gid,
-		    AT_SYMLINK_NOFOLLOW);
-}
-
-/* Fsyncs what is open at NAME in DIRFD (data only for a file), if it is
- * there. */
-static int
-sync_name(int dirfd, const char *name)
-{
-	int	fd, rc;
-
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
-	rc = fdatasync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Makes the directory hold every change to the lock files NAMES durably:
- * their content, the directory, the history.  0, or -1 with errno. */
-int
-journal_checkpoint_files(int dirfd, char **names, size_t n,
-    struct history *h)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (sync_name(dirfd, names[i]) == -1)
-			return -1;
-	if (fsync(dirfd) == -1 || history_sync(h) == -1)
-		return -1;
-	return 0;
-}
-
-/* Forgets the names noted; called with every change excluded. */
-static void
-drop_names(struct journal *j)
-{
-	size_t	i;
-
-	for (i = 0; i < j->nnames; i++)
-		free(j->names[i]);
-	j->nnames = 0;
-}
-
-/* Checkpoints and starts a new segment (see the top of this file). */
 static void
 checkpoint(struct journal *j)
 {
-	char	buf[HEAD_MAX];
+	unsigned long long	covered = 0, first;
+	int			rc;
 
-	pthread_rwlock_wrlock(&j->cp);
-	if (journal_checkpoint_files(j->dirfd, j->names, j->nnames,
-	    j->history) == 0 && append(j, 'C', buf, 0) == 0 &&
-	    fdatasync(j->fd) == 0 && start_segment(j) == 0)
-		drop_names(j);
-	/* else: the records stay, the next change tries again */
-	pthread_rwlock_unlock(&j->cp);
+	pthread_mutex_lock(&j->lock);
+	first = j->seq;		/* covered, so is every record before */
+	pthread_mutex_unlock(&j->lock);
+	rc = journal_checkpoint(j->dirfd, j->boot, j->history, j->name,
+	    &covered);
+	pthread_mutex_lock(&j->lock);
+	if (rc == 0 && covered >= first) {
+		j->half ^= 1;
+		j->size = half_start(j, j->half);
+		j->retry_at = 0;
+	} else
+		j->retry_at = j->size + j->segment / 8;
+	pthread_mutex_unlock(&j->lock);
 }
 
 /*
@@ -370,22 +242,21 @@ journal_enter(struct journal *j)
 		j->wfd = openat(j->dirfd, j->name, O_WRONLY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	pthread_mutex_unlock(&j->lock);
-	pthread_rwlock_rdlock(&j->cp);
 }
 
 /* Ends a change: the mark of the sync that covers it, and a checkpoint
- * if the journal is full; see journal.h. */
+ * if its half is 3/4 full; see journal.h. */
 uint64_t
 journal_leave(struct journal *j)
 {
 	uint64_t	mark = gsync_mark(&j->sync);
-	off_t		size;
+	int		full;
 
-	pthread_rwlock_unlock(&j->cp);
 	pthread_mutex_lock(&j->lock);
-	size = j->size;
+	full = j->size - half_start(j, j->half) >= j->segment * 3 / 4 &&
+	    j->size >= j->retry_at;
 	pthread_mutex_unlock(&j->lock);
-	if (size >= j->segment - j->segment / 4 &&
+	if (full &&
 	    !__atomic_exchange_n(&j->checkpointing, 1, __ATOMIC_ACQ_REL)) {
 		checkpoint(j);
 		__atomic_store_n(&j->checkpointing, 0, __ATOMIC_RELEASE);
@@ -410,74 +281,162 @@ journal_wait(struct journal *j, uint64_t mark)
 	return rc;
 }
 
-/* Recovers, then starts this process's journal; see journal.h. */
+/* Gives the file open at FD (-1: file NAME) the owner of the directory
+ * DIRFD when root makes it: the daemon opens its store as root and then
+ * runs as the directory's owner, who must be able to write it. */
+void
+journal_own(int dirfd, int fd, const char *name)
+{
+	struct stat	st;
+
+	if (geteuid() != 0 || fstat(dirfd, &st) == -1 || st.st_uid == 0)
+		return;
+	if (fd != -1)
+		(void)fchown(fd, st.st_uid, st.st_gid);
+	else
+		(void)fchownat(dirfd, name, st.st_uid, st.st_gid,
+		    AT_SYMLINK_NOFOLLOW);
+}
+
+/*
+ * Writes zeros over the journal's three segments (the first half has
+ * room for two), synced, where that takes at most 1/64 of the free space;
+ * else records make the file grow.  Best effort either way.
+ */
+static void
+preallocate(struct journal *j)
+{
+	static const char	zeros[65536];
+	struct statvfs		sv;
+	off_t			off;
+
+	if (fstatvfs(j->fd, &sv) == -1 || (unsigned long long)sv.f_bavail *
+	    sv.f_frsize < 64ULL * 3 * (unsigned long long)j->segment)
+		return;
+	for (off = 0; off < 3 * j->segment; off += (off_t)sizeof(zeros))
+		if (write_at(j, zeros, sizeof(zeros), off) == -1)
+			break;
+	(void)fdatasync(j->fd);
+}
+
+/* Creates this process's journal J->name; 0, or -1 with errno. */
+static int
+create(struct journal *j)
+{
+	int	e;
+
+	/* Kept open to flock() and sync only; see write_at(). */
+	j->fd = openat(j->dirfd, j->name, O_RDONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (j->fd == -1)
+		return -1;
+	journal_own(j->dirfd, j->fd, NULL);
+	if (flock(j->fd, LOCK_EX | LOCK_NB) == 0) {
+		preallocate(j);
+		if (fsync(j->dirfd) == 0)
+			return 0;
+	}
+	e = errno;
+	unlinkat(j->dirfd, j->name, 0);
+	close(j->fd);
+	j->fd = -1;
+	errno = e;
+	return -1;
+}
+
+/* The segment size: JOURNAL_SEGMENT, or LOCKD_JOURNAL_SEGMENT from the
+ * environment (tests of checkpoints). */
+static off_t
+segment_size(void)
+{
+	const char	*v = getenv("LOCKD_JOURNAL_SEGMENT");
+	char		*end;
+	long long	 n;
+
+	if (v == NULL || *v == '\0')
+		return JOURNAL_SEGMENT;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 4096 || n > 1LL << 30)
+		return JOURNAL_SEGMENT;
+	return (off_t)n;
+}
+
+/*
+ * Recovers, then starts this process's journal; see journal.h.  Openers
+ * take turns (flock() on the directory), so that the first one after a
+ * boot replays what a power loss left and the others find it done, and
+ * no opener takes a journal that is being created.
+ */
 int
 journal_open(struct journal *j, int dirfd, const char *boot,
     unsigned long instance, struct history *h)
 {
-	pthread_rwlockattr_t	attr;
-	const char		*v;
-	int			rc, e;
+	struct jcover	cover = { 0 };
+	struct jset	set = { 0 };
+	size_t		i;
+	int		rc, e, dead = 0;
 
-	memset(j, 0, sizeof(*j));
-	j->dirfd = dirfd;
-	j->fd = j->wfd = -1;
-	j->history = h;
-	snprintf(j->boot, sizeof(j->boot), "%s", boot);
-	j->segment = JOURNAL_SEGMENT;
-	if ((v = getenv("LOCKD_JOURNAL_SEGMENT")) != NULL && atol(v) >= 4096 &&
-	    atol(v) <= 1024L * 1024 * 1024)
-		j->segment = atol(v);
-	if (journal_recover(dirfd, boot, h) == -1)
-		return -1;
-	snprintf(j->name, sizeof(j->name), "%s%s.%ld.%lu", JOURNAL_PREFIX,
-	    boot, (long)getpid(), instance);
-	/* Kept open to flock() and sync only; see write_at(). */
-	j->fd = openat(dirfd, j->name, O_RDONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (j->fd == -1)
-		return -1;
-	journal_own(dirfd, j->fd, NULL);
-	if ((rc = flock(j->fd, LOCK_EX | LOCK_NB)) == 0) {
-		preallocate(j);
-		rc = start_segment(j);
+	while (flock(dirfd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return -1;
+	rc = jcover_read(dirfd, &cover);
+	if (rc == 0)
+		rc = jset_load(&set, dirfd, &cover, boot, 1);
+	for (i = 0; i < set.nfiles; i++)
+		dead |= set.files[i].fd != -1;
+	if (rc == 0)
+		rc = journal_replay(dirfd, &set, h);
+	if (rc == 0 && j != NULL) {
+		memset(j, 0, sizeof(*j));
+		j->dirfd = dirfd;
+		j->wfd = -1;
+		j->history = h;
+		j->segment = segment_size();
+		snprintf(j->boot, sizeof(j->boot), "%s", boot);
+		snprintf(j->name, sizeof(j->name), "%s%s.%ld.%lu",
+		    JOURNAL_PREFIX, boot, (long)getpid(), instance);
+		rc = create(j);
 	}
-	if (rc == -1 || fsync(dirfd) == -1) {
-		e = errno;
+	/* The dead ones go once a checkpoint covers them. */
+	if (rc == 0 && dead && (rc = journal_checkpoint(dirfd, boot, h, NULL,
+	    NULL)) == 0) {
+		for (i = 0; i < set.nfiles; i++)
+			if (set.files[i].fd != -1)
+				unlinkat(dirfd, set.files[i].name, 0);
+		rc = fsync(dirfd);
+	}
+	e = errno;
+	jset_free(&set);
+	free(cover.e);
+	flock(dirfd, LOCK_UN);
+	if (rc == -1 && j != NULL && j->fd != -1) {
 		unlinkat(dirfd, j->name, 0);
 		close(j->fd);
 		j->fd = -1;
-		errno = e;
-		return -1;
 	}
-	gsync_init(&j->sync, j->fd);
-	j->sync.data = 1;
-	j->sync.inflight = &j->wusers;
-	pthread_mutex_init(&j->lock, NULL);
-	/* A checkpoint must not wait behind a stream of changes. */
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&j->cp, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	return 0;
+	if (rc == 0 && j != NULL) {
+		gsync_init(&j->sync, j->fd);
+		j->sync.data = 1;
+		j->sync.inflight = &j->wusers;
+		pthread_mutex_init(&j->lock, NULL);
+	}
+	errno = e;
+	return rc;
 }
 
-/* Checkpoints for good and removes the journal; see journal.h. */
+/* Checkpoints for good and removes the journal; see journal.h.  Should
+ * the checkpoint fail, the journal stays for the next opener. */
 void
 journal_close(struct journal *j)
 {
 	if (j->fd == -1)
 		return;
-	/* Only a directory known durable may lose its journal. */
-	if (journal_checkpoint_files(j->dirfd, j->names, j->nnames,
-	    j->history) == 0 && unlinkat(j->dirfd, j->name, 0) == 0)
+	if (journal_checkpoint(j->dirfd, j->boot, j->history, NULL, NULL) ==
+	    0 && unlinkat(j->dirfd, j->name, 0) == 0)
 		fsync(j->dirfd);
-	drop_names(j);
-	free(j->names);
 	close(j->fd);
 	j->fd = -1;
 	gsync_destroy(&j->sync);
 	pthread_mutex_destroy(&j->lock);
-	pthread_rwlock_destroy(&j->cp);
 }

@@ -2,15 +2,18 @@
 /*
  * The journal of a lock directory: every change of lock state a process
  * makes, appended to that process's own file and made durable by one
- * shared fdatasync (group commit); and its recovery at open.
+ * shared fdatasync (group commit); the checkpoints that let it be
+ * overwritten; and its recovery at open.
  */
 #ifndef JOURNAL_H
 #define JOURNAL_H
 
-#include <pthread.h>
-#include <stdint.h>
 #include <sys/types.h>
 
+#include <pthread.h>
+#include <stdint.h>
+
+#include "fname.h"
 #include "gsync.h"
 #include "history.h"
 #include "lockfile.h"
@@ -19,47 +22,47 @@
 /* Prefix of journal files: ".journal.<boot id>.<pid>.<instance>". */
 #define JOURNAL_PREFIX		".journal."
 
-/* Size past which a journal is checkpointed and started anew. */
-#define JOURNAL_SEGMENT		(1024 * 1024)
+/* The checkpoint file: which records of which journal are in the
+ * directory, durably (checkpoint.c). */
+#define JOURNAL_CHECKPOINT	".checkpoint"
+
+/* Bytes a journal's half takes before it is checkpointed (3/4 of it). */
+#define JOURNAL_SEGMENT		(512 * 1024)
 
 struct journal {
 	int		 dirfd;		/* the lock directory (not owned) */
 	int		 fd;		/* this process's file, read-only */
 	int		 wfd;		/* open for writing, -1: none */
-	int		 wusers;	/* changes sharing wfd */
+	int		 wusers;	/* changes sharing wfd (atomic) */
 	char		 name[128];
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
-	char		 epoch[17];	/* of the current segment, hex */
 	struct gsync	 sync;		/* fdatasync of fd, shared */
-	pthread_rwlock_t cp;		/* changes read, checkpoints write */
-	pthread_mutex_t	 lock;		/* size, names */
+	pthread_mutex_t	 lock;		/* seq, half, size; appends */
+	unsigned long long seq;		/* of the last record */
+	int		 half;		/* the half records go to */
 	off_t		 size;		/* where the next record goes */
-	off_t		 segment;	/* checkpoint at 3/4 of it */
-	char		**names;	/* lock files written since the last
-					   checkpoint, to sync at the next */
-	size_t		 nnames, namecap;
+	off_t		 segment;	/* a half's size */
+	off_t		 retry_at;	/* after a failed checkpoint */
 	int		 checkpointing;	/* one at a time (atomic) */
 	struct history	*history;	/* synced at checkpoints */
 };
 
 /*
  * Recovers the journals of the lock directory at DIRFD that no live
- * process owns, then starts this process's own in J (history H).  Those
- * of an earlier boot (a power loss, or a stop that did not end them) are
- * replayed into the directory; those of this boot (a process that
- * crashed) only synced.  BOOT: this boot's id; INSTANCE tells stores of
- * one process apart.  0, or -1 with errno.
+ * process owns (recover.c) and, unless J is NULL (a store that does not
+ * sync), starts this process's own in J.  BOOT: this boot's id; INSTANCE
+ * tells stores of one process apart; H: the history.  0, or -1 with
+ * errno.
  */
 int	journal_open(struct journal *j, int dirfd, const char *boot,
 	    unsigned long instance, struct history *h);
 
 /*
- * A change is made between journal_enter() and journal_leave(): its
- * records appended and its files changed, so that no checkpoint falls
- * between the two.  journal_leave() returns the mark to pass to
- * journal_wait(), which returns once the records are durable (0, or -1
- * with errno); 0 as the mark: the change is given up, no wait.  Every
- * journal_enter() needs its journal_wait().  Not nested.
+ * A change makes its change to the directory first and then appends its
+ * records, between journal_enter() and journal_leave(); journal_leave()
+ * returns the mark to pass to journal_wait(), which returns once the
+ * records are durable (0, or -1 with errno); 0 as the mark: no wait.
+ * Every journal_enter() needs its journal_wait().  Not nested.
  */
 void		journal_enter(struct journal *j);
 uint64_t	journal_leave(struct journal *j);
@@ -76,19 +79,72 @@ int	journal_end(struct journal *j, const char *fname,
 	    const struct lockfile *lf, enum lockstore_end how, const char *by,
 	    const char *reason, long long wall);
 
-/* Makes the directory durable and removes this process's journal. */
+/* Checkpoints and removes this process's journal. */
 void	journal_close(struct journal *j);
 
-/* Internals shared with recover.c. */
+/* --- shared by journal.c, checkpoint.c and recover.c ------------------ */
+
+/* One record read from a journal. */
+struct jrec {
+	char		 tag;		/* 'G' or 'E' */
+	unsigned long long seq;
+	char		 fname[NAME_FILE_SIZE];
+	const char	*content;	/* in the journal's buffer */
+	size_t		 clen;
+	const char	*end;		/* E: "<how> <until> =<by> =<reason>" */
+	size_t		 elen;
+	int		 rank;		/* 0 holding, 1 end, 2 marker */
+	unsigned long long token;
+	long long	 stamp;		/* CLOCK_BOOTTIME ms of the change */
+	size_t		 journal;	/* index in struct jset */
+};
+
+/* The journals of a directory, and their records not yet checkpointed. */
+struct jset {
+	struct jrec	*recs;
+	size_t		 n, cap;
+	struct jfile {
+		char		*name;
+		char		*buf;
+		int		 fd;		/* -1 unless taken (dead) */
+		int		 replay;	/* dead, of an earlier boot */
+		unsigned long long maxseq;	/* of its valid records */
+	}		*files;
+	size_t		 nfiles;
+};
+
+/* Which records of which journal a checkpoint covered. */
+struct jcover {
+	unsigned long long gen;
+	char		 boot[LOCKFILE_BOOT_SIZE];
+	size_t		 n;
+	struct {
+		char			name[128];
+		unsigned long long	seq;
+	}		*e;
+};
+
+/* Reads every journal of DIRFD into S: the records past COVER's; with
+ * TAKE, those no live process holds are flock()ed and marked dead (and
+ * replay when not of BOOT).  0, or -1 with errno. */
+int	jset_load(struct jset *s, int dirfd, const struct jcover *cover,
+	    const char *boot, int take);
+void	jset_free(struct jset *s);
+
+/* Reads the checkpoint file into C (empty if there is none).  0 or -1. */
+int	jcover_read(int dirfd, struct jcover *c);
+
+/* Checkpoints: syncs the lock files, the directory and the history H so
+ * that every record of every journal so far is in the directory, and
+ * says so in the checkpoint file (of BOOT).  MINE, when not NULL, is set
+ * to the last seq covered of journal NAME.  0, or -1 with errno. */
+int	journal_checkpoint(int dirfd, const char *boot, struct history *h,
+	    const char *name, unsigned long long *mine);
+
+/* Replays the records of dead journals of an earlier boot (recover.c). */
+int	journal_replay(int dirfd, struct jset *s, struct history *h);
 
 /* Gives a file root makes the lock directory's owner (FD, or NAME). */
 void	journal_own(int dirfd, int fd, const char *name);
-
-/* The checkpoint of the changes journalled so far: see journal.c. */
-int	journal_checkpoint_files(int dirfd, char **names, size_t n,
-	    struct history *h);
-
-/* Replays or syncs the journals of dead processes: see recover.c. */
-int	journal_recover(int dirfd, const char *boot, struct history *h);
 
 #endif /* JOURNAL_H */

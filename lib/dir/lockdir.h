@@ -63,7 +63,6 @@ struct lockdir {
 	int		 dirfd;
 	int		 durable;	/* journal is on */
 	unsigned long	 instance;	/* distinguishes stores in a process */
-	long		 pid;		/* getpid() at open */
 	unsigned long	 seq;		/* temporary file counter (atomic) */
 	int		 no_rename2;	/* renameat2() unsupported (atomic) */
 	char		*path;		/* absolute */
@@ -115,6 +114,12 @@ int	lockdir_write_content(int fd, const struct lockfile *lf);
 enum lockstore_status	lockdir_place_content(struct lockdir *ld,
 			    const char *fname, const struct lockfile *lf,
 			    const char *resource, struct lockstore_error *err);
+
+/* Makes the change to lock file FNAME of RESOURCE durable without a
+ * journal record (a full disk): the file and a checkpoint synced. */
+enum lockstore_status	lockdir_settle(struct lockdir *ld,
+			    const char *fname, const char *resource,
+			    struct lockstore_error *err);
 
 /* Waits for the journal sync MARK of a change to RESOURCE (a no-op when
  * not durable): LOCKSTORE_OK, or STORAGE saying what may be lost. */

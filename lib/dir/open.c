@@ -126,7 +126,6 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	}
 	ld->durable = (flags & LOCKSTORE_NOSYNC) == 0;
 	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
-	ld->pid = (long)getpid();
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
 	ld->tokfd = -1;		/* opened at the first grant */
@@ -137,8 +136,10 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	remove_stale_tmp(ld);
 	/* The journal's records make the history durable. */
 	ld->history = history_open(ld->dirfd, def.history_bytes, 0);
-	if (ld->history != NULL && ld->durable && journal_open(&ld->journal,
-	    ld->dirfd, ld->boot, ld->instance, ld->history) == -1) {
+	/* Without syncs no journal, but what a power loss left is replayed
+	 * all the same. */
+	if (ld->history != NULL && journal_open(ld->durable ? &ld->journal :
+	    NULL, ld->dirfd, ld->boot, ld->instance, ld->history) == -1) {
 		store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
 		    "cannot recover or start the journal in lock directory "
 		    "'%s': %s", dir, strerror(errno));

@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Recovery at open: the journals (journal.c) that no live process owns.
+ * Reading journals (journal.c), and recovery at open.
  *
- * One of this boot was left by a process that crashed: the directory is
- * already right (the page cache survived), so its lock files are synced
- * as a checkpoint would, and it is removed.  One of an earlier boot may
- * follow a power loss: its records past the last checkpoint are replayed.
- * Per lock file the latest record wins: the one with the largest token
- * (a resource's tokens grow with each holding), at one token an end
- * before a holding's lock-delay marker, a holding (renewed: the later
- * deadline) before its end.  Then the file is made to match: a holding
- * whose file is missing, torn or older is written again, an ended one is
- * removed unless a newer holding (a larger token: granted but never
- * answered) is there.  Lock files that do not parse and have no record
- * were never answered either; they are removed rather than wedge their
- * resource.  Ends missing in the history are appended to it.  Only when
- * all of that is durable are the journals removed, so a crash during
- * recovery recovers again.  Openers take turns (flock() on the
- * directory), so the first one after a boot replays and the others find
- * nothing left.
+ * A reader takes every valid record (its sum holds) at any offset, since
+ * a half is overwritten in place and a record that failed may leave a
+ * gap; those the checkpoint file covers are in the directory already.
+ *
+ * Recovery: a journal nobody holds (flock()) is a dead process's.  One of
+ * this boot was left by a crash of the process alone: the directory is
+ * already right (the page cache survived), and the checkpoint at open
+ * covers it.  One of an earlier boot may follow a power loss: its records
+ * no checkpoint covered are replayed.  Per lock file the latest record
+ * wins: the one with the largest token (a resource's tokens grow with
+ * each holding), at one token a holding before its end before a lock-delay
+ * marker, then the later change (stamp).  Then the file is made to match:
+ * a holding whose file is missing, torn or older is written again, an
+ * ended one is removed unless a newer holding (a larger token: granted but
+ * never answered) is there.  Lock files that do not parse and have no
+ * record were never answered either; they are removed rather than wedge
+ * their resource.  Ends missing in the history are appended to it.  Only
+ * then does a checkpoint cover the dead journals and are they removed, so
+ * a crash during recovery recovers again.
  */
 #include "config.h"
 
@@ -35,153 +37,242 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "fname.h"
 #include "journal.h"
 
 /* Largest journal read: far above what checkpoints let one grow to. */
-#define JOURNAL_READ_MAX	(256L * 1024 * 1024)
+#define JOURNAL_READ_MAX	(64L * 1024 * 1024)
 
-/* One record read. */
-struct rec {
-	char		 fname[NAME_FILE_SIZE];
-	const char	*content;	/* in the journal's buffer */
-	size_t		 clen;
-	const char	*end;		/* E: "<how> <until> =<by> =<reason>" */
-	size_t		 elen;
-	int		 rank;		/* 0 holding, 1 end, 2 marker */
-	int		 replay;	/* 0: of this boot, sync only */
-	unsigned long long token;
-	long long	 deadline;
-	size_t		 seq;
-};
-
-/* The journals found and their records. */
-struct found {
-	struct rec	*recs;
-	size_t		 n, cap;
-	char		**bufs;		/* the journals' content */
-	char		**names;
-	int		*fds;		/* flock()ed until they are removed */
-	size_t		 nj, jcap;
-	int		 replay;	/* some journal is of an earlier boot */
-};
-
-/* Adds record R; -1 when out of memory. */
+/* Parses the decimal number at *P (up to END) followed by STOP into *V,
+ * moving *P past STOP; -1 if there is none. */
 static int
-add_rec(struct found *f, const struct rec *r)
+number(const char **p, const char *end, char stop, unsigned long long *v)
 {
-	struct rec	*n;
+	const char	*q = *p;
 
-	if (f->n == f->cap) {
-		n = realloc(f->recs, (f->cap * 2 + 256) * sizeof(*n));
-		if (n == NULL)
+	*v = 0;
+	if (q == end || *q < '0' || *q > '9')
+		return -1;
+	for (; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (*v > (UINT64_MAX - 9) / 10)
 			return -1;
-		f->recs = n;
-		f->cap = f->cap * 2 + 256;
+		*v = *v * 10 + (unsigned)(*q - '0');
 	}
-	f->recs[f->n] = *r;
-	f->recs[f->n].seq = f->n;
-	f->n++;
+	if (q == end || *q != stop)
+		return -1;
+	*p = q + 1;
 	return 0;
 }
 
 /* Fills R from the body B of LEN bytes of a G or E record; -1 if it is
  * not one. */
 static int
-parse_body(char tag, const char *b, size_t len, struct rec *r)
+parse_body(char tag, const char *b, size_t len, struct jrec *r)
 {
-	struct lockfile	lf;
-	const char	*nl;
+	struct lockfile		 lf;
+	const char		*end = b + len, *nl;
+	unsigned long long	 stamp;
 
-	if ((nl = memchr(b, '\n', len)) == NULL || nl == b ||
-	    (size_t)(nl - b) >= NAME_FILE_SIZE)
+	if (number(&b, end, ' ', &stamp) == -1 ||
+	    (nl = memchr(b, '\n', (size_t)(end - b))) == NULL || nl == b ||
+	    nl - b >= NAME_FILE_SIZE)
 		return -1;
 	memcpy(r->fname, b, (size_t)(nl - b));
 	r->fname[nl - b] = '\0';
-	len -= (size_t)(nl - b) + 1;
+	r->stamp = (long long)stamp;
 	b = nl + 1;
 	r->end = NULL;
 	if (tag == 'E') {
-		if ((nl = memchr(b, '\n', len)) == NULL)
+		if ((nl = memchr(b, '\n', (size_t)(end - b))) == NULL)
 			return -1;
 		r->end = b;
 		r->elen = (size_t)(nl - b);
-		len -= r->elen + 1;
 		b = nl + 1;
 	}
 	if (!name_has_suffix(r->fname) || strchr(r->fname, '/') != NULL ||
-	    lockfile_parse(b, len, &lf) == -1)
+	    lockfile_parse(b, (size_t)(end - b), &lf) == -1)
 		return -1;
 	r->content = b;
-	r->clen = len;
+	r->clen = (size_t)(end - b);
 	r->token = lf.token;
-	r->deadline = lf.is_delay ? lf.delay_until_ms : lf.deadline_ms;
+	r->tag = tag;
 	r->rank = tag == 'E' ? 1 : lf.is_delay ? 2 : 0;
 	return 0;
 }
 
-/* The next place after P where a record may start: after a newline (the
- * end of a record or of a line in one) or a zero (of the zeros the journal
- * is written with, where a record that failed may have left a gap). */
-static const char *
-next_start(const char *p, const char *end)
+/* The record at P (before END), if it is a valid one: its length, with
+ * its body parsed into R; else 0. */
+static size_t
+record_at(const char *p, const char *end, struct jrec *r)
 {
-	for (p++; p < end; p++)
-		if ((p[-1] == '\n' || p[-1] == '\0') &&
-		    (*p == 'G' || *p == 'E' || *p == 'C'))
-			return p;
-	return end;
+	const char		*q = p + 2, *b;
+	unsigned long long	 len;
+	uint64_t		 sum;
+	char			 hex[17];
+
+	if (end - p < 24 || (*p != 'G' && *p != 'E') || p[1] != ' ' ||
+	    number(&q, end, ' ', &r->seq) == -1 ||
+	    number(&q, end, ' ', &len) == -1 || end - q < 17 || q[16] != '\n' ||
+	    len > (unsigned long long)(end - q - 17))
+		return 0;
+	b = q + 17;
+	sum = codec_fnv1a_more(codec_fnv1a(p, (size_t)(q - p)), b, len);
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)sum);
+	if (memcmp(q, hex, 16) != 0 || parse_body(*p, b, len, r) == -1)
+		return 0;
+	return (size_t)(b + len - p);
 }
 
-/*
- * Reads the records of the journal BUF (LEN bytes, NUL after them) past
- * its last checkpoint into F; REPLAY for one of an earlier boot.  A record
- * that is torn (a crash, a full disk) or not of this segment is skipped:
- * reading goes on where the next one may start (next_start()).
- */
+/* Adds the valid records of journal K of S (BUF, LEN bytes) past COVER's
+ * seq FROM; notes the largest seq.  0, or -1 when out of memory. */
 static int
-read_journal(struct found *f, const char *buf, size_t len, int replay)
+read_records(struct jset *s, size_t k, const char *buf, size_t len,
+    unsigned long long from)
 {
-	char		epoch[17], tag;
-	const char	*p, *b, *end = buf + len;
-	unsigned long long sum;
-	size_t		blen, first = f->n;
-	struct rec	r;
-	int		n;
+	const char	*p = buf, *end = buf + len;
+	struct jrec	 r, *n;
+	size_t		 got;
 
-	if (sscanf(buf, "lockd-journal 1 %16[0-9a-f] %*s%n", epoch, &n) != 1 ||
-	    strlen(epoch) != 16 || buf[n] != '\n')
-		return 0;	/* torn header: nothing was answered */
-	for (p = buf + n + 1; p < end; p = next_start(p, end)) {
-		n = 0;
-		if (sscanf(p, "%c %zu %16llx%n", &tag, &blen, &sum, &n) != 3 ||
-		    n == 0 || p[n] != '\n' || blen > (size_t)(end - p - n - 1))
-			continue;
-		b = p + n + 1;
-		if (codec_fnv1a_more(codec_fnv1a_more(codec_fnv1a(epoch, 16),
-		    &tag, 1), b, blen) != sum)
-			continue;
-		p = b + blen - 1;	/* its last byte: the next may follow */
-		if (tag == 'C') {
-			f->n = first;	/* all above is in the directory */
+	while (p < end) {
+		memset(&r, 0, sizeof(r));
+		if ((got = record_at(p, end, &r)) == 0) {
+			p++;
 			continue;
 		}
-		memset(&r, 0, sizeof(r));
-		if ((tag != 'G' && tag != 'E') || parse_body(tag, b, blen,
-		    &r) == -1)
+		p += got;
+		if (r.seq > s->files[k].maxseq)
+			s->files[k].maxseq = r.seq;
+		if (r.seq <= from)
 			continue;
-		r.replay = replay;
-		if (add_rec(f, &r) == -1)
-			return -1;
+		if (s->n == s->cap) {
+			n = realloc(s->recs, (s->cap * 2 + 256) * sizeof(*n));
+			if (n == NULL)
+				return -1;
+			s->recs = n;
+			s->cap = s->cap * 2 + 256;
+		}
+		r.journal = k;
+		s->recs[s->n++] = r;
 	}
 	return 0;
+}
+
+/* The seq up to which COVER covers journal NAME. */
+static unsigned long long
+covered_seq(const struct jcover *cover, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cover->n; i++)
+		if (strcmp(cover->e[i].name, name) == 0)
+			return cover->e[i].seq;
+	return 0;
+}
+
+/* Whether journal NAME was written in BOOT (an unknown boot is none). */
+static int
+of_boot(const char *name, const char *boot)
+{
+	size_t	n = strlen(boot);
+
+	return strncmp(boot, "0-", 2) != 0 &&
+	    strncmp(name + sizeof(JOURNAL_PREFIX) - 1, boot, n) == 0 &&
+	    name[sizeof(JOURNAL_PREFIX) - 1 + n] == '.';
+}
+
+/* Reads journal NAME into S; see jset_load(). */
+static int
+load_one(struct jset *s, int dirfd, const char *name,
+    const struct jcover *cover, const char *boot, int take)
+{
+	struct jfile	*f, *nf;
+	struct stat	 st;
+	ssize_t		 got;
+	int		 fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	/* Not a journal of ours, or too large to be one: left alone. */
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > JOURNAL_READ_MAX) {
+		close(fd);
+		return 0;
+	}
+	if ((nf = realloc(s->files, (s->nfiles + 1) * sizeof(*nf))) == NULL) {
+		close(fd);
+		return -1;
+	}
+	s->files = nf;
+	f = &s->files[s->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	f->name = strdup(name);
+	f->buf = malloc((size_t)st.st_size + 1);
+	if (f->name == NULL || f->buf == NULL ||
+	    (got = pread(fd, f->buf, (size_t)st.st_size, 0)) < 0) {
+		free(f->name);
+		free(f->buf);
+		close(fd);
+		return -1;
+	}
+	s->nfiles++;
+	if (take && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		f->fd = fd;	/* dead: kept locked until removed */
+		f->replay = !of_boot(name, boot);
+	} else
+		close(fd);
+	return read_records(s, s->nfiles - 1, f->buf, (size_t)got,
+	    covered_seq(cover, name));
+}
+
+/* Reads every journal; see journal.h. */
+int
+jset_load(struct jset *s, int dirfd, const struct jcover *cover,
+    const char *boot, int take)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd, rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	/* Not a dup(): that would share (and move) DIRFD's offset. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, JOURNAL_PREFIX,
+		    sizeof(JOURNAL_PREFIX) - 1) == 0)
+			rc = load_one(s, dirfd, de->d_name, cover, boot, take);
+	closedir(d);
+	return rc;
+}
+
+/* Frees S and drops the locks of its dead journals. */
+void
+jset_free(struct jset *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nfiles; i++) {
+		if (s->files[i].fd != -1)
+			close(s->files[i].fd);
+		free(s->files[i].name);
+		free(s->files[i].buf);
+	}
+	free(s->files);
+	free(s->recs);
+	memset(s, 0, sizeof(*s));
 }
 
 /* Order: by file, then which state is the later (see the top). */
 static int
 rec_cmp(const void *a, const void *b)
 {
-	const struct rec	*x = a, *y = b;
+	const struct jrec	*x = a, *y = b;
 	int			 c;
 
 	if ((c = strcmp(x->fname, y->fname)) != 0)
@@ -190,8 +281,10 @@ rec_cmp(const void *a, const void *b)
 		return x->token < y->token ? -1 : 1;
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
-	if (x->deadline != y->deadline)
-		return x->deadline < y->deadline ? -1 : 1;
+	if (x->stamp != y->stamp)
+		return x->stamp < y->stamp ? -1 : 1;
+	if (x->journal != y->journal)
+		return x->journal < y->journal ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -245,7 +338,7 @@ write_file(int dirfd, const char *fname, const char *content, size_t len)
 
 /* Makes lock file R->fname match R, the latest record of it. */
 static int
-apply(int dirfd, const struct rec *r)
+apply(int dirfd, const struct jrec *r)
 {
 	struct lockfile	lf;
 	char		buf[LOCKFILE_MAX];
@@ -267,7 +360,7 @@ apply(int dirfd, const struct rec *r)
 
 /* Whether lock file NAME has a record in F (sorted). */
 static int
-has_rec(const struct found *f, const char *name)
+has_rec(const struct jset *f, const char *name)
 {
 	size_t	lo = 0, hi = f->n, mid;
 	int	c;
@@ -286,7 +379,7 @@ has_rec(const struct found *f, const char *name)
 
 /* Removes the lock files that do not parse and have no record. */
 static int
-drop_unparsed(int dirfd, const struct found *f)
+drop_unparsed(int dirfd, const struct jset *f)
 {
 	struct lockfile	 lf;
 	struct dirent	*de;
@@ -325,25 +418,26 @@ same_holding(const struct lockstore_history_entry *e, void *arg)
 
 /* Appends the end R to the history unless it is there. */
 static int
-ensure_history(struct history *h, const struct rec *r,
+ensure_history(struct history *h, const struct jrec *r,
     struct lockstore_history_entry *e)
 {
 	struct lockstore_error	 err;
 	struct lockfile		 lf;
-	const char		*by, *reason;
-	int			 how, n;
+	const char		*p = r->end, *end = r->end + r->elen, *reason;
+	unsigned long long	 how, until;
 
 	memset(e, 0, sizeof(*e));
 	if (lockfile_parse(r->content, r->clen, &lf) == -1 ||
-	    sscanf(r->end, "%d %lld =%n", &how, &e->until_ms, &n) != 2 ||
-	    (by = r->end + n) >= r->end + r->elen ||
-	    (reason = memchr(by, ' ', r->elen - (size_t)n)) == NULL ||
-	    reason[1] != '=' ||
-	    codec_unpercent(e->by, sizeof(e->by), by, (size_t)(reason - by),
-	    CODEC_UPPER, NULL) == -1 ||
+	    number(&p, end, ' ', &how) == -1 ||
+	    number(&p, end, ' ', &until) == -1 || p == end || *p != '=' ||
+	    (reason = memchr(p, ' ', (size_t)(end - p))) == NULL ||
+	    end - reason < 2 || reason[1] != '=' ||
+	    codec_unpercent(e->by, sizeof(e->by), p + 1,
+	    (size_t)(reason - p - 1), CODEC_UPPER, NULL) == -1 ||
 	    codec_unpercent(e->reason, sizeof(e->reason), reason + 2,
-	    (size_t)(r->end + r->elen - reason - 2), CODEC_UPPER, NULL) == -1)
+	    (size_t)(end - reason - 2), CODEC_UPPER, NULL) == -1)
 		return 0;	/* cannot be: its sum held */
+	e->until_ms = (long long)until;
 	snprintf(e->resource, sizeof(e->resource), "%s", lf.resource);
 	snprintf(e->holder, sizeof(e->holder), "%s", lf.holder);
 	e->token = lf.token;
@@ -358,145 +452,42 @@ ensure_history(struct history *h, const struct rec *r,
 }
 
 /*
- * Replays F's records of an earlier boot, then makes the directory
- * durable with the files of this boot's records (as a checkpoint would).
+ * Replays the records of S's dead journals of an earlier boot (see the
+ * top); the others are left to the checkpoint.  0, or -1 with errno.
  */
-static int
-settle(int dirfd, struct found *f, struct history *h)
+int
+journal_replay(int dirfd, struct jset *s, struct history *h)
 {
 	struct lockstore_history_entry	*e;
-	const struct rec		*r;
-	char				**names;
+	const struct jrec		*r;
 	size_t				 i, n = 0;
-	int				 rc = 0;
+	int				 rc = 0, any = 0;
 
-	qsort(f->recs, f->n, sizeof(*f->recs), rec_cmp);
-	e = malloc(sizeof(*e));
-	names = malloc((f->n + 1) * sizeof(*names));
-	if (e == NULL || names == NULL)
-		rc = -1;
-	for (i = 0; i < f->n && rc == 0; i++) {
-		r = &f->recs[i];
-		if (!r->replay && r->rank != 1)
-			names[n++] = f->recs[i].fname;
-		if (r->replay && r->rank == 1)
+	/* only the records of journals to replay */
+	for (i = 0; i < s->n; i++)
+		if (s->files[s->recs[i].journal].replay)
+			s->recs[n++] = s->recs[i];
+	s->n = n;
+	for (i = 0; i < s->nfiles; i++)
+		any |= s->files[i].replay;
+	if (!any)
+		return 0;
+	qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
+	if ((e = malloc(sizeof(*e))) == NULL)
+		return -1;
+	for (i = 0; i < s->n && rc == 0; i++) {
+		r = &s->recs[i];
+		if (r->rank == 1)
 			rc = ensure_history(h, r, e);
-		/* The latest state of the file, unless a process of this
-		 * boot changed it since. */
-		if (rc == 0 && r->replay && (i + 1 == f->n ||
-		    strcmp(f->recs[i + 1].fname, r->fname) != 0))
+		if (rc == 0 && (i + 1 == s->n ||
+		    strcmp(s->recs[i + 1].fname, r->fname) != 0))
 			rc = apply(dirfd, r);
 	}
-	if (rc == 0 && f->replay)
-		rc = drop_unparsed(dirfd, f);
+	free(e);
+	if (rc == 0)
+		rc = drop_unparsed(dirfd, s);
 	/* the history may have been created here */
 	journal_own(dirfd, -1, HISTORY_FILE);
 	journal_own(dirfd, -1, HISTORY_FILE_OLD);
-	if (rc == 0)
-		rc = journal_checkpoint_files(dirfd, names, n, h);
-	free(names);
-	free(e);
-	return rc;
-}
-
-/* Reads the journal NAME into F unless a live process holds it. */
-static int
-take_journal(int dirfd, const char *name, const char *boot, struct found *f)
-{
-	struct stat	 st;
-	char		*buf = NULL, *jboot, **nb, **nn;
-	int		*nf, fd, replay;
-	ssize_t		 got;
-
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		close(fd);
-		return errno == EWOULDBLOCK ? 0 : -1;	/* live */
-	}
-	if (f->nj == f->jcap) {
-		nb = realloc(f->bufs, (f->jcap + 8) * sizeof(*nb));
-		if (nb != NULL)
-			f->bufs = nb;
-		nn = realloc(f->names, (f->jcap + 8) * sizeof(*nn));
-		if (nn != NULL)
-			f->names = nn;
-		nf = realloc(f->fds, (f->jcap + 8) * sizeof(*nf));
-		if (nf != NULL)
-			f->fds = nf;
-		if (nb == NULL || nn == NULL || nf == NULL)
-			goto fail;
-		f->jcap += 8;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_size > JOURNAL_READ_MAX ||
-	    (buf = malloc((size_t)st.st_size + 1)) == NULL ||
-	    (got = pread(fd, buf, (size_t)st.st_size, 0)) < 0)
-		goto fail;
-	buf[got] = '\0';
-	/* ".journal.<boot>.<pid>.<instance>": whose boot? */
-	jboot = (char *)name + sizeof(JOURNAL_PREFIX) - 1;
-	replay = strncmp(jboot, boot, strlen(boot)) != 0 ||
-	    jboot[strlen(boot)] != '.';
-	f->replay |= replay;
-	f->bufs[f->nj] = buf;
-	f->fds[f->nj] = fd;
-	if ((f->names[f->nj] = strdup(name)) == NULL)
-		goto fail;
-	f->nj++;
-	return read_journal(f, buf, (size_t)got, replay);
-fail:
-	free(buf);
-	close(fd);
-	return -1;
-}
-
-/* Recovers the journals of dead processes; see journal.h. */
-int
-journal_recover(int dirfd, const char *boot, struct history *h)
-{
-	struct found	 f;
-	struct dirent	*de;
-	DIR		*d;
-	size_t		 i;
-	int		 fd, rc = 0, e;
-
-	memset(&f, 0, sizeof(f));
-	while (flock(dirfd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return -1;
-	/* Not a dup(): that would share (and move) DIRFD's offset. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		rc = -1;
-		if (fd != -1)
-			close(fd);
-		goto out;
-	}
-	while (rc == 0 && (de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, JOURNAL_PREFIX,
-		    sizeof(JOURNAL_PREFIX) - 1) == 0)
-			rc = take_journal(dirfd, de->d_name, boot, &f);
-	closedir(d);
-	if (rc == 0 && f.nj > 0 && (rc = settle(dirfd, &f, h)) == 0) {
-		for (i = 0; i < f.nj; i++)
-			unlinkat(dirfd, f.names[i], 0);
-		rc = fsync(dirfd);
-	}
-out:
-	e = errno;
-	for (i = 0; i < f.nj; i++) {
-		close(f.fds[i]);
-		free(f.bufs[i]);
-		free(f.names[i]);
-	}
-	free(f.fds);
-	free(f.bufs);
-	free(f.names);
-	free(f.recs);
-	flock(dirfd, LOCK_UN);
-	errno = e;
 	return rc;
 }

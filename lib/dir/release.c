@@ -4,9 +4,9 @@
  *
  * Ending a holding (unlock, break, expiry) appends its history record (not
  * synced: the journal's record of the end carries it, recover.c), then
- * journals the end and removes the file, or after a break or an expiry
- * replaces it by a lock-delay marker (rename over it, so the name stays
- * taken throughout) whose first line is LOCKFILE_DELAY_HOLDER; and answers
+ * removes the file, or after a break or an expiry replaces it by a
+ * lock-delay marker (rename over it, so the name stays taken throughout)
+ * whose first line is LOCKFILE_DELAY_HOLDER, journals that, and answers
  * once the journal is durable.
  */
 #include "config.h"
@@ -78,10 +78,10 @@ make_marker(struct lockdir *ld, const char *resource,
 }
 
 /*
- * Journals the end of holding LF of lock file FNAME and removes the file
- * or, with MARK, puts that marker in its place.  A full disk must not
- * keep a lock from being released: without room for the record a plain
- * release is made durable by a sync of the directory instead.
+ * Removes lock file FNAME, or with MARK puts that marker in its place,
+ * and journals the end of holding LF (and the marker).  A full disk must
+ * not keep a lock from being released: without room for the records the
+ * change is made durable by a checkpoint instead (lockdir_settle()).
  */
 static enum lockstore_status
 end_file(struct lockdir *ld, const char *fname, const char *resource,
@@ -91,40 +91,29 @@ end_file(struct lockdir *ld, const char *fname, const char *resource,
 {
 	enum lockstore_status	st = LOCKSTORE_OK;
 	uint64_t		sync = 0;
-	int			jrc = 0, e = 0;
+	int			jrc = 0;
 
-	if (ld->durable) {
+	if (ld->durable)
 		journal_enter(&ld->journal);
-		jrc = journal_end(&ld->journal, fname, lf, how, by, reason,
-		    wall);
-		e = errno;
-	}
-	if (jrc == -1 && (mark != NULL || (e != ENOSPC && e != EDQUOT)))
-		st = lockdir_storage(err, e, "cannot write the journal",
-		    resource);
-	else if (mark != NULL) {
+	if (mark != NULL)
 		st = lockdir_place_content(ld, fname, mark, resource, err);
-		if (st == LOCKSTORE_OK && ld->durable &&
-		    journal_put(&ld->journal, fname, mark) == -1)
-			st = lockdir_storage(err, errno, "cannot write the "
-			    "journal", resource);
-	} else if (unlinkat(ld->dirfd, fname, 0) == -1)
+	else if (unlinkat(ld->dirfd, fname, 0) == -1)
 		st = lockdir_storage(err, errno, "cannot remove the lock file",
 		    resource);
+	if (st == LOCKSTORE_OK && ld->durable)
+		jrc = journal_end(&ld->journal, fname, lf, how, by, reason,
+		    wall) == -1 || (mark != NULL &&
+		    journal_put(&ld->journal, fname, mark) == -1) ? -1 : 0;
 	if (ld->durable)
 		sync = journal_leave(&ld->journal);
 	/* Waiters look at once, whether or not the sync works. */
 	waitq_notify(ld->store->waitq, resource);
-	if (st != LOCKSTORE_OK || jrc == -1) {
-		if (ld->durable)
-			journal_wait(&ld->journal, 0);
-		if (st == LOCKSTORE_OK && fsync(ld->dirfd) == -1)
-			return store_error(err, LOCKSTORE_STORAGE, errno,
-			    "Storage error: removed the lock file for '%s' but "
-			    "cannot sync the lock directory (%s): the release "
-			    "may not survive a crash", resource,
-			    strerror(errno));
+	if (!ld->durable)
 		return st;
+	if (st != LOCKSTORE_OK || jrc == -1) {
+		journal_wait(&ld->journal, 0);
+		return st != LOCKSTORE_OK ? st :
+		    lockdir_settle(ld, fname, resource, err);
 	}
 	return lockdir_journal_wait(ld, sync, resource, err);
 }

@@ -80,7 +80,7 @@ lockdir_write_tmp(struct lockdir *ld, const struct lockfile *lf,
 	for (tries = 0; tries < 64; tries++) {
 		seq = __atomic_fetch_add(&ld->seq, 1, __ATOMIC_RELAXED);
 		snprintf(tmp, tmpsize, "%s%ld.%lu.%lu", LOCKDIR_TMP_PREFIX,
-		    ld->pid, ld->instance, seq);
+		    (long)getpid(), ld->instance, seq);
 		fd = openat(ld->dirfd, tmp,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd != -1 || errno != EEXIST)
@@ -155,6 +155,29 @@ lockdir_journal_wait(struct lockdir *ld, uint64_t mark, const char *resource,
 	    strerror(errno));
 }
 
+/* Makes the change to lock file FNAME durable without a record (the
+ * journal is full, or failed): the file and a checkpoint, synced. */
+enum lockstore_status
+lockdir_settle(struct lockdir *ld, const char *fname, const char *resource,
+    struct lockstore_error *err)
+{
+	int	fd, rc = 0;
+
+	fd = openat(ld->dirfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd != -1) {
+		rc = fdatasync(fd);
+		close(fd);
+	}
+	if (rc == 0 && journal_checkpoint(ld->dirfd, ld->boot, ld->history,
+	    NULL, NULL) == 0)
+		return LOCKSTORE_OK;
+	return store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
+	    "changed the lock of '%s' but can neither journal nor sync the "
+	    "change (%s): it may not survive a crash", resource,
+	    strerror(errno));
+}
+
 /* Replaces lock file FNAME by LF, durably; the caller holds its flock. */
 enum lockstore_status
 lockdir_replace(struct lockdir *ld, const char *fname,
@@ -164,18 +187,20 @@ lockdir_replace(struct lockdir *ld, const char *fname,
 	enum lockstore_status	st;
 	uint64_t		mark = 0;
 
+	int			jrc = 0;
+
 	if (ld->durable)
 		journal_enter(&ld->journal);
 	st = lockdir_place_content(ld, fname, lf, resource, err);
-	if (st == LOCKSTORE_OK && ld->durable &&
-	    journal_put(&ld->journal, fname, lf) == -1)
-		st = storage(err, errno, "cannot write the journal", resource);
-	if (ld->durable)
-		mark = journal_leave(&ld->journal);
-	if (st != LOCKSTORE_OK) {
-		if (ld->durable)
-			journal_wait(&ld->journal, 0);
+	if (st == LOCKSTORE_OK && ld->durable)
+		jrc = journal_put(&ld->journal, fname, lf);
+	if (!ld->durable)
 		return st;
+	mark = journal_leave(&ld->journal);
+	if (st != LOCKSTORE_OK || jrc == -1) {
+		journal_wait(&ld->journal, 0);
+		return st != LOCKSTORE_OK ? st :
+		    lockdir_settle(ld, fname, resource, err);
 	}
 	return lockdir_journal_wait(ld, mark, resource, err);
 }

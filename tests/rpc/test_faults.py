@@ -500,7 +500,7 @@ class Vanished(FaultCase):
             os.unlink(os.path.join(lockdir, '.token'))  # the token counter
             os.unlink(os.path.join(lockdir, '.history'))  # and the history
             for n in os.listdir(lockdir):       # and the journal
-                if n.startswith('.journal.'):
+                if n.startswith('.journal.') or n == '.checkpoint':
                     os.unlink(os.path.join(lockdir, n))
             os.rmdir(lockdir)
             gone = re.compile(r"Storage error: the lock directory .*locks "

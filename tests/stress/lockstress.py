@@ -771,7 +771,7 @@ def read_lockdir(lockdir, resources):
         # a running daemon keeps its journal (".journal.<boot>.<pid>.*";
         # its removal at a clean stop is checked after the stop).
         if fn not in names and fn not in ('.token', '.history',
-                                          '.history.1') and \
+                                          '.history.1', '.checkpoint') and \
                 not fn.startswith('.journal.'):
             stray.append(fn)
     for r in resources:

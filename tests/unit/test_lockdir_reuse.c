@@ -472,7 +472,8 @@ debris(const char *dir, const char *keep, int *kept)
 		    strcmp(de->d_name, "..") == 0 ||
 		    strcmp(de->d_name, ".token") == 0 ||
 		    strcmp(de->d_name, ".history") == 0 ||
-		    strcmp(de->d_name, ".history.1") == 0)
+		    strcmp(de->d_name, ".history.1") == 0 ||
+		    strcmp(de->d_name, ".checkpoint") == 0)
 			continue;
 		if (keep != NULL && strcmp(de->d_name, keep) == 0) {
 			*kept = 1;

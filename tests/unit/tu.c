@@ -279,15 +279,16 @@ tu_count_entries(const char *path)
 	if ((d = opendir(path)) == NULL)
 		return -1;
 	/* ".token" (the fencing token counter) and ".history*" (the
-	 * history of ended holdings) are in every lock directory in use,
-	 * ".journal.*" in one a store has open; they are neither locks nor
-	 * debris. */
+	 * history of ended holdings) and ".checkpoint" (of the journals)
+	 * are in every lock directory in use, ".journal.*" in one a store
+	 * has open; they are neither locks nor debris. */
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") != 0 &&
 		    strcmp(de->d_name, "..") != 0 &&
 		    strcmp(de->d_name, ".token") != 0 &&
 		    strcmp(de->d_name, ".history") != 0 &&
 		    strcmp(de->d_name, ".history.1") != 0 &&
+		    strcmp(de->d_name, ".checkpoint") != 0 &&
 		    strncmp(de->d_name, ".journal.", 9) != 0)
 			n++;
 	closedir(d);
