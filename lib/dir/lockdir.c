@@ -294,7 +294,7 @@ lockdir_take(void *impl, const char *resource, const char *client,
 	enum name_form		 form;
 	char			 fname[NAME_FILE_SIZE], tmp[96];
 	unsigned long long	 token;
-	int			 fd = -1, st, tries;
+	int			 fd = -1, st, tries, held = 0;
 
 	if ((st = lockdir_check_dir(ld, resource, err)) != LOCKSTORE_OK)
 		return (enum lockstore_status)st;
@@ -330,6 +330,10 @@ lockdir_take(void *impl, const char *resource, const char *client,
 			goto out;
 		}
 		m.fd = fd;
+		if (!held) {
+			lockdir_token_hold(ld);
+			held = 1;
+		}
 		if ((st = lockdir_token_then(ld, resource, &token, place_with,
 		    &m, err)) != LOCKSTORE_OK)
 			goto out;
@@ -355,6 +359,8 @@ out:
 		unlinkat(ld->dirfd, tmp, 0);
 		close(fd);
 	}
+	if (held)
+		lockdir_token_release(ld);
 	free(lf);
 	return (enum lockstore_status)st;
 }

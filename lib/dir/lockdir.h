@@ -70,6 +70,8 @@ struct lockdir {
 	ino_t		 ino;
 	struct journal	 journal;	/* when durable */
 	int		 tokfd;		/* LOCKDIR_TOKEN_FILE, -1 until used */
+	int		 tokwfd;	/* it, for writing, -1: none */
+	int		 tokusers;	/* grants sharing tokwfd */
 	pthread_mutex_t	 toklock;	/* threads; flock() excludes
 					   processes */
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
@@ -155,6 +157,11 @@ enum lockstore_status	lockdir_token_health(struct lockdir *ld,
 enum lockstore_status	lockdir_next_token(struct lockdir *ld,
 			    const char *resource, unsigned long long *token,
 			    struct lockstore_error *err);
+
+/* Grants in flight share the token counter's descriptor for writing
+ * (token.c): between these two calls. */
+void	lockdir_token_hold(struct lockdir *ld);
+void	lockdir_token_release(struct lockdir *ld);
 
 /* lockdir_next_token(), calling THEN(ARG, token) (when not NULL) before
  * any other token can be handed out: what THEN does is in token order. */

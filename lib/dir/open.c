@@ -128,7 +128,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	ld->instance = __atomic_fetch_add(&instances, 1, __ATOMIC_RELAXED);
 	ld->dev = st.st_dev;
 	ld->ino = st.st_ino;
-	ld->tokfd = -1;		/* opened at the first grant */
+	ld->tokfd = ld->tokwfd = -1;	/* opened at the first grant */
 	pthread_mutex_init(&ld->toklock, NULL);
 	pthread_mutex_init(&ld->leaselock, NULL);
 	ld->held = -1;

@@ -219,10 +219,11 @@ read_counter(struct lockdir *ld, const char *resource,
 }
 
 /*
- * Writes the whole counter file: RESERVE, LAST, BOOT, through a descriptor
- * opened for this write only, and only to the file we hold the flock on,
- * not one put in its place.  -1 with errno, or with errno 0 for a
- * replaced file.
+ * Writes the whole counter file: RESERVE, LAST, BOOT, through the
+ * descriptor the grants in flight share (lockdir_token_hold()) or one
+ * opened for this write, and only to the file we hold the flock on, not
+ * one put in its place.  -1 with errno, or with errno 0 for a replaced
+ * file.
  */
 static int
 write_counter(struct lockdir *ld, unsigned long long reserve,
@@ -236,11 +237,13 @@ write_counter(struct lockdir *ld, unsigned long long reserve,
 
 	len = snprintf(buf, sizeof(buf),
 	    "%020llu\nnext %020llu %020llu %s\n", reserve, last, reserve, boot);
-	if ((fd = open_own(ld, O_WRONLY, &why)) == -1)
+	if ((fd = ld->tokwfd) == -1 && (fd = open_own(ld, O_WRONLY, &why)) ==
+	    -1)
 		return -1;
 	if (fstat(fd, &a) == -1 || fstat(ld->tokfd, &b) == -1 ||
 	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
-		close(fd);
+		if (fd != ld->tokwfd)
+			close(fd);
 		errno = 0;
 		return -1;
 	}
@@ -248,7 +251,7 @@ write_counter(struct lockdir *ld, unsigned long long reserve,
 		n = pwrite(fd, buf, (size_t)len, 0);
 	while (n == -1 && errno == EINTR);
 	e = n == -1 ? errno : ENOSPC;
-	if (close(fd) == -1 && n == len) {
+	if (fd != ld->tokwfd && close(fd) == -1 && n == len) {
 		n = -1;
 		e = errno;
 	}
@@ -380,4 +383,33 @@ lockdir_token_health(struct lockdir *ld, struct lockstore_error *err)
 	pthread_mutex_unlock(&ld->toklock);
 	close(fd);
 	return same ? LOCKSTORE_OK : invalid(ld, "was replaced", err);
+}
+
+/*
+ * The grants in flight share one descriptor of the counter open for
+ * writing: the first opens it, the last closes it, so that an idle daemon
+ * keeps none (one would stop an operator from remounting the file system
+ * read-only).  Best effort: without it each write opens its own.
+ */
+void
+lockdir_token_hold(struct lockdir *ld)
+{
+	const char	*why;
+
+	pthread_mutex_lock(&ld->toklock);
+	if (ld->tokusers++ == 0 && ld->tokfd != -1)
+		ld->tokwfd = open_own(ld, O_WRONLY, &why);
+	pthread_mutex_unlock(&ld->toklock);
+}
+
+/* Ends lockdir_token_hold(). */
+void
+lockdir_token_release(struct lockdir *ld)
+{
+	pthread_mutex_lock(&ld->toklock);
+	if (--ld->tokusers == 0 && ld->tokwfd != -1) {
+		close(ld->tokwfd);
+		ld->tokwfd = -1;
+	}
+	pthread_mutex_unlock(&ld->toklock);
 }
