@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dir/journal.h"
+#include "dir/lockfile.h"
 #include "lockdir_tu.h"
 #include "lockstore.h"
 #include "tu.h"
@@ -267,6 +268,48 @@ checkpoints_bound_the_journal(void)
 	lockstore_close(s);
 }
 
+/*
+ * A lock directory of lockd 0.2 (a token counter with its reserve, the
+ * history, spare inodes, a lock file) is taken over at the first open:
+ * its lock stands with its token, new tokens go on above the reserve,
+ * the history is read, the spares go.
+ */
+static void
+a_0_2_directory_is_taken_over(void)
+{
+	struct lockstore	*s;
+	struct lockfile		 lf;
+	char			*dir = tu_tmpdir(), buf[LOCKFILE_MAX];
+	int			 n;
+
+	memset(&lf, 0, sizeof(lf));
+	snprintf(lf.holder, sizeof(lf.holder), "h1");
+	snprintf(lf.resource, sizeof(lf.resource), "vm1");
+	lf.has_resource = 1;
+	lf.since = 1700000000;
+	lf.token = 4000;
+	CU_ASSERT_FATAL((n = lockfile_render(buf, sizeof(buf), &lf)) > 0);
+	buf[n] = '\0';
+	put_file(dir, "vm1.resource.lock", buf);
+	put_file(dir, ".token", "00000000000000005000\nnext "
+	    "00000000000000004000 00000000000000005000 "
+	    "11111111-2222-3333-4444-555555555555\n");
+	put_file(dir, ".history", "v1 3999 1700000000 1700000001000 unlock vm1 "
+	    "h0 - -\n");
+	put_file(dir, ".pool.1.11111111.0.1", "x\n");
+	s = open_store(dir, 0);
+	LOCK(s, "vm1", "h9", LOCKSTORE_HELD, "Resource already locked by 'h1'");
+	TU_ASSERT_INT_EQ(token_of(s, "vm1"), 4000);
+	LOCK(s, "vm2", "h2", LOCKSTORE_OK, NULL);
+	CU_ASSERT(token_of(s, "vm2") > 5000);
+	TU_ASSERT_INT_EQ(history_of(s, "vm1"), 1);
+	TU_ASSERT_INT_EQ(exists(dir, ".pool.1.11111111.0.1"), 0);
+	UNLOCK(s, "vm1", "h1", LOCKSTORE_OK, NULL);
+	TU_ASSERT_INT_EQ(history_of(s, "vm1"), 2);
+	lockstore_close(s);
+	TU_ASSERT_INT_EQ(journals(dir, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -280,6 +323,8 @@ main(void)
 		    journal_of_a_live_store_is_left_alone },
 		{ "checkpoints_bound_the_journal",
 		    checkpoints_bound_the_journal },
+		{ "a_0_2_directory_is_taken_over",
+		    a_0_2_directory_is_taken_over },
 		{ NULL, NULL }
 	};
 
