@@ -37,12 +37,10 @@
  * - A query opens ".history" and, under LOCK_SH on it while it is still
  *   current, ".history.1": two consecutive segments.  It reads them with
  *   no lock held: a segment only grows at its end, and only while current.
- * - Durability: the record's write is followed by an fsync of its file
- *   (shared among concurrent appenders, gsync.c); history_append_async()
- *   lets the caller change the lock directory before waiting for it, so
- *   that both syncs overlap.  Whenever a process opens
- *   ".history", creating it or not, it syncs the directory before writing,
- *   so an acknowledged record never sits in a file whose name may vanish.
+ * - Durability: a record is written, not synced: the lock directory's
+ *   journal (journal.c) records every end, its checkpoints sync the
+ *   history (history_sync()), and recovery after a power loss appends
+ *   the ends the history lost.
  * - Files: opened without following a symbolic link or waiting for a
  *   FIFO, and used only when they are lockd's own (lockdir_not_own(): a
  *   regular file, one name, lockd's user): a hard link to a file outside
@@ -80,7 +78,6 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "gsync.h"
 #include "history.h"
 #include "lockdir.h"
 #include "store_impl.h"
@@ -105,12 +102,10 @@ struct segment {
 	unsigned int	shared;		/* threads inside its LOCK_SH */
 	int		locking;	/* a thread is taking LOCK_SH */
 	int		exclusive;	/* a thread holds or awaits LOCK_EX */
-	struct gsync	sync;
 };
 
 struct history {
 	int		 dirfd;
-	int		 durable;
 	unsigned long	 segment_bytes;	/* atomic */
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cv;		/* segment state changes */
@@ -303,14 +298,13 @@ history_error(struct lockstore_error *err, const char *verb, int e)
 
 /* Opens the journal in the directory DIRFD. */
 struct history *
-history_open(int dirfd, unsigned long segment_bytes, int durable)
+history_open(int dirfd, unsigned long segment_bytes)
 {
 	struct history	*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->dirfd = dirfd;
-	h->durable = durable;
 	h->segment_bytes = segment_bytes;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cv, NULL);
@@ -328,7 +322,6 @@ history_set_segment(struct history *h, unsigned long segment_bytes)
 static void
 segment_free(struct segment *s)
 {
-	gsync_destroy(&s->sync);
 	close(s->fd);
 	free(s);
 }
@@ -359,8 +352,8 @@ segment_get(struct history *h)
 	return s;
 }
 
-/* Makes the segment open at FD current (syncing the directory first when
- * durable) and closes FD on failure.  Called with open_lock held. */
+/* Makes the segment open at FD current and closes FD on failure.  Called
+ * with open_lock held. */
 static int
 segment_install(struct history *h, int fd)
 {
@@ -374,16 +367,12 @@ segment_install(struct history *h, int fd)
 		errno = e;
 		goto fail;
 	}
-	/* The name must be durable before any record in it is reported. */
-	if (h->durable && fsync(h->dirfd) == -1)
-		goto fail;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto fail;
 	s->fd = fd;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	s->refs = 1;		/* h->cur's */
-	gsync_init(&s->sync, fd);
 	pthread_mutex_lock(&h->lock);
 	old = h->cur;
 	h->cur = s;
@@ -446,8 +435,7 @@ finish_rotation(struct history *h, int fd)
 		return 0;
 	if (lock_file(fd, LOCK_EX) == -1)
 		return -1;
-	if (torn_pair(h, fd, &st) && (unlinkat(h->dirfd, HISTORY_FILE, 0) ==
-	    -1 || (h->durable && fsync(h->dirfd) == -1)))
+	if (torn_pair(h, fd, &st) && unlinkat(h->dirfd, HISTORY_FILE, 0) == -1)
 		rc = -1;
 	e = errno;
 	(void)flock(fd, LOCK_UN);
@@ -695,12 +683,11 @@ write_record(struct segment *s, const char *buf, size_t len)
 
 /*
  * One attempt to append BUF: 1 when written, 0 when the segment changed
- * under us and the caller must try again, -1 on error.  When durable, P
- * is left naming the sync still to wait for (history_wait()).
+ * under us and the caller must try again, -1 on error.
  */
 static int
 append_once(struct history *h, unsigned long limit, const char *buf,
-    size_t len, struct history_pending *p)
+    size_t len)
 {
 	struct segment	*s;
 	struct stat	 st;
@@ -724,12 +711,7 @@ append_once(struct history *h, unsigned long limit, const char *buf,
 		rc = stale == 1 ? reopen(h, s) : -1;
 	else if (full)
 		rc = rotate(h, s);
-	else if (rc == 0 && h->durable) {
-		/* The segment stays referenced until the sync is waited for. */
-		p->segment = s;
-		p->mark = gsync_mark(&s->sync);
-		return 1;
-	} else if (rc == 0)
+	else if (rc == 0)
 		rc = 1;
 out:
 	e = errno;
@@ -738,10 +720,9 @@ out:
 	return rc;
 }
 
-/* Appends E to the journal, the sync left to history_wait(). */
+/* Appends E; see history.h. */
 enum lockstore_status
-history_append_async(struct history *h,
-    const struct lockstore_history_entry *e, struct history_pending *p,
+history_append(struct history *h, const struct lockstore_history_entry *e,
     struct lockstore_error *err)
 {
 	char		 stackbuf[STACK_LINE], *buf = stackbuf;
@@ -749,7 +730,6 @@ history_append_async(struct history *h,
 	size_t		 size, len;
 	int		 i, rc = 0, saved;
 
-	p->segment = NULL;
 	limit = __atomic_load_n(&h->segment_bytes, __ATOMIC_RELAXED);
 	if (limit == 0)
 		return LOCKSTORE_OK;
@@ -760,43 +740,13 @@ history_append_async(struct history *h,
 		return history_error(err, "write", errno);
 	len = record_put(buf, size, e);
 	for (i = 0; i < RETRIES && rc == 0; i++)
-		rc = append_once(h, limit, buf, len, p);
+		rc = append_once(h, limit, buf, len);
 	saved = (rc == 0 ? EAGAIN : errno);
 	if (buf != stackbuf)
 		free(buf);
 	if (rc != 1)
 		return history_error(err, "write", saved);
 	return LOCKSTORE_OK;
-}
-
-/* Waits for the sync of a record appended by history_append_async(). */
-enum lockstore_status
-history_wait(struct history *h, struct history_pending *p,
-    struct lockstore_error *err)
-{
-	struct segment	*s = p->segment;
-	int		 rc, e;
-
-	if (s == NULL)
-		return LOCKSTORE_OK;
-	p->segment = NULL;
-	rc = gsync_wait_mark(&s->sync, p->mark);
-	e = errno;
-	segment_put(h, s);
-	return rc == -1 ? history_error(err, "write", e) : LOCKSTORE_OK;
-}
-
-/* Appends E to the journal, durably when the journal is. */
-enum lockstore_status
-history_append(struct history *h, const struct lockstore_history_entry *e,
-    struct lockstore_error *err)
-{
-	struct history_pending	p;
-	enum lockstore_status	st;
-
-	if ((st = history_append_async(h, e, &p, err)) != LOCKSTORE_OK)
-		return st;
-	return history_wait(h, &p, err);
 }
 
 static size_t

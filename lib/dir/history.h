@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lock history of the lock-directory backend: a durable, bounded
- * journal of ended holdings, shared by every process using the directory.
+ * The lock history of the lock-directory backend: a bounded record of
+ * ended holdings, shared by every process using the directory (made
+ * durable by the lock directory's journal, journal.c).
  */
 #ifndef HISTORY_H
 #define HISTORY_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "lockstore.h"
 
@@ -23,12 +23,11 @@ struct history;
  * segment has reached it, the next append first rotates (the current
  * segment replaces the previous one, a new one is started), so about two
  * segments are kept; 0: appends do nothing, queries still read what is
- * retained.  DURABLE: an append returns only after its record is on disk.
- * Files are created lazily.  Returns NULL with errno (ENOMEM) on failure;
- * free with history_close().
+ * retained.  Appends are not synced (history_sync() is).  Files are
+ * created lazily.  Returns NULL with errno (ENOMEM) on failure; free with
+ * history_close().
  */
-struct history		*history_open(int dirfd, unsigned long segment_bytes,
-			    int durable);
+struct history		*history_open(int dirfd, unsigned long segment_bytes);
 
 /* Changes the segment size for later appends (0: history off). */
 void			 history_set_segment(struct history *h,
@@ -41,26 +40,6 @@ void			 history_set_segment(struct history *h,
  */
 enum lockstore_status	 history_append(struct history *h,
 			    const struct lockstore_history_entry *e,
-			    struct lockstore_error *err);
-
-/* A written record whose sync is still to be waited for. */
-struct history_pending {
-	void		*segment;	/* referenced; NULL: nothing to wait */
-	uint64_t	 mark;		/* its gsync_mark() */
-};
-
-/*
- * history_append() in two steps, so that the caller can make another
- * change meanwhile and have both synced at once: the record is written,
- * and P names its sync.  On success the caller must call history_wait()
- * once, whatever it does in between.  Same errors.
- */
-enum lockstore_status	 history_append_async(struct history *h,
-			    const struct lockstore_history_entry *e,
-			    struct history_pending *p,
-			    struct lockstore_error *err);
-enum lockstore_status	 history_wait(struct history *h,
-			    struct history_pending *p,
 			    struct lockstore_error *err);
 
 /*

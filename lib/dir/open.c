@@ -135,7 +135,7 @@ lockstore_open_dir(struct lockstore **storep, const char *dir,
 	read_boot(ld);
 	remove_stale_tmp(ld);
 	/* The journal's records make the history durable. */
-	ld->history = history_open(ld->dirfd, def.history_bytes, 0);
+	ld->history = history_open(ld->dirfd, def.history_bytes);
 	/* Without syncs no journal, but what a power loss left is replayed
 	 * all the same. */
 	if (ld->history != NULL && journal_open(ld->durable ? &ld->journal :

@@ -232,7 +232,7 @@ round_trip_keeps_every_field_of_nasty_names(void)
 	size_t				 i, nn = sizeof(names) / sizeof(names[0]);
 	int				 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 1);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	/* Every short name as resource, holder, by and reason. */
 	for (i = 0; i < nn; i++) {
@@ -324,7 +324,7 @@ lines_have_the_documented_format(void)
 	size_t				 len;
 	int				 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 4096, 0);
+	h = history_open(dirfd, 4096);
 	CU_ASSERT_FATAL(h != NULL);
 	entry(&e, "db/main", "web 1", 7, 100, 200500, LOCKSTORE_END_BREAK,
 	    "admin", "stuck\n100%");
@@ -353,7 +353,7 @@ query_is_newest_first_and_limited(void)
 	size_t		 i;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 1; i <= 20; i++)
 		append_simple(h, "r", i);
@@ -386,7 +386,7 @@ query_reports_only_the_resource_asked(void)
 	size_t		 i, j, nres = sizeof(res) / sizeof(res[0]);
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 0; i < 30; i++)
 		append_simple(h, res[i % nres], i + 1);
@@ -416,7 +416,7 @@ rotation_keeps_about_two_segments(void)
 	long long	 cur, old;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1024, 0);
+	h = history_open(dirfd, 1024);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 1; i <= 2000; i++)
 		append_simple(h, "r", i);
@@ -446,7 +446,7 @@ repeated_holding_is_reported_once_as_newest(void)
 	char				*dir;
 	int				 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	entry(&e, "r", "a", 5, 100, 1000, LOCKSTORE_END_UNLOCK, "", "");
 	append_ok(h, &e);
@@ -496,7 +496,7 @@ duplicate_across_segments_is_reported_once(void)
 	write_in(dir, HISTORY_FILE_OLD,
 	    "v1 5 100 1000 unlock r a - -\nv1 6 200 1500 unlock r b - -\n");
 	write_in(dir, HISTORY_FILE, "v1 5 100 2000 unlock r a - -\n");
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	query_ok(h, "r", 10, &c);
 	TU_ASSERT_INT_EQ_FATAL(c.n, 2);
@@ -525,7 +525,7 @@ deduplication_matches_a_reference_model(void)
 	char				*dir;
 	int				dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 24, 0);
+	h = history_open(dirfd, 1ul << 24);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 0; i < N; i++) {
 		seed = seed * 1103515245u + 12345u;
@@ -615,7 +615,7 @@ torn_and_bad_lines_are_skipped(void)
 	len += 200000;
 	memcpy(content + len, bad_tail, strlen(bad_tail) + 1);
 	write_in(dir, HISTORY_FILE, content);
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	query_ok(h, "r", 100, &c);
 	TU_ASSERT_INT_EQ_FATAL(c.n, 2);
@@ -654,7 +654,7 @@ record_glued_to_a_torn_one_is_read(void)
 	size_t		 i, n;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 0);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 0; i < sizeof(torn) / sizeof(torn[0]); i++) {
 		n = strlen(torn[i]);
@@ -690,7 +690,7 @@ record_after_a_long_torn_tail_is_read(void)
 	CU_ASSERT_FATAL(zeros != NULL);
 	CU_ASSERT_FATAL(tu_join(path, sizeof(path), dir, HISTORY_FILE) == 0);
 	CU_ASSERT_FATAL(tu_write_file(path, zeros, 200000, 0644) == 0);
-	h = history_open(dirfd, 1ul << 20, 1);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	append_simple(h, "r", 7);
 	query_ok(h, "r", 10, &c);
@@ -710,7 +710,7 @@ missing_files_are_an_empty_history(void)
 	char		*dir;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 1ul << 20, 1);
+	h = history_open(dirfd, 1ul << 20);
 	CU_ASSERT_FATAL(h != NULL);
 	query_ok(h, "r", 10, &c);
 	TU_ASSERT_INT_EQ(c.n, 0);
@@ -733,12 +733,12 @@ segment_zero_writes_nothing(void)
 	char		*dir;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 0, 1);
+	h = history_open(dirfd, 0);
 	CU_ASSERT_FATAL(h != NULL);
 	append_simple(h, "r", 1);
 	TU_ASSERT_INT_EQ(count_all(dir), 0);
 	/* What another writer keeps is still read. */
-	w = history_open(dirfd, 4096, 1);
+	w = history_open(dirfd, 4096);
 	CU_ASSERT_FATAL(w != NULL);
 	append_simple(w, "r", 2);
 	query_ok(h, "r", 10, &c);
@@ -769,7 +769,7 @@ new_history_file_is_not_group_writable(void)
 	char		*dir;
 	int		 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 4096, 1);
+	h = history_open(dirfd, 4096);
 	CU_ASSERT_FATAL(h != NULL);
 	append_simple(h, "r", 1);
 	CU_ASSERT_FATAL(fstatat(dirfd, HISTORY_FILE, &st, 0) == 0);
@@ -791,7 +791,7 @@ history_that_is_a_directory_is_a_storage_error(void)
 	int				 dirfd = open_dir(&dir);
 
 	CU_ASSERT_FATAL(mkdirat(dirfd, HISTORY_FILE, 0755) == 0);
-	h = history_open(dirfd, 4096, 1);
+	h = history_open(dirfd, 4096);
 	CU_ASSERT_FATAL(h != NULL);
 	entry(&e, "r", "h", 1, 1, 1, LOCKSTORE_END_UNLOCK, "", "");
 	memset(&err, 0, sizeof(err));
@@ -832,7 +832,7 @@ fill_one_rotation(int dirfd, const char *dir)
 	char		*old;
 	size_t		 i, len, n = 0;
 
-	h = history_open(dirfd, 1024, 1);
+	h = history_open(dirfd, 1024);
 	CU_ASSERT_FATAL(h != NULL);
 	for (i = 1; i <= 40; i++)
 		append_simple(h, "r", i);
@@ -891,8 +891,8 @@ torn_rotation_with_two_names_is_finished(void)
 		}
 		n = fill_one_rotation(dirfd, dir);
 		tear_rotation(dirfd);
-		h = history_open(dirfd, 1024, 1);
-		w = history_open(dirfd, 1024, 1);
+		h = history_open(dirfd, 1024);
+		w = history_open(dirfd, 1024);
 		CU_ASSERT_FATAL(h != NULL && w != NULL);
 		if (first == 1)
 			assert_recovered(h, n, 0);
@@ -924,7 +924,7 @@ rotation_of_a_segment_with_both_names_drops_one(void)
 
 	/* The second name comes after this process took the segment, as a
 	 * torn rotation does where fsck leaves the link count at one. */
-	h = history_open(dirfd, 1024, 1);
+	h = history_open(dirfd, 1024);
 	CU_ASSERT_FATAL(h != NULL);
 	append_simple(h, "r", 1);
 	CU_ASSERT_FATAL(linkat(dirfd, HISTORY_FILE, dirfd, HISTORY_FILE_OLD,
@@ -954,7 +954,7 @@ assert_refused(int dirfd, int e)
 	struct collect			 c = { 0 };
 	struct history			*h;
 
-	h = history_open(dirfd, 1024, 1);
+	h = history_open(dirfd, 1024);
 	CU_ASSERT_FATAL(h != NULL);
 	entry(&en, "r", "h", 1, 1, 1, LOCKSTORE_END_UNLOCK, "", "");
 	memset(&err, 0, sizeof(err));
@@ -1321,7 +1321,7 @@ run_writers(struct history *h, int first, int nthreads, int count,
 
 /* THREADS threads of one process append at once to one journal. */
 static void
-run_threads(unsigned long segment, int durable)
+run_threads(unsigned long segment)
 {
 	struct collect	 c = { 0 };
 	struct history	*h;
@@ -1332,7 +1332,7 @@ run_threads(unsigned long segment, int durable)
 	int		 dirfd = open_dir(&dir);
 
 	spans = spans_new(THREADS * THREAD_RECORDS);
-	h = history_open(dirfd, segment, durable);
+	h = history_open(dirfd, segment);
 	CU_ASSERT_FATAL(h != NULL);
 	watch_start(&w, dirfd, segment);
 	TU_ASSERT_INT_EQ(run_writers(h, 0, THREADS, THREAD_RECORDS, NULL,
@@ -1359,13 +1359,13 @@ run_threads(unsigned long segment, int durable)
 static void
 concurrent_threads_never_interleave_or_lose_records(void)
 {
-	run_threads(4096, 1);
+	run_threads(4096);
 }
 
 static void
 concurrent_threads_rotating_often_keep_the_newest(void)
 {
-	run_threads(512, 0);
+	run_threads(512);
 }
 
 /* Checks a query made while writers append: per writer, newest first,
@@ -1416,7 +1416,7 @@ query_during_rotations_sees_one_consistent_history(void)
 	int			 i, queries = 0, bad = 0, done = 0;
 	int			 dirfd = open_dir(&dir);
 
-	h = history_open(dirfd, 600, 0);
+	h = history_open(dirfd, 600);
 	CU_ASSERT_FATAL(h != NULL);
 	a.h = h;
 	a.count = 2000;
@@ -1449,7 +1449,7 @@ struct proc_arg {
 	const char	*dir;
 	int		 gate;		/* read end: closed when to start */
 	unsigned long	 segment;
-	int		 durable;
+	int		 durable;	/* a round of fewer records */
 	int		 threads;	/* writers per process */
 	int		 count;		/* records per writer */
 	const char	*reason;
@@ -1467,7 +1467,7 @@ proc_run(void *p)
 	int		 dirfd, rc;
 
 	if ((dirfd = open(a->dir, O_RDONLY | O_DIRECTORY)) == -1 ||
-	    (h = history_open(dirfd, a->segment, a->durable)) == NULL)
+	    (h = history_open(dirfd, a->segment)) == NULL)
 		return 3;
 	while (read(a->gate, &c, 1) == -1 && errno == EINTR)
 		;
@@ -1542,7 +1542,7 @@ concurrent_processes_write_whole_lines(void)
 	TU_ASSERT_INT_EQ(check_writers(dir, PROCS, PROC_RECORDS, 1, a.spans),
 	    PROCS * PROC_RECORDS);
 	TU_ASSERT_INT_EQ(size_in(dir, HISTORY_FILE_OLD), -1);
-	h = history_open(dirfd, 0, 0);
+	h = history_open(dirfd, 0);
 	CU_ASSERT_FATAL(h != NULL);
 	query_ok(h, "r", LOCKSTORE_HISTORY_MAX, &c);
 	TU_ASSERT_INT_EQ(c.n, PROCS * PROC_RECORDS);
@@ -1585,7 +1585,7 @@ concurrent_processes_rotating_keep_the_newest(void)
 /*
  * PROCS processes of 4 threads each, rotating at nearly every append (a
  * one-byte segment): the most rotations racing with writes.  The last
- * round is durable (a directory sync at every rotation): fewer records.
+ * round has fewer records.
  */
 static void
 threads_of_many_processes_rotating_at_every_append(void)
