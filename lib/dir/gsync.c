@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Group sync.  A caller needs an fsync that *starts* after its change.  If
+ * Group sync.  A caller needs an fdatasync that *starts* after its change.  If
  * one is running, it may have started too early, so the caller waits for
  * the next; that next one is started by whichever waiter sees the device
  * idle first, and covers every change made before it started.  Under load
- * one fsync thus answers a whole batch of requests (group commit).
+ * one fdatasync thus answers a whole batch of requests (group commit).
  *
  * Only two syncs are ever waited for: the running one, N, and N + 1.  So
  * the waiters sleep on one condition variable per parity, and the end of
@@ -32,7 +32,7 @@ gsync_init(struct gsync *g, int fd)
 	g->started = g->done = g->failed = 0;
 	g->failed_errno = g->running = 0;
 	g->fd = fd;
-	g->data = g->waiting = 0;
+	g->waiting = 0;
 	g->inflight = NULL;
 }
 
@@ -57,7 +57,7 @@ gsync_mark(struct gsync *g)
 	return target;
 }
 
-/* Waits for an fsync that began after this call; see gsync.h. */
+/* Waits for an fdatasync that began after this call; see gsync.h. */
 int
 gsync_wait(struct gsync *g)
 {
@@ -87,7 +87,7 @@ gsync_wait_mark(struct gsync *g, uint64_t target)
 			}
 			mine = ++g->started;
 			pthread_mutex_unlock(&g->lock);
-			rc = g->data ? fdatasync(g->fd) : fsync(g->fd);
+			rc = fdatasync(g->fd);
 			e = errno;
 			pthread_mutex_lock(&g->lock);
 			g->running = 0;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Group sync: one fsync() of a file descriptor shared by concurrent callers. */
+/* Group sync: one fdatasync() of a file shared by concurrent callers. */
 #ifndef GSYNC_H
 #define GSYNC_H
 
@@ -15,7 +15,6 @@ struct gsync {
 	int		failed_errno;
 	int		running;
 	int		fd;
-	int		data;		/* fdatasync() instead of fsync() */
 	int		waiting;	/* callers in gsync_wait_mark() */
 	const int	*inflight;	/* NULL, or how many changes are
 					   under way: a sync about to start
@@ -29,17 +28,17 @@ void	gsync_init(struct gsync *g, int fd);
 void	gsync_destroy(struct gsync *g);
 
 /*
- * Returns once an fsync() of the descriptor that began after this call
+ * Returns once an fdatasync() of the descriptor that began after this call
  * began has finished: everything the caller wrote to it before calling is
- * durable.  Concurrent callers share one fsync.  0, or -1 with errno when
- * such an fsync failed (conservatively, also when any later one failed:
- * after a failed fsync nothing earlier can be trusted to be on disk).
+ * durable.  Concurrent callers share one fdatasync.  0, or -1 with errno when
+ * such a sync failed (conservatively, also when any later one failed:
+ * after a failed sync nothing earlier can be trusted to be on disk).
  */
 int	gsync_wait(struct gsync *g);
 
 /*
  * gsync_wait() in two steps, so that a caller can overlap it with other
- * work: gsync_mark() names the first fsync to begin from now on, and
+ * work: gsync_mark() names the first sync to begin from now on, and
  * gsync_wait_mark() returns once that one (or a later one) has finished,
  * as gsync_wait() does.  Between the two another thread often starts it.
  */

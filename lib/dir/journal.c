@@ -417,7 +417,6 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 	}
 	if (rc == 0 && j != NULL) {
 		gsync_init(&j->sync, j->fd);
-		j->sync.data = 1;
 		j->sync.inflight = &j->wusers;
 		pthread_mutex_init(&j->lock, NULL);
 	}

@@ -24,8 +24,9 @@ static unsigned long instances;	/* atomic */
 
 /*
  * Removes temporary files whose writer is gone (its pid no longer runs) or
- * that are older than any lock call can take, and 0.2's spare inodes.  A crash between write and rename leaves them; they are
- * never read as locks.
+ * that are older than any lock call can take, and 0.2's spare inodes.  A
+ * crash between write and rename leaves them; they are never read as
+ * locks.
  */
 static void
 remove_stale_tmp(struct lockdir *ld)

@@ -127,9 +127,9 @@ flock_sh(int fd, int wait)
  * that hold a mutex a changer may need).
  *
  * Without a lock at first, so that looking seldom waits for a change.
- * But lock files' inodes are reused (pool.c): the inode opened may
- * have been released meanwhile and rewritten for another holding, of this
- * resource or another, maybe more than once, and a read racing a rewrite
+ * But the inode opened may have been released or replaced meanwhile (a
+ * renewal, a lock-delay marker), and files of lockd 0.2 sharing the
+ * directory reuse inodes for other holdings, so a read racing a rewrite
  * may see parts of both, or a cut-off start of the new content.  So a
  * lockless read counts only if it ends in a valid "check" line over all
  * it read, records a resource of this file's name, and FNAME still names
