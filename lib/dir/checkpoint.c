@@ -10,7 +10,7 @@
  *
  *	lockd-checkpoint 1 <gen> <boot id>\n
  *	<journal file name> <seq>\n		one per journal
- *	sum <16 hex digits>\n			FNV-1a 64 of all before it
+ *	sum <16 hex digits>\n		FNV-1a 64 of all before it
  *
  * The valid slot with the larger gen counts.  A checkpoint holds flock()
  * LOCK_EX on the file, so checkpoints of several processes take turns.

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Group sync.  A caller needs an fdatasync that *starts* after its change.  If
- * one is running, it may have started too early, so the caller waits for
- * the next; that next one is started by whichever waiter sees the device
- * idle first, and covers every change made before it started.  Under load
- * one fdatasync thus answers a whole batch of requests (group commit).
+ * Group sync.  A caller needs an fdatasync that *starts* after its
+ * change.  If one is running, it may have started too early, so the
+ * caller waits for the next; that next one is started by whichever waiter
+ * sees the device idle first, and covers every change made before it
+ * started.  Under load one fdatasync thus answers a whole batch of
+ * requests (group commit).
  *
  * Only two syncs are ever waited for: the running one, N, and N + 1.  So
  * the waiters sleep on one condition variable per parity, and the end of
