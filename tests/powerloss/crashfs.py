@@ -25,9 +25,10 @@ The model (POSIX's promises, as ext4 with data=ordered keeps them, no more):
   torn    each change not yet durable is kept or dropped independently and
           at random (seeded): every name operation since the directory's
           last sync on its own, and every file's data on its own (old, new,
-          or the new written over the old up to a random offset, with the
-          old or the new size).  ext4's journal would keep a prefix of the
-          name operations; torn allows any subset, as POSIX does.  With
+          or the new written over the old up to a random offset within
+          the bytes that changed, with the old or the new size).  ext4's
+          journal would keep a prefix of the name operations; torn allows
+          any subset, as POSIX does.  With
           nonatomic, a kept rename may also keep its old name (both names
           of one inode, as fsck leaves it on ext2 or ext4 without journal).
 - Names and inodes only; modes and times come back as they are now, which
@@ -320,14 +321,36 @@ def torn_names(names, ops, rng, nonatomic):
     return names
 
 
+def changed(old, new):
+    """The range [lo, hi) outside which OLD and NEW hold the same bytes."""
+    n, step = min(len(old), len(new)), 4096
+    lo = 0
+    while lo < n and old[lo:lo + step] == new[lo:lo + step]:
+        lo += step
+    lo = min(lo, n)
+    while lo < n and old[lo] == new[lo]:
+        lo += 1
+    if len(old) != len(new):
+        return lo, max(len(old), len(new))
+    hi = n
+    while hi - step > lo and old[hi - step:hi] == new[hi - step:hi]:
+        hi -= step
+    while hi > lo and old[hi - 1] == new[hi - 1]:
+        hi -= 1
+    return lo, hi
+
+
 def torn_data(old, new, rng):
-    """Old, new, or the new written over the old up to a random offset."""
+    """Old, new, or the new written over the old up to a random offset
+    within the bytes that changed (a file written with zeros first would
+    else almost always keep all of it)."""
     pick = rng.randrange(3)
     if pick == 0 or new is None:
         return old
     if pick == 1:
         return new
-    k = rng.randint(0, len(new))
+    lo, hi = changed(old, new)
+    k = rng.randint(min(lo, len(new)), min(hi, len(new)))
     data = new[:k] + old[k:]
     return data[:len(new)] if rng.random() < 0.5 else data
 

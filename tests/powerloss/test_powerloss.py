@@ -40,7 +40,9 @@ HISTORY = ENV('LOCKD_POWERLOSS_HISTORY', '2K')
 KEEP = ENV('LOCKD_POWERLOSS_KEEP', '') == '1'
 CUT_AT = ENV('LOCKD_POWERLOSS_CUT_AT')
 JOURNAL_SMALL = '8192'            # LOCKD_JOURNAL_SEGMENT of half the cuts
-RESOURCES = ['r%d' % i for i in range(5)]
+HOT = ['r%d' % i for i in range(5)]
+COLD = ['q%d' % i for i in range(3)]   # changed seldom (see run_until_cut)
+RESOURCES = HOT + COLD
 CLIENTS_PER_DAEMON = 3
 WEDGE_SECONDS = 3.0
 SEMANTIC = (FAULT_HELD, FAULT_NOT_OWNER, FAULT_NOT_LOCKED)
@@ -139,14 +141,14 @@ class Record:
         return ans
 
 
-def client(rec, d, c, rng):
+def client(rec, d, c, rng, pool=HOT, pause=0):
     """One client: lock or lease what it does not hold, unlock what it
     does, until stopped; its own view of what it holds may be stale after
     a break (then unlock answers 2 or 3)."""
     p = d.proxy(timeout=10)
     held = set()
-    while not rec.stop.is_set():
-        r = rng.choice(RESOURCES)
+    while not rec.stop.wait(rng.uniform(0, pause)):
+        r = rng.choice(pool)
         if r in held:
             ans = rec.call('unlock', r, c, p.unlock, r, c)
             held.discard(r)
@@ -162,7 +164,7 @@ def client(rec, d, c, rng):
 
 def breaker(rec, ds, rng):
     while not rec.stop.wait(rng.uniform(0.02, 0.1)):
-        r = rng.choice(RESOURCES)
+        r = rng.choice(HOT)
         p = rng.choice(ds).proxy(timeout=10)
         rec.call('break', r, None, p.break_lock, r, 'powerloss test')
 
@@ -173,6 +175,11 @@ def run_until_cut(rec, ds, rng, seconds):
         for k, d in enumerate(ds) for i in range(CLIENTS_PER_DAEMON)]
     threads.append(threading.Thread(target=breaker, args=(
         rec, ds, random.Random(rng.random()))))
+    # one slow client per daemon on the cold resources: what it did last
+    # is often covered by a checkpoint when power is cut
+    threads += [threading.Thread(target=client, args=(
+        rec, d, 's%d' % k, random.Random(rng.random()), COLD, 0.3))
+        for k, d in enumerate(ds)]
     for t in threads:
         t.start()
     time.sleep(seconds)
