@@ -424,6 +424,26 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 	return rc;
 }
 
+/* Whether the journal can be written: its name is still its file, which
+ * opens for writing; see journal.h. */
+int
+journal_health(struct journal *j)
+{
+	struct stat	a, b;
+	int		fd;
+
+	fd = openat(j->dirfd, j->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &a) == -1 || fstat(j->fd, &b) == -1 ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return close(fd);
+}
+
 /* Checkpoints for good and removes the journal; see journal.h.  Should
  * the checkpoint fail, the journal stays for the next opener. */
 void

@@ -79,6 +79,10 @@ int	journal_end(struct journal *j, const char *fname,
 	    const struct lockfile *lf, enum lockstore_end how, const char *by,
 	    const char *reason, long long wall);
 
+/* Whether this process's journal can be written (a health probe): 0, or
+ * -1 with errno (ESTALE: its name is another file now). */
+int	journal_health(struct journal *j);
+
 /* Checkpoints and removes this process's journal. */
 void	journal_close(struct journal *j);
 

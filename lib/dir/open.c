@@ -248,8 +248,8 @@ probe_write(struct lockdir *ld, struct lockstore_error *err)
 
 /*
  * Whether a lock could be granted and released now: the directory is the
- * one opened and takes a file, and the token counter and the history,
- * which every grant and every release use, are usable.
+ * one opened and takes a file, and the token counter, the history and
+ * the journal, which every grant and every release use, are usable.
  */
 enum lockstore_status
 lockdir_health(void *impl, struct lockstore_error *err)
@@ -259,9 +259,14 @@ lockdir_health(void *impl, struct lockstore_error *err)
 
 	if ((st = lockdir_check_dir(ld, "(health probe)", err)) !=
 	    LOCKSTORE_OK || (st = probe_write(ld, err)) != LOCKSTORE_OK ||
-	    (st = lockdir_token_health(ld, err)) != LOCKSTORE_OK)
+	    (st = lockdir_token_health(ld, err)) != LOCKSTORE_OK ||
+	    (st = history_health(ld->history, err)) != LOCKSTORE_OK)
 		return st;
-	return history_health(ld->history, err);
+	if (ld->durable && journal_health(&ld->journal) == -1)
+		return store_error(err, LOCKSTORE_STORAGE, errno,
+		    "Storage error: the journal %s/%s cannot be written: %s",
+		    ld->path, ld->journal.name, strerror(errno));
+	return LOCKSTORE_OK;
 }
 
 /* Closes the store LD. */

@@ -310,6 +310,26 @@ a_0_2_directory_is_taken_over(void)
 	TU_ASSERT_INT_EQ(journals(dir, NULL), 0);
 }
 
+/* A journal removed by hand is reported by the health probe, and a
+ * change that cannot be journalled is refused, not answered. */
+static void
+removed_journal_is_unhealthy(void)
+{
+	struct lockstore	*s;
+	struct lockstore_error	 err;
+	char			*dir = tu_tmpdir(), j[PATH_SIZE];
+
+	s = open_store(dir, 0);
+	TU_ASSERT_INT_EQ(lockstore_health(s, &err), LOCKSTORE_OK);
+	TU_ASSERT_INT_EQ(journals(dir, j), 1);
+	CU_ASSERT_FATAL(unlink(j) == 0);
+	TU_ASSERT_INT_EQ(lockstore_health(s, &err), LOCKSTORE_STORAGE);
+	CU_ASSERT(strstr(err.msg, "journal") != NULL);
+	FAILS(s, 0, "vm1", "h1", LOCKSTORE_STORAGE, "Storage error: ");
+	TU_ASSERT_INT_EQ(exists(dir, "vm1.resource.lock"), 0);
+	lockstore_close(s);
+}
+
 int
 main(void)
 {
@@ -325,6 +345,8 @@ main(void)
 		    checkpoints_bound_the_journal },
 		{ "a_0_2_directory_is_taken_over",
 		    a_0_2_directory_is_taken_over },
+		{ "removed_journal_is_unhealthy",
+		    removed_journal_is_unhealthy },
 		{ NULL, NULL }
 	};
 
