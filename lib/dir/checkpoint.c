@@ -229,6 +229,9 @@ journal_checkpoint(int dirfd, const char *boot, struct history *h,
 	if (read_fd(fd, &old) == -1 || jset_load(&s, dirfd, &old, boot, 0) ==
 	    -1)
 		goto out;
+	/* A file whose latest record is an end is gone (or taken again,
+	 * with a record to come): only the others' content counts. */
+	jset_latest(&s);
 	for (i = 0; i < s.n; i++)
 		if (s.recs[i].tag == 'G' &&
 		    sync_name(dirfd, s.recs[i].fname) == -1)

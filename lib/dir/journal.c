@@ -115,6 +115,69 @@ write_at(struct journal *j, const char *buf, size_t len, off_t off)
 }
 
 /*
+ * Checkpoints, then moves to the other half if the checkpoint covered
+ * every record of this process so far that is in it.  After a failure
+ * the next try waits for another eighth of a half.  One at a time; who
+ * waits for room (append()) is woken at the end.
+ */
+static void
+checkpoint(struct journal *j)
+{
+	unsigned long long	covered = 0, first;
+	int			rc;
+
+	if (__atomic_exchange_n(&j->checkpointing, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_mutex_lock(&j->lock);
+	first = j->seq;		/* covered, so is every record before */
+	pthread_mutex_unlock(&j->lock);
+	rc = journal_checkpoint(j->dirfd, j->boot, j->history, j->name,
+	    &covered);
+	pthread_mutex_lock(&j->lock);
+	if (rc == 0 && covered >= first) {
+		j->half ^= 1;
+		j->size = half_start(j, j->half);
+		j->retry_at = 0;
+	} else
+		j->retry_at = j->size + j->segment / 8;
+	__atomic_store_n(&j->checkpointing, 0, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&j->room);
+	pthread_mutex_unlock(&j->lock);
+}
+
+/* Whether a record of LEN bytes fits in the half; called with the lock. */
+static int
+fits(const struct journal *j, size_t len)
+{
+	return j->size + (off_t)len <= half_start(j, j->half) + 2 * j->segment;
+}
+
+/*
+ * Waits, with the lock held, until a record of LEN bytes fits: while a
+ * checkpoint runs (a slow disk), or after running one.  0, or -1 with
+ * EFBIG when checkpoints fail.
+ */
+static int
+room_for(struct journal *j, size_t len)
+{
+	int	tried = 0;
+
+	while (!fits(j, len)) {
+		if (__atomic_load_n(&j->checkpointing, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&j->room, &j->lock);
+		else if (tried++ == 0) {
+			pthread_mutex_unlock(&j->lock);
+			checkpoint(j);
+			pthread_mutex_lock(&j->lock);
+		} else {
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Appends the record TAG with the LEN bytes of body that start HEAD_MAX
  * bytes into BUF (the head is written in front of it, so the record is
  * one write).  In the order of seq, which the lock keeps.
@@ -127,17 +190,18 @@ append(struct journal *j, char tag, char *buf, size_t len)
 	int		n, rc;
 
 	pthread_mutex_lock(&j->lock);
+	if (room_for(j, HEAD_MAX + len) == -1) {
+		pthread_mutex_unlock(&j->lock);
+		return -1;
+	}
 	n = snprintf(head, sizeof(head), "%c %llu %zu ", tag, j->seq + 1, len);
 	sum = codec_fnv1a_more(codec_fnv1a(head, (size_t)n), buf + HEAD_MAX,
 	    len);
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "%016llx\n",
 	    (unsigned long long)sum);
 	memcpy(buf + HEAD_MAX - n, head, (size_t)n);
-	if (j->size + n + (off_t)len > half_start(j, j->half) + 2 * j->segment) {
-		errno = EFBIG;	/* checkpoints fail: no room is left */
-		rc = -1;
-	} else if ((rc = write_at(j, buf + HEAD_MAX - n, (size_t)n + len,
-	    j->size)) == 0) {
+	if ((rc = write_at(j, buf + HEAD_MAX - n, (size_t)n + len, j->size)) ==
+	    0) {
 		j->seq++;
 		j->size += n + (off_t)len;
 	}
@@ -202,32 +266,6 @@ journal_end(struct journal *j, const char *fname, const struct lockfile *lf,
 }
 
 /*
- * Checkpoints, then moves to the other half if the checkpoint covered
- * every record of this process so far that is in it.  After a failure
- * the next try waits for another eighth of a half.
- */
-static void
-checkpoint(struct journal *j)
-{
-	unsigned long long	covered = 0, first;
-	int			rc;
-
-	pthread_mutex_lock(&j->lock);
-	first = j->seq;		/* covered, so is every record before */
-	pthread_mutex_unlock(&j->lock);
-	rc = journal_checkpoint(j->dirfd, j->boot, j->history, j->name,
-	    &covered);
-	pthread_mutex_lock(&j->lock);
-	if (rc == 0 && covered >= first) {
-		j->half ^= 1;
-		j->size = half_start(j, j->half);
-		j->retry_at = 0;
-	} else
-		j->retry_at = j->size + j->segment / 8;
-	pthread_mutex_unlock(&j->lock);
-}
-
-/*
  * Starts a change; see journal.h.  The changes in flight, from their
  * start to the end of their wait, share one descriptor open for writing:
  * opened by the first, closed by the last, so that an idle daemon keeps
@@ -256,11 +294,8 @@ journal_leave(struct journal *j)
 	full = j->size - half_start(j, j->half) >= j->segment * 3 / 4 &&
 	    j->size >= j->retry_at;
 	pthread_mutex_unlock(&j->lock);
-	if (full &&
-	    !__atomic_exchange_n(&j->checkpointing, 1, __ATOMIC_ACQ_REL)) {
+	if (full)
 		checkpoint(j);
-		__atomic_store_n(&j->checkpointing, 0, __ATOMIC_RELEASE);
-	}
 	return mark;
 }
 
@@ -419,6 +454,7 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 		gsync_init(&j->sync, j->fd);
 		j->sync.inflight = &j->wusers;
 		pthread_mutex_init(&j->lock, NULL);
+		pthread_cond_init(&j->room, NULL);
 	}
 	errno = e;
 	return rc;
@@ -457,5 +493,6 @@ journal_close(struct journal *j)
 	close(j->fd);
 	j->fd = -1;
 	gsync_destroy(&j->sync);
+	pthread_cond_destroy(&j->room);
 	pthread_mutex_destroy(&j->lock);
 }

@@ -38,6 +38,7 @@ struct journal {
 	char		 boot[LOCKFILE_BOOT_SIZE];	/* this boot's id */
 	struct gsync	 sync;		/* fdatasync of fd, shared */
 	pthread_mutex_t	 lock;		/* seq, half, size; appends */
+	pthread_cond_t	 room;		/* a checkpoint ended */
 	unsigned long long seq;		/* of the last record */
 	int		 half;		/* the half records go to */
 	off_t		 size;		/* where the next record goes */
@@ -134,6 +135,9 @@ struct jcover {
 int	jset_load(struct jset *s, int dirfd, const struct jcover *cover,
 	    const char *boot, int take);
 void	jset_free(struct jset *s);
+
+/* Keeps of S's records only the latest of each lock file (recover.c). */
+void	jset_latest(struct jset *s);
 
 /* Reads the checkpoint file into C (empty if there is none).  0 or -1. */
 int	jcover_read(int dirfd, struct jcover *c);

@@ -288,6 +288,20 @@ rec_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Keeps of S's records only the latest of each lock file; see journal.h. */
+void
+jset_latest(struct jset *s)
+{
+	size_t	i, n = 0;
+
+	qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
+	for (i = 0; i < s->n; i++)
+		if (i + 1 == s->n ||
+		    strcmp(s->recs[i + 1].fname, s->recs[i].fname) != 0)
+			s->recs[n++] = s->recs[i];
+	s->n = n;
+}
+
 /* Reads the lock file FNAME into LF: 1 if it parses, 0 if it does not,
  * -1 if it is absent, 2 if it is no regular file (left alone: lockd
  * refuses to use it, as ever). */
