@@ -294,6 +294,8 @@ jset_latest(struct jset *s)
 {
 	size_t	i, n = 0;
 
+	if (s->n == 0)
+		return;
 	qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
 	for (i = 0; i < s->n; i++)
 		if (i + 1 == s->n ||
@@ -486,7 +488,8 @@ journal_replay(int dirfd, struct jset *s, struct history *h)
 		any |= s->files[i].replay;
 	if (!any)
 		return 0;
-	qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
+	if (s->n > 0)
+		qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
 	if ((e = malloc(sizeof(*e))) == NULL)
 		return -1;
 	for (i = 0; i < s->n && rc == 0; i++) {
