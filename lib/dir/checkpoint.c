@@ -202,7 +202,7 @@ covered(const struct jcover *old, const struct jset *s, struct jcover *c)
 	for (i = 0; i < s->nfiles; i++) {
 		snprintf(c->e[i].name, sizeof(c->e[i].name), "%s",
 		    s->files[i].name);
-		c->e[i].seq = s->files[i].maxseq;
+		c->e[i].seq = s->files[i].upto;
 		for (k = 0; k < old->n; k++)
 			if (strcmp(old->e[k].name, c->e[i].name) == 0 &&
 			    old->e[k].seq > c->e[i].seq)
@@ -233,7 +233,7 @@ journal_checkpoint(int dirfd, const char *boot, struct history *h,
 	 * with a record to come): only the others' content counts. */
 	jset_latest(&s);
 	for (i = 0; i < s.n; i++)
-		if (s.recs[i].tag == 'G' &&
+		if (s.recs[i].tag == 'G' && !s.recs[i].covered &&
 		    sync_name(dirfd, s.recs[i].fname) == -1)
 			goto out;
 	if (fsync(dirfd) == -1 || history_sync(h) == -1 ||

@@ -6,9 +6,9 @@
  * an fdatasync() of the journal that began after the append has ended
  * (gsync.c: one sync answers every change waiting at that moment).
  *
- * File ".journal.<boot id>.<pid>.<instance>", one per open store, flock()ed
- * (LOCK_EX) by it for its whole life, so that a journal nobody locks is a
- * dead process's.  It is written with zeros first and holds two halves;
+ * File ".journal.<boot id>.<pid>.<instance>.<nonce>", one per open store,
+ * flock()ed (LOCK_EX) by it for its whole life, so that a journal nobody
+ * locks is a dead process's.  It is written with zeros first and holds two halves;
  * records go to one half until it is 3/4 full, then, after a checkpoint,
  * to the other, over records the checkpoint covered: so records overwrite
  * allocated blocks and a sync need not change the file's size.  Records:
@@ -35,13 +35,19 @@
  *   answered only after the journal's sync, so every answered change has
  *   a durable record.
  * - A checkpoint (checkpoint.c) reads every journal in the directory, so
- *   far, then syncs the lock files their G records name, the directory
- *   and the history, and then writes which records of which journal it
- *   covered to ".checkpoint", synced.  Since each record follows its
- *   change, every covered record's change is durable in the directory.
- *   A half is overwritten only after a checkpoint covered it.
+ *   far, then syncs the lock files whose latest record holds them, the
+ *   directory and the history, and then writes which records of which
+ *   journal it covered (up to the first it did not read) to
+ *   ".checkpoint", synced.  Since each record follows its change, every
+ *   covered record's change is durable in the directory.  A half is
+ *   overwritten only after a checkpoint covered it.  A replacement's
+ *   content is synced before its rename: a directory sync may make the
+ *   rename durable before its record.
  * - After a power loss, recover.c replays the records no checkpoint
- *   covered, of every journal left: per lock file the latest wins, and
+ *   covered, of every journal left: per lock file the latest wins
+ *   (covered records still there count: journals are read one after
+ *   another, so one's covered end may follow another's uncovered grant),
+ *   and
  *   since a resource's tokens grow with each holding (lockdir.c takes the
  *   token with the name), "latest" is the largest token, whichever
  *   process's journal holds it.  Unanswered changes may or may not be
@@ -62,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -379,8 +386,27 @@ create(struct journal *j)
 	return -1;
 }
 
+/* A number no other journal's name has: a pid and an instance repeat
+ * (a container's daemon is always pid 1), the time and the address of a
+ * stack variable hardly do. */
+static unsigned long long
+nonce(void)
+{
+	struct timespec	ts;
+	int		here;
+	uint64_t	h;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h = codec_fnv1a(&ts, sizeof(ts));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	h = codec_fnv1a_more(h, &ts, sizeof(ts));
+	h = codec_fnv1a_more(h, &(void *){ &here }, sizeof(void *));
+	return (unsigned long long)h;
+}
+
 /* The segment size: JOURNAL_SEGMENT, or LOCKD_JOURNAL_SEGMENT from the
- * environment (tests of checkpoints). */
+ * environment (tests of checkpoints; at most 16 MiB, so that a journal
+ * stays within what readers read). */
 static off_t
 segment_size(void)
 {
@@ -392,7 +418,7 @@ segment_size(void)
 		return JOURNAL_SEGMENT;
 	errno = 0;
 	n = strtoll(v, &end, 10);
-	if (errno != 0 || *end != '\0' || n < 4096 || n > 1LL << 30)
+	if (errno != 0 || *end != '\0' || n < 4096 || n > 16LL << 20)
 		return JOURNAL_SEGMENT;
 	return (off_t)n;
 }
@@ -429,8 +455,8 @@ journal_open(struct journal *j, int dirfd, const char *boot,
 		j->history = h;
 		j->segment = segment_size();
 		snprintf(j->boot, sizeof(j->boot), "%s", boot);
-		snprintf(j->name, sizeof(j->name), "%s%s.%ld.%lu",
-		    JOURNAL_PREFIX, boot, (long)getpid(), instance);
+		snprintf(j->name, sizeof(j->name), "%s%s.%ld.%lu.%016llx",
+		    JOURNAL_PREFIX, boot, (long)getpid(), instance, nonce());
 		rc = create(j);
 	}
 	/* The dead ones go once a checkpoint covers them. */

@@ -19,7 +19,8 @@
 #include "lockfile.h"
 #include "lockstore.h"
 
-/* Prefix of journal files: ".journal.<boot id>.<pid>.<instance>". */
+/* Prefix of journal files: ".journal.<boot id>.<pid>.<instance>.<nonce>"
+ * (16 hex digits). */
 #define JOURNAL_PREFIX		".journal."
 
 /* The checkpoint file: which records of which journal are in the
@@ -102,9 +103,10 @@ struct jrec {
 	unsigned long long token;
 	long long	 stamp;		/* CLOCK_BOOTTIME ms of the change */
 	size_t		 journal;	/* index in struct jset */
+	int		 covered;	/* by the checkpoint file */
 };
 
-/* The journals of a directory, and their records not yet checkpointed. */
+/* The journals of a directory, and their records. */
 struct jset {
 	struct jrec	*recs;
 	size_t		 n, cap;
@@ -113,9 +115,12 @@ struct jset {
 		char		*buf;
 		int		 fd;		/* -1 unless taken (dead) */
 		int		 replay;	/* dead, of an earlier boot */
-		unsigned long long maxseq;	/* of its valid records */
+		unsigned long long upto;	/* its records up to here were
+						   all read */
 	}		*files;
 	size_t		 nfiles;
+	size_t		 live;		/* journals a live process holds */
+	int		 unknown;	/* this boot has no id */
 };
 
 /* Which records of which journal a checkpoint covered. */
@@ -129,9 +134,9 @@ struct jcover {
 	}		*e;
 };
 
-/* Reads every journal of DIRFD into S: the records past COVER's; with
- * TAKE, those no live process holds are flock()ed and marked dead (and
- * replay when not of BOOT).  0, or -1 with errno. */
+/* Reads every journal of DIRFD into S, marking the records COVER covers;
+ * with TAKE, those no live process holds are flock()ed and marked dead
+ * (and replay when not of BOOT).  0, or -1 with errno. */
 int	jset_load(struct jset *s, int dirfd, const struct jcover *cover,
 	    const char *boot, int take);
 void	jset_free(struct jset *s);

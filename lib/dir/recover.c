@@ -122,15 +122,51 @@ record_at(const char *p, const char *end, struct jrec *r)
 	return (size_t)(b + len - p);
 }
 
-/* Adds the valid records of journal K of S (BUF, LEN bytes) past COVER's
- * seq FROM; notes the largest seq.  0, or -1 when out of memory. */
+static int
+seq_cmp(const void *a, const void *b)
+{
+	unsigned long long	x = *(const unsigned long long *)a;
+	unsigned long long	y = *(const unsigned long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The last seq up to which journal K's records FIRST.. (in S) follow FROM
+ * without a gap: how far a checkpoint that read them covers (a record
+ * written while the file was read may be missing while a later one is
+ * there; seqs have no gaps otherwise).  -1 when out of memory.
+ */
+static int
+contiguous(struct jset *s, size_t k, size_t first, unsigned long long from)
+{
+	unsigned long long	*seq, upto = from;
+	size_t			 i, n = 0;
+
+	if ((seq = malloc((s->n - first + 1) * sizeof(*seq))) == NULL)
+		return -1;
+	for (i = first; i < s->n; i++)
+		if (!s->recs[i].covered)
+			seq[n++] = s->recs[i].seq;
+	if (n > 0)
+		qsort(seq, n, sizeof(*seq), seq_cmp);
+	for (i = 0; i < n && seq[i] <= upto + 1; i++)
+		if (seq[i] == upto + 1)
+			upto++;
+	free(seq);
+	s->files[k].upto = upto;
+	return 0;
+}
+
+/* Adds the valid records of journal K of S (BUF, LEN bytes); those up to
+ * seq FROM are marked covered. 0, or -1 when out of memory. */
 static int
 read_records(struct jset *s, size_t k, const char *buf, size_t len,
     unsigned long long from)
 {
 	const char	*p = buf, *end = buf + len;
 	struct jrec	 r, *n;
-	size_t		 got;
+	size_t		 got, first = s->n;
 
 	while (p < end) {
 		memset(&r, 0, sizeof(r));
@@ -139,10 +175,6 @@ read_records(struct jset *s, size_t k, const char *buf, size_t len,
 			continue;
 		}
 		p += got;
-		if (r.seq > s->files[k].maxseq)
-			s->files[k].maxseq = r.seq;
-		if (r.seq <= from)
-			continue;
 		if (s->n == s->cap) {
 			n = realloc(s->recs, (s->cap * 2 + 256) * sizeof(*n));
 			if (n == NULL)
@@ -151,9 +183,10 @@ read_records(struct jset *s, size_t k, const char *buf, size_t len,
 			s->cap = s->cap * 2 + 256;
 		}
 		r.journal = k;
+		r.covered = r.seq <= from;
 		s->recs[s->n++] = r;
 	}
-	return 0;
+	return contiguous(s, k, first, from);
 }
 
 /* The seq up to which COVER covers journal NAME. */
@@ -179,6 +212,25 @@ of_boot(const char *name, const char *boot)
 	    name[sizeof(JOURNAL_PREFIX) - 1 + n] == '.';
 }
 
+/* Whether NAME is one lockd gives its journals:
+ * ".journal.<boot id>.<pid>.<instance>.<16 hex digits>". */
+static int
+well_formed(const char *name)
+{
+	const char		*p = name + sizeof(JOURNAL_PREFIX) - 1;
+	const char		*end = name + strlen(name);
+	unsigned long long	 v;
+	size_t			 n;
+
+	n = strspn(p, "0123456789abcdef-knotuw");	/* or "0-unknown-boot" */
+	if (n == 0 || n >= LOCKFILE_BOOT_SIZE || p[n] != '.')
+		return 0;
+	p += n + 1;
+	if (number(&p, end, '.', &v) == -1 || number(&p, end, '.', &v) == -1)
+		return 0;
+	return end - p == 16 && strspn(p, "0123456789abcdef") == 16;
+}
+
 /* Reads journal NAME into S; see jset_load(). */
 static int
 load_one(struct jset *s, int dirfd, const char *name,
@@ -189,6 +241,8 @@ load_one(struct jset *s, int dirfd, const char *name,
 	ssize_t		 got;
 	int		 fd;
 
+	if (!well_formed(name))
+		return 0;	/* not a journal of ours: left alone */
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd == -1)
@@ -220,8 +274,10 @@ load_one(struct jset *s, int dirfd, const char *name,
 	if (take && flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		f->fd = fd;	/* dead: kept locked until removed */
 		f->replay = !of_boot(name, boot);
-	} else
+	} else {
+		s->live++;
 		close(fd);
+	}
 	return read_records(s, s->nfiles - 1, f->buf, (size_t)got,
 	    covered_seq(cover, name));
 }
@@ -236,6 +292,7 @@ jset_load(struct jset *s, int dirfd, const struct jcover *cover,
 	int		 fd, rc = 0;
 
 	memset(s, 0, sizeof(*s));
+	s->unknown = strncmp(boot, "0-", 2) == 0;
 	/* Not a dup(): that would share (and move) DIRFD's offset. */
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
@@ -469,38 +526,44 @@ ensure_history(struct history *h, const struct jrec *r,
 
 /*
  * Replays the records of S's dead journals of an earlier boot (see the
- * top); the others are left to the checkpoint.  0, or -1 with errno.
+ * top); the others are left to the checkpoint.  Covered records count in
+ * choosing the latest of a file (one journal's covered end may follow
+ * another's uncovered holding: a checkpoint reads journals one after
+ * another), but only make it write a file that does not parse.  Without
+ * a boot id nothing is replayed while a live process may have changed
+ * the directory since.  0, or -1 with errno.
  */
 int
 journal_replay(int dirfd, struct jset *s, struct history *h)
 {
 	struct lockstore_history_entry	*e;
+	struct lockfile			 lf;
 	const struct jrec		*r;
-	size_t				 i, n = 0;
+	char				 buf[LOCKFILE_MAX];
+	size_t				 i, n = 0, len;
 	int				 rc = 0, any = 0;
 
-	/* only the records of journals to replay */
+	for (i = 0; i < s->nfiles; i++)
+		any |= s->files[i].replay;
+	if (!any || (s->unknown && s->live > 0))
+		return 0;
 	for (i = 0; i < s->n; i++)
 		if (s->files[s->recs[i].journal].replay)
 			s->recs[n++] = s->recs[i];
 	s->n = n;
-	for (i = 0; i < s->nfiles; i++)
-		any |= s->files[i].replay;
-	if (!any)
-		return 0;
-	if (s->n > 0)
-		qsort(s->recs, s->n, sizeof(*s->recs), rec_cmp);
 	if ((e = malloc(sizeof(*e))) == NULL)
 		return -1;
+	for (i = 0; i < s->n && rc == 0; i++)
+		if (s->recs[i].rank == 1 && !s->recs[i].covered)
+			rc = ensure_history(h, &s->recs[i], e);
+	free(e);
+	jset_latest(s);
 	for (i = 0; i < s->n && rc == 0; i++) {
 		r = &s->recs[i];
-		if (r->rank == 1)
-			rc = ensure_history(h, r, e);
-		if (rc == 0 && (i + 1 == s->n ||
-		    strcmp(s->recs[i + 1].fname, r->fname) != 0))
+		if (!r->covered || read_file(dirfd, r->fname, &lf, buf, &len) ==
+		    0)
 			rc = apply(dirfd, r);
 	}
-	free(e);
 	if (rc == 0)
 		rc = drop_unparsed(dirfd, s);
 	/* the history may have been created here */

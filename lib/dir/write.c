@@ -129,6 +129,14 @@ lockdir_place_content(struct lockdir *ld, const char *fname,
 	if ((fd = lockdir_write_tmp(ld, lf, resource, tmp, sizeof(tmp),
 	    err)) == -1)
 		return err->status;
+	/* Synced before it replaces an answered holding: a directory sync
+	 * by anyone may make the rename durable before the record is. */
+	if (ld->durable && fdatasync(fd) == -1) {
+		e = errno;
+		unlinkat(ld->dirfd, tmp, 0);
+		close(fd);
+		return storage(err, e, "cannot write a lock file", resource);
+	}
 	/* Lockers see the name held throughout; unlockers waiting on the
 	 * old inode's flock find it replaced and look again. */
 	if (renameat(ld->dirfd, tmp, ld->dirfd, fname) == -1) {
