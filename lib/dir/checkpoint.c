@@ -138,23 +138,6 @@ write_slot(int fd, const struct jcover *c)
 	return rc;
 }
 
-/* Fsyncs the data of what NAME in DIRFD is, if it is a regular file. */
-static int
-sync_name(int dirfd, const char *name)
-{
-	struct stat	st;
-	int		fd, rc = 0;
-
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1)
-		return errno == ENOENT || errno == ELOOP ? 0 : -1;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-		rc = fdatasync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Opens (making it, SLOT zeros twice, the first time) the checkpoint
  * file, flock()ed; -1 with errno. */
 static int
@@ -234,7 +217,7 @@ journal_checkpoint(int dirfd, const char *boot, struct history *h,
 	jset_latest(&s);
 	for (i = 0; i < s.n; i++)
 		if (s.recs[i].tag == 'G' && !s.recs[i].covered &&
-		    sync_name(dirfd, s.recs[i].fname) == -1)
+		    gsync_name(dirfd, s.recs[i].fname) == -1)
 			goto out;
 	if (fsync(dirfd) == -1 || history_sync(h) == -1 ||
 	    covered(&old, &s, &c) == -1)

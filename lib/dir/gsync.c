@@ -14,7 +14,10 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -116,5 +119,22 @@ gsync_wait_mark(struct gsync *g, uint64_t target)
 	pthread_mutex_unlock(&g->lock);
 	if (rc == -1)
 		errno = e;
+	return rc;
+}
+
+/* Fdatasyncs what NAME in DIRFD is; see gsync.h. */
+int
+gsync_name(int dirfd, const char *name)
+{
+	struct stat	st;
+	int		fd, rc = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT || errno == ELOOP ? 0 : -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		rc = fdatasync(fd);
+	close(fd);
 	return rc;
 }

@@ -45,4 +45,9 @@ int	gsync_wait(struct gsync *g);
 uint64_t	gsync_mark(struct gsync *g);
 int	gsync_wait_mark(struct gsync *g, uint64_t mark);
 
+/* Fdatasyncs the file NAME in DIRFD, without following a symbolic link
+ * or waiting on a FIFO: 0 also when it is absent or not a regular file,
+ * else -1 with errno. */
+int	gsync_name(int dirfd, const char *name);
+
 #endif /* GSYNC_H */

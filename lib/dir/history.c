@@ -1022,22 +1022,11 @@ history_health(struct history *h, struct lockstore_error *err)
 int
 history_sync(struct history *h)
 {
-	static const char	*names[] = { HISTORY_FILE, HISTORY_FILE_OLD };
-	size_t			 i;
-	int			 fd, rc;
-
-	for (i = 0; h != NULL && i < sizeof(names) / sizeof(*names); i++) {
-		fd = openat(h->dirfd, names[i], O_RDONLY | O_NOFOLLOW |
-		    O_NONBLOCK | O_CLOEXEC);
-		if (fd == -1 && errno != ENOENT && errno != ELOOP)
-			return -1;
-		if (fd == -1)
-			continue;
-		rc = fdatasync(fd);
-		close(fd);
-		if (rc == -1)
-			return -1;
-	}
+	if (h == NULL)
+		return 0;
+	if (gsync_name(h->dirfd, HISTORY_FILE) == -1 ||
+	    gsync_name(h->dirfd, HISTORY_FILE_OLD) == -1)
+		return -1;
 	return 0;
 }
 

@@ -216,28 +216,41 @@ append(struct journal *j, char tag, char *buf, size_t len)
 	return rc;
 }
 
-/* Appends G: see journal.h. */
-int
-journal_put(struct journal *j, const char *fname, const struct lockfile *lf)
+/*
+ * Appends the record TAG: "<stamp> <FNAME>\n", then MID (NULL: none),
+ * then LF as lockfile_render() writes it.
+ */
+static int
+record(struct journal *j, char tag, const char *fname, const char *mid,
+    const struct lockfile *lf)
 {
-	size_t	len;
+	size_t	len, mlen = mid != NULL ? strlen(mid) : 0;
 	char	*buf, *p;
 	int	 n, rc;
 
-	if ((buf = malloc(HEAD_MAX + 32 + NAME_FILE_SIZE + LOCKFILE_MAX)) ==
-	    NULL)
+	buf = malloc(HEAD_MAX + 32 + NAME_FILE_SIZE + mlen + LOCKFILE_MAX);
+	if (buf == NULL)
 		return -1;
 	p = buf + HEAD_MAX;
 	p += sprintf(p, "%lld %s\n", clock_mono_ms(), fname);
+	memcpy(p, mid != NULL ? mid : "", mlen);
+	p += mlen;
 	if ((n = lockfile_render(p, LOCKFILE_MAX, lf)) < 0) {
 		free(buf);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	len = (size_t)(p - buf - HEAD_MAX) + (size_t)n;
-	rc = append(j, 'G', buf, len);
+	rc = append(j, tag, buf, len);
 	free(buf);
 	return rc;
+}
+
+/* Appends G: see journal.h. */
+int
+journal_put(struct journal *j, const char *fname, const struct lockfile *lf)
+{
+	return record(j, 'G', fname, NULL, lf);
 }
 
 /* Appends E: see journal.h. */
@@ -245,30 +258,21 @@ int
 journal_end(struct journal *j, const char *fname, const struct lockfile *lf,
     enum lockstore_end how, const char *by, const char *reason, long long wall)
 {
-	size_t	blen = strlen(by), rlen = strlen(reason), len;
-	char	*buf, *p;
-	int	 n, rc;
+	size_t	blen = strlen(by), rlen = strlen(reason);
+	char	*mid, *p;
+	int	 rc;
 
-	buf = malloc(HEAD_MAX + 96 + NAME_FILE_SIZE + 3 * (blen + rlen) +
-	    LOCKFILE_MAX);
-	if (buf == NULL)
+	if ((mid = malloc(64 + 3 * (blen + rlen))) == NULL)
 		return -1;
-	p = buf + HEAD_MAX;
-	p += sprintf(p, "%lld %s\n%d %lld =", clock_mono_ms(), fname,
-	    (int)how, wall);
+	p = mid + sprintf(mid, "%d %lld =", (int)how, wall);
 	p = codec_percent(p, by, blen, esc_field);
 	*p++ = ' ';
 	*p++ = '=';
 	p = codec_percent(p, reason, rlen, esc_field);
 	*p++ = '\n';
-	if ((n = lockfile_render(p, LOCKFILE_MAX, lf)) < 0) {
-		free(buf);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	len = (size_t)(p - buf - HEAD_MAX) + (size_t)n;
-	rc = append(j, 'E', buf, len);
-	free(buf);
+	*p = '\0';
+	rc = record(j, 'E', fname, mid, lf);
+	free(mid);
 	return rc;
 }
 

@@ -123,6 +123,16 @@ enum lockstore_status	lockdir_settle(struct lockdir *ld,
 			    const char *fname, const char *resource,
 			    struct lockstore_error *err);
 
+/*
+ * Ends a change to lock file FNAME of RESOURCE begun with journal_enter()
+ * (when durable): ST, the change's outcome, and JRC, -1 if its records
+ * could not be appended (then it is made durable by lockdir_settle()),
+ * else waits for the journal's sync.
+ */
+enum lockstore_status	lockdir_journal_finish(struct lockdir *ld,
+			    enum lockstore_status st, int jrc, const char *fname,
+			    const char *resource, struct lockstore_error *err);
+
 /* Waits for the journal sync MARK of a change to RESOURCE (a no-op when
  * not durable): LOCKSTORE_OK, or STORAGE saying what may be lost. */
 enum lockstore_status	lockdir_journal_wait(struct lockdir *ld,

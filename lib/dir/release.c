@@ -90,7 +90,6 @@ end_file(struct lockdir *ld, const char *fname, const char *resource,
     struct lockstore_error *err)
 {
 	enum lockstore_status	st = LOCKSTORE_OK;
-	uint64_t		sync = 0;
 	int			jrc = 0;
 
 	if (ld->durable)
@@ -104,18 +103,9 @@ end_file(struct lockdir *ld, const char *fname, const char *resource,
 		jrc = journal_end(&ld->journal, fname, lf, how, by, reason,
 		    wall) == -1 || (mark != NULL &&
 		    journal_put(&ld->journal, fname, mark) == -1) ? -1 : 0;
-	if (ld->durable)
-		sync = journal_leave(&ld->journal);
 	/* Waiters look at once, whether or not the sync works. */
 	waitq_notify(ld->store->waitq, resource);
-	if (!ld->durable)
-		return st;
-	if (st != LOCKSTORE_OK || jrc == -1) {
-		journal_wait(&ld->journal, 0);
-		return st != LOCKSTORE_OK ? st :
-		    lockdir_settle(ld, fname, resource, err);
-	}
-	return lockdir_journal_wait(ld, sync, resource, err);
+	return lockdir_journal_finish(ld, st, jrc, fname, resource, err);
 }
 
 /* Ends the holding LF of FNAME; see lockdir.h. */

@@ -169,16 +169,8 @@ enum lockstore_status
 lockdir_settle(struct lockdir *ld, const char *fname, const char *resource,
     struct lockstore_error *err)
 {
-	int	fd, rc = 0;
-
-	fd = openat(ld->dirfd, fname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd != -1) {
-		rc = fdatasync(fd);
-		close(fd);
-	}
-	if (rc == 0 && journal_checkpoint(ld->dirfd, ld->boot, ld->history,
-	    NULL, NULL) == 0)
+	if (gsync_name(ld->dirfd, fname) == 0 && journal_checkpoint(ld->dirfd,
+	    ld->boot, ld->history, NULL, NULL) == 0)
 		return LOCKSTORE_OK;
 	return store_error(err, LOCKSTORE_STORAGE, errno, "Storage error: "
 	    "changed the lock of '%s' but can neither journal nor sync the "
@@ -186,22 +178,14 @@ lockdir_settle(struct lockdir *ld, const char *fname, const char *resource,
 	    strerror(errno));
 }
 
-/* Replaces lock file FNAME by LF, durably; the caller holds its flock. */
+/* Ends a change to lock file FNAME begun with journal_enter(); see
+ * lockdir.h. */
 enum lockstore_status
-lockdir_replace(struct lockdir *ld, const char *fname,
-    const struct lockfile *lf, const char *resource,
-    struct lockstore_error *err)
+lockdir_journal_finish(struct lockdir *ld, enum lockstore_status st, int jrc,
+    const char *fname, const char *resource, struct lockstore_error *err)
 {
-	enum lockstore_status	st;
-	uint64_t		mark = 0;
+	uint64_t	mark;
 
-	int			jrc = 0;
-
-	if (ld->durable)
-		journal_enter(&ld->journal);
-	st = lockdir_place_content(ld, fname, lf, resource, err);
-	if (st == LOCKSTORE_OK && ld->durable)
-		jrc = journal_put(&ld->journal, fname, lf);
 	if (!ld->durable)
 		return st;
 	mark = journal_leave(&ld->journal);
@@ -211,4 +195,21 @@ lockdir_replace(struct lockdir *ld, const char *fname,
 		    lockdir_settle(ld, fname, resource, err);
 	}
 	return lockdir_journal_wait(ld, mark, resource, err);
+}
+
+/* Replaces lock file FNAME by LF, durably; the caller holds its flock. */
+enum lockstore_status
+lockdir_replace(struct lockdir *ld, const char *fname,
+    const struct lockfile *lf, const char *resource,
+    struct lockstore_error *err)
+{
+	enum lockstore_status	st;
+	int			jrc = 0;
+
+	if (ld->durable)
+		journal_enter(&ld->journal);
+	st = lockdir_place_content(ld, fname, lf, resource, err);
+	if (st == LOCKSTORE_OK && ld->durable)
+		jrc = journal_put(&ld->journal, fname, lf);
+	return lockdir_journal_finish(ld, st, jrc, fname, resource, err);
 }
