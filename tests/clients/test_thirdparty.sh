@@ -37,10 +37,21 @@ command -v timeout >/dev/null 2>&1 && limit="timeout 30"
 tmp=$(mktemp -d /tmp/lockd-clients.XXXXXX) || exit 1
 pid=
 
+# is_lockd PID: PID is a live lockd (not a zombie, not a reused pid).
 is_lockd() {
 	case $(cat "/proc/$1/stat" 2>/dev/null) in
 	*"(lockd) "[!Z]*) return 0 ;;
 	*) return 1 ;;
+	esac
+}
+
+# starting PID: the child started below has not ended.  Until its exec it
+# is still a shell, so is_lockd would take it for dead; that made the
+# start fail on a busy machine with no word from lockd.
+starting() {
+	case $(cat "/proc/$1/stat" 2>/dev/null) in
+	"" | *") Z "*) return 1 ;;
+	*) return 0 ;;
 	esac
 }
 
@@ -71,7 +82,7 @@ user=
 pid=$!
 port=
 i=0
-while [ -z "$port" ] && [ $i -lt 100 ] && is_lockd "$pid"; do
+while [ -z "$port" ] && [ $i -lt 300 ] && starting "$pid"; do
 	sleep 0.1
 	port=$(sed -n 's|^lockd: listening on http://127\.0\.0\.1:\([0-9]*\)/$|\1|p' \
 	    "$tmp/stderr" | head -n 1)
