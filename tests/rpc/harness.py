@@ -372,6 +372,27 @@ class Daemon:
                 pass
         return ''.join(out)
 
+    def waiting(self):
+        """Acquires waiting now (the lockd_waiting gauge of /metrics)."""
+        _, _, body = parse_http(raw_http(self.port,
+                                         http_request('GET', '/metrics')))
+        m = re.search(rb'^lockd_waiting (\d+)$', body, re.M)
+        if m is None:
+            raise AssertionError('no lockd_waiting in /metrics')
+        return int(m.group(1))
+
+    def wait_waiting(self, n, timeout=START_TIMEOUT):
+        """Waits until N acquires wait: a waiter has queued, not just been
+        sent (a fixed sleep fails on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.waiting()
+            if got == n:
+                return
+            time.sleep(0.01)
+        raise AssertionError('%d waiters did not queue within %g s (%d)'
+                             % (n, timeout, got))
+
     def proxy(self, path='/', timeout=CALL_TIMEOUT):
         """ServerProxy on PATH ('' posts to /RPC2), allow_none, timeout."""
         if self.port is None:

@@ -27,6 +27,9 @@ from test_access import write_users
 
 WAIT_SLACK = 3.0        # seconds a wait may overrun on a loaded machine
 LATENCY_ROUNDS = 10
+# The median wake-up shows that an unlock wakes its waiter (< 50 ms); the
+# slowest may meet a busy machine but stays below the 1 s fallback poll.
+MAX_WAKEUP = 0.9
 DELAYED_RE = re.compile(r'Resource held off until \S+ after an? '
                         r'(break|expired lease) \(lock-delay\)')
 
@@ -114,13 +117,13 @@ class FeaturesCase(LockdTestCase):
             time.sleep(0.02)
         self.fail('not within %g s: %s' % (timeout, what))
 
-    def start_waiter(self, r, client, wait, daemon=None, settle=0.15):
-        """An acquire with WAIT in a thread, given SETTLE seconds to
-        queue up."""
-        c = Call((daemon or self.daemon).proxy().acquire, r, client,
-                 {'wait': wait})
+    def start_waiter(self, r, client, wait, daemon=None):
+        """An acquire with WAIT in a thread, returned once it waits."""
+        d = daemon or self.daemon
+        n = d.waiting()
+        c = Call(d.proxy().acquire, r, client, {'wait': wait})
         c.start()
-        time.sleep(settle)
+        d.wait_waiting(n + 1)
         return c
 
 
@@ -208,14 +211,14 @@ class AcquireTest(FeaturesCase):
         lat = self.measure_wakeups(self.daemon, self.daemon)
         self.report('through the same daemon', lat)
         self.assertLess(statistics.median(lat), 0.050, lat)
-        self.assertLess(max(lat), 0.250, lat)
+        self.assertLess(max(lat), MAX_WAKEUP, lat)
 
     def test_waiter_woken_fast_by_unlock_on_another_daemon(self):
         with Daemon(lockdir=self.daemon.lockdir) as other:
             lat = self.measure_wakeups(self.daemon, other)
         self.report('through another daemon', lat)
         self.assertLess(statistics.median(lat), 0.050, lat)
-        self.assertLess(max(lat), 0.250, lat)
+        self.assertLess(max(lat), MAX_WAKEUP, lat)
 
     def test_waiters_are_served_in_arrival_order(self):
         r = self.name()
@@ -233,8 +236,7 @@ class AcquireTest(FeaturesCase):
         for i in range(5):
             calls.append(Call(take_and_pass, 'w%d' % i))
             calls[-1].start()
-            time.sleep(0.1)
-        time.sleep(0.1)
+            self.daemon.wait_waiting(i + 1)
         self.assertEqual(order, [])
         self.p.unlock(r, 'holder')
         for c in calls:
@@ -249,7 +251,7 @@ class AcquireTest(FeaturesCase):
                                    allow_none=True).encode()
         s = socket.create_connection((HOST, self.daemon.port), timeout=10)
         s.sendall(http_request('POST', '/RPC2', body))
-        time.sleep(0.2)
+        self.daemon.wait_waiting(1)
         return s
 
     def test_disconnected_waiter_is_dropped_for_the_next(self):
@@ -258,7 +260,7 @@ class AcquireTest(FeaturesCase):
         gone = self.gone_waiter(r, 'gone')
         nxt = self.start_waiter(r, 'next', 15)
         gone.close()
-        time.sleep(0.4)         # noticed within about 100 ms
+        self.daemon.wait_waiting(1)     # noticed within about 100 ms
         self.assertIsNone(self.p.unlock(r, 'holder'))
         nxt.finish()
         self.assertIsNone(nxt.fault)
@@ -273,29 +275,32 @@ class AcquireTest(FeaturesCase):
         self.p.lock(r, 'holder')
         gone = self.gone_waiter(r, 'gone')
         gone.close()
-        time.sleep(0.4)
+        self.daemon.wait_waiting(0)
         self.assertIsNone(self.p.unlock(r, 'holder'))
         time.sleep(0.3)
         self.assertIs(self.p.status(r)['held'], False)
 
     def test_lease_expires_renews_and_is_recorded(self):
         r = self.name()
-        g = self.p.acquire(r, 'c', {'ttl': 0.8})
+        g = self.p.acquire(r, 'c', {'ttl': 2})
+        t0 = time.monotonic()
         st = self.p.status(r)
-        self.assertEqual(st['ttl'], 0.8)
+        self.assertEqual(st['ttl'], 2.0)
         self.assertIn('expires', st)
-        time.sleep(0.5)
-        rn = self.p.renew(r, 'c', str(g['token']), 1.2)
+        time.sleep(0.8)
+        rn = self.p.renew(r, 'c', str(g['token']), 3)
         self.assertEqual((rn['token'], rn['reacquired'], rn['waited'],
-                          rn['ttl']), (g['token'], True, 0.0, 1.2))
-        time.sleep(0.6)        # past the first TTL, within the renewed one
+                          rn['ttl']), (g['token'], True, 0.0, 3.0))
+        # Past the first TTL, within the renewed one (1.2 s of slack on
+        # either side for a busy machine).
+        time.sleep(max(0.0, 2.4 - (time.monotonic() - t0)))
         self.assertEqual(self.p.status(r).get('holder'), 'c')
         self.assertIs(self.p.check(r, 'c', g['token']), True)
-        self.wait_until(lambda: not self.p.status(r)['held'], 3,
+        self.wait_until(lambda: not self.p.status(r)['held'], 5,
                         'the lease expires')
         self.assertIs(self.p.check(r, 'c', g['token']), False)
         # The record may trail status() by one sweep of the expiry thread.
-        self.wait_until(lambda: self.p.history(r), 0.5,
+        self.wait_until(lambda: self.p.history(r), 3,
                         'the expiry is in the history')
         h = self.p.history(r)
         self.assertEqual((h[0]['ended'], h[0]['holder'], h[0]['token']),
@@ -451,7 +456,7 @@ class MaxWaitersTest(FeaturesCase):
         t0 = time.monotonic()
         self.assertFault(FAULT_WAITERS, re.compile(r'Too many waiters: .*'),
                          self.p.acquire, r, 'w2', {'wait': 15})
-        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertLess(time.monotonic() - t0, WAIT_SLACK)
         # Not waiting is still fine.
         self.assertFault(FAULT_HELD, None, self.p.acquire, r, 'w3', {})
         self.p.unlock(r, 'holder')
@@ -561,7 +566,7 @@ class ReloadAndAuthTest(LockdTestCase):
             p.lock('r', 'h')
             w = Call(d.proxy().acquire, 'r', 'w', {'wait': 20})
             w.start()
-            time.sleep(0.2)
+            d.wait_waiting(1)
             os.kill(d.pid, signal.SIGHUP)
             self.wait_log(d, 'access rules (allow, auth-file) applied')
             self.assertTrue(w.is_alive())
@@ -574,7 +579,7 @@ class ReloadAndAuthTest(LockdTestCase):
             d.proxy().lock('r', 'h')
             w = Call(d.proxy().acquire, 'r', 'w', {'wait': 60})
             w.start()
-            time.sleep(0.2)
+            d.wait_waiting(1)
             t0 = time.monotonic()
             self.assertEqual(d.stop(timeout=10), 0)
             self.assertLess(time.monotonic() - t0, 6)

@@ -15,10 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Daemon, LockdTestCase, main, parse_http,  # noqa: E402
                      raw_http, http_request, xmlrpc_post, xmlrpc_result)
 from harness import (FAULT_HELD, FAULT_NOT_LOCKED, FAULT_REFUSED,  # noqa: E402
-                     FAULT_RESOURCE)
+                     FAULT_RESOURCE, WRAPPER)
 
 Fault = xmlrpc.client.Fault
 LIMIT = 64 * 1024
+# Seconds for three calls while a hostile client is about; a daemon under
+# LOCKD_WRAPPER (valgrind) is 20-50 times slower.
+SERVE_WITHIN = 30.0 if WRAPPER else 2.0
 
 BILLION_LAUGHS = b'''<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -312,7 +315,7 @@ class Hostile(LockdTestCase):
         t.start()
         time.sleep(0.3)
         took = self.assert_serving()
-        self.assertLess(took, 2.0)
+        self.assertLess(took, SERVE_WITHIN)
         t.join(30)
         self.assertFalse(t.is_alive())
         if 'resp' in outcome and outcome['resp']:
@@ -348,7 +351,7 @@ class Hostile(LockdTestCase):
             except (TimeoutError, ConnectionResetError, BrokenPipeError):
                 pass
             self.assertTrue(self.d.alive(), repr(req[:40]))
-        self.assertLess(self.assert_serving(), 2.0)
+        self.assertLess(self.assert_serving(), SERVE_WITHIN)
 
     def test_header_block_too_large(self):
         """Many short header lines, together over Abyss's 4 KiB header

@@ -122,6 +122,7 @@ lease_expires_on_the_sweep_and_is_recorded(void)
 
 	CU_ASSERT_FATAL(info != NULL);
 	set_delay(s, 0);
+	t0 = tu_now();		/* the TTL starts after this */
 	TU_ASSERT_INT_EQ_FATAL(acquire(s, "vm1", "h1", 0, 300, &g, &err),
 	    LOCKSTORE_OK);
 	TU_ASSERT_INT_EQ(g.ttl_ms, 300);
@@ -133,7 +134,6 @@ lease_expires_on_the_sweep_and_is_recorded(void)
 	CU_ASSERT(info->expires_ms > 0);
 	/* Not yet. */
 	TU_ASSERT_INT_EQ(lockstore_expire(s, &err), 0);
-	t0 = tu_now();
 	while (tu_now() - t0 < 5 && n == 0) {
 		usleep(20000);
 		n = lockstore_expire(s, &err);
@@ -193,21 +193,22 @@ renew_extends_only_the_current_holding(void)
 	int			 i;
 
 	set_delay(s, 0);
-	TU_ASSERT_INT_EQ_FATAL(acquire(s, "vm1", "h1", 0, 300, &g, &err),
+	TU_ASSERT_INT_EQ_FATAL(acquire(s, "vm1", "h1", 0, 600, &g, &err),
 	    LOCKSTORE_OK);
-	/* Renewed every 100 ms, it outlives its TTL several times. */
-	for (i = 0; i < 8; i++) {
+	/* Renewed every 100 ms, it outlives its TTL several times (a busy
+	 * machine may stall a round by up to 500 ms). */
+	for (i = 0; i < 20; i++) {
 		usleep(100000);
 		TU_ASSERT_INT_EQ(lockstore_expire(s, &err), 0);
 		TU_ASSERT_INT_EQ(lockstore_renew(s, "vm1", "h1", g.token, 0,
 		    &r, &err), LOCKSTORE_OK);
 		TU_ASSERT_INT_EQ(r.token, g.token);
-		TU_ASSERT_INT_EQ(r.ttl_ms, 300);
+		TU_ASSERT_INT_EQ(r.ttl_ms, 600);
 	}
 	CU_ASSERT(held_by(s, "vm1", "h1"));
-	TU_ASSERT_INT_EQ(lockstore_renew(s, "vm1", "h1", g.token, 600, &r,
+	TU_ASSERT_INT_EQ(lockstore_renew(s, "vm1", "h1", g.token, 800, &r,
 	    &err), LOCKSTORE_OK);
-	TU_ASSERT_INT_EQ(r.ttl_ms, 600);
+	TU_ASSERT_INT_EQ(r.ttl_ms, 800);
 	TU_ASSERT_INT_EQ(lockstore_renew(s, "vm1", "h1", g.token + 1, 0, &r,
 	    &err), LOCKSTORE_STALE_TOKEN);
 	TU_ASSERT_INT_EQ(lockstore_renew(s, "vm1", "h2", g.token, 0, &r,
@@ -254,6 +255,7 @@ break_advances_the_token_and_holds_takers_off(void)
 	    "", broken, &nt, &err), LOCKSTORE_BAD_ARGUMENT);
 	TU_ASSERT_INT_EQ(lockstore_break(s, "vm1", "x", "a\nb", broken, &nt,
 	    &err), LOCKSTORE_BAD_ARGUMENT);
+	t0 = tu_now();		/* the delay starts after this */
 	TU_ASSERT_INT_EQ(lockstore_break(s, "vm1", "admin from 10.0.0.1:5",
 	    "host h1 is dead", broken, &nt, &err), LOCKSTORE_OK);
 	TU_ASSERT_STR_EQ(broken->holder, "h1");
@@ -263,7 +265,6 @@ break_advances_the_token_and_holds_takers_off(void)
 	    &err), LOCKSTORE_OK);
 	CU_ASSERT(!valid);
 	/* Held off: lock and acquire say so; unlock finds nothing held. */
-	t0 = tu_now();
 	FAILS(s, 0, "vm1", "h2", LOCKSTORE_DELAYED, "Resource held off until ");
 	TU_ASSERT_INT_EQ(acquire(s, "vm1", "h1", 0, 0, &g2, &err),
 	    LOCKSTORE_DELAYED);
@@ -445,7 +446,8 @@ waiters_are_served_in_arrival_order(void)
 #define ROUNDS	7
 
 /* Prints the median and worst wake-up of LAT (sorted here) and checks
- * them: median under 50 ms, none over 250 ms. */
+ * them: median under 50 ms, none over 900 ms (a busy machine, but below
+ * the waiters' 1 s fallback poll). */
 static void
 check_wakeups(const char *how, double lat[ROUNDS])
 {
@@ -462,7 +464,7 @@ check_wakeups(const char *how, double lat[ROUNDS])
 	printf("\n    wake-up after a release %s: median %.1f ms, max %.1f "
 	    "ms\n", how, lat[ROUNDS / 2] * 1000, lat[ROUNDS - 1] * 1000);
 	CU_ASSERT(lat[ROUNDS / 2] < 0.050);
-	CU_ASSERT(lat[ROUNDS - 1] < 0.250);
+	CU_ASSERT(lat[ROUNDS - 1] < 0.900);
 }
 
 static void

