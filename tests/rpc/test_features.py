@@ -266,9 +266,10 @@ class AcquireTest(FeaturesCase):
         self.assertIsNone(nxt.fault)
         self.assertEqual(self.p.status(r)['holder'], 'next')
         self.assertIsNone(self.p.unlock(r, 'next'))
-        self.assertRegex(self.daemon.stderr_text(),
-                         r"acquire '%s' client 'gone' from [^:]+:\d+: "
-                         r"refused \(cancelled\)" % re.escape(r))
+        said = re.compile(r"acquire '%s' client 'gone' from [^:]+:\d+: "
+                          r"refused \(cancelled\)" % re.escape(r))
+        self.wait_until(lambda: said.search(self.daemon.stderr_text()), 5,
+                        'the log says the gone waiter was cancelled')
 
     def test_disconnected_only_waiter_gets_nothing(self):
         r = self.name()

@@ -152,6 +152,12 @@ class KillLoad(LockdTestCase):
                              killed) for t in range(THREADS)]
             for th in threads:
                 th.start()
+            # Some calls answered first (bounded: a busy machine), then
+            # the kill at a random moment.
+            deadline = time.monotonic() + 30
+            while (not any(th.acked for th in threads)
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
             time.sleep(rng.uniform(LOAD_MIN, LOAD_MAX))
             self.assertTrue(d.alive(), 'lockd died under load in round %d:'
                             '\n%s' % (rnd, d.stderr_text()[-3000:]))

@@ -208,6 +208,11 @@ class Restart(LockdTestCase):
         for rnd in range(5):
             d.start()
             load = Load(d, 'k%d' % rnd, 3, strict_errors=False).start()
+            # The first answer (bounded: a busy machine), then the kill at
+            # a random moment.
+            deadline = time.monotonic() + 30
+            while load.ops == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
             time.sleep(rng.uniform(0.3, 0.8))
             self.assertEqual(d.kill(), -9)
             self.assertTrue(load.join(), 'load threads hung')
@@ -283,8 +288,11 @@ class Restart(LockdTestCase):
         violations, errors = [], []
         grants = [0, 0]
         duration = 3.0
-        end = time.monotonic() + duration
-        start = threading.Barrier(64, timeout=60)
+        end = [0.0]         # set once all 64 threads are up
+
+        def go():
+            end[0] = time.monotonic() + duration
+        start = threading.Barrier(64, action=go, timeout=60)
         name_re = re.compile(r"Resource already locked by '(d[01]-t\d+)'")
 
         def worker(k, t):
@@ -293,7 +301,7 @@ class Restart(LockdTestCase):
             rng = random.Random(k * 100 + t)
             try:
                 start.wait()
-                while time.monotonic() < end:
+                while time.monotonic() < end[0]:
                     r = rng.choice(hot)
                     try:
                         p.lock(r, me)
@@ -312,7 +320,7 @@ class Restart(LockdTestCase):
                         owner[r] = me
                         grants[k] += 1
                     time.sleep(rng.uniform(0, 0.004))
-                    if time.monotonic() >= end and t % 2 == 0:
+                    if time.monotonic() >= end[0] and t % 2 == 0:
                         return          # keep it: part of the final state
                     with mu:
                         if owner[r] == me:
