@@ -3,25 +3,7 @@
  * The lock history: every ended holding is appended as one text line to
  * ".history" in the lock directory; ".history.1" keeps the segment before.
  *
- * Line format, version 1 (fields separated by one space, '\n' at the end):
- *
- *	v1 <token> <since> <until_ms> <how> <resource> <holder> <by> <reason>
- *
- * token is unsigned decimal (0: unknown); since (epoch seconds, 0: unknown)
- * and until_ms (epoch milliseconds) are signed decimal; how is "unlock",
- * "break" or "expiry".  The four names are escaped: each byte below 0x21,
- * 0x7f and '%' is written as '%' and two uppercase hex digits; every other
- * byte, UTF-8 included, stands for itself.  An empty name is "-", a name
- * that is exactly "-" is "%2D".  So no field holds a space, a newline or a
- * control byte, and the encoding is canonical: a reader rejects any other
- * escape, hence two names are equal exactly when their encodings are.
- *
- * A reader takes the last nine fields of a line; the first of them must be
- * "v1", possibly glued to the remains of a record that a crash (or a full
- * disk) cut short: such a torn record has no newline, so the next record
- * continues its line, and must not be lost with it, however long the
- * remains (a crash can leave a run of zeros).  A last line without a
- * newline is being written or was torn: it is skipped.
+ * Each record is one line (histline.c); a query (histquery.c) reads them.
  *
  * Concurrency, among threads and processes sharing the directory:
  * - A record is one write() on an O_APPEND descriptor, made under
@@ -59,7 +41,7 @@
  *   (drop_twin()), not the same segment installed again and again.  The
  *   other states such a cut leaves need nothing: only ".history.1" (the
  *   next append creates ".history"), an empty ".history", a torn last line
- *   (skipped, or continued by the next record: see above).
+ *   (skipped, or continued by the next record: histline.c).
  */
 #include "config.h"
 
@@ -69,29 +51,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "histline.h"
 #include "history.h"
 #include "lockdir.h"
 #include "store_impl.h"
 
-#define FIELDS		9
 #define STACK_LINE	1024		/* records up to this need no malloc */
 #define RETRIES		1000		/* bound on lost races per call */
-
-/* The longest record: numbers, keywords, separators and escaped names. */
-#define RECORD_MAX	(3 + 3 * 21 + 7 + 4 + \
-			3 * (2 * LOCKSTORE_NAME_MAX + 255 + 1023) + 1)
-/* Reading buffer: a torn record and a whole one after it fit. */
-#define READ_BUF	(64 * 1024)
-_Static_assert(2 * RECORD_MAX <= READ_BUF, "history read buffer too small");
 
 /* One segment file as opened by this process. */
 struct segment {
@@ -112,172 +84,6 @@ struct history {
 	pthread_mutex_t	 open_lock;	/* serialises opening and rotating */
 	struct segment	*cur;		/* NULL until the first append */
 };
-
-/* One matching record kept while a query reads. */
-struct slot {
-	char			*line;
-	size_t			 len, cap;
-	unsigned long long	 token;
-	long long		 since;
-};
-
-/* The last LIMIT matching records, oldest first from HEAD. */
-struct ring {
-	struct slot	*slot;
-	size_t		 size, head, count;
-	unsigned int	*seen;		/* counts of tokens kept, by hash */
-	size_t		 seen_mask;
-	const char	*want;		/* the escaped resource */
-	size_t		 wantlen;
-	struct lockstore_history_entry *e;
-};
-
-static const char *const how_names[] = { "unlock", "break", "expiry" };
-
-static int
-needs_escape(unsigned char c, size_t i)
-{
-	(void)i;
-	return c < 0x21 || c == 0x7f || c == '%';
-}
-
-/* Length of the encoding of the name S of at most MAX bytes. */
-static size_t
-field_len(const char *s, size_t max)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i, n = strnlen(s, max), len = n;
-
-	if (n == 0)
-		return 1;
-	if (n == 1 && s[0] == '-')
-		return 3;
-	for (i = 0; i < n; i++)
-		if (needs_escape(p[i], i))
-			len += 2;
-	return len;
-}
-
-/* Writes the encoding of S (at most MAX bytes) at P; returns its end. */
-static char *
-field_put(char *p, const char *s, size_t max)
-{
-	size_t	n = strnlen(s, max);
-
-	if (n == 0) {
-		*p++ = '-';
-		return p;
-	}
-	if (n == 1 && s[0] == '-') {
-		memcpy(p, "%2D", 3);
-		return p + 3;
-	}
-	return codec_percent(p, s, n, needs_escape);
-}
-
-/* Decodes the field F of LEN bytes into OUT of SIZE bytes (NUL included);
- * -1 unless it is a canonical encoding that fits. */
-static int
-field_get(const char *f, size_t len, char *out, size_t size)
-{
-	if (len == 1 && f[0] == '-') {
-		out[0] = '\0';
-		return 0;
-	}
-	if (len == 3 && memcmp(f, "%2D", 3) == 0) {
-		memcpy(out, "-", 2);
-		return 0;
-	}
-	return codec_unpercent(out, size, f, len, CODEC_UPPER | CODEC_NO_NUL,
-	    needs_escape);
-}
-
-/* Parses LEN decimal digits at F into *V; -1 if empty, bad or too big. */
-static int
-get_ull(const char *f, size_t len, unsigned long long *v)
-{
-	unsigned long long	x = 0;
-	size_t			i;
-	unsigned int		d;
-
-	if (len == 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (f[i] < '0' || f[i] > '9')
-			return -1;
-		d = (unsigned int)(f[i] - '0');
-		if (x > (ULLONG_MAX - d) / 10)
-			return -1;
-		x = x * 10 + d;
-	}
-	*v = x;
-	return 0;
-}
-
-/* The same for an optionally negative number. */
-static int
-get_ll(const char *f, size_t len, long long *v)
-{
-	unsigned long long	m;
-	int			neg = (len > 0 && f[0] == '-');
-
-	if (get_ull(f + neg, len - (size_t)neg, &m) == -1 ||
-	    m > (unsigned long long)LLONG_MAX + (unsigned int)neg)
-		return -1;
-	*v = neg ? (m == 0 ? 0 : -(long long)(m - 1) - 1) : (long long)m;
-	return 0;
-}
-
-/*
- * Finds the fields of a v1 record in LINE (see the header comment): the
- * last nine, the first of them ending in "v1".  Returns 0 or -1.
- */
-static int
-split(const char *line, size_t len, const char *f[FIELDS], size_t n[FIELDS])
-{
-	size_t	end = len, i, j;
-
-	for (i = FIELDS - 1; i > 0; i--) {
-		for (j = end; j > 0 && line[j - 1] != ' '; j--)
-			;
-		if (j == 0 || j == end)
-			return -1;
-		f[i] = line + j;
-		n[i] = end - j;
-		end = j - 1;
-	}
-	if (end < 2 || memcmp(line + end - 2, "v1", 2) != 0)
-		return -1;
-	f[0] = line + end - 2;
-	n[0] = 2;
-	return 0;
-}
-
-/* Decodes the fields F of a record into E; -1 if one is bad. */
-static int
-decode(const char *f[FIELDS], const size_t n[FIELDS],
-    struct lockstore_history_entry *e)
-{
-	size_t	i;
-
-	if (get_ull(f[1], n[1], &e->token) == -1 ||
-	    get_ll(f[2], n[2], &e->since) == -1 ||
-	    get_ll(f[3], n[3], &e->until_ms) == -1)
-		return -1;
-	for (i = 0; i < 3; i++)
-		if (strlen(how_names[i]) == n[4] &&
-		    memcmp(how_names[i], f[4], n[4]) == 0)
-			break;
-	if (i == 3)
-		return -1;
-	e->how = (enum lockstore_end)i;
-	if (field_get(f[5], n[5], e->resource, sizeof(e->resource)) == -1 ||
-	    field_get(f[6], n[6], e->holder, sizeof(e->holder)) == -1 ||
-	    field_get(f[7], n[7], e->by, sizeof(e->by)) == -1 ||
-	    field_get(f[8], n[8], e->reason, sizeof(e->reason)) == -1)
-		return -1;
-	return 0;
-}
 
 static int
 lock_file(int fd, int op)
@@ -630,39 +436,6 @@ rotate(struct history *h, struct segment *s)
 	return rc;
 }
 
-/* Renders E as a record into BUF of SIZE >= record_len(E) bytes. */
-static size_t
-record_put(char *buf, size_t size, const struct lockstore_history_entry *e)
-{
-	char	*p;
-	int	 n;
-
-	n = snprintf(buf, size, "v1 %llu %lld %lld %s ", e->token, e->since,
-	    e->until_ms, how_names[e->how]);
-	p = buf + n;
-	p = field_put(p, e->resource, sizeof(e->resource) - 1);
-	*p++ = ' ';
-	p = field_put(p, e->holder, sizeof(e->holder) - 1);
-	*p++ = ' ';
-	p = field_put(p, e->by, sizeof(e->by) - 1);
-	*p++ = ' ';
-	p = field_put(p, e->reason, sizeof(e->reason) - 1);
-	*p++ = '\n';
-	return (size_t)(p - buf);
-}
-
-/* Bytes of the record of E, newline included (an upper bound: numbers
- * are counted at their widest). */
-static size_t
-record_len(const struct lockstore_history_entry *e)
-{
-	return 3 + 3 * 21 + strlen(how_names[e->how]) + 4 + 1 +
-	    field_len(e->resource, sizeof(e->resource) - 1) +
-	    field_len(e->holder, sizeof(e->holder) - 1) +
-	    field_len(e->by, sizeof(e->by) - 1) +
-	    field_len(e->reason, sizeof(e->reason) - 1);
-}
-
 /* Writes the record BUF of LEN bytes to S with one write(). */
 static int
 write_record(struct segment *s, const char *buf, size_t len)
@@ -735,10 +508,10 @@ history_append(struct history *h, const struct lockstore_history_entry *e,
 		return LOCKSTORE_OK;
 	if ((unsigned int)e->how > LOCKSTORE_END_EXPIRY)
 		return history_error(err, "write", EINVAL);
-	size = record_len(e);
+	size = histline_len(e);
 	if (size > sizeof(stackbuf) && (buf = malloc(size)) == NULL)
 		return history_error(err, "write", errno);
-	len = record_put(buf, size, e);
+	len = histline_put(buf, size, e);
 	for (i = 0; i < RETRIES && rc == 0; i++)
 		rc = append_once(h, limit, buf, len);
 	saved = (rc == 0 ? EAGAIN : errno);
@@ -747,127 +520,6 @@ history_append(struct history *h, const struct lockstore_history_entry *e,
 	if (rc != 1)
 		return history_error(err, "write", saved);
 	return LOCKSTORE_OK;
-}
-
-static size_t
-token_hash(const struct ring *r, unsigned long long token)
-{
-	return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) & r->seen_mask;
-}
-
-static struct slot *
-ring_at(struct ring *r, size_t i)
-{
-	return &r->slot[(r->head + i) % r->size];
-}
-
-/*
- * Keeps the record LINE of LEN bytes (decoded into r->e), dropping an
- * older record of the same holding, else the oldest when full.
- */
-static int
-ring_add(struct ring *r, const char *line, size_t len)
-{
-	unsigned long long	 token = r->e->token;
-	struct slot		*sl, tmp;
-	size_t			 i;
-	char			*p;
-
-	if (token != 0 && r->seen[token_hash(r, token)] > 0) {
-		for (i = 0; i < r->count; i++) {
-			sl = ring_at(r, i);
-			if (sl->token == token && sl->since == r->e->since)
-				break;
-		}
-		if (i < r->count) {
-			/* Reuse its slot at the newest end. */
-			tmp = *ring_at(r, i);
-			for (; i + 1 < r->count; i++)
-				*ring_at(r, i) = *ring_at(r, i + 1);
-			*ring_at(r, r->count - 1) = tmp;
-			r->seen[token_hash(r, token)]--;
-			sl = ring_at(r, r->count - 1);
-			goto fill;
-		}
-	}
-	if (r->count < r->size)
-		sl = ring_at(r, r->count++);
-	else {
-		sl = ring_at(r, 0);
-		r->head = (r->head + 1) % r->size;
-		if (sl->token != 0)
-			r->seen[token_hash(r, sl->token)]--;
-	}
-fill:
-	if (sl->cap < len) {
-		if ((p = realloc(sl->line, len)) == NULL)
-			return -1;
-		sl->line = p;
-		sl->cap = len;
-	}
-	memcpy(sl->line, line, len);
-	sl->len = len;
-	sl->token = token;
-	sl->since = r->e->since;
-	if (token != 0)
-		r->seen[token_hash(r, token)]++;
-	return 0;
-}
-
-/* Considers one complete line: kept if it is a good record of the
- * resource asked for.  -1 only when out of memory. */
-static int
-consider(struct ring *r, const char *line, size_t len)
-{
-	const char	*f[FIELDS];
-	size_t		 n[FIELDS];
-
-	if (split(line, len, f, n) == -1 || n[5] != r->wantlen ||
-	    memcmp(f[5], r->want, r->wantlen) != 0 || decode(f, n, r->e) == -1)
-		return 0;
-	/* Keep the record alone, without torn remains before it. */
-	return ring_add(r, f[0], (size_t)(line + len - f[0]));
-}
-
-/* Streams the segment open at FD through BUF into R. */
-static int
-read_segment(struct ring *r, int fd, char *buf)
-{
-	size_t	 start = 0, scan = 0, end = 0;
-	ssize_t	 n;
-	char	*nl;
-
-	for (;;) {
-		nl = memchr(buf + scan, '\n', end - scan);
-		if (nl != NULL) {
-			if (consider(r, buf + start, (size_t)(nl - buf) -
-			    start) == -1)
-				return -1;
-			start = scan = (size_t)(nl - buf) + 1;
-			continue;
-		}
-		if (start > 0) {
-			memmove(buf, buf + start, end - start);
-			end -= start;
-			start = 0;
-		}
-		if (end == READ_BUF) {
-			/* Longer than any record: torn remains (a crash can
-			 * leave many zeros), with a record glued to them in
-			 * at most its last RECORD_MAX bytes. */
-			memmove(buf, buf + end - RECORD_MAX, RECORD_MAX);
-			end = RECORD_MAX;
-		}
-		scan = end;
-		n = read(fd, buf + end, READ_BUF - end);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		if (n == 0)
-			return 0;	/* a torn or unfinished last line */
-		end += (size_t)n;
-	}
 }
 
 /* Opens a segment for reading: FD, -2 if absent, -1 on error (also for
@@ -890,12 +542,12 @@ open_read(struct history *h, const char *name)
 }
 
 /*
- * Opens both segments as one consistent pair: a shared lock on the
- * current one, while it is still current, keeps rotation away while the
- * previous one is opened.
+ * Opens both segments as one consistent pair; see history.h.  A shared
+ * lock on the current one, while it is still current, keeps rotation away
+ * while the previous one is opened.
  */
-static int
-open_pair(struct history *h, int *curp, int *oldp)
+int
+history_open_pair(struct history *h, int *curp, int *oldp)
 {
 	struct stat	a, b;
 	int		cur, old, i, e;
@@ -931,72 +583,6 @@ fail:
 		close(cur);
 	errno = e;
 	return -1;
-}
-
-/* Calls FN for the last LIMIT records of RESOURCE, newest first. */
-enum lockstore_status
-history_query(struct history *h, const char *resource, size_t limit,
-    lockstore_history_fn fn, void *arg, struct lockstore_error *err)
-{
-	struct ring	 r;
-	char		*buf = NULL, *want = NULL;
-	size_t		 i, seen_size;
-	int		 cur = -2, old = -2, e = 0;
-
-	if (limit > LOCKSTORE_HISTORY_MAX)
-		limit = LOCKSTORE_HISTORY_MAX;
-	if (limit == 0)
-		return LOCKSTORE_OK;
-	memset(&r, 0, sizeof(r));
-	r.size = limit;
-	for (seen_size = 16; seen_size < 4 * limit; seen_size *= 2)
-		;
-	r.seen_mask = seen_size - 1;
-	r.wantlen = field_len(resource, SIZE_MAX);
-	if ((r.slot = calloc(limit, sizeof(*r.slot))) == NULL ||
-	    (r.seen = calloc(seen_size, sizeof(*r.seen))) == NULL ||
-	    (r.e = malloc(sizeof(*r.e))) == NULL ||
-	    (want = malloc(r.wantlen)) == NULL ||
-	    (buf = malloc(READ_BUF)) == NULL) {
-		e = errno;
-		goto out;
-	}
-	field_put(want, resource, SIZE_MAX);
-	r.want = want;
-	if (open_pair(h, &cur, &old) == -1 ||
-	    (old >= 0 && read_segment(&r, old, buf) == -1) ||
-	    (cur >= 0 && read_segment(&r, cur, buf) == -1)) {
-		e = errno;
-		goto out;
-	}
-	for (i = r.count; i > 0; i--) {
-		const char	*f[FIELDS];
-		size_t		 n[FIELDS];
-		struct slot	*sl = ring_at(&r, i - 1);
-
-		/* Checked when kept: cannot fail. */
-		if (split(sl->line, sl->len, f, n) == -1 ||
-		    decode(f, n, r.e) == -1)
-			continue;
-		if (fn(r.e, arg) != 0)
-			break;
-	}
-out:
-	if (cur >= 0)
-		close(cur);
-	if (old >= 0)
-		close(old);
-	if (r.slot != NULL)
-		for (i = 0; i < r.size; i++)
-			free(r.slot[i].line);
-	free(r.slot);
-	free(r.seen);
-	free(r.e);
-	free(want);
-	free(buf);
-	if (e != 0)
-		return history_error(err, "read", e);
-	return LOCKSTORE_OK;
 }
 
 /* Whether appends could write now; see history.h. */

@@ -56,6 +56,15 @@ enum lockstore_status	 history_query(struct history *h,
 			    struct lockstore_error *err);
 
 /*
+ * For history_query() (histquery.c): opens ".history" and ".history.1" for
+ * reading as two consecutive segments (no rotation between the opens).
+ * Sets *CURP and *OLDP to a descriptor each, or -2 for a missing file.  0,
+ * or -1 with errno (also for a file that is not one of lockd's own).
+ */
+int			 history_open_pair(struct history *h, int *curp,
+			    int *oldp);
+
+/*
  * Whether appends could write now, for a health probe: history off, no
  * ".history" yet (the next append creates it), or one that opens for
  * appending and is one of lockd's own files (lockdir_not_own()), once a
