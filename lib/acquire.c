@@ -181,9 +181,11 @@ store_acquire(struct lockstore *s, const char *resource, const char *client,
 		    "Too many waiters: %u requests wait already "
 		    "(max-waiters)", pol.max_waiters);
 	}
-	STORE_COUNT(&s->stats, waiting, 1);
+	/* Counted once in the backend's queue too: the gauge then says who
+	 * is served first (tests wait for it). */
 	if (blk.fifo)
 		enq = s->ops->enqueue(s->impl, resource, &blk.ticket, err);
+	STORE_COUNT(&s->stats, waiting, 1);
 	st = enq != LOCKSTORE_OK ? enq : wait_queued(s, w, resource, client,
 	    opts, start + opts->wait_ms, st, g, &blk, &looked, err);
 	if (blk.ticket != NULL)

@@ -233,10 +233,11 @@ class AcquireTest(FeaturesCase):
             return g
 
         calls = []
+        n0 = self.daemon.waiting()
         for i in range(5):
             calls.append(Call(take_and_pass, 'w%d' % i))
             calls[-1].start()
-            self.daemon.wait_waiting(i + 1)
+            self.daemon.wait_waiting(n0 + i + 1)
         self.assertEqual(order, [])
         self.p.unlock(r, 'holder')
         for c in calls:
@@ -246,12 +247,14 @@ class AcquireTest(FeaturesCase):
         self.assertIs(self.p.status(r)['held'], False)
 
     def gone_waiter(self, r, client):
-        """A raw connection whose acquire waits; close it to leave."""
+        """A raw connection whose acquire waits; close it to leave.  The
+        waiters then are self.n0 + 1."""
+        self.n0 = self.daemon.waiting()
         body = xmlrpc.client.dumps((r, client, {'wait': 15}), 'acquire',
                                    allow_none=True).encode()
         s = socket.create_connection((HOST, self.daemon.port), timeout=10)
         s.sendall(http_request('POST', '/RPC2', body))
-        self.daemon.wait_waiting(1)
+        self.daemon.wait_waiting(self.n0 + 1)
         return s
 
     def test_disconnected_waiter_is_dropped_for_the_next(self):
@@ -260,7 +263,7 @@ class AcquireTest(FeaturesCase):
         gone = self.gone_waiter(r, 'gone')
         nxt = self.start_waiter(r, 'next', 15)
         gone.close()
-        self.daemon.wait_waiting(1)     # noticed within about 100 ms
+        self.daemon.wait_waiting(self.n0 + 1)   # noticed within ~100 ms
         self.assertIsNone(self.p.unlock(r, 'holder'))
         nxt.finish()
         self.assertIsNone(nxt.fault)
@@ -276,7 +279,7 @@ class AcquireTest(FeaturesCase):
         self.p.lock(r, 'holder')
         gone = self.gone_waiter(r, 'gone')
         gone.close()
-        self.daemon.wait_waiting(0)
+        self.daemon.wait_waiting(self.n0)
         self.assertIsNone(self.p.unlock(r, 'holder'))
         time.sleep(0.3)
         self.assertIs(self.p.status(r)['held'], False)
@@ -292,8 +295,8 @@ class AcquireTest(FeaturesCase):
         rn = self.p.renew(r, 'c', str(g['token']), 3)
         self.assertEqual((rn['token'], rn['reacquired'], rn['waited'],
                           rn['ttl']), (g['token'], True, 0.0, 3.0))
-        # Past the first TTL, within the renewed one (1.2 s of slack on
-        # either side for a busy machine).
+        # Past the first TTL (0.4 s after it), 1.4 s before the renewed
+        # one ends: slack for a busy machine.
         time.sleep(max(0.0, 2.4 - (time.monotonic() - t0)))
         self.assertEqual(self.p.status(r).get('holder'), 'c')
         self.assertIs(self.p.check(r, 'c', g['token']), True)

@@ -25,7 +25,9 @@
 #define FIFO_THREADS	8
 #define ROUNDS		12	/* latency measurements per test */
 #define WAKE_MEDIAN	0.050	/* seconds: the 50 ms of the spec */
-#define WAKE_MAX	0.900	/* a busy machine; below the 1 s fallback poll */
+#define WAKE_MAX	0.250
+#define WAKE_SLOWEST	0.900	/* the slowest of many wake-ups: a busy
+				   machine, below the 1 s fallback poll */
 #define STRESS_THREADS	8
 #define STRESS_CYCLES	100
 
@@ -128,7 +130,7 @@ check_latencies(double *lat, int n)
 	    lat[n - 1] * 1e3);
 	CU_ASSERT(lat[0] >= 0);
 	CU_ASSERT(lat[n / 2] < WAKE_MEDIAN);
-	CU_ASSERT(lat[n - 1] < WAKE_MAX);
+	CU_ASSERT(lat[n - 1] < WAKE_SLOWEST);
 }
 
 /*
