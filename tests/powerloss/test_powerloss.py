@@ -6,10 +6,12 @@ directory a reboot finds must hold every acknowledged change.
 Environment: LOCKD (as make check sets it); LOCKD_POWERLOSS_CUTS (default
 20), _SEED (default random; printed), _MODES (default "strict,torn"),
 _NONATOMIC=1 (torn renames may keep both names), _ARGS (extra arguments of
-the daemons before the cut, e.g. --no-sync), _HISTORY (history-size,
-default 2K), _KEEP=1 (keep the directories of a failed cut), _CUT_AT=NAME
-(cut right after the first rename onto NAME, e.g. .history.1).  Exit 77 when
-FUSE cannot be mounted.  See README in this directory.
+the daemons before the cut, e.g. --no-sync), _HISTORY (history-size of half
+the cuts, default 2K: rotations; the other half keep every record, and
+every acknowledged end must be in the history after the reboot), _KEEP=1
+(keep the directories of a failed cut), _CUT_AT=NAME (cut right after the
+first rename onto NAME, e.g. .history.1).  Exit 77 when FUSE cannot be
+mounted.  See README in this directory.
 """
 import atexit
 import json
@@ -40,6 +42,8 @@ HISTORY = ENV('LOCKD_POWERLOSS_HISTORY', '2K')
 KEEP = ENV('LOCKD_POWERLOSS_KEEP', '') == '1'
 CUT_AT = ENV('LOCKD_POWERLOSS_CUT_AT')
 JOURNAL_SMALL = '8192'            # LOCKD_JOURNAL_SEGMENT of half the cuts
+HISTORY_FULL = '16M'              # history-size of the other half: no
+                                  # rotation, so no end may be missing
 HOT = ['r%d' % i for i in range(5)]
 COLD = ['q%d' % i for i in range(3)]   # changed seldom (see run_until_cut)
 RESOURCES = HOT + COLD
@@ -109,10 +113,10 @@ def boot(tmp):
                        'sh', '-c', BOOT_SCRIPT, path] + USER_WRAPPER
 
 
-def daemons(lockdir, tmp, args=()):
+def daemons(lockdir, tmp, args=(), history=HISTORY):
     conf = os.path.join(tmp, 'lockd.conf')
     with open(conf, 'w') as f:
-        f.write('break-lock yes\nlock-delay 0\nhistory-size %s\n' % HISTORY)
+        f.write('break-lock yes\nlock-delay 0\nhistory-size %s\n' % history)
     return [harness.Daemon(lockdir, ['--config', conf] + list(args)).start()
             for _ in range(2)]
 
@@ -195,10 +199,11 @@ def token_of(kind, ans):
 
 def history_of(rec):
     """Per resource: acknowledged grants {token: (client, t_ack)}, ended
-    holdings {token}, break tokens, the clients whose call on it is in
-    doubt (no answer, or an error), and the largest token acknowledged."""
+    holdings {token}, break tokens, acknowledged ends {(how, token)}, the
+    clients whose call on it is in doubt (no answer, or an error), and the
+    largest token acknowledged."""
     res = {r: {'grants': {}, 'ended': set(), 'breaks': [], 'doubt': set(),
-               'doubt_break': False} for r in RESOURCES}
+               'ends': set(), 'doubt_break': False} for r in RESOURCES}
     last = {}                           # (client, r) -> token held
     top = 0
     for kind, r, c, t0, t1, ans in sorted(rec.ops, key=lambda o: o[4]):
@@ -213,13 +218,17 @@ def history_of(rec):
                 last.pop((c, r), None)
             continue
         if kind == 'unlock':
-            h['ended'].add(last.pop((c, r), None))
+            tok = last.pop((c, r), None)
+            h['ended'].add(tok)
+            if tok is not None:
+                h['ends'].add(('unlock', tok))
             continue
         tok = token_of(kind, ans)
         top = max(top, tok)
         if kind == 'break':
             h['breaks'].append((tok, ans['token'], t0, t1))
             h['ended'].add(ans['token'])
+            h['ends'].add(('break', ans['token']))
         else:
             h['grants'][tok] = (c, t1)
             last[(c, r)] = tok
@@ -302,13 +311,27 @@ def retry(fn, *args):
         time.sleep(0.1)
 
 
-def check_resource(r, h, ps, top):
-    """The problems of R after the reboot, through the proxies PS."""
+def check_history(r, h, p):
+    """The acknowledged ends of R missing from its history (read through
+    P), when no record can have been rotated away."""
+    got = retry(p.history, r, {'limit': 1000})
+    if isinstance(got, tuple):
+        return ['%s: history answers %r after the reboot' % (r, got)]
+    if len(got) == 1000:
+        return []               # the oldest may be beyond the limit
+    missing = h['ends'] - {(e['ended'], e.get('token')) for e in got}
+    return ['%s: acknowledged %s of token %d missing from the history'
+            % (r, how, tok) for how, tok in sorted(missing)]
+
+
+def check_resource(r, h, ps, top, full):
+    """The problems of R after the reboot, through the proxies PS; with
+    FULL, also the acknowledged ends missing from its history."""
     sts = [retry(p.status, r) for p in ps]
     if any(isinstance(s, tuple) for s in sts):
         return ['%s: status answers %r after the reboot' % (r, sts)]
     now = [(s['holder'], s.get('token')) if s['held'] else None for s in sts]
-    bad = []
+    bad = check_history(r, h, ps[0]) if full else []
     if now[0] != now[1]:
         bad.append('%s: the daemons disagree: %r' % (r, now))
     want, may = expected(h)
@@ -337,17 +360,18 @@ def check_resource(r, h, ps, top):
     return bad
 
 
-def after_reboot(rec, after, tmp, remount):
+def after_reboot(rec, after, tmp, remount, history):
     res, top = history_of(rec)
     bad = overlaps(rec, res)
     boot(tmp)
     m = Mount(after, tmp) if remount else None
     ds = []
     try:
-        ds = daemons(m.mnt if m else after, tmp)
+        ds = daemons(m.mnt if m else after, tmp, history=history)
         ps = [d.proxy(timeout=10) for d in ds]
         for r in RESOURCES:
-            bad += check_resource(r, res[r], ps, top)
+            bad += check_resource(r, res[r], ps, top,
+                                  history == HISTORY_FULL)
     except RuntimeError as e:
         bad.append('lockd does not start after the reboot: %s' % e)
     finally:
@@ -373,11 +397,12 @@ def one_cut(n, seed, mode):
     # records, so that cuts fall inside them too.
     small = rng.random() < 0.5
     os.environ['LOCKD_JOURNAL_SEGMENT'] = JOURNAL_SMALL if small else ''
+    history = HISTORY if CUT_AT or rng.random() < 0.5 else HISTORY_FULL
     boot(tmp)
     m = Mount(backing, tmp, CUT_AT)
     ds, threads, rec = [], [], Record()
     try:
-        ds = daemons(m.mnt, tmp, ARGS)
+        ds = daemons(m.mnt, tmp, ARGS, history)
         threads = run_until_cut(rec, ds, rng, rng.uniform(0.2, 1.5))
         rec.cut = time.monotonic()
         stats = m.call({'cmd': 'cut', 'out': after, 'mode': mode,
@@ -391,12 +416,13 @@ def one_cut(n, seed, mode):
         for d in ds:
             d.close()
         m.close()
-    bad = after_reboot(rec, after, tmp, remount)
+    bad = after_reboot(rec, after, tmp, remount, history)
     acks = sum(1 for o in rec.ops if not isinstance(o[5], tuple))
-    print('cut %d seed %d %s%s%s%s: %d calls, %d acknowledged, %d syncs, '
+    print('cut %d seed %d %s%s%s%s%s: %d calls, %d acknowledged, %d syncs, '
           '%d dir syncs, restart on %s: %s'
           % (n, seed, mode, '+nonatomic' if NONATOMIC else '',
              ', small journal' if small else '',
+             ', whole history' if history == HISTORY_FULL else '',
              ' at rename onto ' + stats['cut_at'] if 'cut_at' in stats
              else '', len(rec.ops),
              acks, stats.get('fsync', 0), stats.get('fsyncdir', 0),
