@@ -47,31 +47,6 @@ class GoneWaiter(SharedDaemon, LockdTestCase):
         s.sendall(http_request('POST', '/RPC2', body))
         return s
 
-    def queued(self, n):
-        """Waits until N acquires wait (the waiting gauge of /metrics)."""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            text = self.metrics()
-            m = re.search(r'^lockd_waiting (\d+)', text, re.M)
-            if m and int(m.group(1)) == n:
-                return
-            time.sleep(0.01)
-        self.fail('%d waiters did not queue: %s' % (n, text))
-
-    def metrics(self):
-        s = socket.create_connection((HOST, self.daemon.port), timeout=5)
-        try:
-            s.sendall(http_request('GET', '/metrics'))
-            data = b''
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            s.close()
-        return data.decode('utf-8', 'replace')
-
     def one_round(self, i, reset):
         """Holder, gone waiter A, live waiter B; A leaves GAP before the
         release.  Returns what went wrong, or None; counts in self.undone
@@ -81,10 +56,10 @@ class GoneWaiter(SharedDaemon, LockdTestCase):
         gone, live = 'gone-%d' % i, 'live-%d' % i
         p.lock(r, 'holder')
         a = self.gone_waiter(r, gone)
-        self.queued(1)
+        self.daemon.wait_waiting(1)
         b = Waiter(self.daemon, r, live, LIVE_WAIT)
         b.start()
-        self.queued(2)
+        self.daemon.wait_waiting(2)
         if reset:               # abrupt: RST instead of FIN
             a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                          struct.pack('ii', 1, 0))
